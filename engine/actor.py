@@ -1,0 +1,27 @@
+"""Who is acting: passed explicitly to every data-access call (never read from a global)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: str | None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    #: where the request came from (IP address, "cli", "system"), recorded in the audit
+    source: str = ""
+    locale: str = "en"
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def principal(self) -> str:
+        """A stable key for per-caller state such as idempotency keys."""
+        return self.user_id or f"system:{self.source}"
+
+
+#: the engine itself (installation, demo data, CLI maintenance)
+SYSTEM = Actor(None, frozenset({"admin"}), "system")

@@ -1,0 +1,20 @@
+"""The REST API (``/api/v1``): thin HTTP views over the data-access layer.
+
+One blueprint per area; entity routes are generic (``/api/v1/<entity>``) and dispatch on the
+live metadata, so entities added at run time need no new routes.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_api(app: Flask) -> None:
+    from engine.api import auth, health, meta, openapi, problems, records
+
+    problems.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(meta.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

@@ -1,0 +1,37 @@
+"""Sign-in for API clients: bearer tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from engine.api.context import actor, bearer_token, json_body, workspace
+from engine.errors import BadRequest
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
+
+
+@bp.post("/token")
+def token() -> Any:
+    body = json_body()
+    if not isinstance(body, dict) or set(body) - {"email", "password"}:
+        raise BadRequest('Send {"email": ..., "password": ...}')
+    value, expires = workspace().auth.issue_token(body.get("email"), body.get("password"), request.remote_addr or "")
+    return jsonify({"token": value, "expires_at": expires.isoformat()})
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    actor()
+    workspace().auth.revoke(bearer_token() or "")
+    return Response(status=204)
+
+
+@bp.get("/me")
+def me() -> Any:
+    who = actor()
+    from engine.actor import SYSTEM
+
+    user = workspace().records.get(SYSTEM, "user", who.user_id or "")
+    return jsonify({**user, "role_names": sorted(who.roles)})

@@ -1,0 +1,59 @@
+"""Request context: which workspace serves the request and who is calling.
+
+Views call ``workspace()`` and ``actor()``; both are explicit functions over the current
+request rather than module globals, so one process can serve several workspaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request
+
+from engine.actor import Actor
+from engine.errors import AuthenticationRequired, BadRequest, PermissionDenied
+from engine.workspace import Workspace
+
+
+def workspace() -> Workspace:
+    ws = g.get("tessera_workspace")
+    if ws is None:
+        router = current_app.extensions["tessera"]
+        ws = g.tessera_workspace = router.for_host(request.host)
+    return ws
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def actor() -> Actor:
+    cached = g.get("tessera_actor")
+    if cached is not None:
+        return cached
+    token = bearer_token()
+    if token is None:
+        raise AuthenticationRequired("Sign in first: POST /api/v1/auth/token, then send 'Authorization: Bearer TOKEN'")
+    g.tessera_actor = workspace().auth.resolve(token, request.remote_addr or "")
+    return g.tessera_actor
+
+
+def require_admin() -> Actor:
+    who = actor()
+    if not who.is_admin:
+        raise PermissionDenied("Only administrators may do this")
+    return who
+
+
+def json_body() -> Any:
+    """The request's JSON document; a clear 400 when it is missing or malformed."""
+    if not request.is_json:
+        raise BadRequest("Send a JSON body with 'Content-Type: application/json'")
+    data = request.get_json(silent=True)
+    if data is None and request.get_data(cache=True) != b"null":
+        raise BadRequest("The body is not valid JSON")
+    return data

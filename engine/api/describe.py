@@ -1,0 +1,55 @@
+"""The public description of an entity, as ``GET /api/v1/meta/entities/NAME`` returns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef, FieldDef
+
+_HIDDEN_OPTIONS = {"type", "label", "help"}
+
+
+def field_document(fd: FieldDef) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": fd.name, "type": fd.type, "label": fd.label, "required": fd.required,
+                           "readonly": fd.readonly}
+    if fd.opt("help"):
+        doc["help"] = fd.opt("help")
+    for key, value in fd.options.items():
+        if key not in _HIDDEN_OPTIONS and key not in doc:
+            doc[key] = value
+    if fd.type in ("enum", "multi_enum"):
+        doc["options"] = [{"value": o.value, "label": o.label or o.value, **({"color": o.color} if o.color else {})}
+                          for o in fd.enum_options]
+    if fd.target:
+        doc["to"] = fd.target
+    if fd.max_length and "max_length" not in doc:
+        doc["max_length"] = fd.max_length
+    return doc
+
+
+def entity_document(entity: EntityDef, catalog: Catalog) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": entity.name,
+        "label": entity.label,
+        "plural": entity.plural or entity.label,
+        "pack": entity.pack,
+        "title": entity.title_field,
+        "search": list(entity.search),
+        "list_columns": list(entity.list_columns),
+        "fields": [field_document(f) for f in entity.fields.values()],
+    }
+    if entity.autonumber:
+        doc["autonumber"] = entity.autonumber
+    children = {}
+    for f in entity.fields.values():
+        if f.type == "table":
+            child = catalog.entities[f.opt("of")]
+            children[child.name] = [field_document(c) for c in child.fields.values()]
+    if children:
+        doc["child_entities"] = children
+    return doc
+
+
+def entity_summary(entity: EntityDef) -> dict[str, Any]:
+    return {"name": entity.name, "label": entity.label, "plural": entity.plural or entity.label, "pack": entity.pack}

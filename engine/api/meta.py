@@ -1,0 +1,41 @@
+"""Metadata endpoints: read the effective definitions, add overlays (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from engine import overlays
+from engine.api.context import actor, json_body, workspace
+from engine.api.describe import entity_document, entity_summary
+
+bp = Blueprint("meta", __name__, url_prefix="/api/v1/meta")
+
+
+@bp.get("/entities")
+def entities() -> Any:
+    actor()
+    catalog = workspace().snapshot().catalog
+    return jsonify({"data": [entity_summary(e) for e in catalog.api_entities()]})
+
+
+@bp.get("/entities/<name>")
+def entity(name: str) -> Any:
+    actor()
+    snap = workspace().snapshot()
+    return jsonify(entity_document(snap.api_entity(name), snap.catalog))
+
+
+@bp.post("/entities")
+def add_entity() -> Any:
+    response = jsonify(overlays.add_entity(workspace(), actor(), json_body()))
+    response.status_code = 201
+    return response
+
+
+@bp.post("/entities/<name>/fields")
+def add_field(name: str) -> Any:
+    response = jsonify(overlays.add_field(workspace(), actor(), name, json_body()))
+    response.status_code = 201
+    return response

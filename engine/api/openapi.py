@@ -1,0 +1,226 @@
+"""OpenAPI 3.1 generated from the live metadata (packs and overlays).
+
+Field types map to JSON Schema once, here; record, input and patch schemas of every entity
+are derived from that map, so the document always agrees with what the API accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from flask import Blueprint, jsonify
+
+from engine import __version__
+from engine.api.context import actor, workspace
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef, FieldDef
+from engine.storage.fields import PHONE
+from engine.storage.ids import ID_PATTERN
+from engine.storage.listing import DEFAULT_LIMIT, MAX_LIMIT
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+ID = {"type": "string", "pattern": ID_PATTERN.pattern}
+DECIMAL_IN = {"oneOf": [{"type": "number"}, {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}]}
+PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}, "index": {"type": "integer"}}}},
+    },
+}
+SYSTEM_PROPS = {
+    "id": ID, "version": {"type": "integer", "minimum": 1},
+    "created_at": {"type": "string", "format": "date-time"}, "created_by": {"type": ["string", "null"]},
+    "updated_at": {"type": "string", "format": "date-time"}, "updated_by": {"type": ["string", "null"]},
+    "owner": {"type": ["string", "null"]},
+}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if "type" in schema and isinstance(schema["type"], str):
+        return {**schema, "type": [schema["type"], "null"]}
+    if "oneOf" in schema:
+        return {"oneOf": [*schema["oneOf"], {"type": "null"}]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _string(fd: FieldDef, single_line: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if fd.max_length:
+        schema["maxLength"] = fd.max_length
+    if single_line:
+        schema["pattern"] = r"^[^\r\n\x00]*$" if fd.type not in ("string",) or not fd.opt("pattern") else fd.opt("pattern")
+    return schema
+
+
+def field_schema(fd: FieldDef, catalog: Catalog, direction: str) -> dict[str, Any]:
+    """JSON Schema of a field's value; ``direction`` is ``out`` (records) or ``in`` (writes)."""
+    t = fd.type
+    out = direction == "out"
+    if t in ("string", "autonumber", "file"):
+        return _string(fd)
+    if t == "text":
+        return _string(fd, single_line=False)
+    if t == "secret":
+        return {"type": "string"}
+    if t == "email":
+        return {"type": "string", "format": "email", "maxLength": 254}
+    if t == "url":
+        return {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048}
+    if t == "phone":
+        return {"type": "string", "pattern": PHONE.pattern, "maxLength": 40}
+    if t == "enum":
+        return {"type": "string", "enum": [o.value for o in fd.enum_options]}
+    if t == "multi_enum":
+        return {"type": "array", "items": {"type": "string", "enum": [o.value for o in fd.enum_options]}}
+    if t in ("int", "rating"):
+        schema: dict[str, Any] = {"type": "integer"}
+        lo, hi = (0, fd.opt("max", 5)) if t == "rating" else (fd.opt("min"), fd.opt("max"))
+        if lo is not None:
+            schema["minimum"] = lo
+        if hi is not None:
+            schema["maximum"] = hi
+        return schema
+    if t == "duration":
+        return {"type": "integer", "minimum": 0} if out else {"oneOf": [{"type": "integer", "minimum": 0},
+                                                                         {"type": "string", "pattern": "^P"}]}
+    if t in ("decimal", "money", "percent"):
+        return {"type": "number"} if out else DECIMAL_IN
+    if t == "bool":
+        return {"type": "boolean"}
+    if t == "date":
+        return {"type": "string", "format": "date"}
+    if t == "datetime":
+        return {"type": "string", "format": "date-time"}
+    if t in ("link", "user", "team"):
+        return {"oneOf": [ID, {"type": "object"}]} if out else ID
+    if t == "links":
+        return {"type": "array", "items": ID, "uniqueItems": True}
+    if t == "table":
+        child = catalog.entities[fd.opt("of")]
+        return {"type": "array", "items": {"$ref": f"#/components/schemas/{_name(child)}{'Row' if out else 'RowInput'}"}}
+    return {}
+
+
+def _name(entity: EntityDef) -> str:
+    return "".join(part.capitalize() for part in entity.name.split("_"))
+
+
+def record_schema(entity: EntityDef, catalog: Catalog, child: bool = False) -> dict[str, Any]:
+    props: dict[str, Any] = {"id": ID} if child else dict(SYSTEM_PROPS)
+    for fd in entity.fields.values():
+        schema = field_schema(fd, catalog, "out")
+        props[fd.name] = schema if fd.type in ("links", "table") else _nullable(schema)
+    return {"type": "object", "properties": props, "required": ["id"]}
+
+
+def input_schema(entity: EntityDef, catalog: Catalog, child: bool = False) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for fd in entity.fields.values():
+        if not fd.readonly:
+            props[fd.name] = _nullable(field_schema(fd, catalog, "in"))
+    if child:
+        props["id"] = _nullable(ID)
+    else:
+        props["owner"] = _nullable(ID)
+    return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+def _problem_responses(*codes: int) -> dict[str, Any]:
+    texts = {400: "Malformed request", 401: "Not signed in", 403: "Forbidden", 404: "Not found",
+             409: "Conflict", 412: "Stale version", 413: "Body too large", 422: "Validation failed",
+             429: "Rate limited"}
+    return {str(c): {"description": texts[c], "content": {"application/problem+json": {
+        "schema": {"$ref": "#/components/schemas/Problem"}}}} for c in codes}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _page(ref: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["data"], "properties": {
+        "data": {"type": "array", "items": {"$ref": ref}}, "total": {"type": "integer"},
+        "next_cursor": {"type": "string"}}}
+
+
+def build_document(catalog: Catalog) -> dict[str, Any]:
+    spec = APISpec(title="Tessera API", version=__version__, openapi_version="3.1.0",
+                   info={"description": "Generated from the live metadata of this workspace."})
+    spec.components.schema("Problem", PROBLEM)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    common = _problem_responses(400, 401, 403, 404, 413, 429)
+    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    list_params = [
+        {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "DSL condition"},
+        {"name": "sort", "in": "query", "schema": {"type": "string"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                                    "default": DEFAULT_LIMIT}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        {"name": "fields", "in": "query", "schema": {"type": "string"}},
+        {"name": "expand", "in": "query", "schema": {"type": "string"}},
+        {"name": "count", "in": "query", "schema": {"type": "boolean"}},
+    ]
+    for entity in catalog.entities.values():
+        name = _name(entity)
+        if entity.child:
+            spec.components.schema(f"{name}Row", record_schema(entity, catalog, child=True))
+            spec.components.schema(f"{name}RowInput", input_schema(entity, catalog, child=True))
+            continue
+        spec.components.schema(name, record_schema(entity, catalog))
+        spec.components.schema(f"{name}Input", input_schema(entity, catalog))
+    for entity in catalog.api_entities():
+        name, base = _name(entity), f"/api/v1/{entity.name}"
+        ref = f"#/components/schemas/{name}"
+        body = {"required": True, "content": {"application/json": {"schema": {"$ref": f"{ref}Input"}}}}
+        record = _json({"$ref": ref})
+        writes = _problem_responses(409, 412, 422)
+        spec.path(path=base, operations={
+            "get": {"operationId": f"list_{entity.name}", "tags": [entity.name], "parameters": list_params,
+                    "responses": {"200": _json(_page(ref)), **common}},
+            "post": {"operationId": f"create_{entity.name}", "tags": [entity.name], "requestBody": body,
+                     "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string",
+                                                                                          "maxLength": 255}}],
+                     "responses": {"201": record, **common, **writes}},
+        })
+        spec.path(path=f"{base}/{{id}}", operations={
+            "get": {"operationId": f"get_{entity.name}", "tags": [entity.name], "parameters": [id_param],
+                    "responses": {"200": record, **common}},
+            "patch": {"operationId": f"update_{entity.name}", "tags": [entity.name], "parameters": [
+                id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}], "requestBody": body,
+                "responses": {"200": record, **common, **writes}},
+            "delete": {"operationId": f"delete_{entity.name}", "tags": [entity.name], "parameters": [id_param],
+                       "responses": {"204": {"description": "Moved to the trash"}, **common,
+                                     **_problem_responses(412)}},
+        })
+        spec.path(path=f"{base}/{{id}}/restore", operations={"post": {
+            "operationId": f"restore_{entity.name}", "tags": [entity.name], "parameters": [id_param],
+            "responses": {"200": record, **common, **writes}}})
+        spec.path(path=f"{base}/bulk", operations={"post": {
+            "operationId": f"bulk_{entity.name}", "tags": [entity.name],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "array", "maxItems": 1000, "items": {"$ref": f"{ref}Input"}}}}},
+            "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {
+                "data": {"type": "array", "items": {"$ref": ref}}}}), **common, **writes}}})
+        spec.path(path=f"{base}/{{id}}/history", operations={"get": {
+            "operationId": f"history_{entity.name}", "tags": [entity.name], "parameters": [id_param],
+            "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {
+                "data": {"type": "array", "items": {"type": "object"}}}}), **common}}})
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    actor()
+    snap = workspace().snapshot()
+    document = getattr(snap, "_openapi", None)
+    if document is None:
+        document = build_document(snap.catalog)
+        snap._openapi = document  # type: ignore[attr-defined]
+    return jsonify(document)

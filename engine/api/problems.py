@@ -1,0 +1,48 @@
+"""Every error answered as ``application/problem+json`` (RFC 9457), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import TesseraError
+
+log = logging.getLogger("tessera.api")
+PROBLEM_TYPE = "https://tessera.dev/problems/"
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"type": PROBLEM_TYPE + title.lower().replace(" ", "-"), "title": title,
+                            "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(TesseraError)
+    def tessera_error(exc: TesseraError) -> Response:
+        return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors])
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        detail = {
+            404: "There is no such resource",
+            405: "This method is not allowed here",
+            413: f"The request body is larger than the limit of {app.config.get('MAX_CONTENT_LENGTH')} bytes",
+        }.get(status, exc.description or exc.name)
+        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        return problem(status, exc.name, detail, headers=headers)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem(500, "Internal server error", "Something went wrong on our side; it has been logged")

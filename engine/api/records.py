@@ -1,0 +1,99 @@
+"""Generic record routes: ``/api/v1/<entity>`` for every entity of the live metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from engine.api.context import actor, json_body, workspace
+from engine.errors import BadRequest, NotFound
+
+bp = Blueprint("records", __name__, url_prefix="/api/v1")
+
+
+def _params() -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        if len(values) > 1:
+            raise BadRequest(f"Parameter {key!r} is given more than once")
+        params[key] = values[0]
+    return params
+
+
+def _if_match() -> int | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise BadRequest("If-Match must be the record's ETag (its version), e.g. \"3\"")
+    return int(tag)
+
+
+def _record_response(record: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(record)
+    response.status_code = status
+    if "version" in record:
+        response.headers["ETag"] = f'"{record["version"]}"'
+    return response
+
+
+@bp.get("/<entity>")
+def list_records(entity: str) -> Any:
+    return jsonify(workspace().records.list(actor(), entity, _params()).as_dict())
+
+
+@bp.post("/<entity>")
+def create_record(entity: str) -> Any:
+    key = request.headers.get("Idempotency-Key")
+    record = workspace().records.create(actor(), entity, json_body(), idempotency_key=key)
+    response = _record_response(record, 201)
+    response.headers["Location"] = f"/api/v1/{entity}/{record['id']}"
+    return response
+
+
+@bp.post("/<entity>/bulk")
+def bulk(entity: str) -> Any:
+    return jsonify({"data": workspace().records.bulk(actor(), entity, json_body())})
+
+
+@bp.get("/<entity>/<record_id>")
+def get_record(entity: str, record_id: str) -> Any:
+    return _record_response(workspace().records.get(actor(), entity, record_id, _params()))
+
+
+@bp.patch("/<entity>/<record_id>")
+def patch_record(entity: str, record_id: str) -> Any:
+    data = json_body()
+    return _record_response(workspace().records.update(actor(), entity, record_id, data, _if_match()))
+
+
+@bp.delete("/<entity>/<record_id>")
+def delete_record(entity: str, record_id: str) -> Any:
+    workspace().records.delete(actor(), entity, record_id, _if_match())
+    return Response(status=204)
+
+
+@bp.post("/<entity>/<record_id>/restore")
+def restore_record(entity: str, record_id: str) -> Any:
+    return _record_response(workspace().records.restore(actor(), entity, record_id))
+
+
+@bp.get("/<entity>/<record_id>/history")
+def history(entity: str, record_id: str) -> Any:
+    return jsonify(workspace().records.history(actor(), entity, record_id, _params()).as_dict())
+
+
+@bp.get("/<entity>/<record_id>/related/<link>")
+def related(entity: str, record_id: str, link: str) -> Any:
+    return jsonify(workspace().records.related(actor(), entity, record_id, link, _params()).as_dict())
+
+
+@bp.post("/<entity>/<record_id>/actions/<name>")
+def action(entity: str, record_id: str, name: str) -> Any:
+    ws = workspace()
+    ws.snapshot().api_entity(entity)
+    actor()
+    raise NotFound(f"{entity} has no action {name!r}")

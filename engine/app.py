@@ -1,0 +1,44 @@
+"""The application factory: one Flask app serving one or more workspaces."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from engine.api.jsonio import TesseraJSONProvider
+from engine.config import Config, load_config
+from engine.workspace import Workspace
+
+
+class WorkspaceRouter:
+    """Maps a request's host name to its workspace (one database each).
+
+    With a single workspace every host maps to it; several workspaces are routed by host
+    as Frappe routes sites.
+    """
+
+    def __init__(self, default: Workspace, by_host: dict[str, Workspace] | None = None):
+        self.default = default
+        self.by_host = by_host or {}
+
+    def for_host(self, host: str) -> Workspace:
+        return self.by_host.get(host.split(":")[0].lower(), self.default)
+
+
+def create_app(config: Config | None = None, workspace: Workspace | None = None) -> Flask:
+    config = config or load_config()
+    workspace = workspace or Workspace(config)
+    app = Flask("tessera", instance_path=str(config.instance_path.resolve()), instance_relative_config=False)
+    app.json = TesseraJSONProvider(app)
+    app.config.update(
+        SECRET_KEY=config.resolved_secret_key(),
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["tessera"] = WorkspaceRouter(workspace)
+    from engine.api import register_api
+
+    register_api(app)
+    logging.getLogger("tessera").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,264 @@
+"""The ``tessera`` command line. Exit codes: 0 ok, 1 user error (one line), 2 usage error."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine import __version__
+from engine.config import Config, load_config
+from engine.errors import MetadataError, TesseraError
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except MetadataError as exc:
+        for error in exc.errors:
+            click.echo(error.message, err=True)
+        _fail(f"{exc.detail} ({len(exc.errors)} problem(s))")
+    except TesseraError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(str(exc))
+
+
+def _config(packs: str | None = None) -> Config:
+    config = load_config()
+    if packs:
+        names = tuple(p.strip() for p in packs.split(",") if p.strip())
+        config = config.with_overrides(packs=None if names == ("all",) else names)
+    return config
+
+
+def _workspace(config: Config | None = None, install: bool = False):  # -> Workspace
+    from engine.storage.database import friendly_db_errors
+    from engine.workspace import Workspace
+
+    with friendly_db_errors():
+        ws = Workspace(config or _config())
+        if install:
+            ws.install()
+        elif not ws.is_installed():
+            _fail(f"the database {ws.db.url.render_as_string()} is not initialised; run 'tessera init' first")
+    return ws
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tessera")
+def main() -> None:
+    """Tessera: a metadata-driven CRM engine."""
+
+
+@main.command()
+@click.option("--packs", help="Comma list of packs to install, or 'all'.")
+@click.option("--admin-email", help="E-mail of the first administrator.")
+@click.option("--admin-password", help="Password of the first administrator.")
+def init(packs: str | None, admin_email: str | None, admin_password: str | None) -> None:
+    """Create or upgrade the database, install packs and create the first admin."""
+
+    def run() -> None:
+        from engine.security.users import create_user, ensure_roles, find_user
+
+        ws = _workspace(_config(packs), install=True)
+        ensure_roles(ws)
+        email, password = admin_email, admin_password
+        if email is None and sys.stdin.isatty():
+            email = click.prompt("Administrator e-mail", default="", show_default=False) or None
+        if email and password is None and sys.stdin.isatty():
+            password = click.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
+        if email and find_user(ws, email) is None:
+            create_user(ws, email, email.split("@")[0], password, ["admin"])
+            click.echo(f"created administrator {email}")
+        click.echo(f"database ready: {ws.db.url.render_as_string()} ({len(ws.snapshot().catalog.entities)} entities)")
+
+    _run(run)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the UI and API with a production WSGI server (gunicorn)."""
+    _run(lambda: _workspace(install=True).close())
+    from engine.server import run_server
+
+    run_server(host, port, workers, threads)
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--reset", is_flag=True, help="Delete the demo database first.")
+@click.option("--no-serve", is_flag=True, help="Prepare the demo database and exit.")
+def demo(port: int, host: str, reset: bool, no_serve: bool) -> None:
+    """Install all packs with realistic sample data and serve them."""
+    from engine.demo import prepare_demo
+
+    credentials = _run(lambda: prepare_demo(_config(), reset=reset))
+    click.echo(f"Tessera demo on http://{host}:{port}/  (API: http://{host}:{port}/api/v1/openapi.json)")
+    for email, password, roles in credentials:
+        click.echo(f"  {email:<34} {password}  ({roles})")
+    if not no_serve:
+        from engine.server import run_server
+
+        run_server(host, port, 1, 8)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def check(paths: tuple[Path, ...]) -> None:
+    """Validate packs: schemas, references; errors as file:line:col: message."""
+    from engine.meta.checking import check_packs
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        _fail(f"no such file or folder: {missing[0]}")
+    problems, count = check_packs(_config(), list(paths))
+    for problem in problems.items:
+        click.echo(str(problem))
+    if problems:
+        _fail(f"{len(problems.items)} problem(s) in {count} pack(s)")
+    click.echo(f"ok: {count} pack(s) checked, no problems")
+
+
+@main.command()
+@click.option("--plan", "plan_only", is_flag=True, help="Show the changes without applying them.")
+@click.option("--allow-destructive", is_flag=True, help="Also drop orphans and narrow types.")
+def migrate(plan_only: bool, allow_destructive: bool) -> None:
+    """Bring the database schema to the metadata."""
+
+    def run() -> None:
+        from engine.storage.database import friendly_db_errors
+        from engine.workspace import Workspace
+
+        with friendly_db_errors():
+            ws = Workspace(_config())
+            plan = ws.install(destructive="apply" if allow_destructive else "refuse", dry_run=plan_only)
+        for line in plan.describe():
+            click.echo(line)
+        if plan.orphans:
+            click.echo(f"orphans (kept unless --allow-destructive): {', '.join(plan.orphans)}")
+        if not plan_only:
+            click.echo("applied" if plan else "nothing to do")
+
+    _run(run)
+
+
+@main.group()
+def packs() -> None:
+    """Installed packs."""
+
+
+@packs.command("list")
+def packs_list() -> None:
+    from engine.meta.checking import load_catalog
+
+    catalog = _run(lambda: load_catalog(_config()))
+    for pack in catalog.packs:
+        entities = [e.name for e in catalog.entities.values() if e.pack == pack.name]
+        click.echo(f"{pack.name:<16} {pack.version:<8} {len(entities):>3} entities  depends: {', '.join(pack.depends) or '-'}")
+
+
+@packs.command("show")
+@click.argument("name")
+def packs_show(name: str) -> None:
+    from engine.meta.checking import load_catalog
+
+    catalog = _run(lambda: load_catalog(_config()))
+    pack = catalog.pack(name)
+    if pack is None:
+        _fail(f"no pack {name!r}; installed: {', '.join(p.name for p in catalog.packs)}")
+        return
+    click.echo(f"{pack.name} {pack.version}  ({pack.root})")
+    click.echo(f"depends: {', '.join(pack.depends) or '-'}")
+    for entity in catalog.entities.values():
+        if entity.pack == pack.name or any(f.pack == pack.name for f in entity.fields.values()):
+            own = [f.name for f in entity.fields.values() if f.pack == pack.name]
+            click.echo(f"  entity {entity.name}: {', '.join(own)}")
+    for folder, docs in sorted(catalog.documents.items()):
+        mine = [d.path.name for p, d in docs if p.name == pack.name]
+        if mine:
+            click.echo(f"  {folder}: {', '.join(mine)}")
+
+
+@packs.command("export-overlays")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--name", default="overlays", show_default=True, help="Name of the written pack.")
+def packs_export(directory: Path, name: str) -> None:
+    """Write the run-time overlays of the database as a pack."""
+    from engine.overlays import export_overlays
+
+    written = _run(lambda: export_overlays(_workspace(), directory, name))
+    click.echo(f"wrote {len(written)} file(s) to {directory}")
+
+
+@main.group()
+def user() -> None:
+    """User administration."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--name", "full_name", help="Full name (default: the part before @).")
+@click.option("--role", "roles", default="", help="Comma list of role names.")
+@click.option("--password", help="Password (prompted when absent and a terminal is attached).")
+def user_add(email: str, full_name: str | None, roles: str, password: str | None) -> None:
+    from engine.security.users import create_user
+
+    if password is None and sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    role_list = [r.strip() for r in roles.split(",") if r.strip()]
+    _run(lambda: create_user(_workspace(), email, full_name or email.split("@")[0], password, role_list))
+    click.echo(f"created {email}")
+
+
+@user.command("passwd")
+@click.argument("email")
+@click.option("--password", help="New password (prompted when absent and a terminal is attached).")
+def user_passwd(email: str, password: str | None) -> None:
+    from engine.security.users import find_user, set_password
+
+    if password is None:
+        if not sys.stdin.isatty():
+            _fail("give --password or run in a terminal")
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+    def run() -> None:
+        ws = _workspace()
+        found = find_user(ws, email)
+        if found is None:
+            _fail(f"no user with email {email}")
+            return
+        set_password(ws, found["id"], password or "")
+
+    _run(run)
+    click.echo(f"password of {email} changed")
+
+
+@user.command("role")
+@click.argument("email")
+@click.argument("roles")
+def user_role(email: str, roles: str) -> None:
+    """Set the roles of a user (comma list)."""
+    from engine.security.users import set_roles
+
+    _run(lambda: set_roles(_workspace(), email, [r.strip() for r in roles.split(",") if r.strip()]))
+    click.echo(f"roles of {email}: {roles}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

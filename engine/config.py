@@ -1,0 +1,80 @@
+"""Configuration: environment variables first, then an optional ``tessera.toml``.
+
+The names are fixed by SPEC section 2. A ``Config`` is a plain value object: the app
+factory takes one, so tests build as many differently configured engines as they like.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///tessera.db"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: str | None = None
+    packs: tuple[str, ...] | None = None  # None means all
+    extra_pack_paths: tuple[Path, ...] = ()
+    instance_path: Path = field(default_factory=lambda: Path.cwd() / ".tessera")
+    max_body_bytes: int = 10 * 1024 * 1024
+    #: seconds a bearer token lives
+    token_ttl: int = 12 * 3600
+
+    def with_overrides(self, **changes: object) -> Config:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated once into the instance folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.instance_path / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").replace(os.pathsep, ",").split(",") if part.strip()]
+
+
+def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None) -> Config:
+    """Build the configuration from ``env`` (default ``os.environ``) and ``tessera.toml``."""
+    env = dict(os.environ if env is None else env)
+    toml_path = toml_path or Path.cwd() / "tessera.toml"
+    file_values: dict[str, object] = {}
+    if toml_path.exists():
+        with toml_path.open("rb") as fh:
+            file_values = tomllib.load(fh).get("tessera", {})
+
+    def pick(env_name: str, key: str) -> str | None:
+        if env.get(env_name):
+            return env[env_name]
+        value = file_values.get(key)
+        if isinstance(value, list):
+            return ",".join(str(v) for v in value)
+        return None if value is None else str(value)
+
+    packs = pick("TESSERA_PACKS", "packs")
+    pack_list = _split(packs)
+    config = Config(
+        database_url=pick("TESSERA_DATABASE_URL", "database_url") or DEFAULT_DATABASE_URL,
+        redis_url=pick("TESSERA_REDIS_URL", "redis_url"),
+        secret_key=pick("TESSERA_SECRET_KEY", "secret_key"),
+        packs=None if not pack_list or pack_list == ["all"] else tuple(pack_list),
+        extra_pack_paths=tuple(Path(p) for p in _split(pick("TESSERA_EXTRA_PACK_PATHS", "extra_pack_paths"))),
+    )
+    instance = pick("TESSERA_INSTANCE_PATH", "instance_path")
+    if instance:
+        config = config.with_overrides(instance_path=Path(instance))
+    return config

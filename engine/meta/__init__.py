@@ -1,0 +1,1 @@
+"""Metadata: pack discovery, document loading with positions, schema validation, definitions."""

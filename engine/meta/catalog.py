@@ -1,0 +1,288 @@
+"""The effective metadata of a workspace: packs, their extensions and run-time overlays.
+
+``build_catalog`` is the one function that turns documents into ``EntityDef`` values and
+checks that they fit together (references resolve, no field is defined twice
+differently, indexes name real fields). Everything downstream reads a ``Catalog``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef, IndexDef, Origin, ValidationDef
+from engine.meta.packs import Pack, dependency_closure
+from engine.meta.problems import Problems
+from engine.meta.schema_check import iter_errors
+from engine.meta.source import Document, format_path
+
+RESERVED_FIELDS = {*SYSTEM_FIELDS, "deleted_at", "deleted_by", "parent_id", "position"}
+AUTONUMBER_RX = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A definition stored in the database (admin or API), applied on top of the packs."""
+
+    id: str
+    kind: str  # entity | field | other document kinds later
+    target: str  # entity name, or document name
+    document: dict[str, Any]
+
+
+@dataclass
+class Catalog:
+    packs: list[Pack]
+    entities: dict[str, EntityDef]
+    overlays: tuple[Overlay, ...] = ()
+    #: documents of later layers (rules, workflows, dashboards) by folder, untouched here
+    documents: dict[str, list[tuple[Pack, Document]]] = field(default_factory=dict)
+
+    def entity(self, name: str) -> EntityDef | None:
+        return self.entities.get(name)
+
+    def api_entities(self) -> list[EntityDef]:
+        """Entities with an API of their own (child-row entities have none)."""
+        return [e for e in self.entities.values() if not e.child]
+
+    def pack(self, name: str) -> Pack | None:
+        return next((p for p in self.packs if p.name == name), None)
+
+
+def _origin(doc: Document, path: list[Any]) -> Origin:
+    line, col = doc.where(path)
+    return Origin(str(doc.path), line, col, format_path(path))
+
+
+def _fields(doc: Document, pack: str, data: dict[str, Any], problems: Problems) -> dict[str, FieldDef]:
+    out = {}
+    for name, spec in (data.get("fields") or {}).items():
+        if name in RESERVED_FIELDS:
+            problems.add(doc.location(["fields", name]), f"{name!r} is a system field and cannot be redefined")
+            continue
+        out[name] = FieldDef(name, spec["type"], dict(spec), _origin(doc, ["fields", name]), pack)
+    return out
+
+
+def _indexes(entity: str, specs: list[Any]) -> tuple[IndexDef, ...]:
+    out = []
+    for spec in specs:
+        fields, unique, name = (spec, False, None) if isinstance(spec, list) else (
+            spec["fields"], spec.get("unique", False), spec.get("name"))
+        out.append(IndexDef(name or f"ix_{entity}__{'_'.join(fields)}"[:60], tuple(fields), unique))
+    return tuple(out)
+
+
+def _validations(doc: Document, data: dict[str, Any], base: str = "validations") -> tuple[ValidationDef, ...]:
+    return tuple(
+        ValidationDef(v["when"], v["message"], v.get("field"), _origin(doc, [base, i]))
+        for i, v in enumerate(data.get("validations") or [])
+    )
+
+
+def entity_from_document(doc: Document, pack: str, problems: Problems, system: bool = False) -> EntityDef | None:
+    data = doc.data
+    fields = _fields(doc, pack, data, problems)
+    name = data["entity"]
+    if data.get("autonumber") and "number" not in fields:
+        fields = {"number": FieldDef("number", "autonumber", {"format": data["autonumber"], "unique": True},
+                                     _origin(doc, ["autonumber"]), pack), **fields}
+    audit = data.get("audit", True)
+    list_spec = data.get("list") or {}
+    return EntityDef(
+        name=name,
+        label=data.get("label") or name.replace("_", " ").capitalize(),
+        pack=pack,
+        origin=_origin(doc, ["entity"]),
+        fields=fields,
+        title=data.get("title"),
+        autonumber=data.get("autonumber"),
+        search=tuple(data.get("search", ())),
+        audit=bool(audit),
+        audit_reads=bool(audit.get("reads")) if isinstance(audit, dict) else False,
+        child=bool(data.get("child")),
+        validations=_validations(doc, data),
+        permissions=dict(data.get("permissions") or {}),
+        workflow=data.get("workflow"),
+        indexes=_indexes(name, data.get("indexes") or []),
+        list_columns=tuple(list_spec.get("columns", ())),
+        default_sort=list_spec.get("sort"),
+        related=tuple(data.get("related", ())),
+        plural=data.get("plural"),
+        help=data.get("help"),
+        icon=data.get("icon"),
+        system=system,
+    )
+
+
+def _same_field(a: FieldDef, b: FieldDef) -> bool:
+    return a.type == b.type and a.options == b.options
+
+
+def _extend(entity: EntityDef, doc: Document, pack: str, problems: Problems) -> EntityDef:
+    data = doc.data
+    fields = dict(entity.fields)
+    for name, new in _fields(doc, pack, data, problems).items():
+        old = fields.get(name)
+        if old is not None and not _same_field(old, new):
+            problems.add(str(new.origin), f"field {entity.name}.{name} is already defined differently in {old.origin}")
+            continue
+        fields.setdefault(name, new)
+    permissions = dict(entity.permissions)
+    for role, grant in (data.get("permissions") or {}).items():
+        if role in permissions and permissions[role] != grant:
+            problems.add(doc.location(["permissions", role]),
+                         f"permissions of role {role!r} on {entity.name!r} are already set in {entity.origin}")
+            continue
+        permissions[role] = grant
+    return replace(
+        entity,
+        fields=fields,
+        permissions=permissions,
+        validations=entity.validations + _validations(doc, data),
+        indexes=entity.indexes + _indexes(entity.name, data.get("indexes") or []),
+        search=entity.search + tuple(s for s in data.get("search", ()) if s not in entity.search),
+        related=entity.related + tuple(r for r in data.get("related", ()) if r not in entity.related),
+    )
+
+
+def _schema_errors(doc: Document, kind: str, problems: Problems) -> bool:
+    found = False
+    for doc_path, message in iter_errors(kind, doc.data):
+        problems.add(doc.location(doc_path), message, format_path(doc_path))
+        found = True
+    return found
+
+
+def build_catalog(packs: list[Pack], overlays: tuple[Overlay, ...] = (), problems: Problems | None = None) -> Catalog:
+    """Validate and combine ``packs`` (dependency order) and ``overlays`` into a Catalog.
+
+    Problems are collected; the caller decides whether to raise (start-up) or print
+    (``tessera check``).
+    """
+    problems = problems if problems is not None else Problems()
+    entities: dict[str, EntityDef] = {}
+    extensions: list[tuple[Pack, Document]] = []
+    documents: dict[str, list[tuple[Pack, Document]]] = {}
+    for pack in packs:
+        for doc in pack.files("entities"):
+            if not isinstance(doc.data, dict):
+                problems.add(doc.location([]), "an entity document must be a mapping")
+                continue
+            if "extends" in doc.data:
+                if not _schema_errors(doc, "extension", problems):
+                    extensions.append((pack, doc))
+                continue
+            if _schema_errors(doc, "entity", problems):
+                continue
+            entity = entity_from_document(doc, pack.name, problems, system=pack.name == "system")
+            if entity is None:
+                continue
+            if entity.name in entities:
+                problems.add(str(entity.origin), f"entity {entity.name!r} is already defined in {entities[entity.name].origin}")
+                continue
+            entities[entity.name] = entity
+        for folder, docs in pack.documents.items():
+            if folder != "entities":
+                documents.setdefault(folder, []).extend((pack, d) for d in docs)
+
+    closure = dependency_closure(packs)
+    for pack, doc in extensions:
+        target = doc.data["extends"]
+        base = entities.get(target)
+        if base is None or base.pack not in closure.get(pack.name, set()):
+            problems.add(doc.location(["extends"]),
+                         f"extends {target!r}, which is not an entity of this pack or of the packs it depends on")
+            continue
+        entities[target] = _extend(base, doc, pack.name, problems)
+
+    for overlay in overlays:
+        apply_overlay(entities, overlay, problems)
+
+    catalog = Catalog(packs, entities, overlays, documents)
+    check_references(catalog, closure, problems)
+    return catalog
+
+
+def overlay_document(overlay: Overlay) -> Document:
+    return Document(path=f"overlay:{overlay.kind}:{overlay.target}", data=overlay.document)  # type: ignore[arg-type]
+
+
+def apply_overlay(entities: dict[str, EntityDef], overlay: Overlay, problems: Problems) -> None:
+    doc = overlay_document(overlay)
+    if overlay.kind == "entity":
+        if _schema_errors(doc, "entity", problems):
+            return
+        if overlay.target in entities:
+            problems.add(doc.location(["entity"]), f"entity {overlay.target!r} already exists")
+            return
+        entity = entity_from_document(doc, "overlay", problems)
+        if entity is not None:
+            entities[entity.name] = entity
+    elif overlay.kind == "field":
+        ext = Document(doc.path, {"extends": overlay.target, "fields": overlay.document})
+        if _schema_errors(ext, "extension", problems):
+            return
+        base = entities.get(overlay.target)
+        if base is None:
+            problems.add(doc.location([]), f"no entity {overlay.target!r} to add fields to")
+            return
+        entities[overlay.target] = _extend(base, ext, "overlay", problems)
+
+
+def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: Problems) -> None:
+    """Cross-document checks: link targets, child tables, titles, indexes, enum defaults."""
+    entities = catalog.entities
+    for entity in entities.values():
+        for f in entity.fields.values():
+            target = f.target
+            if target is not None:
+                other = entities.get(target)
+                visible = f.pack == "overlay" or (other is not None and (other.pack in closure.get(f.pack, set())
+                                                                          or other.pack == "overlay"))
+                if other is None:
+                    problems.add(str(f.origin), f"{entity.name}.{f.name} links to unknown entity {target!r}")
+                elif not visible:
+                    problems.add(str(f.origin), f"{entity.name}.{f.name} links to {target!r} of pack {other.pack!r}, "
+                                                f"which pack {f.pack!r} does not depend on")
+                elif other.child:
+                    problems.add(str(f.origin), f"{entity.name}.{f.name} cannot link to child-row entity {target!r}")
+            if f.type == "table":
+                child = entities.get(f.opt("of"))
+                if child is None or not child.child:
+                    problems.add(str(f.origin),
+                                 f"{entity.name}.{f.name}: table rows must be an entity with 'child: true', "
+                                 f"{f.opt('of')!r} is {'unknown' if child is None else 'not a child entity'}")
+                elif entity.child:
+                    problems.add(str(f.origin), "child rows cannot have tables of their own")
+            if f.type in ("enum", "multi_enum"):
+                values = [o.value for o in f.enum_options]
+                dupes = {v for v in values if values.count(v) > 1}
+                if dupes:
+                    problems.add(str(f.origin), f"{entity.name}.{f.name}: duplicate options {sorted(dupes)}")
+                default = f.opt("default")
+                if isinstance(default, str) and not default.startswith("=") and f.type == "enum" and default not in values:
+                    problems.add(str(f.origin), f"{entity.name}.{f.name}: default {default!r} is not one of {values}")
+            if f.type == "autonumber":
+                fmt = f.opt("format", "")
+                leftovers = AUTONUMBER_RX.sub("", fmt)
+                if "{" in leftovers or "}" in leftovers:
+                    problems.add(str(f.origin), f"{entity.name}.{f.name}: autonumber format {fmt!r} uses an unknown "
+                                                "placeholder; use {YYYY} {YY} {MM} {DD} and {###}")
+        names = set(entity.fields)
+        if entity.title and entity.title not in names:
+            problems.add(str(entity.origin), f"{entity.name}: title field {entity.title!r} does not exist")
+        for index in entity.indexes:
+            for name in index.fields:
+                fdef = entity.fields.get(name)
+                if fdef is None or not fdef.has_column:
+                    problems.add(str(entity.origin), f"{entity.name}: index {index.name} names {name!r}, "
+                                                     "which is not a stored field")
+        for column in entity.list_columns:
+            if column not in names and column not in SYSTEM_FIELDS:
+                problems.add(str(entity.origin), f"{entity.name}: list column {column!r} does not exist")
+        for path in entity.search:
+            head = path.split(".")[0]
+            if head not in names and head not in SYSTEM_FIELDS:
+                problems.add(str(entity.origin), f"{entity.name}: search path {path!r} starts with an unknown field")

@@ -1,0 +1,38 @@
+"""``tessera check``: validate packs on disk without touching a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.config import Config
+from engine.meta.catalog import Catalog, build_catalog
+from engine.meta.packs import builtin_pack_roots, discover, resolve
+from engine.meta.problems import Problems
+
+
+def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
+    """Problems of the packs under ``paths`` (default: every installed pack).
+
+    Packs outside ``paths`` are still read, so that dependencies resolve.
+    """
+    problems = Problems()
+    roots = [*builtin_pack_roots(), *config.extra_pack_paths]
+    extra = [p.resolve() for p in paths]
+    roots += [p for p in extra if p not in roots]
+    found = discover(roots, problems)
+    if extra:
+        wanted = tuple(sorted(name for name, pack in found.items()
+                              if any(pack.root.resolve().is_relative_to(p) for p in extra)))
+    else:
+        wanted = config.packs
+    ordered = resolve(found, wanted, problems)
+    build_catalog(ordered, (), problems)
+    return problems, len(ordered)
+
+
+def load_catalog(config: Config) -> Catalog:
+    problems = Problems()
+    roots = [*builtin_pack_roots(), *config.extra_pack_paths]
+    catalog = build_catalog(resolve(discover(roots, problems), config.packs, problems), (), problems)
+    problems.raise_if_any("The installed packs are invalid")
+    return catalog

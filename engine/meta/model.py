@@ -1,0 +1,171 @@
+"""Definitions: what an entity and a field are, once their documents have been validated.
+
+These are plain immutable values; the storage, validation and API layers all derive from
+them. ``Origin`` remembers which file (and where in it) a definition came from, so a
+cross-reference error found later still points at a line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FIELD_TYPES = (
+    "string text int decimal money percent bool date datetime duration email phone url enum "
+    "multi_enum link links table json file user team rating secret autonumber"
+).split()
+
+#: field types whose value is the id of one record of another entity
+REFERENCE_TYPES = {"link": None, "user": "user", "team": "team"}
+
+#: system columns every entity table has, in the order records show them
+SYSTEM_FIELDS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by", "owner")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a definition was written: a pack file (with a line) or an overlay."""
+
+    file: str
+    line: int = 1
+    col: int = 1
+    doc_path: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class EnumOption:
+    value: str
+    label: Any = None
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    type: str
+    options: dict[str, Any]
+    origin: Origin
+    pack: str
+
+    # --- convenience accessors over the raw options -------------------------------
+    def opt(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+    @property
+    def label(self) -> Any:
+        return self.options.get("label") or self.name.replace("_", " ").capitalize()
+
+    @property
+    def required(self) -> bool:
+        return bool(self.options.get("required"))
+
+    @property
+    def unique(self) -> bool:
+        return bool(self.options.get("unique"))
+
+    @property
+    def readonly(self) -> bool:
+        """Never written by clients: computed, autonumbered or declared read-only."""
+        return bool(self.options.get("readonly")) or self.is_computed or self.type == "autonumber"
+
+    @property
+    def is_computed(self) -> bool:
+        return "compute" in self.options
+
+    @property
+    def has_column(self) -> bool:
+        """Stored in a column of the entity's own table."""
+        if self.type in ("links", "table"):
+            return False
+        return not self.is_computed or bool(self.options.get("stored"))
+
+    @property
+    def target(self) -> str | None:
+        """Entity a reference field points to (``link``, ``links``, ``user``, ``team``)."""
+        if self.type in ("link", "links"):
+            return self.options["to"]
+        return REFERENCE_TYPES.get(self.type)
+
+    @property
+    def enum_options(self) -> tuple[EnumOption, ...]:
+        out = []
+        for item in self.options.get("options", ()):
+            if isinstance(item, dict):
+                out.append(EnumOption(item["value"], item.get("label"), item.get("color")))
+            else:
+                out.append(EnumOption(str(item)))
+        return tuple(out)
+
+    @property
+    def max_length(self) -> int | None:
+        if self.type == "string":
+            return int(self.options.get("max_length", 255))
+        if self.type in ("text", "secret"):
+            return self.options.get("max_length")
+        return {"email": 254, "phone": 40, "url": 2048, "enum": 64, "autonumber": 64, "file": 1024}.get(self.type)
+
+    @property
+    def scale(self) -> int:
+        """Digits after the decimal point for decimal-like types."""
+        default = {"money": 2, "percent": 2, "decimal": 4}.get(self.type, 0)
+        return int(self.options.get("precision", default))
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    name: str
+    fields: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class ValidationDef:
+    when: str
+    message: Any
+    field: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class EntityDef:
+    name: str
+    label: Any
+    pack: str
+    origin: Origin
+    fields: dict[str, FieldDef]
+    title: str | None = None
+    autonumber: str | None = None
+    search: tuple[str, ...] = ()
+    audit: bool = True
+    audit_reads: bool = False
+    child: bool = False
+    validations: tuple[ValidationDef, ...] = ()
+    permissions: dict[str, Any] = field(default_factory=dict)
+    workflow: str | None = None
+    indexes: tuple[IndexDef, ...] = ()
+    list_columns: tuple[str, ...] = ()
+    default_sort: str | None = None
+    related: tuple[str, ...] = ()
+    plural: Any = None
+    help: Any = None
+    icon: str | None = None
+    #: ``system`` entities belong to the engine (user, team, role)
+    system: bool = False
+
+    def field(self, name: str) -> FieldDef | None:
+        return self.fields.get(name)
+
+    @property
+    def title_field(self) -> str:
+        if self.title:
+            return self.title
+        for candidate in ("name", "title", "subject", "number"):
+            if candidate in self.fields:
+                return candidate
+        return "id"
+
+    def column_fields(self) -> list[FieldDef]:
+        return [f for f in self.fields.values() if f.has_column]

@@ -1,0 +1,1 @@
+"""Security: identities, credentials and tokens (permissions land in the security issue)."""

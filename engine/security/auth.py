@@ -1,0 +1,140 @@
+"""Passwords (argon2) and bearer tokens.
+
+Users are records of the engine's ``user`` entity; their password hashes live apart, in
+``tessera_credential``, so no generic read path can ever return one. Tokens are random
+strings shown once; only their SHA-256 is stored, so a copy of the database does not
+hold usable tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import threading
+import time
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from engine.actor import Actor
+from engine.errors import AuthenticationRequired, FieldError, ValidationError
+from engine.storage import system_tables as st
+from engine.storage.database import read_transaction, write_transaction
+
+_hasher = PasswordHasher()
+MIN_PASSWORD = 10
+#: seconds a resolved token stays cached in this process (revocation elsewhere lags by this)
+TOKEN_CACHE_SECONDS = 5.0
+
+
+def check_password_policy(password: Any) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError("The password is too weak",
+                              [FieldError("password", f"Must be at least {MIN_PASSWORD} characters.")])
+    if password.isdigit() or password.lower() == password and password.isalpha():
+        raise ValidationError("The password is too weak",
+                              [FieldError("password", "Mix letters with digits, capitals or symbols.")])
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Authenticator:
+    """Signs users in and resolves bearer tokens to ``Actor`` values for one workspace."""
+
+    def __init__(self, workspace: Any, ttl_seconds: int):
+        self.ws = workspace
+        self.ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Actor, dt.datetime]] = {}
+        self._lock = threading.Lock()
+
+    def set_password(self, conn: sa.Connection, user_id: str, password: str) -> None:
+        check_password_policy(password)
+        c = st.credential
+        now = dt.datetime.now(dt.UTC)
+        conn.execute(c.delete().where(c.c.user_id == user_id))
+        conn.execute(c.insert().values(user_id=user_id, password_hash=hash_password(password), changed_at=now))
+
+    def _user_table(self) -> sa.Table:
+        return self.ws.snapshot().tables.main("user")
+
+    def _actor(self, conn: sa.Connection, user_id: str, source: str) -> Actor | None:
+        snap = self.ws.snapshot()
+        users = snap.tables.main("user")
+        user = conn.execute(sa.select(users).where(users.c.id == user_id, users.c.deleted_at.is_(None))).first()
+        if user is None or not user.active:
+            return None
+        roles_join = snap.tables.entities["user"].joins["roles"]
+        roles = snap.tables.main("role")
+        names = conn.execute(sa.select(roles.c.name).join(roles_join, roles_join.c.target_id == roles.c.id)
+                             .where(roles_join.c.source_id == user_id)).scalars()
+        return Actor(user_id, frozenset(names), source, user.locale or "en")
+
+    def issue_token(self, email: Any, password: Any, source: str = "") -> tuple[str, dt.datetime]:
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise ValidationError("email and password are required",
+                                  [FieldError("email", "Is required."), FieldError("password", "Is required.")])
+        refused = AuthenticationRequired("Unknown email or wrong password")
+        users = self._user_table()
+        with write_transaction(self.ws.db) as conn:
+            user = conn.execute(sa.select(users.c.id, users.c.active).where(
+                sa.func.lower(users.c.email) == email.strip().lower(), users.c.deleted_at.is_(None))).first()
+            stored = None
+            if user is not None:
+                stored = conn.execute(sa.select(st.credential.c.password_hash)
+                                      .where(st.credential.c.user_id == user.id)).scalar()
+            try:
+                _hasher.verify(stored or _dummy_hash(), password)  # same cost whether or not the user exists
+            except (VerificationError, InvalidHashError):
+                raise refused from None
+            if user is None or stored is None or not user.active:
+                raise refused
+            token = secrets.token_urlsafe(32)
+            now = dt.datetime.now(dt.UTC)
+            expires = now + dt.timedelta(seconds=self.ttl)
+            conn.execute(st.token.insert().values(token_hash=_digest(token), user_id=user.id, created_at=now,
+                                                  expires_at=expires))
+        return token, expires
+
+    def resolve(self, token: str, source: str = "") -> Actor:
+        digest = _digest(token)
+        now_mono = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached and now_mono - cached[0] < TOKEN_CACHE_SECONDS and cached[2] > dt.datetime.now(dt.UTC):
+            actor = cached[1]
+            return actor if actor.source == source else Actor(actor.user_id, actor.roles, source, actor.locale)
+        t = st.token
+        with read_transaction(self.ws.db) as conn:
+            row = conn.execute(sa.select(t).where(t.c.token_hash == digest)).first()
+            if row is None or row.revoked_at is not None or row.expires_at <= dt.datetime.now(dt.UTC):
+                raise AuthenticationRequired("The token is unknown, expired or revoked")
+            actor = self._actor(conn, row.user_id, source)
+        if actor is None:
+            raise AuthenticationRequired("The user is inactive")
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now_mono, actor, row.expires_at)
+        return actor
+
+    def revoke(self, token: str) -> None:
+        digest = _digest(token)
+        with self._lock:
+            self._cache.pop(digest, None)
+        with write_transaction(self.ws.db) as conn:
+            conn.execute(st.token.update().where(st.token.c.token_hash == digest, st.token.c.revoked_at.is_(None))
+                         .values(revoked_at=dt.datetime.now(dt.UTC)))
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))

@@ -1,0 +1,85 @@
+"""Creating users and roles from the CLI and installation (``tessera init``, ``user add``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.actor import SYSTEM, Actor
+from engine.errors import Conflict, FieldError, NotFound, ValidationError
+from engine.security.auth import check_password_policy
+from engine.storage.database import read_transaction, write_transaction
+
+#: the demo roles of PACKS.md "Default grants"; ``admin`` may do everything
+DEFAULT_ROLES = {
+    "admin": "Administrator",
+    "sales_rep": "Sales representative",
+    "sales_manager": "Sales manager",
+    "director": "Director",
+    "presales": "Presales engineer",
+    "support_agent": "Support agent",
+    "support_lead": "Support lead",
+    "technician": "Technician",
+    "finance": "Finance",
+    "executive": "Executive",
+    "advertising_manager": "Advertising manager",
+    "customer": "Portal customer",
+}
+
+
+def ensure_roles(ws: Any, names: dict[str, str] | None = None) -> dict[str, str]:
+    """Create missing roles; return name -> id for all roles."""
+    names = names or DEFAULT_ROLES
+    existing = role_ids(ws)
+    for name, label in names.items():
+        if name not in existing:
+            existing[name] = ws.records.create(SYSTEM, "role", {"name": name, "label": label})["id"]
+    return existing
+
+
+def role_ids(ws: Any) -> dict[str, str]:
+    table = ws.snapshot().tables.main("role")
+    with read_transaction(ws.db) as conn:
+        return dict(conn.execute(sa.select(table.c.name, table.c.id).where(table.c.deleted_at.is_(None))).all())
+
+
+def find_user(ws: Any, email: str) -> dict[str, Any] | None:
+    users = ws.snapshot().tables.main("user")
+    with read_transaction(ws.db) as conn:
+        user_id = conn.execute(sa.select(users.c.id).where(sa.func.lower(users.c.email) == email.strip().lower(),
+                                                           users.c.deleted_at.is_(None))).scalar()
+    return None if user_id is None else ws.records.get(SYSTEM, "user", user_id)
+
+
+def create_user(ws: Any, email: str, full_name: str, password: str | None, roles: list[str],
+                actor: Actor = SYSTEM, **fields: Any) -> dict[str, Any]:
+    if find_user(ws, email) is not None:
+        raise Conflict(f"A user with email {email} already exists", [FieldError("email", "Must be unique.")])
+    if password is not None:
+        check_password_policy(password)
+    ids = role_ids(ws)
+    unknown = [r for r in roles if r not in ids]
+    if unknown:
+        raise ValidationError(f"Unknown role(s): {', '.join(unknown)}", [FieldError("roles", "Unknown role.")])
+    user = ws.records.create(actor, "user", {"email": email, "full_name": full_name,
+                                             "roles": [ids[r] for r in roles], **fields})
+    if password is not None:
+        set_password(ws, user["id"], password)
+    return user
+
+
+def set_password(ws: Any, user_id: str, password: str) -> None:
+    with write_transaction(ws.db) as conn:
+        ws.auth.set_password(conn, user_id, password)
+
+
+def set_roles(ws: Any, email: str, roles: list[str]) -> dict[str, Any]:
+    user = find_user(ws, email)
+    if user is None:
+        raise NotFound(f"No user with email {email}")
+    ids = role_ids(ws)
+    unknown = [r for r in roles if r not in ids]
+    if unknown:
+        raise ValidationError(f"Unknown role(s): {', '.join(unknown)}", [FieldError("roles", "Unknown role.")])
+    return ws.records.update(SYSTEM, "user", user["id"], {"roles": [ids[r] for r in roles]})

@@ -1,0 +1,1 @@
+"""Storage: tables from metadata, schema evolution and the data-access layer."""

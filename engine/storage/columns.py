@@ -1,0 +1,70 @@
+"""Column types for field types: one real, typed column per stored field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from engine.meta.model import FieldDef
+from engine.storage.ids import ID_LENGTH
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Datetimes stored as naive UTC on every backend, returned timezone-aware (UTC).
+
+    Storing the same representation everywhere keeps comparisons and sorting identical on
+    SQLite (which has no time zones) and PostgreSQL.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text from an expression column
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.UTC)
+
+
+JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def id_type() -> sa.String:
+    return sa.String(ID_LENGTH)
+
+
+def column_type(field: FieldDef) -> sa.types.TypeEngine[Any]:
+    """The SQL type of a stored field (see docs/metadata.md for the table)."""
+    t = field.type
+    if t in ("string", "email", "phone", "url", "enum", "autonumber", "file"):
+        return sa.String(field.max_length)
+    if t in ("text", "secret"):
+        return sa.Text()
+    if t in ("int", "duration"):
+        return sa.BigInteger()
+    if t == "rating":
+        return sa.SmallInteger()
+    if t in ("decimal", "money", "percent"):
+        return sa.Numeric(18 if t != "percent" else 9, field.scale, asdecimal=True)
+    if t == "bool":
+        return sa.Boolean(create_constraint=False)
+    if t == "date":
+        return sa.Date()
+    if t == "datetime":
+        return UTCDateTime()
+    if t in ("json", "multi_enum"):
+        return JSON_TYPE
+    if t in ("link", "user", "team"):
+        return id_type()
+    raise ValueError(f"field type {t!r} has no column")

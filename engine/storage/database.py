@@ -1,0 +1,97 @@
+"""One SQLAlchemy engine per workspace database, with the same behaviour on every backend.
+
+SQLite needs help to behave like PostgreSQL: real transactions around DDL (pysqlite's
+legacy transaction handling would commit implicitly), ``BEGIN IMMEDIATE`` for writes (so
+two writers queue instead of failing to upgrade a read lock), WAL, a busy timeout and
+foreign keys switched on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+WRITE = "tessera_write"
+NO_FK = "tessera_no_fk"
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        memory = sa_url.database in (None, "", ":memory:")
+        kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        if memory:
+            kwargs.setdefault("poolclass", sa.pool.StaticPool)
+        engine = sa.create_engine(sa_url, **kwargs)
+        _sqlite_behaviour(engine, wal=not memory)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return sa.create_engine(sa_url, **kwargs)
+
+
+def _sqlite_behaviour(engine: Engine, wal: bool) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        options = conn.get_execution_options()
+        conn.exec_driver_sql(f"PRAGMA foreign_keys={'OFF' if options.get(NO_FK) else 'ON'}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE) else "BEGIN")
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write_transaction(engine: Engine, *, foreign_keys: bool = True) -> Iterator[Connection]:
+    """A transaction meant to write: serialised early on SQLite, committed on success."""
+    options: dict[str, Any] = {WRITE: True}
+    if not foreign_keys:
+        options[NO_FK] = True
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def advisory_lock(conn: Connection, name: str) -> None:
+    """Serialise schema changes across processes (PostgreSQL; SQLite's write lock suffices)."""
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+@contextmanager
+def friendly_db_errors() -> Iterator[None]:
+    """Turn connection failures into one clear sentence for the CLI."""
+    from engine.errors import TesseraError
+
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise TesseraError(f"cannot use the database: {reason}") from None
+    except sa.exc.ArgumentError as exc:
+        raise TesseraError(f"TESSERA_DATABASE_URL is not a valid database URL: {exc}") from None

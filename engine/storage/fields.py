@@ -1,0 +1,186 @@
+"""JSON-strict marshmallow fields, one per Tessera field type.
+
+marshmallow's stock ``Integer`` accepts ``2.59e-42`` and ``"7"``, its ``Boolean`` accepts
+``0`` and ``"yes"``: an API that takes those silently stores something the client did not
+mean. These fields accept exactly the JSON shapes documented in docs/api.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate
+
+from engine.storage.ids import is_id
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
+_ISO_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,38}[0-9]$")
+
+
+class StrictString(fields.Field):
+    def __init__(self, *, single_line: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.single_line = single_line
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError("Must be a string.")
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
+        if self.single_line and ("\n" in value or "\r" in value):
+            raise ValidationError("Must be a single line.")
+        return value
+
+
+class StrictInteger(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise ValidationError("Must be an integer.")
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, (float, Decimal)) and math.isfinite(value) and value == int(value):
+            number = int(value)
+        else:
+            raise ValidationError("Must be an integer.")
+        if abs(number) > 2**63 - 1:
+            raise ValidationError("Must be between -9223372036854775807 and 9223372036854775807.")
+        return number
+
+
+class StrictBoolean(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
+class DecimalValue(fields.Field):
+    """A JSON number or a decimal string, with at most ``scale`` decimal places."""
+
+    def __init__(self, *, scale: int, digits: int = 18, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scale, self.digits = scale, digits
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+            raise ValidationError("Must be a number or a decimal string.")
+        try:
+            number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+        except InvalidOperation:
+            raise ValidationError("Must be a number or a decimal string.") from None
+        if not number.is_finite():
+            raise ValidationError("Must be a finite number.")
+        exponent = number.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > self.scale and number != number.quantize(Decimal(1).scaleb(-self.scale)):
+            raise ValidationError(f"At most {self.scale} decimal places.")
+        number = number.quantize(Decimal(1).scaleb(-self.scale))
+        if len(number.as_tuple().digits) > self.digits:
+            raise ValidationError(f"At most {self.digits - self.scale} digits before the decimal point.")
+        return number
+
+
+class DateValue(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValidationError("Must be a date as YYYY-MM-DD.")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("Not a valid calendar date.") from None
+
+
+class DateTimeValue(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValidationError("Must be an ISO 8601 datetime with offset, e.g. 2026-01-31T09:30:00+01:00.")
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            raise ValidationError("Must be an ISO 8601 datetime with offset, e.g. 2026-01-31T09:30:00+01:00.") from None
+        if parsed.tzinfo is None:
+            raise ValidationError("Needs a time zone offset (e.g. +00:00 or Z).")
+        if not 1 <= parsed.astimezone(dt.UTC).year <= 9998:
+            raise ValidationError("Year out of range.")
+        return parsed.astimezone(dt.UTC)
+
+
+def parse_duration(value: str) -> int | None:
+    """Seconds of ``"2d 4h"``/``"30m"`` or ISO 8601 ``"PT4H"``; None when not a duration."""
+    text = value.strip()
+    iso = _ISO_DURATION.match(text)
+    if iso and text != "P":
+        w, d, h, m, s = (float(g) if g else 0 for g in iso.groups())
+        return int(w * 604800 + d * 86400 + h * 3600 + m * 60 + s)
+    parts = _DURATION_PART.findall(text)
+    if parts and _DURATION_PART.sub("", text).strip() == "":
+        return int(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    return None
+
+
+class DurationValue(fields.Field):
+    """Seconds (an integer) or a text duration ``"2d 4h"`` / ``"PT4H"``."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise ValidationError("Must be a number of seconds or a duration like '2d 4h'.")
+        if isinstance(value, int) or (isinstance(value, (float, Decimal)) and math.isfinite(value) and value == int(value)):
+            seconds = int(value)
+        elif isinstance(value, str) and parse_duration(value) is not None:
+            seconds = parse_duration(value)  # type: ignore[assignment]
+        else:
+            raise ValidationError("Must be a number of seconds or a duration like '2d 4h'.")
+        if not 0 <= seconds <= 2**62:
+            raise ValidationError("Must be a non-negative duration.")
+        return seconds
+
+
+class RecordId(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not is_id(value):
+            raise ValidationError("Must be a record id.")
+        return value
+
+
+class IdList(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        if not isinstance(value, list) or not all(is_id(v) for v in value):
+            raise ValidationError("Must be a list of record ids.")
+        if len(set(value)) != len(value):
+            raise ValidationError("Must not repeat an id.")
+        if len(value) > 1000:
+            raise ValidationError("At most 1000 ids.")
+        return value
+
+
+class EnumList(fields.Field):
+    def __init__(self, *, choices: list[str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.choices = choices
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError("Must be a list of strings.")
+        bad = [v for v in value if v not in self.choices]
+        if bad:
+            raise ValidationError(f"Must be among: {', '.join(self.choices)}.")
+        return list(dict.fromkeys(value))
+
+
+class JsonValue(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        return value
+
+
+def phone_validator(value: str) -> None:
+    if not PHONE.match(value) or sum(c.isdigit() for c in value) < 3:
+        raise ValidationError("Not a valid phone number.")
+
+
+email_validator = validate.Email(error="Not a valid email address.")
+url_validator = validate.URL(relative=False, schemes={"http", "https"}, require_tld=False, error="Not a valid http(s) URL.")

@@ -1,0 +1,174 @@
+"""Reading records: one row or a page, with child rows, links and expanded references.
+
+Every page costs a fixed number of queries whatever its size: one for the rows, one per
+``table`` or ``links`` field shown, one per expanded link, one for ``count=true``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from engine.errors import BadRequest, NotFound
+from engine.meta.model import SYSTEM_FIELDS, EntityDef
+from engine.storage.codec import output_value, to_json
+from engine.storage.ids import is_id
+from engine.storage.listing import ListQuery, after_cursor, encode_cursor, order_by
+
+if False:  # pragma: no cover - typing only
+    from engine.workspace import Snapshot
+
+
+@dataclass
+class Page:
+    data: list[dict[str, Any]]
+    next_cursor: str | None = None
+    total: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"data": self.data}
+        if self.total is not None:
+            out["total"] = self.total
+        if self.next_cursor:
+            out["next_cursor"] = self.next_cursor
+        return out
+
+
+def _wanted(entity: EntityDef, fields: list[str] | None) -> list[str]:
+    names = list(entity.fields) if fields is None else [n for n in fields if n in entity.fields]
+    return names
+
+
+def _system_part(row: Row[Any], fields: list[str] | None) -> dict[str, Any]:
+    mapping = row._mapping
+    names = SYSTEM_FIELDS if fields is None else ["id", *[n for n in SYSTEM_FIELDS if n in fields and n != "id"]]
+    return {n: to_json(mapping[n]) for n in names}
+
+
+def _child_rows(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, ids: list[str]) -> dict[str, list[Any]]:
+    table = snap.tables.entities[entity.name].children[name]
+    child = snap.catalog.entities[entity.fields[name].opt("of")]
+    out: dict[str, list[Any]] = defaultdict(list)
+    rows = conn.execute(sa.select(table).where(table.c.parent_id.in_(ids)).order_by(table.c.parent_id, table.c.position))
+    for row in rows:
+        m = row._mapping
+        item = {"id": m["id"]}
+        for fd in child.column_fields():
+            item[fd.name] = output_value(fd, m[fd.name])
+        out[m["parent_id"]].append(item)
+    return out
+
+
+def _link_ids(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, ids: list[str]) -> dict[str, list[str]]:
+    table = snap.tables.entities[entity.name].joins[name]
+    out: dict[str, list[str]] = defaultdict(list)
+    rows = conn.execute(sa.select(table.c.source_id, table.c.target_id).where(table.c.source_id.in_(ids))
+                        .order_by(table.c.source_id, table.c.position))
+    for source, target in rows:
+        out[source].append(target)
+    return out
+
+
+def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: list[Row[Any]],
+                    fields: list[str] | None = None, expand: list[str] | None = None) -> list[dict[str, Any]]:
+    names = _wanted(entity, fields)
+    ids = [r._mapping["id"] for r in rows]
+    extra: dict[str, dict[str, list[Any]]] = {}
+    for name in names:
+        fd = entity.fields[name]
+        if fd.type == "table" and ids:
+            extra[name] = _child_rows(conn, snap, entity, name, ids)
+        elif fd.type == "links" and ids:
+            extra[name] = _link_ids(conn, snap, entity, name, ids)
+    records = []
+    for row in rows:
+        m = row._mapping
+        record = _system_part(row, fields)
+        for name in names:
+            fd = entity.fields[name]
+            if name in extra:
+                record[name] = extra[name].get(m["id"], [])
+            elif fd.has_column:
+                record[name] = output_value(fd, m[name])
+            elif fd.type in ("table", "links"):
+                record[name] = []
+            else:
+                record[name] = None  # computed on read: filled in by the DSL layer
+        records.append(record)
+    for name in expand or ():
+        expand_link(conn, snap, entity, records, name)
+    return records
+
+
+def expand_link(conn: Connection, snap: Snapshot, entity: EntityDef, records: list[dict[str, Any]], name: str) -> None:
+    """Replace the id in ``name`` by the linked record, one query for the whole page."""
+    target = snap.catalog.entities[entity.fields[name].target or ""]
+    ids = sorted({r[name] for r in records if isinstance(r.get(name), str)})
+    if not ids:
+        return
+    table = snap.tables.main(target.name)
+    rows = conn.execute(sa.select(table).where(table.c.id.in_(ids), table.c.deleted_at.is_(None))).all()
+    scalar = [n for n, fd in target.fields.items() if fd.has_column]
+    by_id = {r.id: rows_to_records(conn, snap, target, [r], scalar)[0] for r in rows}
+    for record in records:
+        if isinstance(record.get(name), str) and record[name] in by_id:
+            record[name] = by_id[record[name]]
+
+
+def fetch_row(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: str, *, deleted: bool = False,
+              for_update: bool = False) -> Row[Any]:
+    if not is_id(record_id):
+        raise NotFound(f"No {entity.name} with id {record_id!r}")
+    table = snap.tables.main(entity.name)
+    stmt = sa.select(table).where(table.c.id == record_id)
+    stmt = stmt.where(table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None))
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise NotFound(f"No {entity.name} with id {record_id!r}" + (" in the trash" if deleted else ""))
+    return row
+
+
+def get_record(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: str,
+               fields: list[str] | None = None, expand: list[str] | None = None) -> dict[str, Any]:
+    row = fetch_row(conn, snap, entity, record_id)
+    return rows_to_records(conn, snap, entity, [row], fields, expand)[0]
+
+
+def _column(table: sa.Table, name: str) -> sa.Column[Any]:
+    return table.c[name]
+
+
+def list_records(conn: Connection, snap: Snapshot, entity: EntityDef, query: ListQuery,
+                 where: list[sa.ColumnElement[bool]] | None = None, table: sa.Table | None = None) -> Page:
+    table = table if table is not None else snap.tables.main(entity.name)
+    conditions: list[sa.ColumnElement[bool]] = list(where or [])
+    conditions.append(table.c.deleted_at.is_not(None) if query.trash else table.c.deleted_at.is_(None))
+    for name, value in query.equals:
+        column = _column(table, name)
+        conditions.append(column.is_(None) if value is None else column == value)
+    if query.filter:
+        raise BadRequest("filter= expressions are not available yet; use FIELD=value equality parameters")
+    sort_cols = [(_column(table, name), desc) for name, desc in query.sort]
+    keys = [*sort_cols, (table.c.id, sort_cols[-1][1] if sort_cols else False)]
+    stmt = sa.select(table).where(*conditions)
+    if query.cursor is not None:
+        stmt = stmt.where(after_cursor(keys, query.cursor))
+    stmt = stmt.order_by(*order_by(keys)).limit(query.limit + 1)
+    if query.offset:
+        stmt = stmt.offset(query.offset)
+    rows = conn.execute(stmt).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    page = Page(rows_to_records(conn, snap, entity, rows, query.fields, query.expand))
+    if more and rows:
+        last = rows[-1]._mapping
+        page.next_cursor = encode_cursor(query, [last[name] for name, _ in query.sort] + [last["id"]])
+    if query.count:
+        page.total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+    return page

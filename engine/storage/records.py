@@ -1,0 +1,345 @@
+"""The data-access layer: the one place every read and write of records goes through.
+
+The API, the CLI, imports and (later) rules all call ``Records``; nothing else builds SQL
+for entity tables. Each public method takes the acting ``Actor`` explicitly, runs in one
+transaction, and raises only ``TesseraError`` subclasses for anything a user can fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.actor import Actor
+from engine.errors import BadRequest, Conflict, FieldError, NotFound, PreconditionFailed, TesseraError, ValidationError
+from engine.meta.model import EntityDef
+from engine.storage import system_tables as st
+from engine.storage import writing as w
+from engine.storage.codec import to_json
+from engine.storage.database import read_transaction, write_transaction
+from engine.storage.ids import is_id, new_id
+from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
+from engine.storage.reading import Page, fetch_row, get_record, list_records
+from engine.storage.validation import load_input
+
+T = TypeVar("T")
+MAX_BULK = 1000
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _request_hash(entity: str, data: Any) -> str:
+    return hashlib.sha256(json.dumps([entity, data], sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Records:
+    def __init__(self, workspace: Any, clock: Clock = _utcnow):
+        self.ws = workspace
+        self.clock = clock
+
+    # --- plumbing -------------------------------------------------------------------
+    def _write(self, entity: EntityDef, fn: Callable[[Connection], T]) -> T:
+        try:
+            with write_transaction(self.ws.db) as conn:
+                return fn(conn)
+        except sa.exc.IntegrityError as exc:
+            raise _conflict(entity, exc) from None
+
+    # --- reads ----------------------------------------------------------------------
+    def get(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        fields, expand = parse_record_params(entity, params or {})
+        with read_transaction(self.ws.db) as conn:
+            return get_record(conn, snap, entity, record_id, fields, expand)
+
+    def list(self, actor: Actor, entity_name: str, params: Mapping[str, str] | ListQuery) -> Page:
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        query = params if isinstance(params, ListQuery) else parse_list_params(entity, params)
+        with read_transaction(self.ws.db) as conn:
+            return list_records(conn, snap, entity, query)
+
+    def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
+        """Records related to one record: a ``links`` field of it, or records of another
+        entity whose link points at it (``contact`` or ``contact.account``)."""
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        with read_transaction(self.ws.db) as conn:
+            fetch_row(conn, snap, entity, record_id)
+            own = entity.fields.get(link)
+            if own is not None and own.type == "links":
+                target = snap.api_entity(own.target or "")
+                join = snap.tables.entities[entity.name].joins[link]
+                table = snap.tables.main(target.name)
+                where = [table.c.id.in_(sa.select(join.c.target_id).where(join.c.source_id == record_id))]
+            else:
+                other_name, _, field_name = link.partition(".")
+                other = snap.catalog.entities.get(other_name)
+                if other is None or other.child:
+                    raise NotFound(f"{entity.name} has no related list {link!r}")
+                candidates = [f for f in other.fields.values() if f.target == entity.name and f.type != "table"
+                              and (not field_name or f.name == field_name)]
+                if len(candidates) != 1:
+                    names = ", ".join(f"{other.name}.{f.name}" for f in other.fields.values() if f.target == entity.name)
+                    hint = f"; name one of: {names}" if len(candidates) > 1 else ""
+                    raise NotFound(f"{entity.name} has no related list {link!r}{hint}")
+                fd, target = candidates[0], other
+                table = snap.tables.main(target.name)
+                if fd.type == "links":
+                    join = snap.tables.entities[other.name].joins[fd.name]
+                    where = [table.c.id.in_(sa.select(join.c.source_id).where(join.c.target_id == record_id))]
+                else:
+                    where = [table.c[fd.name] == record_id]
+            query = parse_list_params(target, params)
+            return list_records(conn, snap, target, query, where)
+
+    def history(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str]) -> Page:
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        if not is_id(record_id):
+            raise NotFound(f"No {entity.name} with id {record_id!r}")
+        query = parse_list_params(entity, {k: v for k, v in params.items() if k in ("limit", "offset")})
+        table = snap.tables.main(entity.name)
+        with read_transaction(self.ws.db) as conn:
+            if conn.execute(sa.select(table.c.id).where(table.c.id == record_id)).first() is None:
+                raise NotFound(f"No {entity.name} with id {record_id!r}")
+            a = st.audit
+            rows = conn.execute(sa.select(a).where(a.c.entity == entity.name, a.c.record_id == record_id)
+                                .order_by(a.c.at.desc(), a.c.id.desc()).limit(query.limit).offset(query.offset)).all()
+        return Page([{"id": r.id, "at": to_json(r.at), "actor": r.actor, "action": r.action,
+                      "changes": r.changes or {}} for r in rows])
+
+    # --- writes ---------------------------------------------------------------------
+    def _insert(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, values: dict[str, Any],
+                now: dt.datetime) -> str:
+        w.apply_defaults(entity, values, snap.catalog)
+        errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values)
+        errors += self._check_children(conn, snap, entity, values)
+        if errors:
+            raise ValidationError(f"The {entity.name} is not valid", errors)
+        record_id = new_id()
+        row = w.column_values(entity, values)
+        w.fill_autonumbers(conn, entity, row, now)
+        owner = values.get("owner", actor.user_id)
+        conn.execute(snap.tables.main(entity.name).insert().values(
+            id=record_id, version=1, created_at=now, created_by=actor.user_id, updated_at=now,
+            updated_by=actor.user_id, owner=owner, **row))
+        for name, fd in entity.fields.items():
+            if fd.type == "table" and values.get(name):
+                w.write_children(conn, snap, entity, record_id, name, values[name], now, existing=False)
+            elif fd.type == "links" and values.get(name):
+                w.write_links(conn, snap, entity, record_id, name, values[name], existing=False)
+        changes = {k: (None, v) for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
+                   if v not in (None, [])}
+        if entity.audit:
+            w.record_audit(conn, actor, entity.name, record_id, "create", w.audit_changes(entity, changes), now)
+        return record_id
+
+    def _check_children(self, conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]) -> list[FieldError]:
+        errors: list[FieldError] = []
+        for name, fd in entity.fields.items():
+            if fd.type != "table" or not values.get(name):
+                continue
+            child = snap.catalog.entities[fd.opt("of")]
+            for i, row in enumerate(values[name]):
+                if row.get("id") is None:
+                    w.apply_defaults(child, row, snap.catalog)
+                    errors += w.check_required(child, row, f"{name}[{i}].")
+                errors += w.check_references(conn, snap, child, {k: v for k, v in row.items() if k != "id"},
+                                             f"{name}[{i}].")
+        return errors
+
+    def create(self, actor: Actor, entity_name: str, data: Any, idempotency_key: str | None = None) -> dict[str, Any]:
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        values = load_input(snap.input_schema(entity.name), entity, data)
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+            raise BadRequest("Idempotency-Key must be 1 to 255 characters")
+        digest = _request_hash(entity.name, data)
+
+        def run(conn: Connection) -> dict[str, Any]:
+            if idempotency_key is not None:
+                replay = self._replay(conn, actor, entity, idempotency_key, digest)
+                if replay is not None:
+                    return get_record(conn, snap, snap.api_entity(replay[0]), replay[1])
+            now = self.clock()
+            record_id = self._insert(conn, snap, actor, entity, values, now)
+            if idempotency_key is not None:
+                conn.execute(st.idempotency.insert().values(key=idempotency_key, principal=actor.principal,
+                                                            entity=entity.name, record_id=record_id,
+                                                            request_hash=digest, created_at=now))
+            return get_record(conn, snap, entity, record_id)
+
+        try:
+            return self._write(entity, run)
+        except Conflict:
+            if idempotency_key is None:
+                raise
+            # a concurrent request with the same key won the race: answer with its record
+            with read_transaction(self.ws.db) as conn:
+                replay = self._replay(conn, actor, entity, idempotency_key, digest)
+                if replay is None:
+                    raise
+                return get_record(conn, snap, entity, replay[1])
+
+    def _replay(self, conn: Connection, actor: Actor, entity: EntityDef, key: str, digest: str) -> tuple[str, str] | None:
+        i = st.idempotency
+        row = conn.execute(sa.select(i).where(i.c.key == key, i.c.principal == actor.principal)).first()
+        if row is None:
+            return None
+        if row.entity != entity.name or row.request_hash != digest:
+            raise ValidationError("This Idempotency-Key was already used for a different request",
+                                  [FieldError("Idempotency-Key", "Reused with a different request body.")])
+        return row.entity, row.record_id
+
+    def _apply_update(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, record_id: str,
+                      values: dict[str, Any], if_match: int | None, now: dt.datetime) -> None:
+        row = fetch_row(conn, snap, entity, record_id, for_update=True)
+        if if_match is not None and row.version != if_match:
+            raise PreconditionFailed(f"The {entity.name} was changed since version {if_match} "
+                                     f"(now version {row.version}); reload it and try again")
+        errors = w.check_required(entity, {k: values[k] for k in values if k in entity.fields} | {
+            fd.name: row._mapping[fd.name] for fd in entity.fields.values() if fd.name not in values and fd.has_column})
+        errors = [e for e in errors if e.field in values]
+        errors += w.check_references(conn, snap, entity, values) + self._check_children(conn, snap, entity, values)
+        if errors:
+            raise ValidationError(f"The {entity.name} is not valid", errors)
+        current = row._mapping
+        columns = w.column_values(entity, values)
+        if "owner" in values:
+            columns["owner"] = values["owner"]
+        changes = {k: (current[k], v) for k, v in columns.items() if current[k] != v}
+        multi = {k: v for k, v in values.items() if (fd := entity.fields.get(k)) is not None and fd.type in ("table", "links")}
+        if not changes and not multi:
+            return
+        table = snap.tables.main(entity.name)
+        updated = conn.execute(table.update().where(table.c.id == record_id, table.c.version == row.version).values(
+            version=row.version + 1, updated_at=now, updated_by=actor.user_id, **{k: v for k, (_, v) in changes.items()}))
+        if updated.rowcount != 1:
+            raise PreconditionFailed(f"The {entity.name} was changed by someone else; reload it and try again")
+        for name, value in multi.items():
+            if entity.fields[name].type == "table":
+                w.write_children(conn, snap, entity, record_id, name, value or [], now, existing=True)
+            else:
+                w.write_links(conn, snap, entity, record_id, name, value or [], existing=True)
+            changes[name] = (None, value)
+        if entity.audit:
+            w.record_audit(conn, actor, entity.name, record_id, "update", w.audit_changes(entity, changes), now)
+
+    def update(self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None) -> dict[str, Any]:
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        values = load_input(snap.input_schema(entity.name), entity, data)
+
+        def run(conn: Connection) -> dict[str, Any]:
+            self._apply_update(conn, snap, actor, entity, record_id, values, if_match, self.clock())
+            return get_record(conn, snap, entity, record_id)
+
+        return self._write(entity, run)
+
+    def delete(self, actor: Actor, entity_name: str, record_id: str, if_match: int | None = None) -> None:
+        self._set_deleted(actor, entity_name, record_id, if_match, trash=True)
+
+    def restore(self, actor: Actor, entity_name: str, record_id: str) -> dict[str, Any]:
+        return self._set_deleted(actor, entity_name, record_id, None, trash=False)
+
+    def _set_deleted(self, actor: Actor, entity_name: str, record_id: str, if_match: int | None,
+                     trash: bool) -> dict[str, Any]:
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+
+        def run(conn: Connection) -> dict[str, Any]:
+            row = fetch_row(conn, snap, entity, record_id, deleted=not trash, for_update=True)
+            if if_match is not None and row.version != if_match:
+                raise PreconditionFailed(f"The {entity.name} was changed since version {if_match}")
+            now = self.clock()
+            table = snap.tables.main(entity.name)
+            conn.execute(table.update().where(table.c.id == record_id).values(
+                version=row.version + 1, updated_at=now, updated_by=actor.user_id,
+                deleted_at=now if trash else None, deleted_by=actor.user_id if trash else None))
+            if entity.audit:
+                w.record_audit(conn, actor, entity.name, record_id, "delete" if trash else "restore", None, now)
+            return {} if trash else get_record(conn, snap, entity, record_id)
+
+        return self._write(entity, run)
+
+    def bulk(self, actor: Actor, entity_name: str, items: Any) -> list[dict[str, Any]]:
+        """Create or update up to 1,000 records in one transaction, or write nothing."""
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        if not isinstance(items, list):
+            raise BadRequest("The body must be a JSON array of records")
+        if not items:
+            return []
+        if len(items) > MAX_BULK:
+            raise BadRequest(f"At most {MAX_BULK} records per bulk request (got {len(items)})")
+        loaded: list[tuple[str | None, dict[str, Any]]] = []
+        errors: list[FieldError] = []
+        for index, item in enumerate(items):
+            record_id = item.get("id") if isinstance(item, dict) else None
+            if record_id is not None and not is_id(record_id):
+                errors.append(FieldError("id", "Must be a record id.", index))
+                continue
+            try:
+                loaded.append((record_id, load_input(snap.input_schema(entity.name), entity, item)))
+            except ValidationError as exc:
+                errors += [FieldError(e.field, e.message, index) for e in exc.errors]
+        if errors:
+            raise ValidationError("Some records are not valid; nothing was written", errors)
+
+        def run(conn: Connection) -> list[dict[str, Any]]:
+            now = self.clock()
+            ids: list[str] = []
+            for index, (record_id, values) in enumerate(loaded):
+                try:
+                    with conn.begin_nested():
+                        if record_id is None:
+                            ids.append(self._insert(conn, snap, actor, entity, values, now))
+                        else:
+                            self._apply_update(conn, snap, actor, entity, record_id, values, None, now)
+                            ids.append(record_id)
+                except sa.exc.IntegrityError as exc:
+                    errors.extend(FieldError(e.field, e.message, index) for e in _conflict(entity, exc).errors)
+                except TesseraError as exc:
+                    errors.extend(FieldError(e.field, e.message, index) for e in exc.errors or [FieldError("id", exc.detail)])
+            if errors:
+                raise ValidationError("Some records are not valid; nothing was written", errors)
+            return [get_record(conn, snap, entity, i) for i in ids]
+
+        return self._write(entity, run)
+
+
+_UNIQUE_RX = (re.compile(r'unique constraint "(?P<name>[^"]+)"', re.I),
+              re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.,\s]+)"),
+              re.compile(r"index '(?P<name>[^']+)'"))
+
+
+def _conflict(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
+    """Explain a unique violation in terms of the entity's fields."""
+    text = str(exc.orig)
+    fields: list[str] = []
+    for rx in _UNIQUE_RX:
+        match = rx.search(text)
+        if match and match.groupdict().get("cols"):
+            fields = [c.strip().split(".")[-1] for c in match.group("cols").split(",")]
+            break
+        if match and match.groupdict().get("name"):
+            name = match.group("name")
+            fields = [f for f in entity.fields if name.endswith("_" + f)] or [name]
+            break
+    if not fields:
+        return Conflict(f"The {entity.name} conflicts with existing data", [FieldError("(record)", "Conflict.")])
+    return Conflict(f"Another {entity.name} already has this {', '.join(fields)}",
+                    [FieldError(f, "Must be unique; another record (possibly in the trash) has this value.")
+                     for f in fields])

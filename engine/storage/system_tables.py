@@ -1,0 +1,88 @@
+"""The engine's own tables (``tessera_*``). Alembic (``migrations/``) creates and upgrades them.
+
+Keep this module and the Alembic revisions in step: a test compares them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from engine.storage.columns import JSON_TYPE, UTCDateTime, id_type
+
+system_metadata = sa.MetaData()
+
+#: one row: the metadata version every process compares before serving a request
+meta_state = sa.Table(
+    "tessera_meta_state",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", UTCDateTime(), nullable=False),
+)
+
+overlay = sa.Table(
+    "tessera_overlay",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("document", JSON_TYPE, nullable=False),
+    sa.Column("disabled", sa.Boolean(create_constraint=False), nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", id_type()),
+    sa.UniqueConstraint("kind", "target", "name", name="uq_tessera_overlay_kind_target_name"),
+)
+
+series = sa.Table(
+    "tessera_series",
+    system_metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+idempotency = sa.Table(
+    "tessera_idempotency",
+    system_metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("principal", sa.String(64), primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", id_type(), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+audit = sa.Table(
+    "tessera_audit",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", id_type()),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", id_type(), nullable=False),
+    sa.Column("changes", JSON_TYPE),
+    sa.Column("source", sa.String(255)),
+    sa.Index("ix_tessera_audit_record", "entity", "record_id", "at"),
+)
+
+credential = sa.Table(
+    "tessera_credential",
+    system_metadata,
+    sa.Column("user_id", id_type(), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("changed_at", UTCDateTime(), nullable=False),
+)
+
+token = sa.Table(
+    "tessera_token",
+    system_metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", id_type(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Index("ix_tessera_token_user", "user_id"),
+)
+
+SYSTEM_TABLE_NAMES = frozenset(system_metadata.tables) | {"tessera_alembic_version"}

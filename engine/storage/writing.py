@@ -1,0 +1,141 @@
+"""The write path of the data-access layer: defaults, required fields, references,
+child rows, links, autonumbers and the audit trail, all inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.actor import Actor
+from engine.errors import FieldError, ValidationError
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef, FieldDef
+from engine.storage import system_tables as st
+from engine.storage.autonumber import next_number
+from engine.storage.codec import SECRET_MASK, to_json
+from engine.storage.ids import new_id
+from engine.storage.validation import marshmallow_field
+
+if False:  # pragma: no cover - typing only
+    from engine.workspace import Snapshot
+
+
+def literal_default(fd: FieldDef, catalog: Catalog) -> Any:
+    """The value of a literal ``default`` (DSL defaults starting with '=' come with the DSL)."""
+    default = fd.opt("default")
+    if default is None or (isinstance(default, str) and default.startswith("=")):
+        return None
+    if isinstance(default, str) and default.startswith("'="):
+        default = default[1:]  # an escaped literal that starts with '='
+    return marshmallow_field(fd, catalog).deserialize(default)
+
+
+def apply_defaults(entity: EntityDef, values: dict[str, Any], catalog: Catalog) -> None:
+    for fd in entity.fields.values():
+        if fd.name not in values and "default" in fd.options and not fd.readonly:
+            value = literal_default(fd, catalog)
+            if value is not None:
+                values[fd.name] = value
+
+
+def check_required(entity: EntityDef, record: dict[str, Any], prefix: str = "") -> list[FieldError]:
+    errors = []
+    for fd in entity.fields.values():
+        if fd.required and not fd.readonly:
+            value = record.get(fd.name)
+            if value is None or value == "" or (fd.type in ("links", "table", "multi_enum") and value == []):
+                errors.append(FieldError(prefix + fd.name, "Is required."))
+    return errors
+
+
+def check_references(conn: Connection, snap: Snapshot, entity: EntityDef, values: dict[str, Any],
+                     prefix: str = "") -> list[FieldError]:
+    """Every link, user, team and links value must name a live record of its target."""
+    errors = []
+    for name, value in values.items():
+        fd = entity.fields.get(name)
+        if fd is None or fd.target is None or value in (None, []):
+            continue
+        ids = value if isinstance(value, list) else [value]
+        table = snap.tables.main(fd.target)
+        found = set(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids), table.c.deleted_at.is_(None))).scalars())
+        missing = [i for i in ids if i not in found]
+        if missing:
+            errors.append(FieldError(prefix + name, f"No {fd.target} with id {missing[0]}."))
+    return errors
+
+
+def column_values(entity: EntityDef, values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if (fd := entity.fields.get(k)) is not None and fd.has_column}
+
+
+def fill_autonumbers(conn: Connection, entity: EntityDef, row: dict[str, Any], now: dt.datetime,
+                     series_prefix: str | None = None) -> None:
+    for fd in entity.fields.values():
+        if fd.type == "autonumber" and row.get(fd.name) is None:
+            row[fd.name] = next_number(conn, f"{series_prefix or entity.name}.{fd.name}", fd.opt("format"), now)
+
+
+def write_children(conn: Connection, snap: Snapshot, entity: EntityDef, parent_id: str, name: str,
+                   rows: list[dict[str, Any]], now: dt.datetime, existing: bool) -> None:
+    """Set the rows of table field ``name``: rows with an id are updated, others added,
+    rows left out are removed."""
+    table = snap.tables.entities[entity.name].children[name]
+    child = snap.catalog.entities[entity.fields[name].opt("of")]
+    current: set[str] = set()
+    if existing:
+        current = set(conn.execute(sa.select(table.c.id).where(table.c.parent_id == parent_id)).scalars())
+    keep = set()
+    for position, item in enumerate(rows):
+        data = dict(item)
+        row_id = data.pop("id", None)
+        if row_id is not None and row_id not in current:
+            raise ValidationError("Invalid child rows", [FieldError(f"{name}[{position}].id",
+                                                                      "No such row in this record.")])
+        if row_id is None:
+            apply_defaults(child, data, snap.catalog)
+            fill_autonumbers(conn, child, data, now, f"{entity.name}.{name}")
+            conn.execute(table.insert().values(id=new_id(), parent_id=parent_id, position=position,
+                                               **column_values(child, data)))
+        else:
+            keep.add(row_id)
+            conn.execute(table.update().where(table.c.id == row_id)
+                         .values(position=position, **column_values(child, data)))
+    removed = current - keep
+    if removed:
+        conn.execute(table.delete().where(table.c.id.in_(removed)))
+
+
+def write_links(conn: Connection, snap: Snapshot, entity: EntityDef, source_id: str, name: str, ids: list[str],
+                existing: bool) -> None:
+    table = snap.tables.entities[entity.name].joins[name]
+    if existing:
+        conn.execute(table.delete().where(table.c.source_id == source_id))
+    if ids:
+        conn.execute(table.insert(), [{"source_id": source_id, "target_id": t, "position": i} for i, t in enumerate(ids)])
+
+
+def audit_value(fd: FieldDef | None, value: Any) -> Any:
+    if fd is not None and fd.type == "secret" and value is not None:
+        return SECRET_MASK
+    if isinstance(value, list):
+        return [to_json(v) if not isinstance(v, dict) else {k: to_json(x) for k, x in v.items()} for v in value]
+    return to_json(value)
+
+
+def audit_changes(entity: EntityDef, changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` ready for JSON, secrets masked."""
+    return {k: [audit_value(entity.fields.get(k), old), audit_value(entity.fields.get(k), new)]
+            for k, (old, new) in changes.items()}
+
+
+def record_audit(conn: Connection, actor: Actor, entity: str, record_id: str, action: str,
+                 changes: dict[str, list[Any]] | None, now: dt.datetime) -> None:
+    """Append one entry to the audit trail (there is no API to change or delete one)."""
+    conn.execute(st.audit.insert().values(id=new_id(), at=now, actor=actor.user_id, action=action,
+                                          entity=entity, record_id=record_id, changes=changes,
+                                          source=actor.source[:255] or None))

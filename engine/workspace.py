@@ -1,0 +1,151 @@
+"""A workspace: one database, the packs installed in it and its run-time overlays.
+
+Nothing here is process-global: the app factory builds one ``Workspace`` per database, and
+two workspaces with different metadata can live side by side (tests rely on it).
+
+Every request works on a ``Snapshot``: the metadata, tables and input schemas in force
+when it started. Overlays bump a version row; each process compares it (at most every
+``meta_check_interval`` seconds) and rebuilds its snapshot when it changed, so overlays
+take effect everywhere without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from marshmallow import Schema
+
+from engine.config import Config
+from engine.errors import NotFound
+from engine.meta.catalog import Catalog, Overlay, build_catalog
+from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
+from engine.meta.problems import Problems
+from engine.security.auth import Authenticator
+from engine.storage import system_tables as st
+from engine.storage.database import create_db_engine, read_transaction, write_transaction
+from engine.storage.migrate import Plan, migrate, upgrade_system_tables
+from engine.storage.tables import Tables, build_tables
+from engine.storage.validation import build_schema
+
+
+@dataclass
+class Snapshot:
+    """The metadata in force for one request."""
+
+    version: int
+    catalog: Catalog
+    tables: Tables
+
+    _schemas: dict[str, Schema] = field(default_factory=dict, repr=False)
+
+    def input_schema(self, entity: str) -> Schema:
+        schema = self._schemas.get(entity)
+        if schema is None:
+            schema = self._schemas[entity] = build_schema(self.catalog.entities[entity], self.catalog)
+        return schema
+
+    def api_entity(self, name: str):  # -> EntityDef
+        entity = self.catalog.entities.get(name)
+        if entity is None or entity.child:
+            raise NotFound(f"There is no entity {name!r}")
+        return entity
+
+
+def load_packs(config: Config, problems: Problems) -> list[Pack]:
+    roots = [*builtin_pack_roots(), *config.extra_pack_paths]
+    return resolve(discover(roots, problems), config.packs, problems)
+
+
+class Workspace:
+    def __init__(self, config: Config, name: str = "default", meta_check_interval: float = 1.0):
+        self.config = config
+        self.name = name
+        self.db = create_db_engine(config.database_url)
+        self.meta_check_interval = meta_check_interval
+        problems = Problems()
+        self.packs = load_packs(config, problems)
+        # start-up refuses invalid packs with the same messages as 'tessera check'
+        build_catalog(self.packs, (), problems)
+        problems.raise_if_any("The installed packs are invalid")
+        self._snapshot: Snapshot | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self.auth = Authenticator(self, config.token_ttl)
+
+    # --- metadata ---------------------------------------------------------------
+    def build_snapshot(self, version: int, overlays: tuple[Overlay, ...]) -> Snapshot:
+        problems = Problems()
+        catalog = build_catalog(self.packs, overlays, problems)
+        problems.raise_if_any("The metadata with overlays is invalid")
+        return Snapshot(version, catalog, build_tables(catalog))
+
+    def _read_state(self, conn: sa.Connection) -> int:
+        return conn.execute(sa.select(st.meta_state.c.version).where(st.meta_state.c.id == 1)).scalar() or 0
+
+    def _read_overlays(self, conn: sa.Connection) -> tuple[Overlay, ...]:
+        rows = conn.execute(
+            sa.select(st.overlay).where(st.overlay.c.disabled.is_(False)).order_by(st.overlay.c.created_at, st.overlay.c.id)
+        )
+        return tuple(Overlay(r.id, r.kind, r.target, r.document) for r in rows)
+
+    def snapshot(self) -> Snapshot:
+        """The current metadata; re-read when another process changed it."""
+        now = time.monotonic()
+        current = self._snapshot
+        if current is not None and now - self._checked_at < self.meta_check_interval:
+            return current
+        with self._lock:
+            with read_transaction(self.db) as conn:
+                version = self._read_state(conn)
+                if self._snapshot is None or self._snapshot.version != version:
+                    self._snapshot = self.build_snapshot(version, self._read_overlays(conn))
+            self._checked_at = time.monotonic()
+            return self._snapshot
+
+    def reload(self) -> Snapshot:
+        self._checked_at = 0.0
+        return self.snapshot()
+
+    def bump_version(self, conn: sa.Connection) -> int:
+        version = self._read_state(conn) + 1
+        now = dt.datetime.now(dt.UTC)
+        updated = conn.execute(st.meta_state.update().where(st.meta_state.c.id == 1).values(version=version, changed_at=now))
+        if updated.rowcount == 0:
+            conn.execute(st.meta_state.insert().values(id=1, version=version, changed_at=now))
+        return version
+
+    # --- installation -----------------------------------------------------------
+    def install(self, destructive: str = "skip", dry_run: bool = False) -> Plan:
+        """Create or upgrade the system tables and bring entity tables to the metadata."""
+        with write_transaction(self.db, foreign_keys=False) as conn:
+            upgrade_system_tables(conn)
+            overlays = self._read_overlays(conn)
+            snap = self.build_snapshot(self._read_state(conn), overlays)
+            plan = migrate(conn, snap.tables, destructive=destructive, dry_run=dry_run)
+            if self._read_state(conn) == 0 and not dry_run:
+                self.bump_version(conn)
+        self._snapshot = None
+        return plan
+
+    def is_installed(self) -> bool:
+        return sa.inspect(self.db).has_table(st.meta_state.name)
+
+    @property
+    def records(self):  # -> Records (import here keeps module load order simple)
+        from engine.storage.records import Records
+
+        if not hasattr(self, "_records"):
+            self._records = Records(self)
+        return self._records
+
+    def instance_file(self, name: str) -> Path:
+        self.config.instance_path.mkdir(parents=True, exist_ok=True)
+        return self.config.instance_path / name
+
+    def close(self) -> None:
+        self.db.dispose()
