@@ -146,13 +146,15 @@ def migrate(plan_only: bool, allow_destructive: bool) -> None:
 
         with friendly_db_errors():
             ws = Workspace(_config())
-            plan = ws.install(destructive="apply" if allow_destructive else "refuse", dry_run=plan_only)
-        for line in plan.describe():
-            click.echo(line)
-        if plan.orphans:
-            click.echo(f"orphans (kept unless --allow-destructive): {', '.join(plan.orphans)}")
-        if not plan_only:
-            click.echo("applied" if plan else "nothing to do")
+            plan = ws.install(dry_run=True)
+            for line in plan.describe():
+                click.echo(line)
+            if plan.orphans:
+                click.echo(f"orphans (kept unless --allow-destructive): {', '.join(plan.orphans)}")
+            if plan_only:
+                return
+            ws.install(destructive="apply" if allow_destructive else "refuse")
+        click.echo("applied" if plan else "nothing to do")
 
     _run(run)
 

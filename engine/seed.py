@@ -11,6 +11,8 @@ from typing import Any
 
 from engine.actor import SYSTEM
 from engine.errors import FieldError, ValidationError
+from engine.meta.packs import read_folder
+from engine.meta.problems import Problems
 from engine.workspace import Workspace
 
 BATCH = 500
@@ -32,10 +34,11 @@ def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
     """Create every pack's seed records; returns the number created per entity."""
     refs: dict[str, str] = {}
     counts: dict[str, int] = {}
+    problems = Problems()
     for pack in ws.packs:
         if packs is not None and pack.name not in packs:
             continue
-        for doc in pack.files("seed"):
+        for doc in read_folder(pack.root / "seed", problems):
             entity = doc.data["entity"]
             records = doc.data.get("records") or []
             for start in range(0, len(records), BATCH):
@@ -54,4 +57,5 @@ def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
                     if key:
                         refs[key] = record["id"]
                 counts[entity] = counts.get(entity, 0) + len(created)
+    problems.raise_if_any("The seed data cannot be read")
     return counts

@@ -29,4 +29,7 @@ class TesseraJSONProvider(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return json.loads(s, parse_float=Decimal, parse_constant=_reject_constant, **kwargs)
+        try:
+            return json.loads(s, parse_float=Decimal, parse_constant=_reject_constant, **kwargs)
+        except RecursionError:  # Flask's get_json only turns ValueError into "not JSON"
+            raise ValueError("JSON nested too deeply") from None

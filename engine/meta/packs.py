@@ -69,17 +69,25 @@ def read_pack(root: Path, problems: Problems) -> Pack | None:
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
         if sub.name not in KNOWN_FOLDERS:
             problems.add(f"{sub}:1:1", f"unknown pack folder {sub.name!r}; expected one of {', '.join(KNOWN_FOLDERS)}")
-            continue
-        if sub.name == "templates":
-            continue
-        docs = []
-        for file in sorted(sub.rglob("*")):
-            if file.suffix in DOCUMENT_SUFFIXES and file.is_file():
-                doc = _read(file, problems)
-                if doc is not None:
-                    docs.append(doc)
-        pack.documents[sub.name] = docs
     return pack
+
+
+def read_documents(pack: Pack, problems: Problems) -> None:
+    """Parse the definition documents of ``pack`` (seed data is read only when loaded)."""
+    for folder in KNOWN_FOLDERS:
+        if folder in ("seed", "templates") or not (pack.root / folder).is_dir():
+            continue
+        pack.documents[folder] = read_folder(pack.root / folder, problems)
+
+
+def read_folder(folder: Path, problems: Problems) -> list[Document]:
+    docs = []
+    for file in sorted(folder.rglob("*")):
+        if file.suffix in DOCUMENT_SUFFIXES and file.is_file():
+            doc = _read(file, problems)
+            if doc is not None:
+                docs.append(doc)
+    return docs
 
 
 def discover(roots: list[Path], problems: Problems) -> dict[str, Pack]:
@@ -135,6 +143,9 @@ def resolve(packs: dict[str, Pack], wanted: tuple[str, ...] | None, problems: Pr
             problems.add("TESSERA_PACKS:1:1", f"unknown pack {name!r}; available: {', '.join(sorted(packs))}")
             continue
         visit(name, [])
+    for pack in ordered:
+        if not pack.documents:
+            read_documents(pack, problems)
     return ordered
 
 

@@ -19,7 +19,11 @@ import yaml
 Path_ = tuple[str | int, ...]
 
 
-class _CoreLoader(yaml.SafeLoader):
+# libyaml's parser when available (about 10x faster on large seed files), else pure Python
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CoreLoader(_Base):  # type: ignore[valid-type, misc]
     """SafeLoader without YAML 1.1 surprises (yes/no/on/off booleans, timestamps)."""
 
 

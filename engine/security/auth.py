@@ -25,7 +25,7 @@ from engine.errors import AuthenticationRequired, FieldError, ValidationError
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
 
-_hasher = PasswordHasher()
+_HASHERS = {"strong": PasswordHasher(), "fast": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)}
 MIN_PASSWORD = 10
 #: seconds a resolved token stays cached in this process (revocation elsewhere lags by this)
 TOKEN_CACHE_SECONDS = 5.0
@@ -40,8 +40,8 @@ def check_password_policy(password: Any) -> None:
                               [FieldError("password", "Mix letters with digits, capitals or symbols.")])
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def hash_password(password: str, profile: str = "strong") -> str:
+    return _HASHERS[profile].hash(password)
 
 
 def _digest(token: str) -> str:
@@ -54,6 +54,8 @@ class Authenticator:
     def __init__(self, workspace: Any, ttl_seconds: int):
         self.ws = workspace
         self.ttl = ttl_seconds
+        self.profile = workspace.config.password_hashing
+        self.hasher = _HASHERS[self.profile]
         self._cache: dict[str, tuple[float, Actor, dt.datetime]] = {}
         self._lock = threading.Lock()
 
@@ -62,7 +64,7 @@ class Authenticator:
         c = st.credential
         now = dt.datetime.now(dt.UTC)
         conn.execute(c.delete().where(c.c.user_id == user_id))
-        conn.execute(c.insert().values(user_id=user_id, password_hash=hash_password(password), changed_at=now))
+        conn.execute(c.insert().values(user_id=user_id, password_hash=self.hasher.hash(password), changed_at=now))
 
     def _user_table(self) -> sa.Table:
         return self.ws.snapshot().tables.main("user")
@@ -93,7 +95,7 @@ class Authenticator:
                 stored = conn.execute(sa.select(st.credential.c.password_hash)
                                       .where(st.credential.c.user_id == user.id)).scalar()
             try:
-                _hasher.verify(stored or _dummy_hash(), password)  # same cost whether or not the user exists
+                self.hasher.verify(stored or _dummy_hash(self.profile), password)  # same cost whether or not the user exists
             except (VerificationError, InvalidHashError):
                 raise refused from None
             if user is None or stored is None or not user.active:
@@ -136,5 +138,5 @@ class Authenticator:
 
 
 @cache
-def _dummy_hash() -> str:
-    return hash_password(secrets.token_urlsafe(16))
+def _dummy_hash(profile: str) -> str:
+    return hash_password(secrets.token_urlsafe(16), profile)

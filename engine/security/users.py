@@ -32,9 +32,9 @@ def ensure_roles(ws: Any, names: dict[str, str] | None = None) -> dict[str, str]
     """Create missing roles; return name -> id for all roles."""
     names = names or DEFAULT_ROLES
     existing = role_ids(ws)
-    for name, label in names.items():
-        if name not in existing:
-            existing[name] = ws.records.create(SYSTEM, "role", {"name": name, "label": label})["id"]
+    missing = [{"name": name, "label": label} for name, label in names.items() if name not in existing]
+    if missing:
+        existing.update({r["name"]: r["id"] for r in ws.records.bulk(SYSTEM, "role", missing)})
     return existing
 
 

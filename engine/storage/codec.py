@@ -42,26 +42,33 @@ def output_value(fd: FieldDef, value: Any) -> Any:
 
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+_SYSTEM_QUERY_TYPES = {"version": "int", "created_at": "datetime", "updated_at": "datetime", "owner": "user",
+                       "created_by": "user", "updated_by": "user"}
 
 
 def parse_query_value(fd: FieldDef | None, name: str, text: str) -> Any:
     """A ``?field=value`` query value, typed by the field; ``null`` means no value."""
-    t = fd.type if fd else "string"
+    t = fd.type if fd else _SYSTEM_QUERY_TYPES.get(name, "string")
+    if "\x00" in text:
+        raise BadRequest(f"The value of {name} must not contain NUL characters")
     if text == "null" and t not in ("string", "text"):
         return None
     try:
         if t in ("int", "rating"):
-            return int(text)
+            return _in_range(int(text), t)
         if t == "duration":
             seconds = f.parse_duration(text) if not text.isdigit() else int(text)
             if seconds is None:
                 raise ValueError
-            return seconds
-        if t in ("decimal", "money", "percent"):
+            return _in_range(seconds, t)
+        if t in ("decimal", "money", "percent") and fd is not None:
             number = Decimal(text)
             if not number.is_finite():
                 raise ValueError
-            return number
+            scaled = number.quantize(Decimal(1).scaleb(-fd.scale))  # InvalidOperation when too large
+            if scaled != number or len(scaled.as_tuple().digits) > 18:
+                raise ValueError  # more decimals or digits than the column holds
+            return scaled
         if t == "bool":
             if text.lower() in _TRUE:
                 return True
@@ -72,7 +79,7 @@ def parse_query_value(fd: FieldDef | None, name: str, text: str) -> Any:
             return dt.date.fromisoformat(text)
         if t == "datetime":
             value = dt.datetime.fromisoformat(text)
-            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)  # may overflow
         if t in ("link", "user", "team") or name in ("id", "owner", "created_by", "updated_by"):
             if not is_id(text):
                 raise ValueError
@@ -86,18 +93,52 @@ def parse_query_value(fd: FieldDef | None, name: str, text: str) -> Any:
     return text
 
 
+_INT_RANGES = {"rating": (-(2**15), 2**15 - 1), "duration": (0, 2**63 - 1)}
+
+
+def _in_range(number: int, fd_type: str) -> int:
+    """Integers outside the column's range can match nothing and would fail to bind."""
+    lo, hi = _INT_RANGES.get(fd_type, (-(2**63) + 1, 2**63 - 1))
+    if not lo <= number <= hi:
+        raise ValueError(f"{number} is out of range")
+    return number
+
+
 def cursor_value(fd_type: str, value: Any) -> Any:
-    """Decode a value stored in a pagination cursor back to its Python type."""
+    """Decode a value stored in a pagination cursor back to its Python type.
+
+    A cursor comes from the client, so every value is checked against the column's type:
+    a string compared with an integer column fails on PostgreSQL. Raises ValueError."""
     if value is None:
         return None
+    if fd_type in ("int", "rating", "duration", "version"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("not an integer")
+        return _in_range(value, fd_type)
+    if fd_type == "bool":
+        if not isinstance(value, bool):
+            raise ValueError("not a boolean")
+        return value
     if fd_type in ("decimal", "money", "percent"):
-        return Decimal(str(value))
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("not a number")
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:  # decimal.InvalidOperation
+            raise ValueError("not a number") from None
+        if not number.is_finite() or (number and not -30 < number.adjusted() < 18):
+            raise ValueError("not a storable number")
+        return number
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not a string")
     if fd_type == "date":
         return dt.date.fromisoformat(value)
     if fd_type == "datetime":
-        return dt.datetime.fromisoformat(value)
-    if fd_type in ("int", "rating", "duration", "version"):
-        return int(value)
-    if fd_type == "bool":
-        return bool(value)
+        moment = dt.datetime.fromisoformat(value)
+        try:
+            return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        except OverflowError:
+            raise ValueError("out of range") from None
+    if fd_type in ("id", "link", "user", "team") and not is_id(value):
+        raise ValueError("not an id")
     return value

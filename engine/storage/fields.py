@@ -76,6 +76,8 @@ class DecimalValue(fields.Field):
             raise ValidationError("Must be a number or a decimal string.") from None
         if not number.is_finite():
             raise ValidationError("Must be a finite number.")
+        if number and number.adjusted() >= self.digits - self.scale:  # before quantize: 1e999999 would overflow it
+            raise ValidationError(f"At most {self.digits - self.scale} digits before the decimal point.")
         exponent = number.as_tuple().exponent
         if isinstance(exponent, int) and -exponent > self.scale and number != number.quantize(Decimal(1).scaleb(-self.scale)):
             raise ValidationError(f"At most {self.scale} decimal places.")
@@ -105,9 +107,13 @@ class DateTimeValue(fields.Field):
             raise ValidationError("Must be an ISO 8601 datetime with offset, e.g. 2026-01-31T09:30:00+01:00.") from None
         if parsed.tzinfo is None:
             raise ValidationError("Needs a time zone offset (e.g. +00:00 or Z).")
-        if not 1 <= parsed.astimezone(dt.UTC).year <= 9998:
+        try:
+            utc = parsed.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+            raise ValidationError("Year out of range.") from None
+        if not 1 <= utc.year <= 9998:
             raise ValidationError("Year out of range.")
-        return parsed.astimezone(dt.UTC)
+        return utc
 
 
 def parse_duration(value: str) -> int | None:
@@ -172,9 +178,34 @@ class EnumList(fields.Field):
         return list(dict.fromkeys(value))
 
 
+MAX_JSON_DEPTH = 64
+
+
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """Request JSON parses fractions as ``Decimal`` (exact for decimal fields); a ``json``
+    field stores plain JSON, so they become floats. NUL cannot be stored (PostgreSQL jsonb),
+    and the depth is bounded (deep documents exhaust the stack when stored or returned)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"Nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+    if isinstance(value, Decimal):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValidationError("Numbers must be finite.")
+        return number
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
+        return value
+    if isinstance(value, list):
+        return [_plain_json(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_plain_json(k, depth + 1): _plain_json(v, depth + 1) for k, v in value.items()}
+    return value
+
+
 class JsonValue(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        return value
+        return _plain_json(value)
 
 
 def phone_validator(value: str) -> None:

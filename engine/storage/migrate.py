@@ -142,7 +142,9 @@ def plan_migration(conn: Connection, tables: Tables) -> Plan:
                 steps += _classify(inner, op.table_name)
         else:
             steps += _classify(op, "")
-    return Plan(steps)
+    dropped = {s.table for s in steps if s.action == "drop_table"}
+    # an orphan table keeps its indexes until the table itself goes
+    return Plan([s for s in steps if not (s.table in dropped and s.action == "drop_index")])
 
 
 def apply_plan(conn: Connection, tables: Tables, plan: Plan, destructive: str = "refuse") -> None:

@@ -292,9 +292,14 @@ class Records:
                 errors.append(FieldError("id", "Must be a record id.", index))
                 continue
             try:
-                loaded.append((record_id, load_input(snap.input_schema(entity.name), entity, item)))
+                values = load_input(snap.input_schema(entity.name), entity, item)
             except ValidationError as exc:
                 errors += [FieldError(e.field, e.message, index) for e in exc.errors]
+                continue
+            if record_id is None:  # report missing required fields now, with the type errors
+                w.apply_defaults(entity, values, snap.catalog)
+                errors += [FieldError(e.field, e.message, index) for e in w.check_required(entity, values)]
+            loaded.append((record_id, values))
         if errors:
             raise ValidationError("Some records are not valid; nothing was written", errors)
 

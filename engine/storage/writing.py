@@ -58,14 +58,15 @@ def check_references(conn: Connection, snap: Snapshot, entity: EntityDef, values
     errors = []
     for name, value in values.items():
         fd = entity.fields.get(name)
-        if fd is None or fd.target is None or value in (None, []):
+        target = fd.target if fd is not None else ("user" if name == "owner" and not entity.child else None)
+        if target is None or value in (None, []):
             continue
         ids = value if isinstance(value, list) else [value]
-        table = snap.tables.main(fd.target)
+        table = snap.tables.main(target)
         found = set(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids), table.c.deleted_at.is_(None))).scalars())
         missing = [i for i in ids if i not in found]
         if missing:
-            errors.append(FieldError(prefix + name, f"No {fd.target} with id {missing[0]}."))
+            errors.append(FieldError(prefix + name, f"No {target} with id {missing[0]}."))
     return errors
 
 
