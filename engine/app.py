@@ -38,7 +38,9 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     )
     app.extensions["tessera"] = WorkspaceRouter(workspace)
     from engine.api import register_api
+    from ui import register_ui
 
     register_api(app)
+    register_ui(app)
     logging.getLogger("tessera").setLevel(logging.INFO)
     return app

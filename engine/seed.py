@@ -1,8 +1,10 @@
 """Loading pack seed data (``metadata/<pack>/seed/*.yaml``) through the data-access layer.
 
 A seed document names an entity and its records. ``_ref`` gives a record a key; a value
-``"@key"`` (or a list of them) anywhere in a later record is replaced by that record's id,
-so seed files can link accounts, contacts and activities without knowing ids.
+``"@key"`` (or a list of them) anywhere in a record is replaced by that record's id, so
+seed files can link accounts, contacts and activities without knowing ids. A reference
+to a record defined later (a parent account further down the file) is filled in by an
+update once every record exists.
 """
 
 from __future__ import annotations
@@ -18,22 +20,49 @@ from engine.workspace import Workspace
 BATCH = 500
 
 
-def _resolve(value: Any, refs: dict[str, str], where: str) -> Any:
+class _Pending(Exception):
+    """A value refers to a record not created yet."""
+
+
+def _resolve(value: Any, refs: dict[str, str]) -> Any:
     if isinstance(value, str) and value.startswith("@") and len(value) > 1:
         if value[1:] not in refs:
-            raise ValidationError(f"{where}: unknown seed reference {value}", [FieldError(where, f"Unknown {value}.")])
+            raise _Pending(value)
         return refs[value[1:]]
     if isinstance(value, list):
-        return [_resolve(v, refs, where) for v in value]
+        return [_resolve(v, refs) for v in value]
     if isinstance(value, dict):
-        return {k: _resolve(v, refs, where) for k, v in value.items()}
+        return {k: _resolve(v, refs) for k, v in value.items()}
     return value
+
+
+def _split(record: dict[str, Any], refs: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The part of ``record`` that can be written now, and the fields that must wait."""
+    now, later = {}, {}
+    for key, value in record.items():
+        if key == "_ref":
+            continue
+        try:
+            now[key] = _resolve(value, refs)
+        except _Pending:
+            later[key] = value
+    return now, later
+
+
+def _bulk(ws: Workspace, entity: str, payload: list[dict[str, Any]], where: str, offset: int) -> list[dict[str, Any]]:
+    try:
+        return ws.records.bulk(SYSTEM, entity, payload)
+    except ValidationError as exc:
+        first = exc.errors[0] if exc.errors else FieldError("(record)", exc.detail)
+        index = offset + (first.index or 0) + 1
+        raise ValidationError(f"{where}: record {index} of {entity}: {first.field}: {first.message}", exc.errors) from None
 
 
 def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
     """Create every pack's seed records; returns the number created per entity."""
     refs: dict[str, str] = {}
     counts: dict[str, int] = {}
+    pending: list[tuple[str, str, str, dict[str, Any]]] = []  # (where, entity, id, fields)
     problems = Problems()
     for pack in ws.packs:
         if packs is not None and pack.name not in packs:
@@ -43,19 +72,20 @@ def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
             records = doc.data.get("records") or []
             for start in range(0, len(records), BATCH):
                 chunk = records[start:start + BATCH]
-                keys = [r.get("_ref") for r in chunk]
-                payload = [_resolve({k: v for k, v in r.items() if k != "_ref"}, refs, f"{doc.path}") for r in chunk]
-                try:
-                    created = ws.records.bulk(SYSTEM, entity, payload)
-                except ValidationError as exc:
-                    first = exc.errors[0] if exc.errors else None
-                    index = first.index if first and first.index is not None else 0
-                    raise ValidationError(f"{doc.path}: record {start + index + 1} of {entity}: "
-                                          f"{first.field if first else ''}: {first.message if first else exc.detail}",
-                                          exc.errors) from None
-                for key, record in zip(keys, created, strict=True):
-                    if key:
-                        refs[key] = record["id"]
+                parts = [_split(r, refs) for r in chunk]
+                created = _bulk(ws, entity, [now for now, _ in parts], str(doc.path), start)
+                for record, stored, (_, later) in zip(chunk, created, parts, strict=True):
+                    if record.get("_ref"):
+                        refs[record["_ref"]] = stored["id"]
+                    if later:
+                        pending.append((str(doc.path), entity, stored["id"], later))
                 counts[entity] = counts.get(entity, 0) + len(created)
     problems.raise_if_any("The seed data cannot be read")
+    for where, entity, record_id, fields in pending:
+        try:
+            values = _resolve(fields, refs)
+        except _Pending as missing:
+            raise ValidationError(f"{where}: unknown seed reference {missing}",
+                                  [FieldError(where, f"Unknown {missing}.")]) from None
+        _bulk(ws, entity, [{"id": record_id, **values}], where, 0)
     return counts

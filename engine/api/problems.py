@@ -39,7 +39,8 @@ def register(app: Flask) -> None:
             405: "This method is not allowed here",
             413: f"The request body is larger than the limit of {app.config.get('MAX_CONTENT_LENGTH')} bytes",
         }.get(status, exc.description or exc.name)
-        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        allowed = getattr(exc, "valid_methods", None)
+        headers = {"Allow": ", ".join(allowed)} if allowed else None
         return problem(status, exc.name, detail, headers=headers)
 
     @app.errorhandler(Exception)

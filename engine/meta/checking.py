@@ -20,6 +20,7 @@ def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
     extra = [p.resolve() for p in paths]
     roots += [p for p in extra if p not in roots]
     found = discover(roots, problems)
+    wanted: tuple[str, ...] | None
     if extra:
         wanted = tuple(sorted(name for name, pack in found.items()
                               if any(pack.root.resolve().is_relative_to(p) for p in extra)))

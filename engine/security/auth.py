@@ -119,9 +119,10 @@ class Authenticator:
             row = conn.execute(sa.select(t).where(t.c.token_hash == digest)).first()
             if row is None or row.revoked_at is not None or row.expires_at <= dt.datetime.now(dt.UTC):
                 raise AuthenticationRequired("The token is unknown, expired or revoked")
-            actor = self._actor(conn, row.user_id, source)
-        if actor is None:
+            found = self._actor(conn, row.user_id, source)
+        if found is None:
             raise AuthenticationRequired("The user is inactive")
+        actor = found
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

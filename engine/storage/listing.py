@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +159,7 @@ def parse_list_params(entity: EntityDef, params: Mapping[str, str]) -> ListQuery
     return query
 
 
-def after_cursor(columns: list[tuple[sa.ColumnElement[Any], bool]], values: list[Any]) -> sa.ColumnElement[bool]:
+def after_cursor(columns: Sequence[tuple[sa.ColumnElement[Any], bool]], values: list[Any]) -> sa.ColumnElement[bool]:
     """Rows strictly after ``values`` in the order of ``columns`` (nulls last, either way)."""
     clauses = []
     for i, (column, desc) in enumerate(columns):
@@ -172,7 +172,7 @@ def after_cursor(columns: list[tuple[sa.ColumnElement[Any], bool]], values: list
     return sa.or_(*clauses) if clauses else sa.false()
 
 
-def order_by(columns: list[tuple[sa.ColumnElement[Any], bool]]) -> list[Any]:
+def order_by(columns: Sequence[tuple[sa.ColumnElement[Any], bool]]) -> list[Any]:
     out: list[Any] = []
     for column, desc in columns:
         term = column.desc() if desc else column.asc()

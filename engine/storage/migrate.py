@@ -109,13 +109,13 @@ def _classify(op: Any, table: str) -> list[Step]:
     if isinstance(op, alembic_ops.DropColumnOp):
         return [Step("drop_column", table, op.column_name, True, "orphan column (no field uses it)", op)]
     if isinstance(op, alembic_ops.CreateIndexOp):
-        return [Step("add_index", table, op.index_name or "", False, "unique" if op.unique else "", op)]
+        return [Step("add_index", table, str(op.index_name or ""), False, "unique" if op.unique else "", op)]
     if isinstance(op, alembic_ops.DropIndexOp):
-        return [Step("drop_index", table, op.index_name or "", False, "no longer declared", op)]
+        return [Step("drop_index", table, str(op.index_name or ""), False, "no longer declared", op)]
     if isinstance(op, alembic_ops.CreateForeignKeyOp):
-        return [Step("add_foreign_key", table, op.constraint_name or "", False, "", op)]
+        return [Step("add_foreign_key", table, str(op.constraint_name or ""), False, "", op)]
     if isinstance(op, alembic_ops.DropConstraintOp):
-        return [Step("drop_constraint", table, op.constraint_name or "", False, "", op)]
+        return [Step("drop_constraint", table, str(op.constraint_name or ""), False, "", op)]
     if isinstance(op, alembic_ops.AlterColumnOp):
         steps = []
         if op.modify_type is not None:
@@ -132,7 +132,7 @@ def plan_migration(conn: Connection, tables: Tables) -> Plan:
     context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _include_name})
     script = produce_migrations(context, tables.metadata)
     steps: list[Step] = []
-    for op in script.upgrade_ops.ops:
+    for op in script.upgrade_ops.ops if script.upgrade_ops else []:
         if isinstance(op, alembic_ops.CreateTableOp):
             steps.append(Step("add_table", op.table_name, "", False, "", op))
         elif isinstance(op, alembic_ops.DropTableOp):

@@ -7,6 +7,7 @@ Every page costs a fixed number of queries whatever its size: one for the rows, 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ def _link_ids(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, id
     return out
 
 
-def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: list[Row[Any]],
+def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: Sequence[Row[Any]],
                     fields: list[str] | None = None, expand: list[str] | None = None) -> list[dict[str, Any]]:
     names = _wanted(entity, fields)
     ids = [r._mapping["id"] for r in rows]

@@ -7,6 +7,7 @@ transaction, and raises only ``TesseraError`` subclasses for anything a user can
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -24,6 +25,7 @@ from engine.storage import system_tables as st
 from engine.storage import writing as w
 from engine.storage.codec import to_json
 from engine.storage.database import read_transaction, write_transaction
+from engine.storage.encryption import FieldCipher
 from engine.storage.ids import is_id, new_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
 from engine.storage.reading import Page, fetch_row, get_record, list_records
@@ -46,6 +48,13 @@ class Records:
     def __init__(self, workspace: Any, clock: Clock = _utcnow):
         self.ws = workspace
         self.clock = clock
+        self.cipher = FieldCipher(workspace.config.resolved_secret_key())
+
+    def _load(self, snap: Any, entity: EntityDef, data: Any) -> dict[str, Any]:
+        """Validate client input and seal its secrets before anything else sees it."""
+        values = load_input(snap.input_schema(entity.name), entity, data)
+        self.cipher.seal_values(entity, values, snap.catalog)
+        return values
 
     # --- plumbing -------------------------------------------------------------------
     def _write(self, entity: EntityDef, fn: Callable[[Connection], T]) -> T:
@@ -146,8 +155,8 @@ class Records:
             w.record_audit(conn, actor, entity.name, record_id, "create", w.audit_changes(entity, changes), now)
         return record_id
 
-    def _check_children(self, conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]) -> list[FieldError]:
-        errors: list[FieldError] = []
+    def _check_children(self, conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]) -> builtins.list[FieldError]:
+        errors: builtins.list[FieldError] = []
         for name, fd in entity.fields.items():
             if fd.type != "table" or not values.get(name):
                 continue
@@ -163,7 +172,7 @@ class Records:
     def create(self, actor: Actor, entity_name: str, data: Any, idempotency_key: str | None = None) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = snap.api_entity(entity_name)
-        values = load_input(snap.input_schema(entity.name), entity, data)
+        values = self._load(snap, entity, data)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
             raise BadRequest("Idempotency-Key must be 1 to 255 characters")
         digest = _request_hash(entity.name, data)
@@ -240,7 +249,7 @@ class Records:
     def update(self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = snap.api_entity(entity_name)
-        values = load_input(snap.input_schema(entity.name), entity, data)
+        values = self._load(snap, entity, data)
 
         def run(conn: Connection) -> dict[str, Any]:
             self._apply_update(conn, snap, actor, entity, record_id, values, if_match, self.clock())
@@ -274,7 +283,7 @@ class Records:
 
         return self._write(entity, run)
 
-    def bulk(self, actor: Actor, entity_name: str, items: Any) -> list[dict[str, Any]]:
+    def bulk(self, actor: Actor, entity_name: str, items: Any) -> builtins.list[dict[str, Any]]:
         """Create or update up to 1,000 records in one transaction, or write nothing."""
         snap = self.ws.snapshot()
         entity = snap.api_entity(entity_name)
@@ -284,15 +293,15 @@ class Records:
             return []
         if len(items) > MAX_BULK:
             raise BadRequest(f"At most {MAX_BULK} records per bulk request (got {len(items)})")
-        loaded: list[tuple[str | None, dict[str, Any]]] = []
-        errors: list[FieldError] = []
+        loaded: builtins.list[tuple[str | None, dict[str, Any]]] = []
+        errors: builtins.list[FieldError] = []
         for index, item in enumerate(items):
             record_id = item.get("id") if isinstance(item, dict) else None
             if record_id is not None and not is_id(record_id):
                 errors.append(FieldError("id", "Must be a record id.", index))
                 continue
             try:
-                values = load_input(snap.input_schema(entity.name), entity, item)
+                values = self._load(snap, entity, item)
             except ValidationError as exc:
                 errors += [FieldError(e.field, e.message, index) for e in exc.errors]
                 continue
@@ -303,9 +312,9 @@ class Records:
         if errors:
             raise ValidationError("Some records are not valid; nothing was written", errors)
 
-        def run(conn: Connection) -> list[dict[str, Any]]:
+        def run(conn: Connection) -> builtins.list[dict[str, Any]]:
             now = self.clock()
-            ids: list[str] = []
+            ids: builtins.list[str] = []
             for index, (record_id, values) in enumerate(loaded):
                 try:
                     with conn.begin_nested():
@@ -333,7 +342,7 @@ _UNIQUE_RX = (re.compile(r'unique constraint "(?P<name>[^"]+)"', re.I),
 def _conflict(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
     """Explain a unique violation in terms of the entity's fields."""
     text = str(exc.orig)
-    fields: list[str] = []
+    fields: builtins.list[str] = []
     for rx in _UNIQUE_RX:
         match = rx.search(text)
         if match and match.groupdict().get("cols"):

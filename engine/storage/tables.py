@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.sql.schema import SchemaItem
 
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef
@@ -45,10 +46,10 @@ class Tables:
         return self.entities[entity].main
 
 
-def _field_columns(entity: EntityDef, table_name: str, catalog: Catalog) -> list[sa.SchemaItem]:
-    items: list[sa.SchemaItem] = []
+def _field_columns(entity: EntityDef, table_name: str, catalog: Catalog) -> list[SchemaItem]:
+    items: list[SchemaItem] = []
     for f in entity.column_fields():
-        args: list[sa.SchemaItem] = []
+        args: list[SchemaItem] = []
         if f.target is not None:
             args.append(sa.ForeignKey(f"{f.target}.id", name=constraint_name("fk", table_name, f.name)))
         items.append(sa.Column(f.name, column_type(f), *args, nullable=True))
@@ -59,7 +60,7 @@ def _field_columns(entity: EntityDef, table_name: str, catalog: Catalog) -> list
     return items
 
 
-def _system_columns() -> list[sa.SchemaItem]:
+def _system_columns() -> list[SchemaItem]:
     return [
         sa.Column("id", id_type(), primary_key=True),
         sa.Column("version", sa.Integer, nullable=False),
@@ -80,9 +81,12 @@ def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) ->
     items.append(sa.Index(constraint_name("ix", name, "created_at"), "created_at"))
     items.append(sa.Index(constraint_name("ix", name, "updated_at"), "updated_at"))
     items += _field_columns(entity, name, catalog)
+    declared = {item.name for item in items if isinstance(item, sa.Index)}
     for index in entity.indexes:
-        items.append(sa.Index(constraint_name("uq" if index.unique else "ix", name, *index.fields),
-                              *index.fields, unique=index.unique))
+        index_name = constraint_name("uq" if index.unique else "ix", name, *index.fields)
+        if index_name not in declared:  # a one-field index the field's own options already made
+            declared.add(index_name)
+            items.append(sa.Index(index_name, *index.fields, unique=index.unique))
     tables = EntityTables(sa.Table(name, metadata, *items))
     for f in entity.fields.values():
         if f.type == "table":
@@ -94,7 +98,7 @@ def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) ->
 
 def _child_table(parent: EntityDef, f: FieldDef, child: EntityDef, metadata: sa.MetaData, catalog: Catalog) -> sa.Table:
     name = f"{parent.name}__{f.name}"
-    items: list[sa.SchemaItem] = [
+    items: list[SchemaItem] = [
         sa.Column("id", id_type(), primary_key=True),
         sa.Column("parent_id", id_type(), sa.ForeignKey(f"{parent.name}.id", name=constraint_name("fk", name, "parent"),
                                                         ondelete="CASCADE"), nullable=False),

@@ -1,0 +1,113 @@
+"""The ``tessera`` command line: one-line errors, exit codes 0/1/2, a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import main
+from tests.conftest import PASSWORD, TEST_PACKS
+
+
+@pytest.fixture
+def env(database_url, tmp_path, monkeypatch):
+    values = {"TESSERA_DATABASE_URL": database_url, "TESSERA_PACKS": "testkit",
+              "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS), "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
+              "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_init_creates_the_admin_and_user_commands_manage_users(env):
+    result = run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert "created administrator boss@test.dev" in result.output
+    assert run("init").exit_code == 0  # idempotent upgrade
+
+    assert run("user", "add", "ann@test.dev", "--name", "Ann", "--role", "sales_rep", "--password", PASSWORD).exit_code == 0
+    duplicate = run("user", "add", "ann@test.dev", "--password", PASSWORD)
+    assert duplicate.exit_code == 1 and duplicate.output.startswith("error: A user with email ann@test.dev already exists")
+    weak = run("user", "add", "weak@test.dev", "--password", "123")
+    assert weak.exit_code == 1 and "at least 10 characters" in weak.output
+    assert run("user", "role", "ann@test.dev", "sales_manager,presales").exit_code == 0
+    unknown_role = run("user", "role", "ann@test.dev", "wizard")
+    assert unknown_role.exit_code == 1 and "Unknown role(s): wizard" in unknown_role.output
+    assert run("user", "passwd", "ann@test.dev", "--password", "Another-pass-2").exit_code == 0
+    assert run("user", "passwd", "nobody@test.dev", "--password", "Another-pass-2").exit_code == 1
+
+
+def test_commands_on_an_uninitialised_database_say_so(env):
+    result = run("user", "add", "x@test.dev", "--password", PASSWORD)
+    assert result.exit_code == 1
+    assert "is not initialised; run 'tessera init' first" in result.output
+
+
+def test_packs_list_and_show(env):
+    listed = run("packs", "list")
+    assert listed.exit_code == 0 and "testkit" in listed.output and "system" in listed.output
+    shown = run("packs", "show", "testkit")
+    assert shown.exit_code == 0 and "entity gadget:" in shown.output
+    missing = run("packs", "show", "nope")
+    assert missing.exit_code == 1 and "no pack 'nope'" in missing.output
+
+
+def test_bad_database_url_is_one_line_not_a_traceback(env, monkeypatch):
+    monkeypatch.setenv("TESSERA_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = run("init")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot use the database")
+    assert "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2(env):
+    assert run("serve", "--port", "not-a-number").exit_code == 2
+    assert run("no-such-command").exit_code == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_runs_a_production_server(env, backend):
+    assert run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD).exit_code == 0
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              cwd=Path(__file__).parents[1])
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    body = json.load(response)
+                    server_header = response.headers.get("Server", "")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert body == {"status": "ok"}
+        assert "gunicorn" in server_header.lower()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/auth/token", method="POST",
+                                         data=json.dumps({"email": "boss@test.dev", "password": PASSWORD}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert "token" in json.load(response)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,68 @@
+"""``tessera demo``: every pack with deterministic sample data and one login per role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.actor import SYSTEM
+from engine.app import create_app
+from engine.config import Config
+from engine.demo import DEMO_PASSWORD, prepare_demo
+from engine.workspace import Workspace
+
+
+def demo_config(tmp_path: Path, name: str) -> Config:
+    return Config(database_url=f"sqlite:///{tmp_path / name}", secret_key="demo-" + "k" * 40,
+                  instance_path=tmp_path / "instance", password_hashing="fast")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("demo")
+    config = demo_config(tmp_path, "demo.db")
+    logins = prepare_demo(config)
+    return config, logins
+
+
+def test_demo_has_realistic_sample_data(demo):
+    config, _ = demo
+    ws = Workspace(config)
+    counts = {e: ws.records.list(SYSTEM, e, {"count": "true", "limit": "1"}).total
+              for e in ("account", "contact", "activity", "product")}
+    assert counts["account"] >= 100 and counts["contact"] >= 300
+    assert counts["activity"] >= 500 and counts["product"] >= 20
+    contact = ws.records.list(SYSTEM, "contact", {"expand": "account", "limit": "1", "sort": "last_name"}).data[0]
+    assert isinstance(contact["account"], dict) and contact["account"]["name"]
+
+
+def test_every_demo_login_works_and_the_landing_page_lists_entities(demo):
+    config, logins = demo
+    client = create_app(config).test_client()
+    assert len(logins) == 12
+    for email, password, _role in logins:
+        assert password == DEMO_PASSWORD
+        response = client.post("/api/v1/auth/token", json={"email": email, "password": password})
+        assert response.status_code == 200, email
+    page = client.get("/").get_data(as_text=True)
+    assert "/api/v1/account" in page
+
+
+def test_demo_data_is_deterministic(demo, tmp_path):
+    config, _ = demo
+    again = demo_config(tmp_path, "again.db")
+    prepare_demo(again)
+
+    def names(cfg: Config) -> list[str]:
+        ws = Workspace(cfg)
+        return [r["name"] for r in ws.records.list(SYSTEM, "account", {"sort": "name", "limit": "500"}).data]
+
+    assert names(config) == names(again)
+
+
+def test_demo_is_not_seeded_twice(demo):
+    config, _ = demo
+    before = Workspace(config).records.list(SYSTEM, "account", {"count": "true", "limit": "1"}).total
+    prepare_demo(config)
+    assert Workspace(config).records.list(SYSTEM, "account", {"count": "true", "limit": "1"}).total == before
