@@ -1,0 +1,353 @@
+"""Type checking: resolve every name against the entity's effective metadata.
+
+The checker turns a parsed tree into a typed one, or raises ``DslError`` with line,
+column and a caret under the culprit: unknown field or function, wrong arity, a type
+mismatch (``amount > "x"``, ``date + 3``), an enum value that is not an option, a link
+compared with something that is not an id, ``old``/``changed`` outside update rules, and
+Python-only functions where SQL is required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.dsl import nodes as n
+from engine.dsl import types as T
+from engine.dsl.functions import AGGREGATES, FunctionRegistry
+from engine.dsl.parser import dsl_error
+from engine.dsl.types import Type
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef, FieldDef, Origin
+
+VARIABLES = ("$record", "$user", "$now", "$today")
+_SYSTEM_OPTIONS = {"id": ("link", None), "version": ("int", None), "created_at": ("datetime", None),
+                   "updated_at": ("datetime", None), "created_by": ("user", None), "updated_by": ("user", None),
+                   "owner": ("user", None)}
+
+
+def system_field(entity: EntityDef, name: str) -> FieldDef | None:
+    spec = _SYSTEM_OPTIONS.get(name)
+    if spec is None:
+        return None
+    options: dict[str, Any] = {"type": spec[0]}
+    if name == "id":
+        options["to"] = entity.name
+    return FieldDef(name, spec[0], options, Origin("(system)"), "system")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One hop of a path: read ``field`` of the current record (following links)."""
+
+    field: FieldDef
+    entity: str  # the entity the field belongs to
+
+
+@dataclass(frozen=True)
+class Scope:
+    catalog: Catalog
+    entity: EntityDef
+    functions: FunctionRegistry
+    source: str
+    where: str = "expression"
+    updates: bool = False  # old.FIELD and changed(FIELD) allowed
+    sql: bool = False  # must compile to SQL
+    row: EntityDef | None = None  # inside an aggregate condition: the row entity
+
+
+class Checker:
+    def __init__(self, scope: Scope):
+        self.scope = scope
+
+    def fail(self, node: n.Node, message: str) -> Exception:
+        return dsl_error(self.scope.source, node.line, node.column, message, self.scope.where)
+
+    # --- entry -----------------------------------------------------------------------
+    def check(self, node: n.Node) -> Type:
+        method = getattr(self, f"_check_{type(node).__name__}")
+        node.type = method(node)
+        return node.type
+
+    def require_one(self, node: n.Node) -> Type:
+        kind = self.check(node)
+        if kind.many:
+            raise self.fail(node, f"this path names many values ({kind}); use sum(), count(), min(), max() or avg()")
+        return kind
+
+    # --- leaves ----------------------------------------------------------------------
+    def _check_Literal(self, node: n.Literal) -> Type:
+        return {"int": T.INT, "decimal": T.DECIMAL, "string": T.STRING, "bool": T.BOOL, "null": T.NULL,
+                "date": T.DATE, "datetime": T.DATETIME, "duration": T.DURATION}[node.kind]
+
+    def _check_ListLiteral(self, node: n.ListLiteral) -> Type:
+        item = T.NULL
+        for child in node.items:
+            kind = self.require_one(child)
+            if not isinstance(child, n.Literal):
+                raise self.fail(child, "list items must be literal values")
+            if item.kind == "null":
+                item = kind
+            elif kind.kind != "null" and not T.comparable(item, kind):
+                raise self.fail(child, f"a list mixes {item} and {kind}")
+        return Type("list", item=item)
+
+    def _field(self, entity: EntityDef, name: str, node: n.Node) -> FieldDef:
+        fd = entity.fields.get(name) or system_field(entity, name)
+        if fd is None:
+            known = ", ".join(sorted(entity.fields)[:12])
+            raise self.fail(node, f"{entity.name} has no field {name!r} (fields: {known}...)")
+        if fd.type == "secret":
+            raise self.fail(node, f"{entity.name}.{name} is a secret and cannot be used in expressions")
+        return fd
+
+    def _walk(self, entity: EntityDef, names: list[str], node: n.Node, steps: list[Step]) -> Type:
+        kind = Type("record", entity=entity.name)
+        many = False
+        for index, name in enumerate(names):
+            if kind.kind not in ("record", "id") or kind.entity is None:
+                raise self.fail(node, f"{'.'.join(names[:index])} is a {kind}, it has no field {name!r}")
+            current = self.scope.catalog.entities[kind.entity]
+            fd = self._field(current, name, node)
+            steps.append(Step(fd, current.name))
+            if fd.type in ("table", "links"):
+                many = True
+                kind = Type("record", entity=fd.opt("of")) if fd.type == "table" else Type("id", entity=fd.target)
+            else:
+                kind = T.field_type(fd)
+            if kind.kind == "id" and index + 1 < len(names):
+                kind = Type("record", entity=kind.entity)
+        if kind.kind == "record" and kind.entity and not many and names:
+            kind = Type("id", entity=kind.entity)
+        return kind.as_many() if many else kind
+
+    def _check_Path(self, node: n.Path) -> Type:
+        scope = self.scope
+        head, names = node.head, node.names
+        if head.startswith("$"):
+            if head not in VARIABLES:
+                raise self.fail(node, f"unknown variable {head}; use one of {', '.join(VARIABLES)}")
+            if head in ("$now", "$today"):
+                if names:
+                    raise self.fail(node, f"{head} has no fields")
+                node.root = head[1:]
+                return T.DATETIME if head == "$now" else T.DATE
+            if head == "$user":
+                node.root = "user"
+                user = scope.catalog.entities["user"]
+                return self._walk(user, names, node, node.steps) if names else Type("id", entity="user")
+            node.root = "record"
+            return self._walk(scope.entity, names, node, node.steps) if names else Type("id", entity=scope.entity.name)
+        if head == "old":
+            if not scope.updates:
+                raise self.fail(node, "old.FIELD is only available in update rules")
+            if not names:
+                raise self.fail(node, "write old.FIELD")
+            node.root = "old"
+            return self._walk(scope.entity, names, node, node.steps)
+        if scope.row is not None and (head in scope.row.fields or head in _SYSTEM_OPTIONS):
+            node.root = "row"
+            return self._walk(scope.row, [head, *names], node, node.steps)
+        node.root = "record"
+        return self._walk(scope.entity, [head, *names], node, node.steps)
+
+    # --- operators -------------------------------------------------------------------
+    def _check_Unary(self, node: n.Unary) -> Type:
+        kind = self.require_one(node.operand)
+        if node.op == "not":
+            if kind.kind not in ("bool", "null", "any"):
+                raise self.fail(node.operand, f"'not' needs a condition, not {kind}")
+            return T.BOOL
+        if not (kind.numeric or kind.kind in ("duration", "null", "any")):
+            raise self.fail(node.operand, f"cannot negate {kind}")
+        return kind
+
+    def _check_Binary(self, node: n.Binary) -> Type:
+        op = node.op
+        if op in ("and", "or"):
+            for side in (node.left, node.right):
+                kind = self.require_one(side)
+                if kind.kind not in ("bool", "null", "any"):
+                    raise self.fail(side, f"'{op}' needs conditions on both sides, not {kind}")
+            return T.BOOL
+        if op in ("in", "not_in"):
+            return self._check_in(node)
+        left, right = self.require_one(node.left), self.require_one(node.right)
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            self._check_comparison(node, left, right)
+            return T.BOOL
+        if op == "~":
+            for side, kind in ((node.left, left), (node.right, right)):
+                if kind.kind not in ("string", "null", "any"):
+                    raise self.fail(side, f"'~' compares text, not {kind}")
+            return T.BOOL
+        return self._arithmetic(node, op, left, right)
+
+    def _check_enum_literal(self, enum: Type, other: n.Node) -> None:
+        if enum.options and isinstance(other, n.Literal) and other.kind == "string" and other.value not in enum.options:
+            raise self.fail(other, f"{other.value!r} is not one of the options: {', '.join(enum.options)}")
+
+    def _check_comparison(self, node: n.Binary, left: Type, right: Type) -> None:
+        for a, b, other in ((left, right, node.right), (right, left, node.left)):
+            if a.kind == "id" and b.kind not in ("id", "record", "null", "any"):
+                if not (isinstance(other, n.Literal) and other.kind == "string"):
+                    raise self.fail(other, f"a link to {a.entity} can only be compared with an id or null, not {b}")
+            if a.kind == "string":
+                self._check_enum_literal(a, other)
+        if left.kind == "id" and right.kind == "string" or right.kind == "id" and left.kind == "string":
+            return  # an id written as a string literal
+        check = T.comparable if node.op in ("==", "!=") else T.ordered
+        if not check(left, right):
+            raise self.fail(node, f"cannot compare {left} with {right} using {node.op}")
+
+    def _check_in(self, node: n.Binary) -> Type:
+        left = self.require_one(node.left)
+        right = self.check(node.right)
+        if right.many:
+            item = right.one()
+        elif right.kind == "list":
+            item = right.item or T.NULL
+        else:
+            raise self.fail(node.right, f"'in' needs a list such as (\"a\", \"b\") or a list field, not {right}")
+        if not T.comparable(left, item) and not (left.kind == "id" and item.kind == "string"):
+            raise self.fail(node, f"cannot look for {left} among {item} values")
+        if left.kind == "string" and isinstance(node.right, n.ListLiteral):
+            for child in node.right.items:
+                self._check_enum_literal(left, child)
+        if item.kind == "string" and isinstance(node.left, n.Literal):
+            self._check_enum_literal(item, node.left)
+        return T.BOOL
+
+    def _arithmetic(self, node: n.Binary, op: str, left: Type, right: Type) -> Type:
+        if "null" in (left.kind, right.kind) or "any" in (left.kind, right.kind):
+            other = right if left.kind in ("null", "any") else left
+            return other if other.kind not in ("null", "any") else T.ANY
+        if left.numeric and right.numeric:
+            if op == "%" and not (left.kind == right.kind == "int"):
+                raise self.fail(node, "'%' works on whole numbers")
+            return T.DECIMAL if op == "/" or "decimal" in (left.kind, right.kind) else T.INT
+        temporal = {"date", "datetime"}
+        if op in ("+", "-") and left.kind in temporal and right.kind == "duration":
+            return left
+        if op == "+" and left.kind == "duration" and right.kind in temporal:
+            return right
+        if op == "-" and left.kind in temporal and right.kind == left.kind:
+            return T.DURATION
+        if op in ("+", "-") and left.kind == right.kind == "duration":
+            return T.DURATION
+        if op == "*" and {left.kind, right.kind} in ({"duration", "int"}, {"duration", "decimal"}):
+            return T.DURATION
+        if op == "/" and left.kind == "duration" and right.numeric:
+            return T.DURATION
+        if op == "/" and left.kind == right.kind == "duration":
+            return T.DECIMAL
+        hint = " (add a duration such as 3d)" if left.kind in temporal and right.numeric else ""
+        raise self.fail(node, f"cannot apply {op!r} to {left} and {right}{hint}")
+
+    # --- calls -------------------------------------------------------------------------
+    def _check_Call(self, node: n.Call) -> Type:
+        name = node.name
+        if name == "changed":
+            return self._check_changed(node)
+        if name in AGGREGATES and node.args and self._is_many(node.args[0]):
+            return self._check_aggregate(node)
+        if name in ("sum", "count", "avg"):
+            raise self.fail(node, f"{name}() needs child rows or links as its first argument, e.g. {name}(lines...)")
+        function = self.scope.functions.get(name)
+        if function is None:
+            raise self.fail(node, f"unknown function {name!r}")
+        node.function = function
+        if self.scope.sql and function.sql is None:
+            raise self.fail(node, f"{name}() cannot be used here: it has no SQL form (lists and filters need one)")
+        low, high = function.arity
+        if len(node.args) < low or (high is not None and len(node.args) > high):
+            expected = f"{low}" if low == high else f"{low} to {high}" if high is not None else f"at least {low}"
+            raise self.fail(node, f"{name}() takes {expected} argument(s), got {len(node.args)}")
+        kinds = [self.require_one(arg) for arg in node.args]
+        generic: Type | None = None
+        for index, (arg, kind) in enumerate(zip(node.args, kinds, strict=True)):
+            param = function.params[min(index, len(function.params) - 1)].rstrip("?.")
+            generic = self._match_param(node, arg, kind, param, generic)
+        return self._result(function.returns, kinds, generic)
+
+    def _match_param(self, call: n.Call, arg: n.Node, kind: Type, param: str, generic: Type | None) -> Type | None:
+        if kind.kind in ("null", "any") or param == "any":
+            return generic
+        accepted = {"number": kind.numeric, "temporal": kind.kind in ("date", "datetime"),
+                    "T": True}.get(param, kind.kind == param or (param == "decimal" and kind.numeric))
+        if not accepted:
+            raise self.fail(arg, f"{call.name}() expects {param} here, not {kind}")
+        if param == "T":
+            if generic is not None and not T.comparable(generic, kind):
+                raise self.fail(arg, f"{call.name}() mixes {generic} and {kind}")
+            if generic is None or generic.kind == "int" and kind.kind == "decimal":
+                return kind
+        return generic
+
+    def _result(self, returns: str, kinds: list[Type], generic: Type | None) -> Type:
+        if returns == "T":
+            return generic.one() if generic is not None else T.ANY
+        if returns == "number":
+            return T.DECIMAL if any(k.kind == "decimal" for k in kinds) else T.INT
+        return {"string": T.STRING, "int": T.INT, "decimal": T.DECIMAL, "bool": T.BOOL, "date": T.DATE,
+                "datetime": T.DATETIME, "duration": T.DURATION}.get(returns, T.ANY)
+
+    def _is_many(self, node: n.Node) -> bool:
+        if not isinstance(node, n.Path):
+            return False
+        probe = n.Path(node.line, node.column, node.head, list(node.names))
+        try:
+            return Checker(self.scope).check(probe).many
+        except Exception:
+            return False
+
+    def _check_aggregate(self, node: n.Call) -> Type:
+        name, args = node.name, node.args
+        if len(args) > 2:
+            raise self.fail(node, f"{name}() over rows takes the rows and an optional condition")
+        rows = self.check(args[0])
+        node.function = name
+        path = args[0]
+        assert isinstance(path, n.Path)
+        row_entity = self._row_entity(path)
+        if len(args) == 2:
+            inner = Checker(Scope(self.scope.catalog, self.scope.entity, self.scope.functions, self.scope.source,
+                                  self.scope.where, self.scope.updates, self.scope.sql, row_entity))
+            kind = inner.require_one(args[1])
+            if kind.kind not in ("bool", "null"):
+                raise self.fail(args[1], f"the condition of {name}() must be true or false, not {kind}")
+        value = rows.one()
+        if name == "count":
+            return T.INT
+        if name in ("sum", "avg"):
+            if not (value.numeric or value.kind == "duration"):
+                raise self.fail(args[0], f"{name}() adds numbers, not {value}")
+            return T.DECIMAL if name == "avg" or value.kind == "decimal" else value
+        if value.kind not in ("int", "decimal", "string", "date", "datetime", "duration"):
+            raise self.fail(args[0], f"{name}() compares numbers, text or dates, not {value}")
+        return value
+
+    def _row_entity(self, path: n.Path) -> EntityDef:
+        """The entity whose rows a to-many path iterates (its first table or links hop)."""
+        for step in path.steps:
+            if step.field.type == "table":
+                return self.scope.catalog.entities[step.field.opt("of")]
+            if step.field.type == "links":
+                return self.scope.catalog.entities[step.field.target or ""]
+        raise self.fail(path, "expected child rows or links")
+
+    def _check_changed(self, node: n.Call) -> Type:
+        if not self.scope.updates:
+            raise self.fail(node, "changed() is only available in update rules")
+        if self.scope.sql:
+            raise self.fail(node, "changed() cannot be used in a filter")
+        if len(node.args) != 1 or not isinstance(node.args[0], n.Path) or node.args[0].names:
+            raise self.fail(node, "write changed(FIELD) with one field of this record")
+        self._field(self.scope.entity, node.args[0].head, node.args[0])
+        node.function = "changed"
+        return T.BOOL
+
+
+def check(tree: n.Node, scope: Scope) -> Type:
+    """Type-check ``tree`` in ``scope``; returns its type (raises DslError)."""
+    return Checker(scope).check(tree)

@@ -1,0 +1,232 @@
+"""Parsing expressions with Lark (LALR) into the node tree of ``engine.dsl.nodes``.
+
+User text is only ever parsed, never evaluated: the grammar admits literals, field
+paths, operators and calls of registered functions, nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, v_args
+
+from engine.dsl import nodes as n
+from engine.errors import DslError, FieldError
+
+MAX_LENGTH = 4000
+MAX_DEPTH = 64
+_DURATION_PART = re.compile(r"(\d+)([wdhms])")
+_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+
+
+def excerpt(source: str, line: int, column: int) -> str:
+    lines = source.splitlines() or [""]
+    text = lines[min(line, len(lines)) - 1]
+    return f"{text}\n{' ' * max(column - 1, 0)}^"
+
+
+def dsl_error(source: str, line: int, column: int, message: str, where: str = "expression") -> DslError:
+    """A DslError whose detail carries the position and a caret under the culprit."""
+    detail = f"{message} (line {line}, column {column})\n{excerpt(source, line, column)}"
+    error = DslError(detail, [FieldError(where, f"{message} (line {line}, column {column})")])
+    error.line, error.column, error.message = line, column, message  # type: ignore[attr-defined]
+    return error
+
+
+@cache
+def _parser() -> Lark:
+    grammar = (resources.files("engine.dsl") / "grammar.lark").read_text()
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _unescape(token: str) -> str:
+    body = token[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+def _pos(meta_or_token: Any) -> tuple[int, int]:
+    return getattr(meta_or_token, "line", 1) or 1, getattr(meta_or_token, "column", 1) or 1
+
+
+@v_args(meta=True)
+class _ToNodes(Transformer):  # type: ignore[type-arg]
+    def __init__(self, source: str):
+        super().__init__()
+        self.source = source
+
+    def _literal(self, token: Token, value: Any, kind: str) -> n.Literal:
+        return n.Literal(token.line or 1, token.column or 1, value, kind)
+
+    def int_(self, meta: Any, children: list[Token]) -> n.Literal:
+        return self._literal(children[0], int(children[0]), "int")
+
+    def decimal(self, meta: Any, children: list[Token]) -> n.Literal:
+        return self._literal(children[0], Decimal(str(children[0])), "decimal")
+
+    def string(self, meta: Any, children: list[Token]) -> n.Literal:
+        return self._literal(children[0], _unescape(str(children[0])), "string")
+
+    def date(self, meta: Any, children: list[Token]) -> n.Literal:
+        token = children[0]
+        try:
+            return self._literal(token, dt.date.fromisoformat(str(token)), "date")
+        except ValueError:
+            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a calendar date") from None
+
+    def datetime(self, meta: Any, children: list[Token]) -> n.Literal:
+        token = children[0]
+        try:
+            value = dt.datetime.fromisoformat(str(token).replace("Z", "+00:00"))
+        except ValueError:
+            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a valid datetime") from None
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return self._literal(token, value, "datetime")
+
+    def duration(self, meta: Any, children: list[Token]) -> n.Literal:
+        token = children[0]
+        seconds = sum(int(num) * _SECONDS[unit] for num, unit in _DURATION_PART.findall(str(token)))
+        return self._literal(token, seconds, "duration")
+
+    def true(self, meta: Any, children: list[Any]) -> n.Literal:
+        return n.Literal(*_pos(meta), True, "bool")
+
+    def false(self, meta: Any, children: list[Any]) -> n.Literal:
+        return n.Literal(*_pos(meta), False, "bool")
+
+    def null(self, meta: Any, children: list[Any]) -> n.Literal:
+        return n.Literal(*_pos(meta), None, "null")
+
+    def empty_list(self, meta: Any, children: list[Any]) -> n.ListLiteral:
+        return n.ListLiteral(*_pos(meta), [])
+
+    def list_(self, meta: Any, children: list[n.Node]) -> n.ListLiteral:
+        return n.ListLiteral(*_pos(meta), [c for c in children if isinstance(c, n.Node)])
+
+    def name(self, meta: Any, children: list[Token]) -> Token:
+        return children[0]
+
+    def variable(self, meta: Any, children: list[Token]) -> Token:
+        return children[0]
+
+    def path(self, meta: Any, children: list[Token]) -> n.Path:
+        head, *rest = children
+        return n.Path(head.line or 1, head.column or 1, str(head), [str(t) for t in rest])
+
+    def call(self, meta: Any, children: list[Any]) -> n.Call:
+        name, *args = children
+        return n.Call(name.line or 1, name.column or 1, str(name), [a for a in args if a is not None])
+
+    def not_(self, meta: Any, children: list[n.Node]) -> n.Unary:
+        return n.Unary(*_pos(meta), "not", children[0])
+
+    def neg(self, meta: Any, children: list[n.Node]) -> n.Node:
+        operand = children[0]
+        if isinstance(operand, n.Literal) and operand.kind in ("int", "decimal", "duration"):
+            operand.value = -operand.value
+            operand.line, operand.column = _pos(meta)
+            return operand
+        return n.Unary(*_pos(meta), "neg", operand)
+
+    def _binary(self, meta: Any, op: str, left: n.Node, right: n.Node, token: Token | None = None) -> n.Binary:
+        line, column = _pos(token) if token is not None else _pos(meta)
+        return n.Binary(line, column, op, left, right)
+
+    def or_(self, meta: Any, children: list[n.Node]) -> n.Binary:
+        return self._binary(meta, "or", *children)
+
+    def and_(self, meta: Any, children: list[n.Node]) -> n.Binary:
+        return self._binary(meta, "and", *children)
+
+    def compare(self, meta: Any, children: list[Any]) -> n.Binary:
+        left, op, right = children
+        return self._binary(meta, str(op), left, right, op)
+
+    def arith(self, meta: Any, children: list[Any]) -> n.Binary:
+        left, op, right = children
+        return self._binary(meta, str(op), left, right, op)
+
+    def in_(self, meta: Any, children: list[n.Node]) -> n.Binary:
+        return self._binary(meta, "in", *children)
+
+    def not_in(self, meta: Any, children: list[n.Node]) -> n.Binary:
+        return self._binary(meta, "not_in", *children)
+
+    def contains(self, meta: Any, children: list[n.Node]) -> n.Binary:
+        return self._binary(meta, "~", *children)
+
+
+def _depth(node: n.Node) -> int:
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in _children(current):
+            stack.append((child, depth + 1))
+    return deepest
+
+
+def _children(node: n.Node) -> list[n.Node]:
+    if isinstance(node, n.ListLiteral):
+        return node.items
+    if isinstance(node, n.Unary):
+        return [node.operand]
+    if isinstance(node, n.Binary):
+        return [node.left, node.right]
+    if isinstance(node, n.Call):
+        return node.args
+    return []
+
+
+def _describe(error: UnexpectedInput, source: str) -> str:
+    if isinstance(error, UnexpectedEOF):
+        return "the expression ends too early"
+    if isinstance(error, UnexpectedCharacters):
+        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+        if char in "\"'":
+            return "unterminated string"
+        return f"unexpected character {char!r}"
+    token = getattr(error, "token", None)
+    if token is not None and token.type == "$END":
+        return "the expression ends too early"
+    return f"unexpected {str(token)!r}" if token is not None else "syntax error"
+
+
+def parse(source: str, where: str = "expression") -> n.Node:
+    """Parse ``source``; raise ``DslError`` with position and caret on any problem."""
+    if not isinstance(source, str) or not source.strip():
+        raise dsl_error(source or "", 1, 1, "the expression is empty", where)
+    if len(source) > MAX_LENGTH:
+        raise dsl_error(source, 1, MAX_LENGTH, f"the expression is longer than {MAX_LENGTH} characters", where)
+    try:
+        tree = _parser().parse(source)
+        node = _ToNodes(source).transform(tree)
+    except UnexpectedInput as exc:
+        raise dsl_error(source, exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1,
+                        _describe(exc, source), where) from None
+    except RecursionError:
+        raise dsl_error(source, 1, 1, f"the expression is nested more than {MAX_DEPTH} levels deep", where) from None
+    except DslError:
+        raise
+    except Exception as exc:  # lark wraps errors raised in transformer callbacks
+        inner = getattr(exc, "orig_exc", None)
+        if isinstance(inner, DslError):
+            raise inner from None
+        raise dsl_error(source, 1, 1, "syntax error", where) from None
+    if _depth(node) > MAX_DEPTH:
+        raise dsl_error(source, node.line, node.column, f"the expression is nested more than {MAX_DEPTH} levels deep",
+                        where)
+    return node

@@ -1,0 +1,86 @@
+"""SQL building blocks shared by the SQL compiler and the function library.
+
+Datetimes are stored as naive UTC everywhere. Plain comparisons use the columns as they
+are (so indexes apply); arithmetic on datetimes switches to epoch seconds, computed the
+same way on both backends, so that Python and SQL answers agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.storage.columns import UTCDateTime
+
+
+@dataclass
+class SqlValue:
+    expr: Any  # a SQLAlchemy ColumnElement
+    epoch: bool = False  # a datetime given as epoch seconds (after arithmetic)
+    is_date: bool = False  # a date (differences count whole days)
+
+
+@dataclass
+class SqlContext:
+    dialect: str  # sqlite | postgresql
+    now: dt.datetime
+    today: dt.date
+    user_id: str | None
+    roles: frozenset[str]
+    teams: frozenset[str]
+
+
+def epoch(ctx: SqlContext, value: SqlValue) -> Any:
+    """Seconds since 1970 of a datetime value, as a number."""
+    if value.epoch:
+        return value.expr
+    if ctx.dialect == "sqlite":
+        return (sa.func.julianday(value.expr) - 2440587.5) * 86400.0
+    return sa.extract("epoch", value.expr)
+
+
+def day_number(ctx: SqlContext, expr: Any) -> Any:
+    """Days since an arbitrary origin of a date value (differences are exact)."""
+    if ctx.dialect == "sqlite":
+        return sa.func.julianday(expr)
+    return expr - sa.literal(dt.date(1970, 1, 1), sa.Date)
+
+
+def add_days(ctx: SqlContext, expr: Any, days: Any) -> Any:
+    if ctx.dialect == "sqlite":
+        return sa.func.date(expr, sa.func.printf("%+d days", days))
+    return expr + sa.cast(days, sa.Integer)
+
+
+def trunc(ctx: SqlContext, expr: Any) -> Any:
+    """Truncate toward zero, as Python's int() does."""
+    if ctx.dialect == "sqlite":
+        return sa.cast(expr, sa.BigInteger)
+    return sa.cast(sa.func.trunc(expr), sa.BigInteger)
+
+
+def to_decimal(ctx: SqlContext, expr: Any) -> Any:
+    return sa.cast(expr, sa.Float) if ctx.dialect == "sqlite" else sa.cast(expr, sa.Numeric)
+
+
+def datetime_param(value: dt.datetime) -> Any:
+    return sa.literal(value, UTCDateTime())
+
+
+def lower(ctx: SqlContext, expr: Any) -> Any:
+    # SQLite's lower() folds ASCII only; the engine registers a Unicode-aware one
+    return sa.func.tessera_lower(expr) if ctx.dialect == "sqlite" else sa.func.lower(expr)
+
+
+def upper(ctx: SqlContext, expr: Any) -> Any:
+    return sa.func.tessera_upper(expr) if ctx.dialect == "sqlite" else sa.func.upper(expr)
+
+
+def position(ctx: SqlContext, haystack: Any, needle: Any) -> Any:
+    """1-based position of needle in haystack, 0 when absent (NULL when either is NULL)."""
+    if ctx.dialect == "sqlite":
+        return sa.func.instr(haystack, needle)
+    return sa.func.strpos(haystack, needle)

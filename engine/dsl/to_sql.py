@@ -1,0 +1,239 @@
+"""Compiling a checked tree into a SQLAlchemy expression over an entity's table.
+
+Paths through links become correlated scalar subqueries (``account.tier`` reads the tier
+of the row's account); aggregates over child rows and links become correlated aggregate
+subqueries. ``== null`` is ``IS NULL``; every other comparison with a null is unknown, as
+in SQL, which is also the rule of the Python form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.dsl import nodes as n
+from engine.dsl import sqlparts as sp
+from engine.dsl.checker import Step
+from engine.dsl.sqlparts import SqlContext, SqlValue
+from engine.storage.columns import UTCDateTime
+from engine.storage.tables import Tables
+
+
+class SqlCompiler:
+    def __init__(self, tables: Tables, ctx: SqlContext, table: Any, entity: str):
+        self.tables = tables
+        self.ctx = ctx
+        self.table = table  # the (possibly aliased) table of the record being filtered
+        self.entity = entity
+        self.row_table: Any = None  # inside an aggregate condition: the row table
+        self.row_entity: str | None = None
+
+    def compile(self, node: n.Node) -> SqlValue:
+        value = getattr(self, f"_c_{type(node).__name__}")(node)
+        value.is_date = node.type is not None and node.type.kind == "date"
+        return value
+
+    # --- leaves ------------------------------------------------------------------------
+    def _c_Literal(self, node: n.Literal) -> SqlValue:
+        if node.kind == "null":
+            return SqlValue(sa.null())
+        if node.kind == "datetime":
+            return SqlValue(sp.datetime_param(node.value))
+        if node.kind == "date":
+            return SqlValue(sa.literal(node.value, sa.Date))
+        if node.kind == "decimal":
+            return SqlValue(sa.literal(node.value, sa.Numeric(38, 10)))
+        if node.kind == "int" or node.kind == "duration":
+            return SqlValue(sa.literal(node.value, sa.BigInteger))
+        if node.kind == "bool":
+            return SqlValue(sa.true() if node.value else sa.false())
+        return SqlValue(sa.literal(node.value, sa.String))
+
+    def _c_ListLiteral(self, node: n.ListLiteral) -> SqlValue:
+        return SqlValue([self.compile(item).expr for item in node.items])
+
+    def _read(self, table: Any, entity: str, steps: list[Step]) -> Any:
+        """Value at the end of ``steps`` starting from ``table``'s current row."""
+        column = table.c[steps[0].field.name]
+        for step in steps[1:]:
+            target = self.tables.main(step.entity).alias()
+            column = sa.select(target.c[step.field.name]).where(target.c.id == column).scalar_subquery()
+        return column
+
+    def _c_Path(self, node: n.Path) -> SqlValue:
+        if node.root == "now":
+            return SqlValue(sp.datetime_param(self.ctx.now))
+        if node.root == "today":
+            return SqlValue(sa.literal(self.ctx.today, sa.Date))
+        if node.root == "user":
+            if not node.steps:
+                return SqlValue(sa.literal(self.ctx.user_id, sa.String))
+            users = self.tables.main("user").alias()
+            value = sa.select(self._read(users, "user", node.steps)).where(users.c.id == self.ctx.user_id)
+            return SqlValue(value.scalar_subquery())
+        if node.root == "old":
+            raise AssertionError("old.* never reaches SQL")
+        table = self.row_table if node.root == "row" else self.table
+        if not node.steps:
+            return SqlValue(table.c.id)
+        return SqlValue(self._read(table, "", node.steps))
+
+    # --- operators ---------------------------------------------------------------------
+    def _c_Unary(self, node: n.Unary) -> SqlValue:
+        operand = self.compile(node.operand)
+        if node.op == "not":
+            return SqlValue(sa.not_(operand.expr))
+        return SqlValue(-operand.expr, operand.epoch)
+
+    def _c_Binary(self, node: n.Binary) -> SqlValue:
+        op = node.op
+        if op in ("and", "or"):
+            left, right = self.compile(node.left), self.compile(node.right)
+            return SqlValue((sa.and_ if op == "and" else sa.or_)(left.expr, right.expr))
+        if op in ("==", "!=") and (_is_null(node.left) or _is_null(node.right)):
+            other = self.compile(node.right if _is_null(node.left) else node.left)
+            return SqlValue(other.expr.is_(None) if op == "==" else other.expr.is_not(None))
+        if op in ("in", "not_in"):
+            return self._membership(node)
+        left, right = self.compile(node.left), self.compile(node.right)
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            return SqlValue(self._compare(node, op, left, right))
+        if op == "~":
+            return SqlValue(sp.position(self.ctx, sp.lower(self.ctx, left.expr), sp.lower(self.ctx, right.expr)) > 0)
+        return self._arithmetic(node, op, left, right)
+
+    def _compare(self, node: n.Binary, op: str, left: SqlValue, right: SqlValue) -> Any:
+        lk = node.left.type.kind if node.left.type else ""
+        rk = node.right.type.kind if node.right.type else ""
+        a, b = left.expr, right.expr
+        if "datetime" in (lk, rk) and (left.epoch or right.epoch):
+            a, b = sp.epoch(self.ctx, left), sp.epoch(self.ctx, right)
+        elif lk == rk == "string" and op not in ("==", "!=") and self.ctx.dialect == "postgresql":
+            a, b = a.collate("C"), b.collate("C")  # code-point order, as Python compares
+        if lk == rk == "bool" or "bool" in (lk, rk):
+            a, b = sa.cast(a, sa.Integer), sa.cast(b, sa.Integer)
+        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+    def _membership(self, node: n.Binary) -> SqlValue:
+        left = self.compile(node.left)
+        right_type = node.right.type
+        negate = node.op == "not_in"
+        if isinstance(node.right, n.ListLiteral):
+            items = self.compile(node.right).expr
+            if not items:
+                return SqlValue(sa.true() if negate else sa.false())
+            condition = left.expr.in_(items) if not negate else left.expr.not_in(items)
+            if any(_is_null(i) for i in node.right.items):
+                # SQL's IN with a NULL item: true on a match, else unknown
+                others = [self.compile(i).expr for i in node.right.items if not _is_null(i)]
+                match = left.expr.in_(others) if others else sa.false()
+                condition = sa.case((match, sa.literal(not negate)), else_=sa.null())
+            return SqlValue(condition)
+        if right_type is not None and right_type.many:
+            subquery = self._many_subquery(node.right, values=True)
+            return SqlValue(left.expr.not_in(subquery) if negate else left.expr.in_(subquery))
+        # a multi_enum (JSON list) column
+        return SqlValue(self._json_contains(self.compile(node.right).expr, left.expr, negate))
+
+    def _json_contains(self, column: Any, value: Any, negate: bool) -> Any:
+        if self.ctx.dialect == "postgresql":
+            hit = sa.func.jsonb_exists(sa.cast(column, sa.dialects.postgresql.JSONB), value)
+        else:
+            each = sa.func.json_each(column).table_valued("value").alias()
+            hit = sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == value))
+        condition = sa.case((column.is_(None), sa.null()), (value.is_(None), sa.null()), else_=hit)
+        return sa.not_(condition) if negate else condition
+
+    def _arithmetic(self, node: n.Binary, op: str, left: SqlValue, right: SqlValue) -> SqlValue:
+        lk = node.left.type.kind if node.left.type else ""
+        rk = node.right.type.kind if node.right.type else ""
+        ctx = self.ctx
+        if op in ("+", "-") and lk == "date" and rk == "duration":
+            days = sp.trunc(ctx, right.expr / 86400.0) if ctx.dialect == "sqlite" else sa.func.trunc(right.expr / 86400.0)
+            return SqlValue(sp.add_days(ctx, left.expr, days if op == "+" else -days))
+        if op == "+" and lk == "duration" and rk == "date":
+            return SqlValue(sp.add_days(ctx, right.expr, sp.trunc(ctx, left.expr / 86400.0)))
+        if op in ("+", "-") and lk == "datetime" and rk == "duration":
+            seconds = sp.epoch(ctx, left)
+            return SqlValue(seconds + right.expr if op == "+" else seconds - right.expr, epoch=True)
+        if op == "+" and lk == "duration" and rk == "datetime":
+            return SqlValue(sp.epoch(ctx, right) + left.expr, epoch=True)
+        if op == "-" and lk == rk == "date":
+            return SqlValue((sp.day_number(ctx, left.expr) - sp.day_number(ctx, right.expr)) * 86400)
+        if op == "-" and lk == rk == "datetime":
+            return SqlValue(sp.epoch(ctx, left) - sp.epoch(ctx, right))
+        a, b = left.expr, right.expr
+        if op == "/":
+            return SqlValue(sp.to_decimal(ctx, a) / sa.func.nullif(sp.to_decimal(ctx, b), 0))
+        if op == "%":
+            return SqlValue(a % sa.func.nullif(b, 0))
+        if "decimal" in (lk, rk) and ctx.dialect == "postgresql":
+            a, b = sp.to_decimal(ctx, a), sp.to_decimal(ctx, b)
+        return SqlValue({"+": a + b, "-": a - b, "*": a * b}[op])
+
+    # --- calls --------------------------------------------------------------------------
+    def _c_Call(self, node: n.Call) -> SqlValue:
+        if isinstance(node.function, str):
+            return self._aggregate(node)
+        function = node.function
+        args = [self.compile(arg) for arg in node.args]
+        return function.sql(self.ctx, *args)
+
+    def _many_subquery(self, path: n.Node, values: bool, condition: n.Node | None = None,
+                       aggregate: str | None = None) -> Any:
+        assert isinstance(path, n.Path)
+        steps = path.steps
+        index = next(i for i, s in enumerate(steps) if s.field.type in ("table", "links"))
+        before, many, after = steps[:index], steps[index], steps[index + 1:]
+        outer = self.row_table if path.root == "row" else self.table
+        # the record owning the rows: this one, or one reached first (account.contacts...)
+        owner_id = self._read(outer, "", before) if before else outer.c.id
+        if many.field.type == "table":
+            rows = self.tables.entities[many.entity].children[many.field.name].alias()
+            link_filter = rows.c.parent_id == owner_id
+            row_entity = many.field.opt("of")
+        else:
+            join = self.tables.entities[many.entity].joins[many.field.name].alias()
+            rows = self.tables.main(many.field.target or "").alias()
+            link_filter = sa.and_(join.c.source_id == owner_id, join.c.target_id == rows.c.id, rows.c.deleted_at.is_(None))
+            row_entity = many.field.target
+        value = self._read(rows, row_entity or "", after) if after else rows.c.id
+        conditions = [link_filter]
+        if condition is not None:
+            saved = self.row_table, self.row_entity
+            self.row_table, self.row_entity = rows, row_entity
+            conditions.append(self.compile(condition).expr)
+            self.row_table, self.row_entity = saved
+        if aggregate is None:
+            return sa.select(value).where(*conditions)
+        return value, conditions
+
+    def _aggregate(self, node: n.Call) -> SqlValue:
+        name = node.function
+        condition = node.args[1] if len(node.args) > 1 else None
+        value, conditions = self._many_subquery(node.args[0], True, condition, aggregate=name)
+        if name == "count":
+            expr = sa.select(sa.func.count()).where(*conditions)
+            return SqlValue(expr.scalar_subquery())
+        if name == "sum":
+            return SqlValue(sa.func.coalesce(sa.select(sa.func.sum(value)).where(*conditions).scalar_subquery(), 0))
+        if name == "avg":
+            return SqlValue(sa.select(sa.func.avg(sp.to_decimal(self.ctx, value))).where(*conditions).scalar_subquery())
+        func = sa.func.min if name == "min" else sa.func.max
+        if node.type is not None and node.type.kind == "string" and self.ctx.dialect == "postgresql":
+            value = value.collate("C")
+        return SqlValue(sa.select(func(value)).where(*conditions).scalar_subquery())
+
+
+def _is_null(node: n.Node) -> bool:
+    return isinstance(node, n.Literal) and node.kind == "null"
+
+
+def compile_to_sql(tree: n.Node, tables: Tables, ctx: SqlContext, table: Any, entity: str) -> Any:
+    """The SQLAlchemy expression of ``tree`` for rows of ``table`` (entity ``entity``)."""
+    value = SqlCompiler(tables, ctx, table, entity).compile(tree)
+    return value.expr
+
+
+__all__ = ["UTCDateTime", "compile_to_sql"]
