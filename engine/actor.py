@@ -12,6 +12,8 @@ class Actor:
     #: where the request came from (IP address, "cli", "system"), recorded in the audit
     source: str = ""
     locale: str = "en"
+    #: names of the teams the user belongs to (for in_team() and team scopes)
+    teams: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_admin(self) -> bool:

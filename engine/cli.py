@@ -75,7 +75,9 @@ def init(packs: str | None, admin_email: str | None, admin_password: str | None)
         email, password = admin_email, admin_password
         if email is None and sys.stdin.isatty():
             email = click.prompt("Administrator e-mail", default="", show_default=False) or None
-        if email and password is None and sys.stdin.isatty():
+        if email and password is None:
+            if not sys.stdin.isatty():
+                _fail("give --admin-password with --admin-email (no terminal to ask)")
             password = click.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
         if email and find_user(ws, email) is None:
             create_user(ws, email, email.split("@")[0], password, ["admin"])
@@ -93,6 +95,7 @@ def init(packs: str | None, admin_email: str | None, admin_password: str | None)
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the UI and API with a production WSGI server (gunicorn)."""
     _run(lambda: _workspace(install=True).close())
+    _config().resolved_secret_key()  # made once here, before the workers fork
     from engine.server import run_server
 
     run_server(host, port, workers, threads)
@@ -121,7 +124,7 @@ def demo(port: int, host: str, reset: bool, no_serve: bool) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def check(paths: tuple[Path, ...]) -> None:
     """Validate packs: schemas, references; errors as file:line:col: message."""
-    from engine.meta.checking import check_packs
+    from engine.checking import check_packs
 
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -166,7 +169,7 @@ def packs() -> None:
 
 @packs.command("list")
 def packs_list() -> None:
-    from engine.meta.checking import load_catalog
+    from engine.checking import load_catalog
 
     catalog = _run(lambda: load_catalog(_config()))
     for pack in catalog.packs:
@@ -177,7 +180,7 @@ def packs_list() -> None:
 @packs.command("show")
 @click.argument("name")
 def packs_show(name: str) -> None:
-    from engine.meta.checking import load_catalog
+    from engine.checking import load_catalog
 
     catalog = _run(lambda: load_catalog(_config()))
     pack = catalog.pack(name)

@@ -37,13 +37,15 @@ class Config:
         if self.secret_key:
             return self.secret_key
         path = self.instance_path / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.instance_path.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+        if not path.exists():
+            self.instance_path.mkdir(parents=True, exist_ok=True)
+            try:  # O_EXCL: of two processes starting at once, one writes and both read the same key
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+            except FileExistsError:
+                pass
+        return path.read_text().strip()
 
 
 def _split(value: str | None) -> list[str]:

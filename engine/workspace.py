@@ -15,12 +15,17 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import sqlalchemy as sa
 from marshmallow import Schema
 
 from engine.config import Config
+from engine.dsl import Expression, compile_expression, default_functions
+from engine.dsl.functions import FunctionRegistry
+from engine.meta.model import EntityDef
+from engine.storage.expressions import EntityExpressions, check_catalog_expressions, compile_entity
 from engine.errors import NotFound
 from engine.meta.catalog import Catalog, Overlay, build_catalog
 from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
@@ -40,8 +45,32 @@ class Snapshot:
     version: int
     catalog: Catalog
     tables: Tables
+    functions: FunctionRegistry = field(default_factory=default_functions)
 
     _schemas: dict[str, Schema] = field(default_factory=dict, repr=False)
+    _expressions: dict[str, EntityExpressions] = field(default_factory=dict, repr=False)
+    _filters: dict[tuple[str, str], Expression] = field(default_factory=dict, repr=False)
+    #: derived documents (OpenAPI) cached for the life of this metadata version
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def expressions(self, entity: str) -> EntityExpressions:
+        compiled = self._expressions.get(entity)
+        if compiled is None:
+            compiled = self._expressions[entity] = compile_entity(self.catalog.entities[entity], self.catalog,
+                                                                  self.functions)
+        return compiled
+
+    def filter_expression(self, entity: EntityDef, source: str, where: str = "filter") -> Expression:
+        """A condition over ``entity`` that must compile to SQL (list filters); cached."""
+        key = (entity.name, source)
+        expr = self._filters.get(key)
+        if expr is None:
+            expr = compile_expression(source, entity, self.catalog, functions=self.functions, where=where,
+                                      sql=True, expect="bool")
+            if len(self._filters) > 2000:
+                self._filters.clear()
+            self._filters[key] = expr
+        return expr
 
     def input_schema(self, entity: str) -> Schema:
         schema = self._schemas.get(entity)
@@ -49,7 +78,7 @@ class Snapshot:
             schema = self._schemas[entity] = build_schema(self.catalog.entities[entity], self.catalog)
         return schema
 
-    def api_entity(self, name: str):  # -> EntityDef
+    def api_entity(self, name: str) -> EntityDef:
         entity = self.catalog.entities.get(name)
         if entity is None or entity.child:
             raise NotFound(f"There is no entity {name!r}")
@@ -70,7 +99,9 @@ class Workspace:
         problems = Problems()
         self.packs = load_packs(config, problems)
         # start-up refuses invalid packs with the same messages as 'tessera check'
-        build_catalog(self.packs, (), problems)
+        catalog = build_catalog(self.packs, (), problems)
+        if not problems:
+            check_catalog_expressions(catalog, default_functions(), problems)
         problems.raise_if_any("The installed packs are invalid")
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
@@ -81,6 +112,8 @@ class Workspace:
     def build_snapshot(self, version: int, overlays: tuple[Overlay, ...]) -> Snapshot:
         problems = Problems()
         catalog = build_catalog(self.packs, overlays, problems)
+        if not problems:
+            check_catalog_expressions(catalog, default_functions(), problems)
         problems.raise_if_any("The metadata with overlays is invalid")
         return Snapshot(version, catalog, build_tables(catalog))
 

@@ -166,6 +166,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
         {"name": "fields", "in": "query", "schema": {"type": "string"}},
         {"name": "expand", "in": "query", "schema": {"type": "string"}},
         {"name": "count", "in": "query", "schema": {"type": "boolean"}},
+        {"name": "trash", "in": "query", "schema": {"type": "boolean"}, "description": "list the trash instead"},
     ]
     for entity in catalog.entities.values():
         name = _name(entity)
@@ -219,8 +220,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
 def openapi() -> Any:
     actor()
     snap = workspace().snapshot()
-    document = getattr(snap, "_openapi", None)
+    document = snap.cache.get("openapi")
     if document is None:
-        document = build_document(snap.catalog)
-        snap._openapi = document  # type: ignore[attr-defined]
+        document = snap.cache["openapi"] = build_document(snap.catalog)
     return jsonify(document)

@@ -41,7 +41,8 @@ def register(app: Flask) -> None:
         }.get(status, exc.description or exc.name)
         allowed = getattr(exc, "valid_methods", None)
         headers = {"Allow": ", ".join(allowed)} if allowed else None
-        return problem(status, exc.name, detail, headers=headers)
+        title = "Payload too large" if status == 413 else exc.name
+        return problem(status, title, detail, headers=headers)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -22,7 +22,7 @@ from engine.dsl.types import Type
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 
-__all__ = ["Env", "Expression", "SqlContext", "compile_expression", "default_functions"]
+__all__ = ["Env", "Expression", "SqlContext", "compile_expression", "default_functions", "sql_context"]
 
 _DEFAULT_FUNCTIONS: FunctionRegistry | None = None
 
@@ -42,6 +42,17 @@ class Expression:
     type: Type
     python: Fn = field(repr=False)
 
+    @property
+    def sql_ready(self) -> bool:
+        """Can this expression run in SQL (no Python-only function, no old/changed)?"""
+        for node in nodes.walk(self.tree):
+            if isinstance(node, nodes.Call):
+                if node.function == "changed" or (hasattr(node.function, "sql") and node.function.sql is None):
+                    return False
+            if isinstance(node, nodes.Path) and node.root in ("old", "outer"):
+                return False
+        return True
+
     def evaluate(self, env: Env) -> Any:
         return self.python(env)
 
@@ -55,14 +66,17 @@ class Expression:
 
 def compile_expression(source: str, entity: EntityDef, catalog: Catalog, *, functions: FunctionRegistry | None = None,
                        where: str = "expression", updates: bool = False, sql: bool = False,
-                       expect: str | None = None) -> Expression:
+                       expect: str | None = None, record_entity: EntityDef | None = None) -> Expression:
     """Parse, check and compile ``source`` for records of ``entity``.
 
     ``sql`` requires a SQL form (filters, permission rules); ``updates`` allows
     ``old.FIELD`` and ``changed(FIELD)``; ``expect="bool"`` requires a condition.
+    ``record_entity`` (link filters) makes ``$record`` mean the record being edited
+    while bare names are fields of the candidate ``entity``.
     """
     tree = parse(source, where)
-    scope = Scope(catalog, entity, functions or default_functions(), source, where, updates, sql)
+    scope = Scope(catalog, entity, functions or default_functions(), source, where, updates, sql,
+                  record_entity=record_entity)
     kind = check(tree, scope)
     if kind.many:
         raise dsl_error(source, tree.line, tree.column, f"this names many values ({kind}); aggregate them", where)

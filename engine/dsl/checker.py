@@ -54,6 +54,7 @@ class Scope:
     updates: bool = False  # old.FIELD and changed(FIELD) allowed
     sql: bool = False  # must compile to SQL
     row: EntityDef | None = None  # inside an aggregate condition: the row entity
+    record_entity: EntityDef | None = None  # what $record means when it is not ``entity`` (link filters)
 
 
 class Checker:
@@ -136,6 +137,10 @@ class Checker:
                 node.root = "user"
                 user = scope.catalog.entities["user"]
                 return self._walk(user, names, node, node.steps) if names else Type("id", entity="user")
+            if scope.record_entity is not None and scope.record_entity is not scope.entity:
+                node.root = "outer"
+                outer = scope.record_entity
+                return self._walk(outer, names, node, node.steps) if names else Type("id", entity=outer.name)
             node.root = "record"
             return self._walk(scope.entity, names, node, node.steps) if names else Type("id", entity=scope.entity.name)
         if head == "old":
@@ -312,7 +317,8 @@ class Checker:
         row_entity = self._row_entity(path)
         if len(args) == 2:
             inner = Checker(Scope(self.scope.catalog, self.scope.entity, self.scope.functions, self.scope.source,
-                                  self.scope.where, self.scope.updates, self.scope.sql, row_entity))
+                                  self.scope.where, self.scope.updates, self.scope.sql, row_entity,
+                                  self.scope.record_entity))
             kind = inner.require_one(args[1])
             if kind.kind not in ("bool", "null"):
                 raise self.fail(args[1], f"the condition of {name}() must be true or false, not {kind}")

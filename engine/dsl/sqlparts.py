@@ -31,6 +31,8 @@ class SqlContext:
     user_id: str | None
     roles: frozenset[str]
     teams: frozenset[str]
+    #: link filters: evaluation environment of the record being edited ($record)
+    outer: Any = None
 
 
 def epoch(ctx: SqlContext, value: SqlValue) -> Any:

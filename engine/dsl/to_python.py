@@ -24,11 +24,12 @@ Loader = Callable[[str, str], dict[str, Any] | None]
 class Env:
     """What an evaluation can see: the record (native values), the clock, the user."""
 
-    __slots__ = ("calendar", "load", "now", "old", "record", "roles", "row", "teams", "today", "user_id")
+    __slots__ = ("calendar", "load", "now", "old", "outer", "record", "roles", "row", "teams", "today", "user_id")
 
     def __init__(self, record: dict[str, Any], *, now: dt.datetime, load: Loader | None = None,
                  old: dict[str, Any] | None = None, user_id: str | None = None,
-                 roles: frozenset[str] = frozenset(), teams: frozenset[str] = frozenset(), calendar: Any = None):
+                 roles: frozenset[str] = frozenset(), teams: frozenset[str] = frozenset(), calendar: Any = None,
+                 outer: dict[str, Any] | None = None):
         self.record = record
         self.old = old
         self.now = now
@@ -39,6 +40,7 @@ class Env:
         self.teams = teams
         self.calendar = calendar
         self.row: dict[str, Any] | None = None
+        self.outer = outer  # link filters: the record being edited
 
 
 def _follow(steps: list[Step]) -> Callable[[Env, Any], Any]:
@@ -70,6 +72,8 @@ def _root(node: n.Path) -> Callable[[Env], Any]:
         return lambda env: env.old
     if node.root == "row":
         return lambda env: env.row
+    if node.root == "outer":
+        return lambda env: env.outer
     if node.root == "user":
         return lambda env: env.load("user", env.user_id) if env.user_id else None
     raise AssertionError(node.root)
@@ -169,7 +173,9 @@ class PythonCompiler:
             return lambda env: env.today
         root = _root(node)
         if not node.steps:  # $user or $record alone: the id
-            return lambda env: (root(env) or {}).get("id") if node.root != "user" else env.user_id
+            if node.root == "user":
+                return lambda env: env.user_id
+            return lambda env: (root(env) or {}).get("id")
         follow = _follow(node.steps)
         return lambda env: follow(env, root(env))
 

@@ -74,6 +74,11 @@ class SqlCompiler:
             return SqlValue(value.scalar_subquery())
         if node.root == "old":
             raise AssertionError("old.* never reaches SQL")
+        if node.root == "outer":  # a value of the record being edited: a constant for this query
+            from engine.dsl.to_python import compile_to_python
+
+            value = compile_to_python(node)(self.ctx.outer) if self.ctx.outer is not None else None
+            return SqlValue(sa.literal(value))
         table = self.row_table if node.root == "row" else self.table
         if not node.steps:
             return SqlValue(table.c.id)

@@ -70,7 +70,7 @@ def _indexes(entity: str, specs: list[Any]) -> tuple[IndexDef, ...]:
     for spec in specs:
         fields, unique, name = (spec, False, None) if isinstance(spec, list) else (
             spec["fields"], spec.get("unique", False), spec.get("name"))
-        out.append(IndexDef(name or f"ix_{entity}__{'_'.join(fields)}"[:60], tuple(fields), unique))
+        out.append(IndexDef(name or "", tuple(fields), unique))
     return tuple(out)
 
 
@@ -279,6 +279,10 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
                 if fdef is None or not fdef.has_column:
                     problems.add(str(entity.origin), f"{entity.name}: index {index.name} names {name!r}, "
                                                      "which is not a stored field")
+        if entity.default_sort:
+            sort_field = entity.default_sort.lstrip("-")
+            if sort_field not in names and sort_field not in SYSTEM_FIELDS:
+                problems.add(str(entity.origin), f"{entity.name}: list sort field {sort_field!r} does not exist")
         for column in entity.list_columns:
             if column not in names and column not in SYSTEM_FIELDS:
                 problems.add(str(entity.origin), f"{entity.name}: list column {column!r} does not exist")

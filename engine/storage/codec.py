@@ -30,6 +30,7 @@ def to_json(value: Any) -> Any:
 
 
 def output_value(fd: FieldDef, value: Any) -> Any:
+    """The API value of a stored field: decimals stay Decimal (written as exact JSON numbers)."""
     if value is None:
         return None
     if fd.type == "secret":
@@ -37,7 +38,7 @@ def output_value(fd: FieldDef, value: Any) -> Any:
     if fd.type == "bool":
         return bool(value)
     if fd.type in ("decimal", "money", "percent"):
-        return to_json(Decimal(value).quantize(Decimal(1).scaleb(-fd.scale)))
+        return Decimal(str(value)).quantize(Decimal(1).scaleb(-fd.scale))
     return to_json(value)
 
 

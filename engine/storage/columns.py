@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +38,33 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
+class ExactDecimal(sa.TypeDecorator[Decimal]):
+    """NUMERIC on PostgreSQL; on SQLite (which stores REAL) the float is read back through
+    its shortest representation, so 12.7 comes back as 12.7 and not 12.699999999."""
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int):
+        super().__init__(precision, scale)
+        self.scale = scale
+
+    def load_dialect_impl(self, dialect: Any) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Numeric(self.impl.precision, self.scale, asdecimal=False))
+        return dialect.type_descriptor(sa.Numeric(self.impl.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is not None and dialect.name == "sqlite":
+            return float(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
 JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -56,7 +84,7 @@ def column_type(field: FieldDef) -> sa.types.TypeEngine[Any]:
     if t == "rating":
         return sa.SmallInteger()
     if t in ("decimal", "money", "percent"):
-        return sa.Numeric(18 if t != "percent" else 9, field.scale, asdecimal=True)
+        return ExactDecimal(18 if t != "percent" else 9, field.scale)
     if t == "bool":
         return sa.Boolean(create_constraint=False)
     if t == "date":

@@ -38,10 +38,21 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(sa_url, **kwargs)
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 def _sqlite_behaviour(engine: Engine, wal: bool) -> None:
     @sa.event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        # Unicode-aware case folding, as PostgreSQL and Python have it (the DSL uses these)
+        dbapi_connection.create_function("tessera_lower", 1, _lower, deterministic=True)
+        dbapi_connection.create_function("tessera_upper", 1, _upper, deterministic=True)
         cursor = dbapi_connection.cursor()
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -7,6 +7,7 @@ Every page costs a fixed number of queries whatever its size: one for the rows, 
 from __future__ import annotations
 
 from collections import defaultdict
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.actor import Actor
+from engine.dsl.sqlparts import SqlContext
 from engine.errors import BadRequest, NotFound
+from engine.storage.derivation import coerce
+from engine.storage.evaluation import RecordLoader, make_env
 from engine.meta.model import SYSTEM_FIELDS, EntityDef
 from engine.storage.codec import output_value, to_json
 from engine.storage.ids import is_id
@@ -22,6 +27,47 @@ from engine.storage.listing import ListQuery, after_cursor, encode_cursor, order
 
 if False:  # pragma: no cover - typing only
     from engine.workspace import Snapshot
+
+
+@dataclass
+class ReadContext:
+    """Who reads and when: computed fields and filters depend on it."""
+
+    actor: Actor
+    now: dt.datetime
+    sql: SqlContext
+
+
+#: computed values of these types are evaluated in Python: SQL gives them as epoch numbers
+_PYTHON_TYPES = ("date", "datetime", "any", "list", "id")
+
+
+def computed_columns(snap: Snapshot, entity: EntityDef, table: Any, rc: ReadContext | None) -> list[Any]:
+    """Virtual computed fields that SQL can compute, as labelled columns of the row query."""
+    if rc is None:
+        return []
+    out = []
+    for name, expr in snap.expressions(entity.name).virtual.items():
+        if expr.sql_ready and expr.type.kind not in _PYTHON_TYPES:
+            out.append(expr.to_sql(snap.tables, rc.sql, table).label(f"__c_{name}"))
+    return out
+
+
+def _python_computed(conn: Connection, snap: Snapshot, entity: EntityDef, rows: Sequence[Row[Any]],
+                     rc: ReadContext) -> dict[tuple[str, str], Any]:
+    """Computed values the row query could not give (Python-only functions, dates)."""
+    pending = {name: expr for name, expr in snap.expressions(entity.name).virtual.items()
+               if not (expr.sql_ready and expr.type.kind not in _PYTHON_TYPES)}
+    if not pending or not rows:
+        return {}
+    loader = RecordLoader(conn, snap)
+    out = {}
+    for row in rows:
+        record = loader.wrap(entity, {k: v for k, v in row._mapping.items() if not k.startswith("__c_")})
+        env = make_env(loader, rc.actor, rc.now, record)
+        for name, expr in pending.items():
+            out[(row._mapping["id"], name)] = expr.evaluate(env)
+    return out
 
 
 @dataclass
@@ -75,9 +121,11 @@ def _link_ids(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, id
 
 
 def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: Sequence[Row[Any]],
-                    fields: list[str] | None = None, expand: list[str] | None = None) -> list[dict[str, Any]]:
+                    fields: list[str] | None = None, expand: list[str] | None = None,
+                    rc: ReadContext | None = None) -> list[dict[str, Any]]:
     names = _wanted(entity, fields)
     ids = [r._mapping["id"] for r in rows]
+    python_values = _python_computed(conn, snap, entity, rows, rc) if rc is not None else {}
     extra: dict[str, dict[str, list[Any]]] = {}
     for name in names:
         fd = entity.fields[name]
@@ -97,15 +145,18 @@ def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: S
                 record[name] = output_value(fd, m[name])
             elif fd.type in ("table", "links"):
                 record[name] = []
+            elif f"__c_{name}" in m:
+                record[name] = output_value(fd, coerce(fd, m[f"__c_{name}"]))
             else:
-                record[name] = None  # computed on read: filled in by the DSL layer
+                record[name] = output_value(fd, coerce(fd, python_values.get((m["id"], name))))
         records.append(record)
     for name in expand or ():
-        expand_link(conn, snap, entity, records, name)
+        expand_link(conn, snap, entity, records, name, rc)
     return records
 
 
-def expand_link(conn: Connection, snap: Snapshot, entity: EntityDef, records: list[dict[str, Any]], name: str) -> None:
+def expand_link(conn: Connection, snap: Snapshot, entity: EntityDef, records: list[dict[str, Any]], name: str,
+                rc: ReadContext | None = None) -> None:
     """Replace the id in ``name`` by the linked record, one query for the whole page."""
     target = snap.catalog.entities[entity.fields[name].target or ""]
     ids = sorted({r[name] for r in records if isinstance(r.get(name), str)})
@@ -114,7 +165,7 @@ def expand_link(conn: Connection, snap: Snapshot, entity: EntityDef, records: li
     table = snap.tables.main(target.name)
     rows = conn.execute(sa.select(table).where(table.c.id.in_(ids), table.c.deleted_at.is_(None))).all()
     scalar = [n for n, fd in target.fields.items() if fd.has_column]
-    by_id = {r.id: rows_to_records(conn, snap, target, [r], scalar)[0] for r in rows}
+    by_id = {r.id: record for r, record in zip(rows, rows_to_records(conn, snap, target, rows, scalar), strict=True)}
     for record in records:
         if isinstance(record.get(name), str) and record[name] in by_id:
             record[name] = by_id[record[name]]
@@ -136,9 +187,16 @@ def fetch_row(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: st
 
 
 def get_record(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: str,
-               fields: list[str] | None = None, expand: list[str] | None = None) -> dict[str, Any]:
-    row = fetch_row(conn, snap, entity, record_id)
-    return rows_to_records(conn, snap, entity, [row], fields, expand)[0]
+               fields: list[str] | None = None, expand: list[str] | None = None,
+               rc: ReadContext | None = None) -> dict[str, Any]:
+    if not is_id(record_id):
+        raise NotFound(f"No {entity.name} with id {record_id!r}")
+    table = snap.tables.main(entity.name)
+    row = conn.execute(sa.select(table, *computed_columns(snap, entity, table, rc))
+                       .where(table.c.id == record_id, table.c.deleted_at.is_(None))).first()
+    if row is None:
+        raise NotFound(f"No {entity.name} with id {record_id!r}")
+    return rows_to_records(conn, snap, entity, [row], fields, expand, rc)[0]
 
 
 def _column(table: sa.Table, name: str) -> sa.Column[Any]:
@@ -146,7 +204,8 @@ def _column(table: sa.Table, name: str) -> sa.Column[Any]:
 
 
 def list_records(conn: Connection, snap: Snapshot, entity: EntityDef, query: ListQuery,
-                 where: list[sa.ColumnElement[bool]] | None = None, table: sa.Table | None = None) -> Page:
+                 where: list[sa.ColumnElement[bool]] | None = None, table: sa.Table | None = None,
+                 rc: ReadContext | None = None) -> Page:
     table = table if table is not None else snap.tables.main(entity.name)
     conditions: list[sa.ColumnElement[bool]] = list(where or [])
     conditions.append(table.c.deleted_at.is_not(None) if query.trash else table.c.deleted_at.is_(None))
@@ -154,10 +213,12 @@ def list_records(conn: Connection, snap: Snapshot, entity: EntityDef, query: Lis
         column = _column(table, name)
         conditions.append(column.is_(None) if value is None else column == value)
     if query.filter:
-        raise BadRequest("filter= expressions are not available yet; use FIELD=value equality parameters")
+        if rc is None:
+            raise BadRequest("filter= needs a reading context")
+        conditions.append(snap.filter_expression(entity, query.filter).to_sql(snap.tables, rc.sql, table))
     sort_cols = [(_column(table, name), desc) for name, desc in query.sort]
     keys = [*sort_cols, (table.c.id, sort_cols[-1][1] if sort_cols else False)]
-    stmt = sa.select(table).where(*conditions)
+    stmt = sa.select(table, *computed_columns(snap, entity, table, rc)).where(*conditions)
     if query.cursor is not None:
         stmt = stmt.where(after_cursor(keys, query.cursor))
     stmt = stmt.order_by(*order_by(keys)).limit(query.limit + 1)
@@ -166,7 +227,7 @@ def list_records(conn: Connection, snap: Snapshot, entity: EntityDef, query: Lis
     rows = conn.execute(stmt).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    page = Page(rows_to_records(conn, snap, entity, rows, query.fields, query.expand))
+    page = Page(rows_to_records(conn, snap, entity, rows, query.fields, query.expand, rc))
     if more and rows:
         last = rows[-1]._mapping
         page.next_cursor = encode_cursor(query, [last[name] for name, _ in query.sort] + [last["id"]])

@@ -19,16 +19,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
-from engine.errors import BadRequest, Conflict, FieldError, NotFound, PreconditionFailed, TesseraError, ValidationError
+from engine.dsl import sql_context
+from engine.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    TesseraError,
+    ValidationError,
+)
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage import writing as w
 from engine.storage.codec import to_json
 from engine.storage.database import read_transaction, write_transaction
+from engine.storage.derivation import derive_on_create, derive_on_update
 from engine.storage.encryption import FieldCipher
 from engine.storage.ids import is_id, new_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
-from engine.storage.reading import Page, fetch_row, get_record, list_records
+from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records
 from engine.storage.validation import load_input
 
 T = TypeVar("T")
@@ -50,13 +61,19 @@ class Records:
         self.clock = clock
         self.cipher = FieldCipher(workspace.config.resolved_secret_key())
 
-    def _load(self, snap: Any, entity: EntityDef, data: Any) -> dict[str, Any]:
+    def _load(self, snap: Any, entity: EntityDef, data: Any, actor: Actor) -> dict[str, Any]:
         """Validate client input and seal its secrets before anything else sees it."""
+        _check_writable(entity, actor)
         values = load_input(snap.input_schema(entity.name), entity, data)
         self.cipher.seal_values(entity, values, snap.catalog)
         return values
 
     # --- plumbing -------------------------------------------------------------------
+    def _rc(self, actor: Actor) -> ReadContext:
+        now = self.clock()
+        return ReadContext(actor, now, sql_context(self.ws.db.dialect.name, now, actor.user_id, actor.roles,
+                                                   actor.teams))
+
     def _write(self, entity: EntityDef, fn: Callable[[Connection], T]) -> T:
         try:
             with write_transaction(self.ws.db) as conn:
@@ -70,14 +87,14 @@ class Records:
         entity = snap.api_entity(entity_name)
         fields, expand = parse_record_params(entity, params or {})
         with read_transaction(self.ws.db) as conn:
-            return get_record(conn, snap, entity, record_id, fields, expand)
+            return get_record(conn, snap, entity, record_id, fields, expand, self._rc(actor))
 
     def list(self, actor: Actor, entity_name: str, params: Mapping[str, str] | ListQuery) -> Page:
         snap = self.ws.snapshot()
         entity = snap.api_entity(entity_name)
         query = params if isinstance(params, ListQuery) else parse_list_params(entity, params)
         with read_transaction(self.ws.db) as conn:
-            return list_records(conn, snap, entity, query)
+            return list_records(conn, snap, entity, query, rc=self._rc(actor))
 
     def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
         """Records related to one record: a ``links`` field of it, or records of another
@@ -111,7 +128,7 @@ class Records:
                 else:
                     where = [table.c[fd.name] == record_id]
             query = parse_list_params(target, params)
-            return list_records(conn, snap, target, query, where)
+            return list_records(conn, snap, target, query, where, rc=self._rc(actor))
 
     def history(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str]) -> Page:
         snap = self.ws.snapshot()
@@ -133,8 +150,10 @@ class Records:
     def _insert(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, values: dict[str, Any],
                 now: dt.datetime) -> str:
         w.apply_defaults(entity, values, snap.catalog)
+        rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
         errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values)
         errors += self._check_children(conn, snap, entity, values)
+        errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
         record_id = new_id()
@@ -172,7 +191,7 @@ class Records:
     def create(self, actor: Actor, entity_name: str, data: Any, idempotency_key: str | None = None) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = snap.api_entity(entity_name)
-        values = self._load(snap, entity, data)
+        values = self._load(snap, entity, data, actor)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
             raise BadRequest("Idempotency-Key must be 1 to 255 characters")
         digest = _request_hash(entity.name, data)
@@ -181,14 +200,14 @@ class Records:
             if idempotency_key is not None:
                 replay = self._replay(conn, actor, entity, idempotency_key, digest)
                 if replay is not None:
-                    return get_record(conn, snap, snap.api_entity(replay[0]), replay[1])
+                    return get_record(conn, snap, snap.api_entity(replay[0]), replay[1], rc=self._rc(actor))
             now = self.clock()
             record_id = self._insert(conn, snap, actor, entity, values, now)
             if idempotency_key is not None:
                 conn.execute(st.idempotency.insert().values(key=idempotency_key, principal=actor.principal,
                                                             entity=entity.name, record_id=record_id,
                                                             request_hash=digest, created_at=now))
-            return get_record(conn, snap, entity, record_id)
+            return get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         try:
             return self._write(entity, run)
@@ -200,7 +219,7 @@ class Records:
                 replay = self._replay(conn, actor, entity, idempotency_key, digest)
                 if replay is None:
                     raise
-                return get_record(conn, snap, entity, replay[1])
+                return get_record(conn, snap, entity, replay[1], rc=self._rc(actor))
 
     def _replay(self, conn: Connection, actor: Actor, entity: EntityDef, key: str, digest: str) -> tuple[str, str] | None:
         i = st.idempotency
@@ -218,10 +237,12 @@ class Records:
         if if_match is not None and row.version != if_match:
             raise PreconditionFailed(f"The {entity.name} was changed since version {if_match} "
                                      f"(now version {row.version}); reload it and try again")
+        rule_errors = derive_on_update(conn, snap, actor, entity, dict(row._mapping), values, now)
         errors = w.check_required(entity, {k: values[k] for k in values if k in entity.fields} | {
             fd.name: row._mapping[fd.name] for fd in entity.fields.values() if fd.name not in values and fd.has_column})
         errors = [e for e in errors if e.field in values]
         errors += w.check_references(conn, snap, entity, values) + self._check_children(conn, snap, entity, values)
+        errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
         current = row._mapping
@@ -249,11 +270,11 @@ class Records:
     def update(self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = snap.api_entity(entity_name)
-        values = self._load(snap, entity, data)
+        values = self._load(snap, entity, data, actor)
 
         def run(conn: Connection) -> dict[str, Any]:
             self._apply_update(conn, snap, actor, entity, record_id, values, if_match, self.clock())
-            return get_record(conn, snap, entity, record_id)
+            return get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         return self._write(entity, run)
 
@@ -268,6 +289,8 @@ class Records:
         snap = self.ws.snapshot()
         entity = snap.api_entity(entity_name)
 
+        _check_writable(entity, actor)
+
         def run(conn: Connection) -> dict[str, Any]:
             row = fetch_row(conn, snap, entity, record_id, deleted=not trash, for_update=True)
             if if_match is not None and row.version != if_match:
@@ -279,7 +302,7 @@ class Records:
                 deleted_at=now if trash else None, deleted_by=actor.user_id if trash else None))
             if entity.audit:
                 w.record_audit(conn, actor, entity.name, record_id, "delete" if trash else "restore", None, now)
-            return {} if trash else get_record(conn, snap, entity, record_id)
+            return {} if trash else get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         return self._write(entity, run)
 
@@ -301,7 +324,7 @@ class Records:
                 errors.append(FieldError("id", "Must be a record id.", index))
                 continue
             try:
-                values = self._load(snap, entity, item)
+                values = self._load(snap, entity, item, actor)
             except ValidationError as exc:
                 errors += [FieldError(e.field, e.message, index) for e in exc.errors]
                 continue
@@ -329,9 +352,16 @@ class Records:
                     errors.extend(FieldError(e.field, e.message, index) for e in exc.errors or [FieldError("id", exc.detail)])
             if errors:
                 raise ValidationError("Some records are not valid; nothing was written", errors)
-            return [get_record(conn, snap, entity, i) for i in ids]
+            rc = self._rc(actor)
+            return [get_record(conn, snap, entity, i, rc=rc) for i in ids]
 
         return self._write(entity, run)
+
+
+def _check_writable(entity: EntityDef, actor: Actor) -> None:
+    # users, teams and roles are administered by admins only (full permissions: security issue)
+    if entity.system and not actor.is_admin:
+        raise PermissionDenied(f"Only administrators may change {entity.name} records")
 
 
 _UNIQUE_RX = (re.compile(r'unique constraint "(?P<name>[^"]+)"', re.I),

@@ -83,7 +83,7 @@ def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) ->
     items += _field_columns(entity, name, catalog)
     declared = {item.name for item in items if isinstance(item, sa.Index)}
     for index in entity.indexes:
-        index_name = constraint_name("uq" if index.unique else "ix", name, *index.fields)
+        index_name = index.name or constraint_name("uq" if index.unique else "ix", name, *index.fields)
         if index_name not in declared:  # a one-field index the field's own options already made
             declared.add(index_name)
             items.append(sa.Index(index_name, *index.fields, unique=index.unique))

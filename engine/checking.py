@@ -1,13 +1,15 @@
-"""``tessera check``: validate packs on disk without touching a database."""
+"""``tessera check``: validate packs on disk (schemas, references, expressions) without a database."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from engine.config import Config
+from engine.dsl import default_functions
 from engine.meta.catalog import Catalog, build_catalog
 from engine.meta.packs import builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
+from engine.storage.expressions import check_catalog_expressions
 
 
 def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
@@ -27,7 +29,9 @@ def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
     else:
         wanted = config.packs
     ordered = resolve(found, wanted, problems)
-    build_catalog(ordered, (), problems)
+    catalog = build_catalog(ordered, (), problems)
+    if not problems:  # expressions are checked against a consistent catalog only
+        check_catalog_expressions(catalog, default_functions(), problems)
     return problems, len(ordered)
 
 

@@ -1,0 +1,127 @@
+"""What expressions do on a write: DSL defaults, stored computed values, link filters,
+``readonly_if`` and validations, evaluated on the record as it will be stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from engine.actor import Actor
+from engine.errors import FieldError
+from engine.meta.model import EntityDef, FieldDef
+from engine.storage.evaluation import LazyRecord, RecordLoader, make_env
+from engine.storage.writing import apply_defaults
+
+if False:  # pragma: no cover - typing only
+    from engine.workspace import Snapshot
+
+
+def label_text(label: Any, locale: str = "en") -> str:
+    if isinstance(label, dict):
+        return str(label.get(locale) or label.get("en") or next(iter(label.values()), ""))
+    return str(label)
+
+
+def coerce(fd: FieldDef, value: Any) -> Any:
+    """A DSL result as the stored value of ``fd`` (rounded to its scale, whole seconds...)."""
+    if value is None:
+        return None
+    if fd.type in ("decimal", "money", "percent"):
+        return Decimal(str(value)).quantize(Decimal(1).scaleb(-fd.scale))
+    if fd.type in ("int", "rating", "duration"):
+        return int(value)
+    if fd.type == "datetime" and isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC)
+    if fd.type in ("string", "text", "email", "phone", "url", "enum") and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _compute(snap: Snapshot, entity: EntityDef, env: Any, record: dict[str, Any], values: dict[str, Any],
+             defaults: bool) -> None:
+    exprs = snap.expressions(entity.name)
+    if defaults:
+        for name, expr in exprs.defaults.items():
+            if name not in values:
+                value = coerce(entity.fields[name], expr.evaluate(env))
+                if value is not None:
+                    values[name] = record[name] = value
+    for name, expr in exprs.stored.items():
+        values[name] = record[name] = coerce(entity.fields[name], expr.evaluate(env))
+
+
+def _checks(snap: Snapshot, entity: EntityDef, loader: RecordLoader, actor: Actor, now: dt.datetime,
+            record: dict[str, Any], values: dict[str, Any], env: Any) -> list[FieldError]:
+    exprs = snap.expressions(entity.name)
+    errors: list[FieldError] = []
+    for name, expr in exprs.link_filters.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        target = loader(entity.fields[name].target or "", value)
+        if target is not None and not expr.holds(make_env(loader, actor, now, target, outer=record)):
+            errors.append(FieldError(name, "This record is not among the allowed choices."))
+    for validation, expr in exprs.validations:
+        if expr.holds(env):
+            errors.append(FieldError(validation.field or "(record)", label_text(validation.message, actor.locale)))
+    return errors
+
+
+def _derive_rows(snap: Snapshot, entity: EntityDef, values: dict[str, Any], loader: RecordLoader, actor: Actor,
+                 now: dt.datetime, parent_id: str | None = None) -> list[FieldError]:
+    """Child rows first: their defaults, stored computed values and validations."""
+    errors: list[FieldError] = []
+    for name, fd in entity.fields.items():
+        if fd.type != "table" or not values.get(name):
+            continue
+        child = snap.catalog.entities[fd.opt("of")]
+        exprs = snap.expressions(child.name)
+        if not (exprs.defaults or exprs.stored or exprs.validations or exprs.link_filters):
+            continue
+        stored = {r["id"]: r for r in loader.many(entity, parent_id, name)} if parent_id else {}
+        for index, row in enumerate(values[name]):
+            if row.get("id") is None:
+                apply_defaults(child, row, snap.catalog)
+            record = loader.wrap(child, {**stored.get(row.get("id"), {}), **row})
+            env = make_env(loader, actor, now, record)
+            _compute(snap, child, env, record, row, defaults=row.get("id") is None)
+            errors += [FieldError(f"{name}[{index}].{e.field}", e.message)
+                       for e in _checks(snap, child, loader, actor, now, record, row, env)]
+    return errors
+
+
+def derive_on_create(conn: Connection, snap: Snapshot, actor: Actor, entity: EntityDef, values: dict[str, Any],
+                     now: dt.datetime) -> list[FieldError]:
+    """Fill DSL defaults and stored computed fields into ``values``; return rule errors."""
+    loader = RecordLoader(conn, snap)
+    errors = _derive_rows(snap, entity, values, loader, actor, now)
+    exprs = snap.expressions(entity.name)
+    if not (exprs.defaults or exprs.stored or exprs.link_filters or exprs.validations):
+        return errors
+    record = loader.wrap(entity, {**values, "id": None, "owner": values.get("owner", actor.user_id),
+                                  "created_at": now, "updated_at": now, "created_by": actor.user_id})
+    env = make_env(loader, actor, now, record)
+    _compute(snap, entity, env, record, values, defaults=True)
+    return errors + _checks(snap, entity, loader, actor, now, record, values, env)
+
+
+def derive_on_update(conn: Connection, snap: Snapshot, actor: Actor, entity: EntityDef, current: dict[str, Any],
+                     values: dict[str, Any], now: dt.datetime) -> list[FieldError]:
+    """Apply readonly_if, recompute stored fields into ``values``; return rule errors."""
+    loader = RecordLoader(conn, snap)
+    errors = _derive_rows(snap, entity, values, loader, actor, now, current["id"])
+    exprs = snap.expressions(entity.name)
+    if not (exprs.stored or exprs.link_filters or exprs.validations or exprs.readonly_if):
+        return errors
+    old = loader.wrap(entity, dict(current))
+    old_env = make_env(loader, actor, now, old)
+    for name, expr in exprs.readonly_if.items():
+        if name in values and values[name] != old.get(name) and expr.holds(old_env):
+            errors.append(FieldError(name, "Is read-only in this state."))
+    record: LazyRecord = loader.wrap(entity, {**current, **values, "updated_at": now, "updated_by": actor.user_id})
+    env = make_env(loader, actor, now, record, old=old)
+    _compute(snap, entity, env, record, values, defaults=False)
+    return errors + _checks(snap, entity, loader, actor, now, record, values, env)

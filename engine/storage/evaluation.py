@@ -1,0 +1,74 @@
+"""Evaluating expressions inside the data-access layer: environments and record loading.
+
+Expressions see native values (Decimal, date, aware datetime). Linked records are loaded
+on demand, once per evaluation, and their child rows and links only when an expression
+actually reads them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.actor import Actor
+from engine.dsl import Env
+from engine.dsl.business_time import BusinessCalendar
+from engine.meta.model import EntityDef
+
+if False:  # pragma: no cover - typing only
+    from engine.workspace import Snapshot
+
+
+class LazyRecord(dict[str, Any]):
+    """A record's column values; table and links fields are fetched on first access."""
+
+    def __init__(self, values: dict[str, Any], loader: RecordLoader, entity: EntityDef):
+        super().__init__(values)
+        self._loader, self._entity = loader, entity
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            fd = self._entity.fields.get(key)
+            if fd is not None and fd.type in ("table", "links") and "id" in self:
+                self[key] = self._loader.many(self._entity, self["id"], key)
+        return super().get(key, default)
+
+
+class RecordLoader:
+    def __init__(self, conn: Connection, snap: Snapshot):
+        self.conn, self.snap = conn, snap
+        self._cache: dict[tuple[str, str], LazyRecord | None] = {}
+
+    def __call__(self, entity: str, record_id: str) -> LazyRecord | None:
+        key = (entity, record_id)
+        if key not in self._cache:
+            table = self.snap.tables.main(entity)
+            row = self.conn.execute(sa.select(table).where(table.c.id == record_id, table.c.deleted_at.is_(None))).first()
+            self._cache[key] = None if row is None else self.wrap(self.snap.catalog.entities[entity], dict(row._mapping))
+        return self._cache[key]
+
+    def wrap(self, entity: EntityDef, values: dict[str, Any]) -> LazyRecord:
+        return LazyRecord(values, self, entity)
+
+    def many(self, entity: EntityDef, record_id: str, name: str) -> list[Any]:
+        fd = entity.fields[name]
+        if fd.type == "table":
+            table = self.snap.tables.entities[entity.name].children[name]
+            rows = self.conn.execute(sa.select(table).where(table.c.parent_id == record_id).order_by(table.c.position))
+            return [dict(r._mapping) for r in rows]
+        join = self.snap.tables.entities[entity.name].joins[name]
+        return list(self.conn.execute(sa.select(join.c.target_id).where(join.c.source_id == record_id)
+                                      .order_by(join.c.position)).scalars())
+
+
+DEFAULT_CALENDAR = BusinessCalendar.from_spec({"timezone": "UTC", "working_hours": {
+    day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}})
+
+
+def make_env(loader: RecordLoader, actor: Actor, now: dt.datetime, record: dict[str, Any],
+             old: dict[str, Any] | None = None, outer: dict[str, Any] | None = None) -> Env:
+    return Env(record, now=now, load=loader, old=old, user_id=actor.user_id, roles=actor.roles,
+               teams=actor.teams, calendar=DEFAULT_CALENDAR, outer=outer)
