@@ -33,6 +33,10 @@ PROBLEM = {
             "field": {"type": "string"}, "message": {"type": "string"}, "index": {"type": "integer"}}}},
     },
 }
+AGGREGATE_REQUEST = {
+    "type": "object", "additionalProperties": False, "properties": {
+        "filter": {"type": "string"}, "group_by": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+        "metrics": {"type": "object", "additionalProperties": {"type": "string"}}}}
 SYSTEM_PROPS = {
     "id": ID, "version": {"type": "integer", "minimum": 1},
     "created_at": {"type": "string", "format": "date-time"}, "created_by": {"type": ["string", "null"]},
@@ -209,6 +213,11 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
                 "type": "array", "maxItems": 1000, "items": {"$ref": f"{ref}Input"}}}}},
             "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {
                 "data": {"type": "array", "items": {"$ref": ref}}}}), **common, **writes}}})
+        spec.path(path=f"{base}/aggregate", operations={"post": {
+            "operationId": f"aggregate_{entity.name}", "tags": [entity.name],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": AGGREGATE_REQUEST}}},
+            "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {
+                "data": {"type": "array", "items": {"type": "object"}}}}), **common}}})
         spec.path(path=f"{base}/{{id}}/history", operations={"get": {
             "operationId": f"history_{entity.name}", "tags": [entity.name], "parameters": [id_param],
             "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {

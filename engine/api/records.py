@@ -54,6 +54,11 @@ def create_record(entity: str) -> Any:
     return response
 
 
+@bp.post("/<entity>/aggregate")
+def aggregate(entity: str) -> Any:
+    return jsonify(workspace().records.aggregate(actor(), entity, json_body()).as_dict())
+
+
 @bp.post("/<entity>/bulk")
 def bulk(entity: str) -> Any:
     return jsonify({"data": workspace().records.bulk(actor(), entity, json_body())})

@@ -34,6 +34,7 @@ from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage import writing as w
 from engine.storage.codec import to_json
+from engine.storage.aggregation import aggregate
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.derivation import derive_on_create, derive_on_update
 from engine.storage.encryption import FieldCipher
@@ -95,6 +96,13 @@ class Records:
         query = params if isinstance(params, ListQuery) else parse_list_params(entity, params)
         with read_transaction(self.ws.db) as conn:
             return list_records(conn, snap, entity, query, rc=self._rc(actor))
+
+    def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
+        """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""
+        snap = self.ws.snapshot()
+        entity = snap.api_entity(entity_name)
+        with read_transaction(self.ws.db) as conn:
+            return aggregate(conn, snap, entity, body, self._rc(actor))
 
     def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
         """Records related to one record: a ``links`` field of it, or records of another

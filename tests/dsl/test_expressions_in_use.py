@@ -117,3 +117,28 @@ def test_filter_on_related_lists(admin, makers):
     admin.post("gadget", {"name": "g2", "maker": de["id"], "count": 9})
     related = admin.get(f"maker/{de['id']}/related/gadget.maker", query_string={"filter": "count < 5"}).get_json()
     assert [r["id"] for r in related["data"]] == [gadget["id"]]
+
+
+def test_aggregate_groups_and_metrics_in_sql(admin):
+    for status, count, price in (("draft", 1, "10.50"), ("draft", 2, "4.50"), ("live", 5, None), ("live", None, 3)):
+        admin.post("gadget", {"name": "g", "status": status, "count": count, "price": price})
+    body = {"filter": "name == \"g\"", "group_by": ["status"],
+            "metrics": {"n": "count()", "total": "sum(price)", "avg_count": "avg(count)", "most": "max(count * 2)"}}
+    response = admin.post("gadget/aggregate", body)
+    assert response.status_code == 200, response.get_json()
+    rows = {r["status"]: r for r in response.get_json()["data"]}
+    assert rows["draft"]["n"] == 2 and float(rows["draft"]["total"]) == 15.0
+    assert float(rows["draft"]["avg_count"]) == 1.5 and rows["draft"]["most"] == 4
+    assert rows["live"]["n"] == 2 and float(rows["live"]["total"]) == 3.0 and rows["live"]["most"] == 10
+    overall = admin.post("gadget/aggregate", {"metrics": {"n": "count()"}}).get_json()["data"]
+    assert overall == [{"n": 4}]
+
+
+@pytest.mark.parametrize("body", [
+    {"group_by": ["parts"]}, {"group_by": ["nope"]}, {"metrics": {"n": "median(price)"}},
+    {"metrics": {"n": "sum(name)"}}, {"metrics": {"n": "sum(nope)"}}, {"filter": "count >"}, [], {"extra": 1},
+])
+def test_bad_aggregate_requests_are_400(admin, body):
+    response = admin.post("gadget/aggregate", body)
+    assert response.status_code == 400, response.get_json()
+    assert response.headers["Content-Type"] == "application/problem+json"

@@ -1,0 +1,107 @@
+"""``POST /api/v1/ENTITY/aggregate``: grouped metrics computed in SQL.
+
+A request names a DSL ``filter``, ``group_by`` fields and named ``metrics`` such as
+``count()``, ``sum(amount)`` or ``avg(amount * probability / 100)``; the metric's
+argument is any SQL-ready expression over the entity.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.dsl import compile_expression
+from engine.errors import BadRequest, DslError, FieldError
+from engine.meta.model import EntityDef
+from engine.storage.codec import output_value, to_json
+from engine.storage.listing import SYSTEM_TYPES, UNSORTABLE
+from engine.storage.reading import Page, ReadContext
+
+MAX_GROUPS = 1000
+_METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*\((.*)\)\s*$", re.S)
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _parse_body(entity: EntityDef, body: Any) -> tuple[str | None, list[str], dict[str, tuple[str, str]]]:
+    if not isinstance(body, dict) or set(body) - {"filter", "group_by", "metrics"}:
+        raise BadRequest('Send {"filter": EXPR, "group_by": [FIELD...], "metrics": {NAME: "count()"...}}')
+    condition = body.get("filter")
+    if condition is not None and not isinstance(condition, str):
+        raise BadRequest("filter must be a string expression")
+    group_by = body.get("group_by") or []
+    if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by) or len(group_by) > 5:
+        raise BadRequest("group_by must be a list of at most 5 field names")
+    for name in group_by:
+        fd = entity.fields.get(name)
+        if name not in SYSTEM_TYPES and (fd is None or not fd.has_column or fd.type in UNSORTABLE):
+            raise BadRequest(f"Cannot group by {name!r}", [FieldError("group_by", f"{name} is not a groupable field")])
+    metrics = body.get("metrics") or {"count": "count()"}
+    if not isinstance(metrics, dict) or not metrics or len(metrics) > 20:
+        raise BadRequest("metrics must be an object of 1 to 20 named metrics")
+    parsed = {}
+    for name, text in metrics.items():
+        match = _METRIC.match(text) if isinstance(text, str) else None
+        if not _NAME.match(name) or match is None or name in group_by:
+            raise BadRequest(f"Metric {name!r} must be named like a field and read count(), sum(EXPR), avg(EXPR), "
+                             "min(EXPR) or max(EXPR)", [FieldError(f"metrics.{name}", "Not a metric.")])
+        parsed[name] = (match.group(1), match.group(2).strip())
+    return condition, group_by, parsed
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: ReadContext) -> Page:
+    condition, group_by, metrics = _parse_body(entity, body)
+    table = snap.tables.main(entity.name)
+    conditions = [table.c.deleted_at.is_(None)]
+    if condition:
+        conditions.append(snap.filter_expression(entity, condition).to_sql(snap.tables, rc.sql, table))
+    columns = [table.c[name].label(name) for name in group_by]
+    kinds: dict[str, str] = {}
+    for name, (function, argument) in metrics.items():
+        if function == "count" and not argument:
+            columns.append(sa.func.count().label(name))
+            kinds[name] = "int"
+            continue
+        if not argument:
+            raise BadRequest(f"{function}() needs an expression", [FieldError(f"metrics.{name}", "Empty.")])
+        try:
+            expr = compile_expression(argument, entity, snap.catalog, functions=snap.functions,
+                                      where=f"metrics.{name}", sql=True)
+        except DslError as exc:
+            raise DslError(exc.detail, [FieldError(f"metrics.{name}", e.message) for e in exc.errors]) from None
+        if function in ("sum", "avg") and not (expr.type.numeric or expr.type.kind in ("duration", "null")):
+            raise BadRequest(f"{function}() needs a number, {argument!r} is {expr.type}")
+        value = expr.to_sql(snap.tables, rc.sql, table)
+        if function in ("sum", "avg") and rc.sql.dialect == "postgresql":
+            value = sa.cast(value, sa.Numeric)
+        columns.append(getattr(sa.func, function)(value).label(name))
+        kinds[name] = expr.type.kind
+    stmt = sa.select(*columns).where(*conditions)
+    if group_by:
+        keys = [table.c[name] for name in group_by]
+        stmt = stmt.group_by(*keys).order_by(*[k.asc().nulls_first() for k in keys])
+    rows = conn.execute(stmt.limit(MAX_GROUPS + 1)).all()
+    if len(rows) > MAX_GROUPS:
+        raise BadRequest(f"More than {MAX_GROUPS} groups; group by fewer or coarser fields, or filter")
+    data = []
+    for row in rows:
+        m = row._mapping
+        item: dict[str, Any] = {}
+        for name in group_by:
+            fd = entity.fields.get(name)
+            item[name] = output_value(fd, m[name]) if fd is not None else to_json(m[name])
+        for name in metrics:
+            value = _number(m[name])
+            item[name] = int(value) if kinds[name] == "int" and metrics[name][0] in ("count", "sum", "min", "max") \
+                and value is not None else value
+        data.append(item)
+    return Page(data)
