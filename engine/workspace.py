@@ -91,9 +91,12 @@ def load_packs(config: Config, problems: Problems) -> list[Pack]:
 
 
 class Workspace:
-    def __init__(self, config: Config, name: str = "default", meta_check_interval: float = 1.0):
+    def __init__(self, config: Config, name: str = "default", meta_check_interval: float = 1.0,
+                 functions: FunctionRegistry | None = None):
         self.config = config
         self.name = name
+        #: DSL functions: the standard library plus what plugins registered
+        self.functions = functions or default_functions()
         self.db = create_db_engine(config.database_url)
         self.meta_check_interval = meta_check_interval
         problems = Problems()
@@ -101,7 +104,7 @@ class Workspace:
         # start-up refuses invalid packs with the same messages as 'tessera check'
         catalog = build_catalog(self.packs, (), problems)
         if not problems:
-            check_catalog_expressions(catalog, default_functions(), problems)
+            check_catalog_expressions(catalog, self.functions, problems)
         problems.raise_if_any("The installed packs are invalid")
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
@@ -113,9 +116,9 @@ class Workspace:
         problems = Problems()
         catalog = build_catalog(self.packs, overlays, problems)
         if not problems:
-            check_catalog_expressions(catalog, default_functions(), problems)
+            check_catalog_expressions(catalog, self.functions, problems)
         problems.raise_if_any("The metadata with overlays is invalid")
-        return Snapshot(version, catalog, build_tables(catalog))
+        return Snapshot(version, catalog, build_tables(catalog), self.functions)
 
     def _read_state(self, conn: sa.Connection) -> int:
         return conn.execute(sa.select(st.meta_state.c.version).where(st.meta_state.c.id == 1)).scalar() or 0

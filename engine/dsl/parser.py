@@ -91,9 +91,9 @@ class _ToNodes(Transformer):  # type: ignore[type-arg]
         token = children[0]
         try:
             value = dt.datetime.fromisoformat(str(token).replace("Z", "+00:00"))
-        except ValueError:
+            value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # 0001-01-01T00:00+01:00 is before year 1 in UTC
             raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a valid datetime") from None
-        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
         return self._literal(token, value, "datetime")
 
     def duration(self, meta: Any, children: list[Token]) -> n.Literal:
@@ -229,4 +229,32 @@ def parse(source: str, where: str = "expression") -> n.Node:
     if _depth(node) > MAX_DEPTH:
         raise dsl_error(source, node.line, node.column, f"the expression is nested more than {MAX_DEPTH} levels deep",
                         where)
+    deep = _deep_parenthesis(source)
+    if deep is not None:  # redundant parentheses leave no node, but they count as nesting too
+        raise dsl_error(source, *deep, f"the expression is nested more than {MAX_DEPTH} levels deep", where)
     return node
+
+
+def _deep_parenthesis(source: str) -> tuple[int, int] | None:
+    """Line and column of the first '(' nested more than MAX_DEPTH deep (outside strings)."""
+    depth, quote, escaped, line, column = 0, "", False, 1, 0
+    for char in source:
+        column += 1
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "(":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, column
+        elif char == ")":
+            depth -= 1
+        if char == "\n":
+            line, column = line + 1, 0
+    return None

@@ -70,15 +70,15 @@ class SqlCompiler:
             if not node.steps:
                 return SqlValue(sa.literal(self.ctx.user_id, sa.String))
             users = self.tables.main("user").alias()
-            value = sa.select(self._read(users, "user", node.steps)).where(users.c.id == self.ctx.user_id)
-            return SqlValue(value.scalar_subquery())
+            query = sa.select(self._read(users, "user", node.steps)).where(users.c.id == self.ctx.user_id)
+            return SqlValue(query.scalar_subquery())
         if node.root == "old":
             raise AssertionError("old.* never reaches SQL")
         if node.root == "outer":  # a value of the record being edited: a constant for this query
             from engine.dsl.to_python import compile_to_python
 
-            value = compile_to_python(node)(self.ctx.outer) if self.ctx.outer is not None else None
-            return SqlValue(sa.literal(value))
+            constant = compile_to_python(node)(self.ctx.outer) if self.ctx.outer is not None else None
+            return SqlValue(sa.literal(constant))
         table = self.row_table if node.root == "row" else self.table
         if not node.steps:
             return SqlValue(table.c.id)
@@ -142,6 +142,7 @@ class SqlCompiler:
         return SqlValue(self._json_contains(self.compile(node.right).expr, left.expr, negate))
 
     def _json_contains(self, column: Any, value: Any, negate: bool) -> Any:
+        hit: Any
         if self.ctx.dialect == "postgresql":
             hit = sa.func.jsonb_exists(sa.cast(column, sa.dialects.postgresql.JSONB), value)
         else:

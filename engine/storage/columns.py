@@ -47,12 +47,12 @@ class ExactDecimal(sa.TypeDecorator[Decimal]):
 
     def __init__(self, precision: int, scale: int):
         super().__init__(precision, scale)
-        self.scale = scale
+        self.precision, self.scale = precision, scale
 
     def load_dialect_impl(self, dialect: Any) -> sa.types.TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(sa.Numeric(self.impl.precision, self.scale, asdecimal=False))
-        return dialect.type_descriptor(sa.Numeric(self.impl.precision, self.scale, asdecimal=True))
+            return dialect.type_descriptor(sa.Numeric(self.precision, self.scale, asdecimal=False))
+        return dialect.type_descriptor(sa.Numeric(self.precision, self.scale, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         if value is not None and dialect.name == "sqlite":

@@ -196,6 +196,8 @@ def _plain_json(value: Any, depth: int = 0) -> Any:
         if "\x00" in value:
             raise ValidationError("Must not contain NUL characters.")
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ValidationError("Integers must fit in 64 bits.")  # SQLite would keep a bare one as a float
     if isinstance(value, list):
         return [_plain_json(v, depth + 1) for v in value]
     if isinstance(value, dict):

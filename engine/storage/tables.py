@@ -81,7 +81,7 @@ def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) ->
     items.append(sa.Index(constraint_name("ix", name, "created_at"), "created_at"))
     items.append(sa.Index(constraint_name("ix", name, "updated_at"), "updated_at"))
     items += _field_columns(entity, name, catalog)
-    declared = {item.name for item in items if isinstance(item, sa.Index)}
+    declared = {str(item.name) for item in items if isinstance(item, sa.Index)}
     for index in entity.indexes:
         index_name = index.name or constraint_name("uq" if index.unique else "ix", name, *index.fields)
         if index_name not in declared:  # a one-field index the field's own options already made

@@ -142,3 +142,21 @@ def test_bad_aggregate_requests_are_400(admin, body):
     response = admin.post("gadget/aggregate", body)
     assert response.status_code == 400, response.get_json()
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_plugin_function_with_both_forms_works_in_defaults_and_filters(config):
+    from engine.actor import SYSTEM
+    from engine.dsl import default_functions
+    from engine.dsl.functions import Function
+    from engine.dsl.sqlparts import SqlValue
+    from engine.workspace import Workspace
+
+    functions = default_functions().copy()
+    functions.register(Function("double", "double(number) -> number", lambda x: x * 2,
+                                lambda ctx, x: SqlValue(x.expr * 2), "Twice the number.", "double(count)"))
+    ws = Workspace(config, meta_check_interval=0, functions=functions)
+    ws.install()
+    for count in (1, 5, 9):
+        ws.records.create(SYSTEM, "gadget", {"name": f"g{count}", "count": count})
+    page = ws.records.list(SYSTEM, "gadget", {"filter": "double(count) > 9", "sort": "count"})
+    assert [r["count"] for r in page.data] == [5, 9]  # the filter ran in SQL (list filters need a SQL form)
