@@ -12,8 +12,13 @@ class Actor:
     #: where the request came from (IP address, "cli", "system"), recorded in the audit
     source: str = ""
     locale: str = "en"
-    #: names of the teams the user belongs to (for in_team() and team scopes)
+    #: names of the teams the user belongs to (for in_team())
     teams: frozenset[str] = field(default_factory=frozenset)
+    #: ids of the user's teams and of the teams below the ones they manage
+    team_ids: frozenset[str] = field(default_factory=frozenset)
+    #: ids of the users whose records the ``team`` scope shows: members of those teams,
+    #: direct reports and the user
+    team_members: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_admin(self) -> bool:

@@ -31,6 +31,7 @@ from engine.meta.catalog import Catalog, Overlay, build_catalog
 from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
 from engine.security.auth import Authenticator
+from engine.security.permissions import PermissionPolicy
 from engine.storage import system_tables as st
 from engine.storage.database import create_db_engine, read_transaction, write_transaction
 from engine.storage.migrate import Plan, migrate, upgrade_system_tables
@@ -110,6 +111,7 @@ class Workspace:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self.auth = Authenticator(self, config.token_ttl)
+        self.permissions = PermissionPolicy()
 
     # --- metadata ---------------------------------------------------------------
     def build_snapshot(self, version: int, overlays: tuple[Overlay, ...]) -> Snapshot:

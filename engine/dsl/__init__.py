@@ -86,5 +86,7 @@ def compile_expression(source: str, entity: EntityDef, catalog: Catalog, *, func
 
 
 def sql_context(dialect: str, now: dt.datetime, user_id: str | None = None, roles: frozenset[str] = frozenset(),
-                teams: frozenset[str] = frozenset()) -> SqlContext:
-    return SqlContext(dialect, now, now.astimezone(dt.UTC).date(), user_id, roles, teams)
+                teams: frozenset[str] = frozenset(), team_ids: frozenset[str] = frozenset(),
+                team_members: frozenset[str] = frozenset()) -> SqlContext:
+    return SqlContext(dialect, now, now.astimezone(dt.UTC).date(), user_id, roles, teams,
+                      team_ids=team_ids, team_members=team_members)

@@ -9,6 +9,7 @@ Python-only functions where SQL is required.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef, Origin
 
 VARIABLES = ("$record", "$user", "$now", "$today")
+JSON = Type("json")
 _SYSTEM_OPTIONS = {"id": ("link", None), "version": ("int", None), "created_at": ("datetime", None),
                    "updated_at": ("datetime", None), "created_by": ("user", None), "updated_by": ("user", None),
                    "owner": ("user", None)}
@@ -107,7 +109,8 @@ class Checker:
         many = False
         for index, name in enumerate(names):
             if kind.kind not in ("record", "id") or kind.entity is None:
-                raise self.fail(node, f"{'.'.join(names[:index])} is a {kind}, it has no field {name!r}")
+                article = "an" if str(kind)[0] in "aeiou" else "a"
+                raise self.fail(node, f"{'.'.join(names[:index])} is {article} {kind}, it has no field {name!r}")
             current = self.scope.catalog.entities[kind.entity]
             fd = self._field(current, name, node)
             steps.append(Step(fd, current.name))
@@ -115,7 +118,8 @@ class Checker:
                 many = True
                 kind = Type("record", entity=fd.opt("of")) if fd.type == "table" else Type("id", entity=fd.target)
             else:
-                kind = T.field_type(fd)
+                # a json value is opaque: only == null / != null (its own kind keeps it out of operators)
+                kind = JSON if fd.type == "json" else T.field_type(fd)
             if kind.kind == "id" and index + 1 < len(names):
                 kind = Type("record", entity=kind.entity)
         if kind.kind == "record" and kind.entity and not many and names:
@@ -273,6 +277,12 @@ class Checker:
         for index, (arg, kind) in enumerate(zip(node.args, kinds, strict=True)):
             param = function.params[min(index, len(function.params) - 1)].rstrip("?.")
             generic = self._match_param(node, arg, kind, param, generic)
+        pattern = node.args[1] if name == "matches" and len(node.args) == 2 else None
+        if isinstance(pattern, n.Literal) and pattern.kind == "string":
+            try:  # a literal pattern is checked now rather than failing on every evaluation
+                function.python("", pattern.value)
+            except (ValueError, re.error) as exc:
+                raise self.fail(pattern, f"not a usable regular expression: {exc}") from None
         return self._result(function.returns, kinds, generic)
 
     def _match_param(self, call: n.Call, arg: n.Node, kind: Type, param: str, generic: Type | None) -> Type | None:

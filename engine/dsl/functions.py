@@ -236,6 +236,14 @@ def builtins() -> FunctionRegistry:
                  lambda ctx, team: SqlValue(sa.literal(team.expr.value in ctx.teams if hasattr(team.expr, "value")
                                                        else False)),
                  "Whether the current user belongs to the team (by name).", 'in_team("l1_support")', contextual=True))
+    add(Function("is_team_member", "is_team_member(id) -> bool", lambda env, uid: uid in env.team_members,
+                 lambda ctx, uid: SqlValue(uid.expr.in_(sorted(ctx.team_members)) if ctx.team_members else sa.false()),
+                 "Whether the user is in one of the current user's teams (or reports to them).",
+                 "is_team_member(owner)", contextual=True))
+    add(Function("is_my_team", "is_my_team(id) -> bool", lambda env, tid: tid in env.team_ids,
+                 lambda ctx, tid: SqlValue(tid.expr.in_(sorted(ctx.team_ids)) if ctx.team_ids else sa.false()),
+                 "Whether the team is one of the current user's teams (or below one they manage).",
+                 "is_my_team(team)", contextual=True))
     return r
 
 

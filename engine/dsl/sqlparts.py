@@ -33,6 +33,8 @@ class SqlContext:
     teams: frozenset[str]
     #: link filters: evaluation environment of the record being edited ($record)
     outer: Any = None
+    team_ids: frozenset[str] = frozenset()
+    team_members: frozenset[str] = frozenset()
 
 
 def epoch(ctx: SqlContext, value: SqlValue) -> Any:

@@ -24,12 +24,14 @@ Loader = Callable[[str, str], dict[str, Any] | None]
 class Env:
     """What an evaluation can see: the record (native values), the clock, the user."""
 
-    __slots__ = ("calendar", "load", "now", "old", "outer", "record", "roles", "row", "teams", "today", "user_id")
+    __slots__ = ("calendar", "load", "now", "old", "outer", "record", "roles", "row", "team_ids", "team_members",
+                 "teams", "today", "user_id")
 
     def __init__(self, record: dict[str, Any], *, now: dt.datetime, load: Loader | None = None,
                  old: dict[str, Any] | None = None, user_id: str | None = None,
                  roles: frozenset[str] = frozenset(), teams: frozenset[str] = frozenset(), calendar: Any = None,
-                 outer: dict[str, Any] | None = None):
+                 outer: dict[str, Any] | None = None, team_ids: frozenset[str] = frozenset(),
+                 team_members: frozenset[str] = frozenset()):
         self.record = record
         self.old = old
         self.now = now
@@ -41,6 +43,8 @@ class Env:
         self.calendar = calendar
         self.row: dict[str, Any] | None = None
         self.outer = outer  # link filters: the record being edited
+        self.team_ids = team_ids
+        self.team_members = team_members
 
 
 def _follow(steps: list[Step]) -> Callable[[Env, Any], Any]:
@@ -119,7 +123,7 @@ def _arith(op: str, left_kind: str, right_kind: str) -> Callable[[Any, Any], Any
         sign = 1 if op == "+" else -1
         if left_kind == "date":
             return lambda a, b: a + dt.timedelta(days=sign * int(b / 86400))
-        return lambda a, b: a + dt.timedelta(seconds=sign * b)
+        return lambda a, b: a + dt.timedelta(seconds=sign * float(b))
     if op == "+" and left_kind == "duration" and right_kind in temporal:
         add = _arith("+", right_kind, "duration")
         return lambda a, b: add(b, a)

@@ -113,6 +113,8 @@ def entity_from_document(doc: Document, pack: str, problems: Problems, system: b
         help=data.get("help"),
         icon=data.get("icon"),
         system=system,
+        owner_fields=tuple(data.get("owner_fields", ())),
+        account_field=data.get("account_field"),
     )
 
 
@@ -271,6 +273,13 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
                     problems.add(str(f.origin), f"{entity.name}.{f.name}: autonumber format {fmt!r} uses an unknown "
                                                 "placeholder; use {YYYY} {YY} {MM} {DD} and {###}")
         names = set(entity.fields)
+        for name in entity.owner_fields:
+            fd = entity.fields.get(name)
+            if fd is None or fd.type != "user":
+                problems.add(str(entity.origin), f"{entity.name}: owner field {name!r} must be a user field")
+        if entity.account_field and (entity.account_field not in names
+                                     or entity.fields[entity.account_field].type != "link"):
+            problems.add(str(entity.origin), f"{entity.name}: account_field {entity.account_field!r} must be a link field")
         if entity.title and entity.title not in names:
             problems.add(str(entity.origin), f"{entity.name}: title field {entity.title!r} does not exist")
         for index in entity.indexes:

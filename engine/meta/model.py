@@ -154,6 +154,10 @@ class EntityDef:
     icon: str | None = None
     #: ``system`` entities belong to the engine (user, team, role)
     system: bool = False
+    #: user fields that also make a record "own" for the own/team scopes (e.g. assignee)
+    owner_fields: tuple[str, ...] = ()
+    #: the link tying a record to a customer account, for the ``account`` scope
+    account_field: str | None = None
 
     def field(self, name: str) -> FieldDef | None:
         return self.fields.get(name)

@@ -13,6 +13,7 @@ import hashlib
 import secrets
 import threading
 import time
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from engine.actor import Actor
+from engine.security.identity import load_actor
 from engine.errors import AuthenticationRequired, FieldError, ValidationError
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
@@ -70,16 +72,7 @@ class Authenticator:
         return self.ws.snapshot().tables.main("user")
 
     def _actor(self, conn: sa.Connection, user_id: str, source: str) -> Actor | None:
-        snap = self.ws.snapshot()
-        users = snap.tables.main("user")
-        user = conn.execute(sa.select(users).where(users.c.id == user_id, users.c.deleted_at.is_(None))).first()
-        if user is None or not user.active:
-            return None
-        roles_join = snap.tables.entities["user"].joins["roles"]
-        roles = snap.tables.main("role")
-        names = conn.execute(sa.select(roles.c.name).join(roles_join, roles_join.c.target_id == roles.c.id)
-                             .where(roles_join.c.source_id == user_id)).scalars()
-        return Actor(user_id, frozenset(names), source, user.locale or "en")
+        return load_actor(conn, self.ws.snapshot(), user_id, source)
 
     def issue_token(self, email: Any, password: Any, source: str = "") -> tuple[str, dt.datetime]:
         if not isinstance(email, str) or not isinstance(password, str):
@@ -113,7 +106,7 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached and now_mono - cached[0] < TOKEN_CACHE_SECONDS and cached[2] > dt.datetime.now(dt.UTC):
             actor = cached[1]
-            return actor if actor.source == source else Actor(actor.user_id, actor.roles, source, actor.locale)
+            return actor if actor.source == source else replace(actor, source=source)
         t = st.token
         with read_transaction(self.ws.db) as conn:
             row = conn.execute(sa.select(t).where(t.c.token_hash == digest)).first()

@@ -71,4 +71,5 @@ DEFAULT_CALENDAR = BusinessCalendar.from_spec({"timezone": "UTC", "working_hours
 def make_env(loader: RecordLoader, actor: Actor, now: dt.datetime, record: dict[str, Any],
              old: dict[str, Any] | None = None, outer: dict[str, Any] | None = None) -> Env:
     return Env(record, now=now, load=loader, old=old, user_id=actor.user_id, roles=actor.roles,
-               teams=actor.teams, calendar=DEFAULT_CALENDAR, outer=outer)
+               teams=actor.teams, calendar=DEFAULT_CALENDAR, outer=outer, team_ids=actor.team_ids,
+               team_members=actor.team_members)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,17 +111,23 @@ def decode_cursor(entity: EntityDef, query: ListQuery, text: str) -> list[Any]:
         raise BadRequest("The cursor is not valid") from None
 
 
-def parse_record_params(entity: EntityDef, params: Mapping[str, str]) -> tuple[list[str] | None, list[str]]:
+def parse_record_params(entity: EntityDef, params: Mapping[str, str],
+                        hidden: Set[str] = frozenset()) -> tuple[list[str] | None, list[str]]:
     """``fields=`` and ``expand=`` of a single-record read; anything else is refused."""
     unknown = set(params) - {"fields", "expand"}
     if unknown:
         raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}")
-    query = parse_list_params(entity, params)
+    query = parse_list_params(entity, params, hidden)
     return query.fields, query.expand
 
 
-def parse_list_params(entity: EntityDef, params: Mapping[str, str]) -> ListQuery:
-    """Validate list parameters (``sort``, ``limit``, ``FIELD=value``...) for ``entity``."""
+def parse_list_params(entity: EntityDef, params: Mapping[str, str], hidden: Set[str] = frozenset()) -> ListQuery:
+    """Validate list parameters (``sort``, ``limit``, ``FIELD=value``...) for ``entity``.
+
+    Fields in ``hidden`` (those the reader may not see) are treated as unknown.
+    """
+    if hidden:
+        entity = replace(entity, fields={k: v for k, v in entity.fields.items() if k not in hidden})
     query = ListQuery(
         filter=params.get("filter") or None,
         sort=parse_sort(entity, params.get("sort")),

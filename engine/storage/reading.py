@@ -36,6 +36,16 @@ class ReadContext:
     actor: Actor
     now: dt.datetime
     sql: SqlContext
+    #: what the actor may see (engine.security.permissions.Access); None: everything
+    access: Any = None
+
+    def predicate(self, snap: Snapshot, entity: EntityDef, table: Any, action: str = "read") -> Any:
+        if self.access is None:
+            return None
+        return self.access.predicate(entity, action, table, self.sql)
+
+    def hidden(self, entity: EntityDef) -> set[str]:
+        return set() if self.access is None else self.access.hidden(entity)
 
 
 #: computed values of these types are evaluated in Python: SQL gives them as epoch numbers
@@ -85,9 +95,9 @@ class Page:
         return out
 
 
-def _wanted(entity: EntityDef, fields: list[str] | None) -> list[str]:
+def _wanted(entity: EntityDef, fields: list[str] | None, hidden: set[str]) -> list[str]:
     names = list(entity.fields) if fields is None else [n for n in fields if n in entity.fields]
-    return names
+    return [n for n in names if n not in hidden]
 
 
 def _system_part(row: Row[Any], fields: list[str] | None) -> dict[str, Any]:
@@ -123,7 +133,7 @@ def _link_ids(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, id
 def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: Sequence[Row[Any]],
                     fields: list[str] | None = None, expand: list[str] | None = None,
                     rc: ReadContext | None = None) -> list[dict[str, Any]]:
-    names = _wanted(entity, fields)
+    names = _wanted(entity, fields, rc.hidden(entity) if rc is not None else set())
     ids = [r._mapping["id"] for r in rows]
     python_values = _python_computed(conn, snap, entity, rows, rc) if rc is not None else {}
     extra: dict[str, dict[str, list[Any]]] = {}
@@ -163,9 +173,14 @@ def expand_link(conn: Connection, snap: Snapshot, entity: EntityDef, records: li
     if not ids:
         return
     table = snap.tables.main(target.name)
-    rows = conn.execute(sa.select(table).where(table.c.id.in_(ids), table.c.deleted_at.is_(None))).all()
+    conditions = [table.c.id.in_(ids), table.c.deleted_at.is_(None)]
+    visible = rc.predicate(snap, target, table) if rc is not None else None
+    if visible is not None:  # a record the reader may not see stays a bare id
+        conditions.append(visible)
+    rows = conn.execute(sa.select(table).where(*conditions)).all()
     scalar = [n for n, fd in target.fields.items() if fd.has_column]
-    by_id = {r.id: record for r, record in zip(rows, rows_to_records(conn, snap, target, rows, scalar), strict=True)}
+    records_ = rows_to_records(conn, snap, target, rows, scalar, rc=rc)
+    by_id = {r.id: record for r, record in zip(rows, records_, strict=True)}
     for record in records:
         if isinstance(record.get(name), str) and record[name] in by_id:
             record[name] = by_id[record[name]]
@@ -192,8 +207,11 @@ def get_record(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: s
     if not is_id(record_id):
         raise NotFound(f"No {entity.name} with id {record_id!r}")
     table = snap.tables.main(entity.name)
-    row = conn.execute(sa.select(table, *computed_columns(snap, entity, table, rc))
-                       .where(table.c.id == record_id, table.c.deleted_at.is_(None))).first()
+    conditions = [table.c.id == record_id, table.c.deleted_at.is_(None)]
+    visible = rc.predicate(snap, entity, table) if rc is not None else None
+    if visible is not None:
+        conditions.append(visible)
+    row = conn.execute(sa.select(table, *computed_columns(snap, entity, table, rc)).where(*conditions)).first()
     if row is None:
         raise NotFound(f"No {entity.name} with id {record_id!r}")
     return rows_to_records(conn, snap, entity, [row], fields, expand, rc)[0]
@@ -215,7 +233,13 @@ def list_records(conn: Connection, snap: Snapshot, entity: EntityDef, query: Lis
     if query.filter:
         if rc is None:
             raise BadRequest("filter= needs a reading context")
-        conditions.append(snap.filter_expression(entity, query.filter).to_sql(snap.tables, rc.sql, table))
+        expr = snap.filter_expression(entity, query.filter)
+        if rc.access is not None:
+            rc.access.check_expression(expr)
+        conditions.append(expr.to_sql(snap.tables, rc.sql, table))
+    visible = rc.predicate(snap, entity, table) if rc is not None else None
+    if visible is not None:
+        conditions.append(visible)
     sort_cols = [(_column(table, name), desc) for name, desc in query.sort]
     keys = [*sort_cols, (table.c.id, sort_cols[-1][1] if sort_cols else False)]
     stmt = sa.select(table, *computed_columns(snap, entity, table, rc)).where(*conditions)

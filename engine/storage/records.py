@@ -38,6 +38,7 @@ from engine.storage.aggregation import aggregate
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.derivation import derive_on_create, derive_on_update
 from engine.storage.encryption import FieldCipher
+from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.ids import is_id, new_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
 from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records
@@ -65,15 +66,42 @@ class Records:
     def _load(self, snap: Any, entity: EntityDef, data: Any, actor: Actor) -> dict[str, Any]:
         """Validate client input and seal its secrets before anything else sees it."""
         _check_writable(entity, actor)
+        if isinstance(data, dict):  # fields the role may not write: hidden ones are unknown
+            errors = self._access(snap, actor).write_errors(entity, data)
+            if errors:
+                raise ValidationError(f"The {entity.name} is not valid", errors)
         values = load_input(snap.input_schema(entity.name), entity, data)
         self.cipher.seal_values(entity, values, snap.catalog)
         return values
 
     # --- plumbing -------------------------------------------------------------------
-    def _rc(self, actor: Actor) -> ReadContext:
+    def _access(self, snap: Any, actor: Actor) -> Any:
+        return self.ws.permissions.for_actor(snap, actor)
+
+    def _rc(self, actor: Actor, snap: Any = None) -> ReadContext:
         now = self.clock()
+        snap = snap or self.ws.snapshot()
         return ReadContext(actor, now, sql_context(self.ws.db.dialect.name, now, actor.user_id, actor.roles,
-                                                   actor.teams))
+                                                   actor.teams, actor.team_ids, actor.team_members),
+                           self._access(snap, actor))
+
+    def _entity(self, snap: Any, actor: Actor, name: str, action: str = "read") -> EntityDef:
+        """The entity, if the actor may read it at all (else it does not exist for them)."""
+        entity = snap.api_entity(name)
+        access = self._access(snap, actor)
+        if not access.can(entity, "read"):
+            raise NotFound(f"There is no entity {name!r}")
+        if action != "read" and not access.can(entity, action):
+            raise PermissionDenied(f"You may not {action} {entity.name} records")
+        return entity
+
+    def _allows(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, action: str,
+                record: dict[str, Any]) -> bool:
+        access = self._access(snap, actor)
+        if access.unrestricted:
+            return True
+        loader = RecordLoader(conn, snap)
+        return access.allows(entity, action, make_env(loader, actor, self.clock(), loader.wrap(entity, record)))
 
     def _write(self, entity: EntityDef, fn: Callable[[Connection], T]) -> T:
         try:
@@ -85,33 +113,36 @@ class Records:
     # --- reads ----------------------------------------------------------------------
     def get(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
-        fields, expand = parse_record_params(entity, params or {})
+        entity = self._entity(snap, actor, entity_name)
+        rc = self._rc(actor, snap)
+        fields, expand = parse_record_params(entity, params or {}, rc.hidden(entity))
         with read_transaction(self.ws.db) as conn:
-            return get_record(conn, snap, entity, record_id, fields, expand, self._rc(actor))
+            return get_record(conn, snap, entity, record_id, fields, expand, rc)
 
     def list(self, actor: Actor, entity_name: str, params: Mapping[str, str] | ListQuery) -> Page:
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
-        query = params if isinstance(params, ListQuery) else parse_list_params(entity, params)
+        entity = self._entity(snap, actor, entity_name)
+        rc = self._rc(actor, snap)
+        query = params if isinstance(params, ListQuery) else parse_list_params(entity, params, rc.hidden(entity))
         with read_transaction(self.ws.db) as conn:
-            return list_records(conn, snap, entity, query, rc=self._rc(actor))
+            return list_records(conn, snap, entity, query, rc=rc)
 
     def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
         """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
+        entity = self._entity(snap, actor, entity_name)
         with read_transaction(self.ws.db) as conn:
-            return aggregate(conn, snap, entity, body, self._rc(actor))
+            return aggregate(conn, snap, entity, body, self._rc(actor, snap))
 
     def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
         """Records related to one record: a ``links`` field of it, or records of another
         entity whose link points at it (``contact`` or ``contact.account``)."""
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
+        entity = self._entity(snap, actor, entity_name)
+        rc = self._rc(actor, snap)
         with read_transaction(self.ws.db) as conn:
-            fetch_row(conn, snap, entity, record_id)
-            own = entity.fields.get(link)
+            get_record(conn, snap, entity, record_id, ["id"], None, rc)  # 404 unless readable
+            own = entity.fields.get(link) if link not in rc.hidden(entity) else None
             if own is not None and own.type == "links":
                 target = snap.api_entity(own.target or "")
                 join = snap.tables.entities[entity.name].joins[link]
@@ -120,7 +151,7 @@ class Records:
             else:
                 other_name, _, field_name = link.partition(".")
                 other = snap.catalog.entities.get(other_name)
-                if other is None or other.child:
+                if other is None or other.child or not self._access(snap, actor).can(other, "read"):
                     raise NotFound(f"{entity.name} has no related list {link!r}")
                 candidates = [f for f in other.fields.values() if f.target == entity.name and f.type != "table"
                               and (not field_name or f.name == field_name)]
@@ -135,35 +166,49 @@ class Records:
                     where = [table.c.id.in_(sa.select(join.c.source_id).where(join.c.target_id == record_id))]
                 else:
                     where = [table.c[fd.name] == record_id]
-            query = parse_list_params(target, params)
-            return list_records(conn, snap, target, query, where, rc=self._rc(actor))
+            if not self._access(snap, actor).can(target, "read"):
+                raise NotFound(f"{entity.name} has no related list {link!r}")
+            query = parse_list_params(target, params, rc.hidden(target))
+            return list_records(conn, snap, target, query, where, rc=rc)
 
     def history(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str]) -> Page:
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
+        entity = self._entity(snap, actor, entity_name)
         if not is_id(record_id):
             raise NotFound(f"No {entity.name} with id {record_id!r}")
-        query = parse_list_params(entity, {k: v for k, v in params.items() if k in ("limit", "offset")})
+        unknown = set(params) - {"limit", "offset"}
+        if unknown:
+            raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}")
+        query = parse_list_params(entity, params)
         table = snap.tables.main(entity.name)
+        rc = self._rc(actor, snap)
+        hidden = rc.hidden(entity)
         with read_transaction(self.ws.db) as conn:
-            if conn.execute(sa.select(table.c.id).where(table.c.id == record_id)).first() is None:
+            conditions = [table.c.id == record_id]  # trashed records keep their history
+            visible = rc.predicate(snap, entity, table)
+            if visible is not None:
+                conditions.append(visible)
+            if conn.execute(sa.select(table.c.id).where(*conditions)).first() is None:
                 raise NotFound(f"No {entity.name} with id {record_id!r}")
             a = st.audit
             rows = conn.execute(sa.select(a).where(a.c.entity == entity.name, a.c.record_id == record_id)
                                 .order_by(a.c.at.desc(), a.c.id.desc()).limit(query.limit).offset(query.offset)).all()
         return Page([{"id": r.id, "at": to_json(r.at), "actor": r.actor, "action": r.action,
-                      "changes": r.changes or {}} for r in rows])
+                      "changes": {k: v for k, v in (r.changes or {}).items() if k not in hidden}} for r in rows])
 
     # --- writes ---------------------------------------------------------------------
     def _insert(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, values: dict[str, Any],
                 now: dt.datetime) -> str:
         w.apply_defaults(entity, values, snap.catalog)
+        values.setdefault("owner", actor.user_id)
         rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
         errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values)
         errors += self._check_children(conn, snap, entity, values)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
+        if not self._allows(conn, snap, actor, entity, "create", {**values, "id": None}):
+            raise PermissionDenied(f"You may not create this {entity.name}: it would be outside your scope")
         record_id = new_id()
         row = w.column_values(entity, values)
         w.fill_autonumbers(conn, entity, row, now)
@@ -198,7 +243,7 @@ class Records:
 
     def create(self, actor: Actor, entity_name: str, data: Any, idempotency_key: str | None = None) -> dict[str, Any]:
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
+        entity = self._entity(snap, actor, entity_name, "create")
         values = self._load(snap, entity, data, actor)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
             raise BadRequest("Idempotency-Key must be 1 to 255 characters")
@@ -242,6 +287,11 @@ class Records:
     def _apply_update(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, record_id: str,
                       values: dict[str, Any], if_match: int | None, now: dt.datetime) -> None:
         row = fetch_row(conn, snap, entity, record_id, for_update=True)
+        current_values = dict(row._mapping)
+        if not self._allows(conn, snap, actor, entity, "read", current_values):
+            raise NotFound(f"No {entity.name} with id {record_id!r}")
+        if not self._allows(conn, snap, actor, entity, "update", current_values):
+            raise PermissionDenied(f"You may not change this {entity.name}")
         if if_match is not None and row.version != if_match:
             raise PreconditionFailed(f"The {entity.name} was changed since version {if_match} "
                                      f"(now version {row.version}); reload it and try again")
@@ -254,6 +304,8 @@ class Records:
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
         current = row._mapping
+        if not self._allows(conn, snap, actor, entity, "update", {**current_values, **values}):
+            raise PermissionDenied(f"This change would move the {entity.name} out of the records you may change")
         columns = w.column_values(entity, values)
         if "owner" in values:
             columns["owner"] = values["owner"]
@@ -277,7 +329,7 @@ class Records:
 
     def update(self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None) -> dict[str, Any]:
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
+        entity = self._entity(snap, actor, entity_name)
         values = self._load(snap, entity, data, actor)
 
         def run(conn: Connection) -> dict[str, Any]:
@@ -295,12 +347,15 @@ class Records:
     def _set_deleted(self, actor: Actor, entity_name: str, record_id: str, if_match: int | None,
                      trash: bool) -> dict[str, Any]:
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
-
+        entity = self._entity(snap, actor, entity_name)
         _check_writable(entity, actor)
 
         def run(conn: Connection) -> dict[str, Any]:
             row = fetch_row(conn, snap, entity, record_id, deleted=not trash, for_update=True)
+            if not self._allows(conn, snap, actor, entity, "read", dict(row._mapping)):
+                raise NotFound(f"No {entity.name} with id {record_id!r}")
+            if not self._allows(conn, snap, actor, entity, "delete", dict(row._mapping)):
+                raise PermissionDenied(f"You may not {'delete' if trash else 'restore'} this {entity.name}")
             if if_match is not None and row.version != if_match:
                 raise PreconditionFailed(f"The {entity.name} was changed since version {if_match}")
             now = self.clock()
