@@ -9,22 +9,24 @@ from flask import Blueprint, jsonify
 from engine import overlays
 from engine.api.context import actor, json_body, workspace
 from engine.api.describe import entity_document, entity_summary
+from engine.errors import NotFound
 
 bp = Blueprint("meta", __name__, url_prefix="/api/v1/meta")
 
 
 @bp.get("/entities")
 def entities() -> Any:
-    actor()
-    catalog = workspace().snapshot().catalog
+    catalog = workspace().records.catalog_for(actor())
     return jsonify({"data": [entity_summary(e) for e in catalog.api_entities()]})
 
 
 @bp.get("/entities/<name>")
 def entity(name: str) -> Any:
-    actor()
-    snap = workspace().snapshot()
-    return jsonify(entity_document(snap.api_entity(name), snap.catalog))
+    catalog = workspace().records.catalog_for(actor())
+    found = catalog.entities.get(name)
+    if found is None or found.child:
+        raise NotFound(f"There is no entity {name!r}")
+    return jsonify(entity_document(found, catalog))
 
 
 @bp.post("/entities")

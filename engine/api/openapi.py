@@ -227,9 +227,11 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    actor()
-    snap = workspace().snapshot()
-    document = snap.cache.get("openapi")
+    who = actor()
+    ws = workspace()
+    snap = ws.snapshot()
+    key = ("openapi", "*" if who.is_admin else who.roles)  # each role set sees only what it may use
+    document = snap.cache.get(key)
     if document is None:
-        document = snap.cache["openapi"] = build_document(snap.catalog)
+        document = snap.cache[key] = build_document(ws.records.catalog_for(who))
     return jsonify(document)

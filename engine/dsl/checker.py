@@ -98,8 +98,9 @@ class Checker:
     def _field(self, entity: EntityDef, name: str, node: n.Node) -> FieldDef:
         fd = entity.fields.get(name) or system_field(entity, name)
         if fd is None:
-            known = ", ".join(sorted(entity.fields)[:12])
-            raise self.fail(node, f"{entity.name} has no field {name!r} (fields: {known}...)")
+            usable = sorted(f for f, d in entity.fields.items() if d.type != "secret")
+            known = ", ".join(usable[:12]) + ("..." if len(usable) > 12 else "")
+            raise self.fail(node, f"{entity.name} has no field {name!r} (fields: {known})")
         if fd.type == "secret":
             raise self.fail(node, f"{entity.name}.{name} is a secret and cannot be used in expressions")
         return fd
@@ -250,7 +251,8 @@ class Checker:
             return T.DURATION
         if op == "/" and left.kind == right.kind == "duration":
             return T.DECIMAL
-        hint = " (add a duration such as 3d)" if left.kind in temporal and right.numeric else ""
+        hint = " (add a duration such as 3d)" if op in ("+", "-") and (
+            left.kind in temporal and right.numeric or left.numeric and right.kind in temporal) else ""
         raise self.fail(node, f"cannot apply {op!r} to {left} and {right}{hint}")
 
     # --- calls -------------------------------------------------------------------------
@@ -291,7 +293,8 @@ class Checker:
         accepted = {"number": kind.numeric, "temporal": kind.kind in ("date", "datetime"),
                     "T": True}.get(param, kind.kind == param or (param == "decimal" and kind.numeric))
         if not accepted:
-            raise self.fail(arg, f"{call.name}() expects {param} here, not {kind}")
+            wanted = "date or datetime" if param == "temporal" else param
+            raise self.fail(arg, f"{call.name}() expects {wanted} here, not {kind}")
         if param == "T":
             if generic is not None and not T.comparable(generic, kind):
                 raise self.fail(arg, f"{call.name}() mixes {generic} and {kind}")

@@ -26,8 +26,8 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0"
 
 
 def excerpt(source: str, line: int, column: int) -> str:
-    lines = source.splitlines() or [""]
-    text = lines[min(line, len(lines)) - 1]
+    lines = source.split("\n")  # as the parser counts lines (splitlines() also splits at \f, \u2028...)
+    text = lines[min(line, len(lines)) - 1].rstrip("\r")
     return f"{text}\n{' ' * max(column - 1, 0)}^"
 
 
@@ -191,6 +191,9 @@ def _children(node: n.Node) -> list[n.Node]:
     return []
 
 
+_HINTS = {"=": " (compare with ==)", "&": " (write 'and')", "|": " (write 'or')", "!": " (write 'not' or !=)"}
+
+
 def _describe(error: UnexpectedInput, source: str) -> str:
     if isinstance(error, UnexpectedEOF):
         return "the expression ends too early"
@@ -198,7 +201,8 @@ def _describe(error: UnexpectedInput, source: str) -> str:
         char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
         if char in "\"'":
             return "unterminated string"
-        return f"unexpected character {char!r}"
+        hint = " (names and keywords are lower case)" if char.isupper() else _HINTS.get(char, "")
+        return f"unexpected character {char!r}{hint}"
     token = getattr(error, "token", None)
     if token is not None and token.type == "$END":
         return "the expression ends too early"
@@ -209,8 +213,10 @@ def parse(source: str, where: str = "expression") -> n.Node:
     """Parse ``source``; raise ``DslError`` with position and caret on any problem."""
     if not isinstance(source, str) or not source.strip():
         raise dsl_error(source or "", 1, 1, "the expression is empty", where)
-    if len(source) > MAX_LENGTH:
-        raise dsl_error(source, 1, MAX_LENGTH, f"the expression is longer than {MAX_LENGTH} characters", where)
+    if len(source) > MAX_LENGTH:  # point at the first character too many
+        line = source.count("\n", 0, MAX_LENGTH) + 1
+        column = MAX_LENGTH - source.rfind("\n", 0, MAX_LENGTH)
+        raise dsl_error(source, line, column, f"the expression is longer than {MAX_LENGTH} characters", where)
     try:
         tree = _parser().parse(source)
         node = _ToNodes(source).transform(tree)

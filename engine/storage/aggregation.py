@@ -8,6 +8,7 @@ argument is any SQL-ready expression over the entity.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -59,11 +60,19 @@ def _number(value: Any) -> Any:
 
 
 def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: ReadContext) -> Page:
-    condition, group_by, metrics = _parse_body(entity, body)
+    hidden = rc.hidden(entity)
+    visible_entity = replace(entity, fields={k: v for k, v in entity.fields.items() if k not in hidden})
+    condition, group_by, metrics = _parse_body(visible_entity, body)
     table = snap.tables.main(entity.name)
     conditions = [table.c.deleted_at.is_(None)]
+    visible = rc.predicate(snap, entity, table)
+    if visible is not None:  # only the records the reader may see count
+        conditions.append(visible)
     if condition:
-        conditions.append(snap.filter_expression(entity, condition).to_sql(snap.tables, rc.sql, table))
+        expr = snap.filter_expression(entity, condition)
+        if rc.access is not None:
+            rc.access.check_expression(expr)
+        conditions.append(expr.to_sql(snap.tables, rc.sql, table))
     columns = [table.c[name].label(name) for name in group_by]
     kinds: dict[str, str] = {}
     for name, (function, argument) in metrics.items():
@@ -76,6 +85,8 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
         try:
             expr = compile_expression(argument, entity, snap.catalog, functions=snap.functions,
                                       where=f"metrics.{name}", sql=True)
+            if rc.access is not None:
+                rc.access.check_expression(expr)
         except DslError as exc:
             raise DslError(exc.detail, [FieldError(f"metrics.{name}", e.message) for e in exc.errors]) from None
         if function in ("sum", "avg") and not (expr.type.numeric or expr.type.kind in ("duration", "null")):

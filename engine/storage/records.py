@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from engine.errors import (
     TesseraError,
     ValidationError,
 )
+from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage import writing as w
@@ -109,6 +111,27 @@ class Records:
                 return fn(conn)
         except sa.exc.IntegrityError as exc:
             raise _conflict(entity, exc) from None
+
+    # --- metadata as the actor may see it -------------------------------------------
+    def catalog_for(self, actor: Actor) -> Catalog:
+        """The catalog with only the entities and fields ``actor`` may read (meta, OpenAPI)."""
+        snap = self.ws.snapshot()
+        access = self._access(snap, actor)
+        if access.unrestricted:
+            return snap.catalog
+        key = ("catalog", actor.roles)
+        cached = snap.cache.get(key)
+        if cached is None:
+            entities = {}
+            for entity in snap.catalog.entities.values():
+                if entity.child:
+                    entities[entity.name] = entity
+                elif access.can(entity, "read"):
+                    hidden = access.hidden(entity)
+                    entities[entity.name] = replace(
+                        entity, fields={k: v for k, v in entity.fields.items() if k not in hidden})
+            cached = snap.cache[key] = replace(snap.catalog, entities=entities)
+        return cached
 
     # --- reads ----------------------------------------------------------------------
     def get(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
