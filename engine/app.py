@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from engine.api.jsonio import TesseraJSONProvider
 from engine.config import Config, load_config
 from engine.workspace import Workspace
+
+
+class ApiAwareSessions(SecureCookieSessionInterface):
+    """API calls authenticate with bearer tokens: no cookie session is opened for them."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/api/"):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 class WorkspaceRouter:
@@ -31,6 +41,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     workspace = workspace or Workspace(config)
     app = Flask("tessera", instance_path=str(config.instance_path.resolve()), instance_relative_config=False)
     app.json = TesseraJSONProvider(app)
+    app.session_interface = ApiAwareSessions()
     app.config.update(
         SECRET_KEY=config.resolved_secret_key(),
         MAX_CONTENT_LENGTH=config.max_body_bytes,

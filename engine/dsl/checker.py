@@ -252,7 +252,7 @@ class Checker:
         if op == "/" and left.kind == right.kind == "duration":
             return T.DECIMAL
         hint = " (add a duration such as 3d)" if op in ("+", "-") and (
-            left.kind in temporal and right.numeric or left.numeric and right.kind in temporal) else ""
+            (left.kind in temporal and right.numeric) or (left.numeric and right.kind in temporal)) else ""
         raise self.fail(node, f"cannot apply {op!r} to {left} and {right}{hint}")
 
     # --- calls -------------------------------------------------------------------------

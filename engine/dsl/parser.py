@@ -64,9 +64,9 @@ def _pos(meta_or_token: Any) -> tuple[int, int]:
 
 @v_args(meta=True)
 class _ToNodes(Transformer):  # type: ignore[type-arg]
-    def __init__(self, source: str):
+    def __init__(self, source: str, where: str = "expression"):
         super().__init__()
-        self.source = source
+        self.source, self.where = source, where
 
     def _literal(self, token: Token, value: Any, kind: str) -> n.Literal:
         return n.Literal(token.line or 1, token.column or 1, value, kind)
@@ -85,7 +85,8 @@ class _ToNodes(Transformer):  # type: ignore[type-arg]
         try:
             return self._literal(token, dt.date.fromisoformat(str(token)), "date")
         except ValueError:
-            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a calendar date") from None
+            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a calendar date",
+                            self.where) from None
 
     def datetime(self, meta: Any, children: list[Token]) -> n.Literal:
         token = children[0]
@@ -93,7 +94,8 @@ class _ToNodes(Transformer):  # type: ignore[type-arg]
             value = dt.datetime.fromisoformat(str(token).replace("Z", "+00:00"))
             value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
         except (ValueError, OverflowError):  # 0001-01-01T00:00+01:00 is before year 1 in UTC
-            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a valid datetime") from None
+            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a valid datetime",
+                            self.where) from None
         return self._literal(token, value, "datetime")
 
     def duration(self, meta: Any, children: list[Token]) -> n.Literal:
@@ -219,7 +221,7 @@ def parse(source: str, where: str = "expression") -> n.Node:
         raise dsl_error(source, line, column, f"the expression is longer than {MAX_LENGTH} characters", where)
     try:
         tree = _parser().parse(source)
-        node = _ToNodes(source).transform(tree)
+        node = _ToNodes(source, where).transform(tree)
     except UnexpectedInput as exc:
         raise dsl_error(source, exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1,
                         _describe(exc, source), where) from None

@@ -36,12 +36,16 @@ def builtin_pack_roots() -> list[Path]:
 
 
 def _pack_dirs(roots: list[Path]) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for root in roots:
+        root = root.resolve()  # the same folder named twice (relative and absolute) is one pack
         if (root / "pack.yaml").exists():
-            found.append(root)
+            candidates = [root]
         elif root.is_dir():
-            found.extend(sorted(p.parent for p in root.glob("*/pack.yaml")))
+            candidates = sorted(p.parent for p in root.glob("*/pack.yaml"))
+        else:
+            candidates = []
+        found.extend(c for c in candidates if c not in found)
     return found
 
 

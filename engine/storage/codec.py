@@ -42,6 +42,28 @@ def output_value(fd: FieldDef, value: Any) -> Any:
     return to_json(value)
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
+def iso_or_none(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+def converter(fd: FieldDef) -> Any:
+    """A function turning stored values of ``fd`` into API values (chosen once per field)."""
+    if fd.type == "secret":
+        return lambda v: None if v is None else SECRET_MASK
+    if fd.type == "bool":
+        return lambda v: None if v is None else bool(v)
+    if fd.type in ("decimal", "money", "percent"):
+        quantum = Decimal(1).scaleb(-fd.scale)
+        return lambda v: None if v is None else Decimal(str(v)).quantize(quantum)
+    if fd.type in ("date", "datetime"):
+        return iso_or_none  # datetimes come back aware (UTC) from the column type
+    return _identity
+
+
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _SYSTEM_QUERY_TYPES = {"version": "int", "created_at": "datetime", "updated_at": "datetime", "owner": "user",
                        "created_by": "user", "updated_by": "user"}

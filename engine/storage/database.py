@@ -58,13 +58,23 @@ def _sqlite_behaviour(engine: Engine, wal: bool) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        conn.exec_driver_sql(f"PRAGMA foreign_keys={'OFF' if options.get(NO_FK) else 'ON'}")
+        if options.get(NO_FK):  # schema changes rebuild tables: foreign keys off until checkin
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.info["tessera_fk_off"] = True
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE) else "BEGIN")
+
+    @sa.event.listens_for(engine, "checkin")
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop("tessera_fk_off", False):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:

@@ -21,7 +21,7 @@ from engine.errors import BadRequest, NotFound
 from engine.storage.derivation import coerce
 from engine.storage.evaluation import RecordLoader, make_env
 from engine.meta.model import SYSTEM_FIELDS, EntityDef
-from engine.storage.codec import output_value, to_json
+from engine.storage.codec import converter, iso_or_none, output_value, to_json
 from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery, after_cursor, encode_cursor, order_by
 
@@ -100,12 +100,6 @@ def _wanted(entity: EntityDef, fields: list[str] | None, hidden: set[str]) -> li
     return [n for n in names if n not in hidden]
 
 
-def _system_part(row: Row[Any], fields: list[str] | None) -> dict[str, Any]:
-    mapping = row._mapping
-    names = SYSTEM_FIELDS if fields is None else ["id", *[n for n in SYSTEM_FIELDS if n in fields and n != "id"]]
-    return {n: to_json(mapping[n]) for n in names}
-
-
 def _child_rows(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, ids: list[str]) -> dict[str, list[Any]]:
     table = snap.tables.entities[entity.name].children[name]
     child = snap.catalog.entities[entity.fields[name].opt("of")]
@@ -143,22 +137,28 @@ def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: S
             extra[name] = _child_rows(conn, snap, entity, name, ids)
         elif fd.type == "links" and ids:
             extra[name] = _link_ids(conn, snap, entity, name, ids)
+    system = SYSTEM_FIELDS if fields is None else ["id", *[n for n in SYSTEM_FIELDS if n in fields and n != "id"]]
+    columns = [(name, converter(entity.fields[name])) for name in names
+               if entity.fields[name].has_column and name not in extra]
+    others = [name for name in names if name in extra or not entity.fields[name].has_column]
     records = []
     for row in rows:
         m = row._mapping
-        record = _system_part(row, fields)
-        for name in names:
+        record = {n: iso_or_none(m[n]) if n in ("created_at", "updated_at") else m[n] for n in system}
+        for name, convert in columns:
+            record[name] = convert(m[name])
+        for name in others:
             fd = entity.fields[name]
             if name in extra:
                 record[name] = extra[name].get(m["id"], [])
-            elif fd.has_column:
-                record[name] = output_value(fd, m[name])
             elif fd.type in ("table", "links"):
                 record[name] = []
             elif f"__c_{name}" in m:
                 record[name] = output_value(fd, coerce(fd, m[f"__c_{name}"]))
             else:
                 record[name] = output_value(fd, coerce(fd, python_values.get((m["id"], name))))
+        if others:  # keep the declared field order
+            record = {**{n: record[n] for n in system}, **{n: record[n] for n in names}}
         records.append(record)
     for name in expand or ():
         expand_link(conn, snap, entity, records, name, rc)

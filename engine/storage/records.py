@@ -236,9 +236,10 @@ class Records:
         row = w.column_values(entity, values)
         w.fill_autonumbers(conn, entity, row, now)
         owner = values.get("owner", actor.user_id)
-        conn.execute(snap.tables.main(entity.name).insert().values(
-            id=record_id, version=1, created_at=now, created_by=actor.user_id, updated_at=now,
-            updated_by=actor.user_id, owner=owner, **row))
+        # insert() with parameters (not .values()): the statement compiles once and is cached
+        conn.execute(snap.tables.main(entity.name).insert(), {
+            "id": record_id, "version": 1, "created_at": now, "created_by": actor.user_id, "updated_at": now,
+            "updated_by": actor.user_id, "owner": owner, **row})
         for name, fd in entity.fields.items():
             if fd.type == "table" and values.get(name):
                 w.write_children(conn, snap, entity, record_id, name, values[name], now, existing=False)
@@ -280,9 +281,9 @@ class Records:
             now = self.clock()
             record_id = self._insert(conn, snap, actor, entity, values, now)
             if idempotency_key is not None:
-                conn.execute(st.idempotency.insert().values(key=idempotency_key, principal=actor.principal,
-                                                            entity=entity.name, record_id=record_id,
-                                                            request_hash=digest, created_at=now))
+                conn.execute(st.idempotency.insert(), {"key": idempotency_key, "principal": actor.principal,
+                                                       "entity": entity.name, "record_id": record_id,
+                                                       "request_hash": digest, "created_at": now})
             return get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         try:

@@ -55,18 +55,22 @@ def check_required(entity: EntityDef, record: dict[str, Any], prefix: str = "") 
 def check_references(conn: Connection, snap: Snapshot, entity: EntityDef, values: dict[str, Any],
                      prefix: str = "") -> list[FieldError]:
     """Every link, user, team and links value must name a live record of its target."""
-    errors = []
+    wanted: dict[str, list[tuple[str, list[str]]]] = {}  # target entity -> [(field, ids)]
     for name, value in values.items():
         fd = entity.fields.get(name)
         target = fd.target if fd is not None else ("user" if name == "owner" and not entity.child else None)
         if target is None or value in (None, []):
             continue
-        ids = value if isinstance(value, list) else [value]
+        wanted.setdefault(target, []).append((name, value if isinstance(value, list) else [value]))
+    errors = []
+    for target, uses in wanted.items():  # one query per target entity, however many fields use it
         table = snap.tables.main(target)
+        ids = sorted({i for _, group in uses for i in group})
         found = set(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids), table.c.deleted_at.is_(None))).scalars())
-        missing = [i for i in ids if i not in found]
-        if missing:
-            errors.append(FieldError(prefix + name, f"No {target} with id {missing[0]}."))
+        for name, group in uses:
+            missing = [i for i in group if i not in found]
+            if missing:
+                errors.append(FieldError(prefix + name, f"No {target} with id {missing[0]}."))
     return errors
 
 
@@ -100,8 +104,8 @@ def write_children(conn: Connection, snap: Snapshot, entity: EntityDef, parent_i
         if row_id is None:
             apply_defaults(child, data, snap.catalog)
             fill_autonumbers(conn, child, data, now, f"{entity.name}.{name}")
-            conn.execute(table.insert().values(id=new_id(), parent_id=parent_id, position=position,
-                                               **column_values(child, data)))
+            conn.execute(table.insert(), {"id": new_id(), "parent_id": parent_id, "position": position,
+                                          **column_values(child, data)})
         else:
             keep.add(row_id)
             conn.execute(table.update().where(table.c.id == row_id)
@@ -137,6 +141,6 @@ def audit_changes(entity: EntityDef, changes: dict[str, tuple[Any, Any]]) -> dic
 def record_audit(conn: Connection, actor: Actor, entity: str, record_id: str, action: str,
                  changes: dict[str, list[Any]] | None, now: dt.datetime) -> None:
     """Append one entry to the audit trail (there is no API to change or delete one)."""
-    conn.execute(st.audit.insert().values(id=new_id(), at=now, actor=actor.user_id, action=action,
-                                          entity=entity, record_id=record_id, changes=changes,
-                                          source=actor.source[:255] or None))
+    conn.execute(st.audit.insert(), {"id": new_id(), "at": now, "actor": actor.user_id, "action": action,
+                                     "entity": entity, "record_id": record_id, "changes": changes,
+                                     "source": actor.source[:255] or None})
