@@ -66,3 +66,21 @@ def test_demo_is_not_seeded_twice(demo):
     before = Workspace(config).records.list(SYSTEM, "account", {"count": "true", "limit": "1"}).total
     prepare_demo(config)
     assert Workspace(config).records.list(SYSTEM, "account", {"count": "true", "limit": "1"}).total == before
+
+
+def test_demo_roles_get_the_default_grants(demo):
+    config, logins = demo
+    client = create_app(config).test_client()
+
+    def api(role: str):
+        email = next(e for e, _, r in logins if r == role)
+        token = client.post("/api/v1/auth/token", json={"email": email, "password": DEMO_PASSWORD}).get_json()["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    rep, executive, customer = api("sales_rep"), api("executive"), api("customer")
+    assert client.get("/api/v1/account?limit=1&count=true", headers=rep).get_json()["total"] >= 100
+    created = client.post("/api/v1/account", json={"name": "Rep's new account"}, headers=rep)
+    assert created.status_code == 201
+    assert client.post("/api/v1/account", json={"name": "No"}, headers=executive).status_code == 403
+    assert client.get("/api/v1/account?count=true", headers=customer).get_json()["total"] == 0  # no account linked
+    assert client.get("/api/v1/activity?count=true", headers=customer).status_code == 404  # default deny
