@@ -26,6 +26,8 @@ class Config:
     max_body_bytes: int = 10 * 1024 * 1024
     #: seconds a bearer token lives
     token_ttl: int = 12 * 3600
+    #: sign-in attempts allowed per client address (flask-limiter notation)
+    auth_rate_limit: str = "10 per minute"
     #: argon2 cost: "strong" (default) or "fast" (test suites only: cheap hashes, same code path)
     password_hashing: str = "strong"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, render_template
 
-bp = Blueprint("ui", __name__, template_folder="templates")
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
 
 @bp.get("/")

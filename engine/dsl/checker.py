@@ -218,7 +218,8 @@ class Checker:
         elif right.kind == "list":
             item = right.item or T.NULL
         else:
-            raise self.fail(node.right, f"'in' needs a list such as (\"a\", \"b\") or a list field, not {right}")
+            one = " (a list of one item is written (\"a\",))" if isinstance(node.right, n.Literal) else ""
+            raise self.fail(node.right, f"'in' needs a list such as (\"a\", \"b\") or a list field, not {right}{one}")
         if not T.comparable(left, item) and not (left.kind == "id" and item.kind == "string"):
             raise self.fail(node, f"cannot look for {left} among {item} values")
         if left.kind == "string" and isinstance(node.right, n.ListLiteral):

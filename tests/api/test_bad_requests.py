@@ -8,14 +8,19 @@ but the sign-in tokens) is compared before and after, on every backend.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from engine.app import create_app
-from tests.conftest import make_config, sign_in, table_rows
+from engine.security.users import create_user, ensure_roles
+from engine.workspace import Workspace
+from tests.conftest import PASSWORD, PG_URL, Api, _pg_url, make_config, sign_in, table_rows
 
 MISSING = "01a20c15-81e9-731a-b6b1-197857feef58"  # a well-formed id no record has
 JSON = "application/json"
@@ -66,6 +71,10 @@ CASES = [
         content_type="application/x-www-form-urlencoded"),
     Bad("json-text-sent-as-text-plain", "POST", "gadget", 400, data=b'{"name": "Widget"}', content_type="text/plain"),
     Bad("invalid-utf8", "POST", "gadget", 400, data=b'{"name": "\xff\xfe"}', content_type=JSON),
+    Bad("lone-surrogate-escaped", "POST", "gadget", 400, data=b'{"name": "a\\ud800b"}', content_type=JSON),
+    Bad("lone-surrogate-in-json-field-key", "POST", "gadget", 400, data=b'{"name": "x", "specs": {"\\udfff": 1}}',
+        content_type=JSON),
+    Bad("lone-surrogate-raw-bytes", "POST", "gadget", 400, data=b'{"name": "a\xed\xa0\x80"}', content_type=JSON),
     Bad("nan-literal", "POST", "gadget", 400, data=b'{"name": "Widget", "weight": NaN}', content_type=JSON),
     Bad("nested-too-deep-for-the-parser", "POST", "gadget", 400, data=b"[" * 5000 + b"]" * 5000, content_type=JSON),
     Bad("null-body", "POST", "gadget", 422, data=b"null", content_type=JSON, fields=_f("(body)")),
@@ -131,6 +140,7 @@ CASES = [
                                             "count": "many"}, fields=_f("count")),
     bad_value("json-field-with-nul", "specs", {"note": "a\x00b"}),
     bad_value("json-field-nested-too-deep", "specs", json.loads("[" * 100 + "]" * 100)),
+    bad_value("json-field-integer-beyond-64-bits", "specs", 2**63),
     bad_value("rating-above-max", "stars", 6),
     bad_value("rating-negative", "stars", -1),
     bad_value("string-over-max-length", "name", "x" * 121),
@@ -230,16 +240,53 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def world(admin: Any) -> dict[str, str]:
-    """Records the bad requests may address: two makers, a gadget with a part."""
+@dataclass
+class Shared:
+    workspace: Workspace
+    apis: dict[str, Api]
+    world: dict[str, str]
+    database_url: str
+    tmp_path: Path
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """One workspace per backend for the whole table: every case writes nothing, so the
+    cases cannot disturb each other (and a case that does write fails on its own)."""
+    if request.param == "postgresql" and not PG_URL:
+        pytest.skip("PostgreSQL tests need TESSERA_TEST_DATABASE_URL")
+    tmp_path = tmp_path_factory.mktemp("bad_requests")
+    admin_engine, schema = None, f"t_{uuid.uuid4().hex[:12]}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tessera.db'}"
+    else:
+        admin_engine = sa.create_engine(_pg_url(), isolation_level="AUTOCOMMIT")
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{_pg_url()}{'&' if '?' in _pg_url() else '?'}options=-csearch_path%3D{schema}"
+    config = make_config(url, tmp_path)
+    ws = Workspace(config, meta_check_interval=0)
+    ws.install()
+    ensure_roles(ws)
+    create_user(ws, "admin@test.dev", "Ada Admin", PASSWORD, ["admin"])
+    create_user(ws, "rep@test.dev", "Rex Rep", PASSWORD, ["sales_rep"])
+    client = create_app(config, ws).test_client()
+    apis = {"admin": sign_in(client, "admin@test.dev"), "rep": sign_in(client, "rep@test.dev"),
+            "anonymous": Api(client, None)}
+    admin = apis["admin"]
     acme = admin.post("maker", {"name": "Acme"}).get_json()
     beta = admin.post("maker", {"name": "Beta"}).get_json()
     gadget = admin.post("gadget", {"name": "Existing", "maker": acme["id"], "makers": [acme["id"]],
                                    "parts": [{"label": "screw"}]}).get_json()
     cursor = admin.get("maker?sort=name&limit=1").get_json()["next_cursor"]
-    return {"maker": acme["id"], "beta": beta["id"], "gadget": gadget["id"], "part": gadget["parts"][0]["id"],
-            "missing": MISSING, "cursor": cursor}
+    world = {"maker": acme["id"], "beta": beta["id"], "gadget": gadget["id"], "part": gadget["parts"][0]["id"],
+             "missing": MISSING, "cursor": cursor}
+    yield Shared(ws, apis, world, url, tmp_path)
+    ws.close()
+    if admin_engine is not None:
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:
@@ -267,13 +314,13 @@ def database_state(workspace: Any) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_request_is_a_problem_and_writes_nothing(case: Bad, request: pytest.FixtureRequest, workspace: Any,
-                                                     world: dict[str, str], database_url: str, tmp_path: Any) -> None:
+def test_bad_request_is_a_problem_and_writes_nothing(case: Bad, shared: Shared) -> None:
+    workspace, world = shared.workspace, shared.world
     if case.small_body_limit:
-        config = make_config(database_url, tmp_path, max_body_bytes=1000)
+        config = make_config(shared.database_url, shared.tmp_path, max_body_bytes=1000)
         api = sign_in(create_app(config, workspace).test_client(), "admin@test.dev")
     else:
-        api = request.getfixturevalue(case.who)
+        api = shared.apis[case.who]
     counts = {t: table_rows(workspace, t) for t in ("gadget", "maker", "gadget__parts", "tessera_audit")}
     before = database_state(workspace)
 

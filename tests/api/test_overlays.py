@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.config import Config
-from engine.meta.checking import check_packs
+from engine.checking import check_packs
 from tests.conftest import TEST_PACKS
 
 SECOND_PROCESS = textwrap.dedent("""

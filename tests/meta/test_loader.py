@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from engine.cli import main
 from engine.config import Config
 from engine.errors import MetadataError
-from engine.meta.checking import check_packs
+from engine.checking import check_packs
 from engine.meta.source import parse_text
 from engine.workspace import Workspace
 
