@@ -51,12 +51,11 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     from engine.api import register_api
     from ui import register_ui
 
-    from engine.api import hardening
+    from engine.api.hardening import Throttle, security_headers
 
-    limiter = hardening.install(app, config.redis_url)
+    app.after_request(security_headers)
+    app.extensions["tessera.sign_in_throttle"] = Throttle(config.auth_rate_limit, config.redis_url)
     register_api(app)
-    for endpoint in ("auth.token",):  # sign-in: throttled per client address
-        app.view_functions[endpoint] = limiter.limit(config.auth_rate_limit)(app.view_functions[endpoint])
     register_ui(app)
     logging.getLogger("tessera").setLevel(logging.INFO)
     return app

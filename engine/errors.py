@@ -79,6 +79,15 @@ class PreconditionFailed(TesseraError):
     title = "Precondition failed"
 
 
+class RateLimited(TesseraError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int = 60):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(TesseraError):
     status = 413
     title = "Payload too large"

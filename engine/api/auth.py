@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.api.context import actor, bearer_token, json_body, workspace
 from engine.errors import BadRequest
@@ -17,6 +17,7 @@ def token() -> Any:
     body = json_body()
     if not isinstance(body, dict) or set(body) - {"email", "password"}:
         raise BadRequest('Send {"email": ..., "password": ...}')
+    current_app.extensions["tessera.sign_in_throttle"].hit("sign-in", request.remote_addr or "?")
     value, expires = workspace().auth.issue_token(body.get("email"), body.get("password"), request.remote_addr or "")
     return jsonify({"token": value, "expires_at": expires.isoformat()})
 

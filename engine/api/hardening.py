@@ -1,14 +1,20 @@
-"""Defences that apply to every response: security headers and rate limits.
+"""Defences that apply to responses and sign-in: security headers, throttling.
 
-Rate limits use flask-limiter, with Redis as the shared counter store when
-``TESSERA_REDIS_URL`` is set (several processes) and process memory otherwise.
+Sign-in attempts are counted with the ``limits`` library (the engine of flask-limiter)
+in Redis when ``TESSERA_REDIS_URL`` is set, so several processes share the count, and in
+process memory otherwise. Only the throttled endpoints pay for a check.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+import time
+
+from flask import Response, request
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from engine.errors import RateLimited
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
@@ -27,7 +33,15 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def install(app: Flask, redis_url: str | None) -> Limiter:
-    app.after_request(security_headers)
-    return Limiter(get_remote_address, app=app, storage_uri=redis_url or "memory://", default_limits=[],
-                   headers_enabled=True, strategy="fixed-window")
+class Throttle:
+    """At most ``limit`` (e.g. "10 per minute") hits per key and endpoint."""
+
+    def __init__(self, limit: str, redis_url: str | None):
+        self.item = parse(limit)
+        self.limiter = FixedWindowRateLimiter(storage_from_string(redis_url or "memory://"))
+
+    def hit(self, scope: str, key: str) -> None:
+        if not self.limiter.hit(self.item, scope, key):
+            reset = self.limiter.get_window_stats(self.item, scope, key).reset_time
+            raise RateLimited("Too many attempts; wait a moment and try again",
+                              retry_after=max(1, int(reset - time.time())))

@@ -29,7 +29,9 @@ def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] |
 def register(app: Flask) -> None:
     @app.errorhandler(TesseraError)
     def tessera_error(exc: TesseraError) -> Response:
-        return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors])
+        retry = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors], headers)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

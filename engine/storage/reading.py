@@ -207,11 +207,20 @@ def get_record(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: s
     if not is_id(record_id):
         raise NotFound(f"No {entity.name} with id {record_id!r}")
     table = snap.tables.main(entity.name)
-    conditions = [table.c.id == record_id, table.c.deleted_at.is_(None)]
     visible = rc.predicate(snap, entity, table) if rc is not None else None
-    if visible is not None:
-        conditions.append(visible)
-    row = conn.execute(sa.select(table, *computed_columns(snap, entity, table, rc)).where(*conditions)).first()
+    computed = computed_columns(snap, entity, table, rc)
+    if visible is None and not computed:  # the common case: one statement, compiled once
+        key = ("get", entity.name)
+        stmt = snap.cache.get(key)
+        if stmt is None:
+            stmt = snap.cache[key] = sa.select(table).where(table.c.id == sa.bindparam("record_id"),
+                                                            table.c.deleted_at.is_(None))
+        row = conn.execute(stmt, {"record_id": record_id}).first()
+    else:
+        conditions = [table.c.id == record_id, table.c.deleted_at.is_(None)]
+        if visible is not None:
+            conditions.append(visible)
+        row = conn.execute(sa.select(table, *computed).where(*conditions)).first()
     if row is None:
         raise NotFound(f"No {entity.name} with id {record_id!r}")
     return rows_to_records(conn, snap, entity, [row], fields, expand, rc)[0]

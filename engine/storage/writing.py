@@ -52,6 +52,17 @@ def check_required(entity: EntityDef, record: dict[str, Any], prefix: str = "") 
     return errors
 
 
+def _live_ids_statement(snap: Snapshot, entity: str) -> Any:
+    """``SELECT id ... WHERE id IN :ids`` for live records, built once per snapshot."""
+    key = ("live_ids", entity)
+    stmt = snap.cache.get(key)
+    if stmt is None:
+        table = snap.tables.main(entity)
+        stmt = snap.cache[key] = sa.select(table.c.id).where(
+            table.c.id.in_(sa.bindparam("ids", expanding=True)), table.c.deleted_at.is_(None))
+    return stmt
+
+
 def check_references(conn: Connection, snap: Snapshot, entity: EntityDef, values: dict[str, Any],
                      prefix: str = "") -> list[FieldError]:
     """Every link, user, team and links value must name a live record of its target."""
@@ -64,9 +75,8 @@ def check_references(conn: Connection, snap: Snapshot, entity: EntityDef, values
         wanted.setdefault(target, []).append((name, value if isinstance(value, list) else [value]))
     errors = []
     for target, uses in wanted.items():  # one query per target entity, however many fields use it
-        table = snap.tables.main(target)
         ids = sorted({i for _, group in uses for i in group})
-        found = set(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids), table.c.deleted_at.is_(None))).scalars())
+        found = set(conn.execute(_live_ids_statement(snap, target), {"ids": ids}).scalars())
         for name, group in uses:
             missing = [i for i in group if i not in found]
             if missing:
