@@ -328,7 +328,8 @@ def timed(call: Callable[[Any], Any], arg: Any, expect: int, who: str) -> int:
     response = call(arg)
     elapsed = time.perf_counter_ns() - start
     if response.status_code != expect:
-        raise SystemExit(f"{who}: expected {expect}, got {response.status_code}: {response.get_data(as_text=True)[:500]}")
+        body = response.get_data(as_text=True)[:500]
+        raise SystemExit(f"{who}: expected {expect}, got {response.status_code}: {body}")
     return elapsed
 
 
@@ -364,7 +365,7 @@ def profile_op(op: Op, n: int, profiler: str, top: int = 30) -> str:
     if profiler == "pyinstrument":
         from pyinstrument import Profiler  # pip install pyinstrument
 
-        sampler = Profiler(interval=0.0002)
+        sampler = Profiler(interval=0.001)
         sampler.start()
         for i in range(n):
             op.tessera(op.make_input(i))
@@ -474,9 +475,9 @@ def report(results: list[dict[str, Any]], target: float) -> str:
     for res in results:
         for name, m in res["ops"].items():
             ok = "yes" if m["ratio_p50"] <= target and m["ratio_p95"] <= target else "**no**"
-            lines.append(f"| {res['backend']} | {name} | {m['n']:,} | {m['tessera_p50']:.2f} ms | {m['hand_p50']:.2f} ms "
-                         f"| {m['ratio_p50']:.2f} | {m['tessera_p95']:.2f} ms | {m['hand_p95']:.2f} ms "
-                         f"| {m['ratio_p95']:.2f} | {ok} |")
+            lines.append(f"| {res['backend']} | {name} | {m['n']:,} | {m['tessera_p50']:.2f} ms "
+                         f"| {m['hand_p50']:.2f} ms | {m['ratio_p50']:.2f} | {m['tessera_p95']:.2f} ms "
+                         f"| {m['hand_p95']:.2f} ms | {m['ratio_p95']:.2f} | {ok} |")
     return "\n".join(lines)
 
 
@@ -485,10 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--rows", type=int, default=100_000, help="contacts to load (default 100,000)")
     parser.add_argument("--requests", type=int, default=None,
-                        help="requests per operation and implementation (default: 2,000 creates, 5,000 gets, 2,000 lists)")
-    parser.add_argument("--creates", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--gets", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--lists", type=int, default=None, help=argparse.SUPPRESS)
+                        help="requests per operation and implementation "
+                             "(default: 2,000 creates, 5,000 gets, 2,000 lists)")
+    parser.add_argument("--creates", type=int, default=None, help="override --requests for this operation")
+    parser.add_argument("--gets", type=int, default=None, help="override --requests for this operation")
+    parser.add_argument("--lists", type=int, default=None, help="override --requests for this operation")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per operation first")
     parser.add_argument("--load", choices=["core", "api"], default="core",
                         help="bulk load via SQLAlchemy Core (default) or Tessera's bulk API, 1,000 a batch")

@@ -233,6 +233,9 @@ def parse(source: str, where: str = "expression") -> n.Node:
         inner = getattr(exc, "orig_exc", None)
         if isinstance(inner, DslError):
             raise inner from None
+        if isinstance(inner, RecursionError):  # the limit was hit inside a callback rather than in lark
+            raise dsl_error(source, 1, 1, f"the expression is nested more than {MAX_DEPTH} levels deep",
+                            where) from None
         raise dsl_error(source, 1, 1, "syntax error", where) from None
     if _depth(node) > MAX_DEPTH:
         raise dsl_error(source, node.line, node.column, f"the expression is nested more than {MAX_DEPTH} levels deep",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -99,11 +100,12 @@ def _rows(env: Env, record: Any, many: Step) -> list[dict[str, Any]]:
     return [row for row in (env.load(many.field.target or "", i) for i in value) if row is not None]
 
 
-def _compare(op: str) -> Callable[[Any, Any], Any]:
-    import operator
+_OPERATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+              ">=": operator.ge}
 
-    fn = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-          ">=": operator.ge}[op]
+
+def _compare(op: str) -> Callable[[Any, Any], Any]:
+    fn = _OPERATORS[op]
 
     def compare(a: Any, b: Any) -> Any:
         if a is None or b is None:
@@ -175,6 +177,9 @@ class PythonCompiler:
             return lambda env: env.now
         if node.root == "today":
             return lambda env: env.today
+        if node.root == "record" and len(node.steps) == 1:  # the common case, one closure deep
+            name = node.steps[0].field.name
+            return lambda env: env.record.get(name)
         root = _root(node)
         if not node.steps:  # $user or $record alone: the id
             if node.root == "user":
@@ -191,31 +196,23 @@ class PythonCompiler:
 
     def _c_Binary(self, node: n.Binary) -> Fn:
         op = node.op
+        if op in ("and", "or"):
+            return self._logic(node)
         left, right = self.compile(node.left), self.compile(node.right)
-        if op == "and":
-            def and_(env: Env) -> Any:
-                a = left(env)
-                if a is False:
-                    return False
-                b = right(env)
-                if b is False:
-                    return False
-                return None if a is None or b is None else True
-            return and_
-        if op == "or":
-            def or_(env: Env) -> Any:
-                a = left(env)
-                if a is True:
-                    return True
-                b = right(env)
-                if b is True:
-                    return True
-                return None if a is None or b is None else False
-            return or_
         if op in ("==", "!=") and (_is_null(node.left) or _is_null(node.right)):
             other = right if _is_null(node.left) else left
             return (lambda env: other(env) is None) if op == "==" else (lambda env: other(env) is not None)
+        if op in ("==", "!=", "<", "<=", ">", ">=") and (fast := self._elapsed_comparison(node)) is not None:
+            return fast
         if op in ("==", "!=", "<", "<=", ">", ">="):
+            kinds = {node.left.type.kind if node.left.type else "", node.right.type.kind if node.right.type else ""}
+            if "bool" not in kinds and "any" not in kinds and "" not in kinds:
+                # same-kind values (checked): Python's operator needs no per-call type tests
+                fn = _OPERATORS[op]
+                if isinstance(node.right, n.Literal):
+                    constant = node.right.value
+                    return lambda env: None if (a := left(env)) is None else fn(a, constant)
+                return lambda env: None if (a := left(env)) is None or (b := right(env)) is None else fn(a, b)
             compare = _compare(op)
             return lambda env: compare(left(env), right(env))
         if op in ("in", "not_in"):
@@ -225,10 +222,68 @@ class PythonCompiler:
         fn = _safe(_arith(op, node.left.type.kind if node.left.type else "", node.right.type.kind if node.right.type else ""))
         return lambda env: None if (a := left(env)) is None or (b := right(env)) is None else fn(a, b)
 
+    def _logic(self, node: n.Binary) -> Fn:
+        """A chain ``a and b and c`` as one closure (Kleene logic: false wins, then unknown)."""
+        operands: list[n.Node] = []
+        stack: list[n.Node] = [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, n.Binary) and current.op == node.op:
+                stack.extend((current.right, current.left))
+            else:
+                operands.append(current)
+        parts = tuple(self.compile(o) for o in operands)
+        decisive = node.op == "or"  # the value that settles the chain: True for or, False for and
+
+        def chain(env: Env) -> Any:
+            unknown = False
+            for part in parts:
+                value = part(env)
+                if value is decisive:
+                    return decisive
+                if value is None:
+                    unknown = True
+            return None if unknown else not decisive
+
+        return chain
+
+    def _elapsed_comparison(self, node: n.Binary) -> Fn | None:
+        """``hours_between(a, b) > 4`` as a timedelta comparison: exact, and ten times faster."""
+        call, limit = node.left, node.right
+        if not (isinstance(call, n.Call) and getattr(call.function, "name", None) == "hours_between"
+                and isinstance(limit, n.Literal) and limit.kind in ("int", "decimal")
+                and all(a.type is not None and a.type.kind == "datetime" for a in call.args)):
+            return None
+        microseconds = Decimal(limit.value) * 3_600_000_000
+        if microseconds != microseconds.to_integral_value():
+            return None
+        bound = dt.timedelta(microseconds=int(microseconds))
+        start, end = (self.compile(a) for a in call.args)
+        fn = _OPERATORS[node.op]
+        return lambda env: None if (a := start(env)) is None or (b := end(env)) is None else fn(b - a, bound)
+
     def _membership(self, node: n.Binary, left: Fn, right: Fn) -> Fn:
         negate = node.op == "not_in"
         if node.right.type is not None and node.right.type.many:
             right = self._many_values(node.right)
+        elif isinstance(node.right, n.ListLiteral):  # a literal list: a set, its null known now
+            values = [i.value for i in node.right.items if isinstance(i, n.Literal)]
+            has_null = any(v is None for v in values)
+            try:
+                present: Any = frozenset(v for v in values if v is not None)
+            except TypeError:
+                present = [v for v in values if v is not None]
+            empty = not values
+
+            def member_of_literal(env: Env) -> Any:
+                value = left(env)
+                if value is None:
+                    return negate if empty else None
+                if value in present:
+                    return not negate
+                return None if has_null else negate
+
+            return member_of_literal
 
         def member(env: Env) -> Any:
             value, items = left(env), right(env)
