@@ -51,7 +51,8 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     from engine.api import register_api
     from ui import register_ui
 
-    from engine.api.hardening import Throttle, security_headers
+    from engine.api.hardening import security_headers
+    from engine.security.throttle import Throttle
 
     app.after_request(security_headers)
     app.extensions["tessera.sign_in_throttle"] = Throttle(config.auth_rate_limit, config.redis_url)

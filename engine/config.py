@@ -26,8 +26,10 @@ class Config:
     max_body_bytes: int = 10 * 1024 * 1024
     #: seconds a bearer token lives
     token_ttl: int = 12 * 3600
-    #: sign-in attempts allowed per client address (flask-limiter notation)
+    #: sign-in attempts allowed per client address ("N per minute|hour")
     auth_rate_limit: str = "10 per minute"
+    #: failed sign-ins per account before it is locked for the rest of the window
+    login_lockout: str = "5 per 15 minutes"
     #: argon2 cost: "strong" (default) or "fast" (test suites only: cheap hashes, same code path)
     password_hashing: str = "strong"
 

@@ -15,7 +15,7 @@ from engine.workspace import Workspace
 
 def demo_config(tmp_path: Path, name: str) -> Config:
     return Config(database_url=f"sqlite:///{tmp_path / name}", secret_key="demo-" + "k" * 40,
-                  instance_path=tmp_path / "instance", password_hashing="fast")
+                  instance_path=tmp_path / "instance", password_hashing="fast", auth_rate_limit="100 per minute")
 
 
 @pytest.fixture(scope="module")

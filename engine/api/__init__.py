@@ -10,11 +10,12 @@ from flask import Flask
 
 
 def register_api(app: Flask) -> None:
-    from engine.api import auth, health, meta, openapi, problems, records
+    from engine.api import auth, health, meta, openapi, problems, records, users
 
     problems.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(meta.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(users.bp)
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

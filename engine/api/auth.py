@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.api.context import actor, bearer_token, json_body, workspace
 from engine.errors import BadRequest
+from engine.security import api_keys
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
@@ -26,6 +27,24 @@ def token() -> Any:
 def logout() -> Any:
     actor()
     workspace().auth.revoke(bearer_token() or "")
+    return Response(status=204)
+
+
+@bp.post("/keys")
+def create_key() -> Any:
+    response = jsonify(api_keys.create_key(workspace(), actor(), json_body()))
+    response.status_code = 201
+    return response
+
+
+@bp.get("/keys")
+def list_keys() -> Any:
+    return jsonify({"data": api_keys.list_keys(workspace(), actor())})
+
+
+@bp.delete("/keys/<key_id>")
+def revoke_key(key_id: str) -> Any:
+    api_keys.revoke_key(workspace(), actor(), key_id)
     return Response(status=204)
 
 

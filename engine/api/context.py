@@ -12,6 +12,7 @@ from flask import current_app, g, request
 
 from engine.actor import Actor
 from engine.errors import AuthenticationRequired, BadRequest, PermissionDenied
+from engine.security.api_keys import is_api_key, resolve_key
 from engine.workspace import Workspace
 
 
@@ -38,7 +39,11 @@ def actor() -> Actor:
     token = bearer_token()
     if token is None:
         raise AuthenticationRequired("Sign in first: POST /api/v1/auth/token, then send 'Authorization: Bearer TOKEN'")
-    g.tessera_actor = workspace().auth.resolve(token, request.remote_addr or "")
+    ws = workspace()
+    if is_api_key(token):
+        g.tessera_actor = resolve_key(ws, token, request.remote_addr or "")
+    else:
+        g.tessera_actor = ws.auth.resolve(token, request.remote_addr or "")
     return g.tessera_actor
 
 

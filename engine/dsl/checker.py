@@ -264,6 +264,12 @@ class Checker:
         if name in AGGREGATES and node.args and self._is_many(node.args[0]):
             return self._check_aggregate(node)
         if name in ("sum", "count", "avg"):
+            first = node.args[0] if node.args else None
+            if isinstance(first, n.Path):
+                self.check(first)  # sum(makers.nope): report the unknown field, not a missing aggregate
+            elif first is not None and any(isinstance(x, n.Path) and self._is_many(x) for x in n.walk(first)):
+                raise self.fail(first, f"{name}() takes child rows or one field of them, not a calculation; "
+                                       "compute the value in a field of the rows")
             raise self.fail(node, f"{name}() needs child rows or links as its first argument, e.g. {name}(lines...)")
         function = self.scope.functions.get(name)
         if function is None:
@@ -285,7 +291,7 @@ class Checker:
             try:  # a literal pattern is checked now rather than failing on every evaluation
                 function.python("", pattern.value)
             except (ValueError, re.error) as exc:
-                raise self.fail(pattern, f"not a usable regular expression: {exc}") from None
+                raise self.fail(pattern, f"{name}() cannot use this pattern: {exc}") from None
         return self._result(function.returns, kinds, generic)
 
     def _match_param(self, call: n.Call, arg: n.Node, kind: Type, param: str, generic: Type | None) -> Type | None:

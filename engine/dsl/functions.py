@@ -127,7 +127,10 @@ def _py_matches(text: str, pattern: str) -> bool:
     if compiled is None:
         if len(pattern) > 200 or _NESTED_QUANTIFIER.search(pattern):
             raise ValueError("the pattern is too long or has nested repetition")
-        compiled = _REGEX_CACHE[pattern] = re.compile(pattern)
+        try:
+            compiled = _REGEX_CACHE[pattern] = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
     return compiled.search(text[:10000]) is not None
 
 
@@ -173,7 +176,7 @@ def builtins() -> FunctionRegistry:
     add(Function("coalesce", "coalesce(T, T...) -> T", _py_coalesce,
                  lambda ctx, *vs: SqlValue(sa.func.coalesce(*[v.expr for v in vs])),
                  "The first argument that is not null.", 'coalesce(mobile, phone, "-")', null_propagates=False))
-    add(Function("concat", "concat(any...) -> string", _py_concat, _sql_concat,
+    add(Function("concat", "concat(any, any...) -> string", _py_concat, _sql_concat,
                  "Text of all arguments joined; null counts as empty text.", 'concat(first_name, " ", last_name)',
                  null_propagates=False, contextual=False))
     add(Function("len", "len(string) -> int", len, lambda ctx, s: SqlValue(sa.func.length(s.expr)),

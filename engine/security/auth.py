@@ -23,9 +23,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from engine.actor import Actor
 from engine.security.identity import load_actor
-from engine.errors import AuthenticationRequired, FieldError, ValidationError
+from engine.errors import AuthenticationRequired, FieldError, RateLimited, ValidationError
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
+from engine.storage.ids import new_id
+from engine.storage.writing import record_audit
+from engine.security.throttle import Throttle
 
 _HASHERS = {"strong": PasswordHasher(), "fast": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)}
 MIN_PASSWORD = 10
@@ -58,6 +61,7 @@ class Authenticator:
         self.ttl = ttl_seconds
         self.profile = workspace.config.password_hashing
         self.hasher = _HASHERS[self.profile]
+        self.lockout = Throttle(workspace.config.login_lockout, workspace.config.redis_url)
         self._cache: dict[str, tuple[float, Actor, dt.datetime]] = {}
         self._lock = threading.Lock()
 
@@ -75,30 +79,58 @@ class Authenticator:
         return load_actor(conn, self.ws.snapshot(), user_id, source)
 
     def issue_token(self, email: Any, password: Any, source: str = "") -> tuple[str, dt.datetime]:
+        """A bearer token for a correct email and password.
+
+        Every attempt is audited; repeated failures lock the account for a while
+        (``Config.login_lockout``), whatever address they come from.
+        """
         if not isinstance(email, str) or not isinstance(password, str):
             raise ValidationError("email and password are required",
                                   [FieldError("email", "Is required."), FieldError("password", "Is required.")])
-        refused = AuthenticationRequired("Unknown email or wrong password")
+        key = email.strip().lower()
+        if self.lockout.locked("login", key):
+            raise RateLimited("This account is locked for a while after repeated failed sign-ins", retry_after=300)
         users = self._user_table()
+        token = secrets.token_urlsafe(32)
+        now = dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(seconds=self.ttl)
         with write_transaction(self.ws.db) as conn:
             user = conn.execute(sa.select(users.c.id, users.c.active).where(
-                sa.func.lower(users.c.email) == email.strip().lower(), users.c.deleted_at.is_(None))).first()
+                sa.func.lower(users.c.email) == key, users.c.deleted_at.is_(None))).first()
             stored = None
             if user is not None:
                 stored = conn.execute(sa.select(st.credential.c.password_hash)
                                       .where(st.credential.c.user_id == user.id)).scalar()
-            try:
-                self.hasher.verify(stored or _dummy_hash(self.profile), password)  # same cost whether or not the user exists
+            try:  # the same cost whether or not the user exists
+                self.hasher.verify(stored or _dummy_hash(self.profile), password)
+                ok = user is not None and stored is not None and bool(user.active)
             except (VerificationError, InvalidHashError):
-                raise refused from None
-            if user is None or stored is None or not user.active:
-                raise refused
-            token = secrets.token_urlsafe(32)
-            now = dt.datetime.now(dt.UTC)
-            expires = now + dt.timedelta(seconds=self.ttl)
-            conn.execute(st.token.insert().values(token_hash=_digest(token), user_id=user.id, created_at=now,
-                                                  expires_at=expires))
+                ok = False
+            who = Actor(user.id if user is not None else None, source=source)
+            record_audit(conn, who, "auth", user.id if user is not None else new_id(),
+                         "login" if ok else "login_failed", {"email": [None, key]}, now)
+            if ok:
+                conn.execute(st.token.insert(), {"token_hash": _digest(token), "user_id": user.id,
+                                                 "created_at": now, "expires_at": expires})
+        if not ok:
+            self.lockout.hit("login", key)
+            raise AuthenticationRequired("Unknown email or wrong password")
         return token, expires
+
+    def verify_password(self, email: str, password: Any) -> None:
+        """Raise unless ``password`` is the current password of ``email`` (no token issued)."""
+        users = self._user_table()
+        with read_transaction(self.ws.db) as conn:
+            user_id = conn.execute(sa.select(users.c.id).where(sa.func.lower(users.c.email) == email.lower())).scalar()
+            stored = conn.execute(sa.select(st.credential.c.password_hash)
+                                  .where(st.credential.c.user_id == user_id)).scalar() if user_id else None
+        try:
+            self.hasher.verify(stored or _dummy_hash(self.profile), password if isinstance(password, str) else "")
+        except (VerificationError, InvalidHashError):
+            raise ValidationError("The current password is wrong",
+                                  [FieldError("current_password", "Wrong password.")]) from None
+        if stored is None:
+            raise ValidationError("The current password is wrong", [FieldError("current_password", "Wrong password.")])
 
     def resolve(self, token: str, source: str = "") -> Actor:
         digest = _digest(token)

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.actor import SYSTEM, Actor
-from engine.errors import Conflict, FieldError, NotFound, ValidationError
+from engine.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationError
 from engine.security.auth import check_password_policy
 from engine.storage.database import read_transaction, write_transaction
 
@@ -83,3 +83,47 @@ def set_roles(ws: Any, email: str, roles: list[str]) -> dict[str, Any]:
     if unknown:
         raise ValidationError(f"Unknown role(s): {', '.join(unknown)}", [FieldError("roles", "Unknown role.")])
     return ws.records.update(SYSTEM, "user", user["id"], {"roles": [ids[r] for r in roles]})
+
+
+def _role_values(ws: Any, roles: Any) -> list[str]:
+    """Role names or ids, as ids (the API accepts either)."""
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ValidationError("roles must be a list", [FieldError("roles", "Must be a list of role names or ids.")])
+    ids = role_ids(ws)
+    known_ids = set(ids.values())
+    unknown = [r for r in roles if r not in ids and r not in known_ids]
+    if unknown:
+        raise ValidationError(f"Unknown role(s): {', '.join(unknown)}", [FieldError("roles", "Unknown role.")])
+    return [ids.get(r, r) for r in roles]
+
+
+def user_from_api(ws: Any, actor: Actor, body: Any, user_id: str | None = None) -> dict[str, Any]:
+    """``POST /api/v1/user`` and ``PATCH /api/v1/user/ID`` as SPEC section 8 has them:
+    a ``password`` (never stored in the record, never returned) and ``roles`` by name."""
+    if not actor.is_admin:
+        raise PermissionDenied("Only administrators may change users")
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object", [FieldError("(body)", "Must be a JSON object.")])
+    data = dict(body)
+    password = data.pop("password", None)
+    if password is not None:
+        check_password_policy(password)
+    if "roles" in data:
+        data["roles"] = _role_values(ws, data["roles"])
+    if user_id is None:
+        user = ws.records.create(actor, "user", data)
+    else:
+        user = ws.records.update(actor, "user", user_id, data) if data else ws.records.get(actor, "user", user_id)
+    if password is not None:
+        set_password(ws, user["id"], password)
+    return user
+
+
+def change_own_password(ws: Any, actor: Actor, body: Any) -> None:
+    if actor.user_id is None or not isinstance(body, dict):
+        raise ValidationError("Send current and new password", [FieldError("(body)", "Must be a JSON object.")])
+    user = ws.records.get(SYSTEM, "user", actor.user_id)
+    ws.auth.verify_password(user["email"], body.get("current_password"))
+    new = body.get("new_password")
+    check_password_policy(new)
+    set_password(ws, actor.user_id, new)

@@ -85,4 +85,21 @@ token = sa.Table(
     sa.Index("ix_tessera_token_user", "user_id"),
 )
 
+api_key = sa.Table(
+    "tessera_api_key",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("user_id", id_type(), nullable=False),
+    sa.Column("roles", JSON_TYPE),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", id_type()),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Column("last_used_at", UTCDateTime()),
+    sa.Index("ix_tessera_api_key_user", "user_id"),
+)
+
 SYSTEM_TABLE_NAMES = frozenset(system_metadata.tables) | {"tessera_alembic_version"}

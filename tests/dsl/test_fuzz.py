@@ -17,6 +17,7 @@ import re
 import string
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,22 +58,11 @@ def compile_bounded(snap: Any, text: str, entity: str = "gadget", **options: Any
         assert exc.detail and exc.errors, text
         assert getattr(exc, "line", 0) >= 1 and getattr(exc, "column", 0) >= 1, (text, exc.detail)
         assert "^" in exc.detail, (text, exc.detail)
+        assert exc.message != "syntax error", text  # the parser's fallback for an unforeseen failure
         return None
     finally:
         elapsed = time.perf_counter() - started
         assert elapsed < BOUND, f"compiling took {elapsed:.2f}s: {text!r}"
-
-
-def known_bug(exc: BaseException, expr: Expression) -> bool:
-    """Engine bugs this module found outside the parser and checker, reported to be fixed there.
-
-    Each has a strict xfail test at the end of this module; until it is fixed the fuzzers
-    tolerate exactly that failure and nothing broader.
-    """
-    if isinstance(exc, IndexError) and "concat()" in expr.source.replace(" ", ""):
-        return True  # concat() with no argument: its SQL form reads pieces[0]
-    # matches() with a pattern read from a field: re.error escapes at evaluation
-    return isinstance(exc, re.error) and "matches" in expr.source
 
 
 def build_sql(snap: Any, expr: Expression) -> None:
@@ -80,12 +70,7 @@ def build_sql(snap: Any, expr: Expression) -> None:
     if not expr.sql_ready:
         return
     for name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
-        try:
-            value = expr.to_sql(snap.tables, sql_context(name, NOW, "u-1", frozenset({"admin"}), frozenset({"l1"})))
-        except Exception as exc:
-            if known_bug(exc, expr):
-                return
-            raise
+        value = expr.to_sql(snap.tables, sql_context(name, NOW, "u-1", frozenset({"admin"}), frozenset({"l1"})))
         if isinstance(value, list):  # a bare list literal has no single SQL value
             continue
         str(sa.select(sa.literal_column("1")).where(sa.and_(sa.true(), value)).compile(dialect=dialect)
@@ -98,8 +83,8 @@ GADGET_FIELDS = ["name", "notes", "count", "weight", "price", "discount", "activ
                  "manual", "responsible", "team", "stars", "api_key", "number", "id", "created_at", "owner"]
 FUNCTIONS = ["if", "coalesce", "concat", "len", "lower", "upper", "trim", "contains", "startswith", "matches",
              "round", "abs", "min", "max", "now", "today", "days_between", "hours_between",
-             "business_hours_between", "add_business_hours", "has_role", "in_team", "sum", "count", "avg",
-             "changed"]
+             "business_hours_between", "add_business_hours", "has_role", "in_team", "is_team_member", "is_my_team",
+             "sum", "count", "avg", "changed"]
 HOSTILE = ["__class__", "__globals__", "__import__('os')", "__import__", "().__class__.__bases__", "__builtins__",
            "__subclasses__()", "lambda", "lambda x: x", "os", "os.system('id')", "eval", "exec", "open", "import",
            "sys", "globals()", "locals()", "getattr", "self", "env", "env.record", "__dict__", "mro()", "print(1)",
@@ -205,6 +190,7 @@ TYPED = {
              '{str} not in ("a", "b")', 'status in ("draft", "live")', '"red" in tags', "status in tags",
              "maker == null", "maker in makers", "{date} < {date}", "{datetime} >= {datetime}",
              "{duration} > {duration}", 'has_role("admin")', 'in_team("l1")', "{int} == null",
+             "is_team_member(responsible)", "is_my_team(team)",
              "{bool} != {bool}", "{int} == {dec}", "1 in parts.qty"],
     "date": ["released_on", "today()", "$today", "{date} + {duration}", "{date} - {duration}",
              "{duration} + {date}", "min({date}, {date})", "2026-02-28"],
@@ -283,13 +269,8 @@ def evaluate(expr: Expression, record: dict[str, Any], makers: dict[str, Any], u
     env = Env(record, now=NOW, load=loader(makers), user_id="u-1" if user else None,
               roles=frozenset({"admin"}), teams=frozenset({"l1"}), calendar=CALENDAR)
     started = time.perf_counter()
-    try:
-        value = expr.evaluate(env)
-        expr.holds(env)
-    except Exception as exc:
-        if known_bug(exc, expr):
-            return None
-        raise
+    value = expr.evaluate(env)
+    expr.holds(env)
     assert time.perf_counter() - started < BOUND, expr.source
     return value
 
@@ -450,16 +431,54 @@ def test_literals_round_trip_through_the_parser(snap, value):
     assert got == value, (text, got)
 
 
-# --- engine bugs found by fuzzing, outside the parser and checker (reported) -----------------
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="functions: concat(any...) accepts no argument but _sql_concat reads pieces[0]")
-def test_concat_without_arguments_builds_sql(snap):
-    expr = compile_expression("concat()", snap.catalog.entities["gadget"], snap.catalog)
-    expr.to_sql(snap.tables, sql_context("sqlite", NOW))
+# --- engine bugs this module found outside the parser and checker (fixed since) -------------
+def test_concat_needs_an_argument(snap):
+    with pytest.raises(DslError, match=r"concat\(\) takes at least 1 argument"):
+        compile_expression("concat()", snap.catalog.entities["gadget"], snap.catalog)
 
 
-@pytest.mark.xfail(strict=True, raises=re.error,
-                   reason="functions._py_matches: an invalid pattern read from a field raises re.error")
 def test_matches_with_an_invalid_pattern_from_a_field_is_unknown(snap):
     expr = compile_expression("matches(name, notes)", snap.catalog.entities["gadget"], snap.catalog)
     assert expr.evaluate(Env({"name": "a", "notes": "["}, now=NOW)) is None
+    assert expr.evaluate(Env({"name": "a", "notes": "(a+)+$"}, now=NOW)) is None
+    assert expr.evaluate(Env({"name": "a", "notes": "^a$"}, now=NOW)) is True
+
+
+# --- (d) the language reference (docs/dsl.md) stays true ------------------------------------
+DOC = Path(__file__).resolve().parents[2] / "docs" / "dsl.md"
+
+
+def doc_examples() -> list[tuple[str, str, dict[str, Any]]]:
+    """Expressions of the reference: the lines of its ```dsl blocks and its function tables.
+
+    A block starts with ``# on ENTITY[, updates][, sql]``; every other line is one expression.
+    """
+    text = DOC.read_text()
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for block in re.findall(r"```dsl\n(.*?)```", text, re.S):
+        header, *lines = block.strip().splitlines()
+        entity, *flags = [part.strip() for part in header.removeprefix("# on ").split(",")]
+        out += [(line.strip(), entity, {flag: True for flag in flags}) for line in lines if line.strip()]
+    reference = text[text.index("## Function reference"):text.index("## Limits and safety")]
+    for row in reference.splitlines():
+        cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+        if row.startswith("| `") and cells[-1].startswith("`"):
+            out.append((cells[-1].strip("`"), "gadget", {}))
+    return out
+
+
+def test_every_example_of_the_reference_compiles(snap):
+    examples = doc_examples()
+    assert len(examples) > 40
+    for text, entity, options in examples:
+        try:
+            expr = compile_expression(text, snap.catalog.entities[entity], snap.catalog, **options)
+        except DslError as exc:
+            raise AssertionError(f"docs/dsl.md example {text!r} on {entity}: {exc.detail}") from None
+        build_sql(snap, expr)
+
+
+def test_the_reference_documents_every_function(snap):
+    reference = DOC.read_text().split("## Function reference", 1)[1]
+    missing = [name for name in snap.functions.names() if f"| `{name}(" not in reference]
+    assert not missing, f"docs/dsl.md has no entry for {missing}"

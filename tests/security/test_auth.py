@@ -1,0 +1,82 @@
+"""Sign-in: tokens, audit of attempts, lockout, long-lived API keys."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.conftest import PASSWORD, Api
+
+
+def audit_actions(workspace, entity: str) -> list[str]:
+    with workspace.db.connect() as conn:
+        return list(conn.execute(sa.text("SELECT action FROM tessera_audit WHERE entity = :e ORDER BY at"),
+                                 {"e": entity}).scalars())
+
+
+def test_sign_ins_are_audited_and_repeated_failures_lock_the_account(client, workspace):
+    token = client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": PASSWORD})
+    assert token.status_code == 200
+    for _ in range(5):
+        assert client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Wrong-pass-99"}
+                           ).status_code == 401
+    locked = client.post("/api/v1/auth/token", json={"email": "REP@test.dev", "password": PASSWORD})
+    assert locked.status_code == 429 and "locked" in locked.get_json()["detail"]
+    assert client.post("/api/v1/auth/token", json={"email": "admin@test.dev", "password": PASSWORD}).status_code == 200
+    actions = audit_actions(workspace, "auth")
+    assert actions.count("login") == 2 and actions.count("login_failed") == 5
+    unknown = client.post("/api/v1/auth/token", json={"email": "ghost@test.dev", "password": PASSWORD})
+    assert unknown.status_code == 401 and audit_actions(workspace, "auth").count("login_failed") == 6
+
+
+def test_me_never_returns_a_password(rep):
+    me = rep.get("auth/me").get_json()
+    assert me["email"] == "rep@test.dev" and me["role_names"] == ["sales_rep"]
+    assert not any("password" in key or "hash" in key for key in me)
+
+
+def test_api_keys_are_shown_once_scoped_and_revocable(client, admin, rep, workspace):
+    created = admin.post("auth/keys", {"name": "ERP sync", "roles": ["admin"]})
+    assert created.status_code == 201
+    key = created.get_json()["key"]
+    assert key.startswith("tsk_")
+    listed = admin.get("auth/keys").get_json()["data"]
+    assert [k["name"] for k in listed] == ["ERP sync"] and all("key" not in k for k in listed)
+    with workspace.db.connect() as conn:
+        stored = conn.execute(sa.text("SELECT key_hash FROM tessera_api_key")).scalar_one()
+    assert key not in stored
+    integration = Api(client, key)
+    assert integration.get("gadget").status_code == 200
+    assert integration.post("meta/entities/gadget/fields", {"name": "x1", "type": "int"}).status_code == 201
+    # a key limited to fewer roles than its user has acts with those roles only
+    limited = Api(client, admin.post("auth/keys", {"name": "read-only", "roles": []}).get_json()["key"])
+    assert limited.get("gadget").status_code == 404  # no role: gadget does not exist for it
+    assert rep.post("auth/keys", {"name": "sneaky", "roles": ["admin"]}).status_code == 422
+    key_id = created.get_json()["id"]
+    assert rep.delete(f"auth/keys/{key_id}").status_code == 404  # not theirs
+    assert admin.delete(f"auth/keys/{key_id}").status_code == 204
+    assert integration.get("gadget").status_code == 401
+    assert Api(client, "tsk_made-up").get("gadget").status_code == 401
+    assert audit_actions(workspace, "api_key") == ["create", "create", "revoke"]
+
+
+def test_user_api_takes_passwords_and_role_names(client, admin, rep):
+    created = admin.post("user", {"email": "new@test.dev", "full_name": "New Person", "password": "Brand-new-pass-1",
+                                  "roles": ["sales_manager", "presales"]})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert "password" not in body and len(body["roles"]) == 2
+    signed_in = client.post("/api/v1/auth/token", json={"email": "new@test.dev", "password": "Brand-new-pass-1"})
+    assert signed_in.status_code == 200
+    me = Api(client, signed_in.get_json()["token"]).get("auth/me").get_json()
+    assert me["role_names"] == ["presales", "sales_manager"]
+    assert admin.post("user", {"email": "weak@test.dev", "full_name": "W", "password": "short"}).status_code == 422
+    assert admin.post("user", {"email": "x@test.dev", "full_name": "X", "roles": ["wizard"]}).status_code == 422
+    assert rep.post("user", {"email": "y@test.dev", "full_name": "Y"}).status_code == 403
+    assert admin.patch(f"user/{body['id']}", {"roles": ["executive"]}).status_code == 200
+
+
+def test_users_change_their_own_password(client, rep):
+    assert rep.post("auth/password", {"current_password": "nope", "new_password": "Another-pass-22"}).status_code == 422
+    assert rep.post("auth/password", {"current_password": PASSWORD, "new_password": "Another-pass-22"}).status_code == 204
+    assert client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Another-pass-22"}
+                       ).status_code == 200
