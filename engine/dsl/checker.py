@@ -286,6 +286,9 @@ class Checker:
         for index, (arg, kind) in enumerate(zip(node.args, kinds, strict=True)):
             param = function.params[min(index, len(function.params) - 1)].rstrip("?.")
             generic = self._match_param(node, arg, kind, param, generic)
+        temporal = {k.kind for k, p in zip(kinds, function.params, strict=False) if p.rstrip("?.") == "temporal"}
+        if len(temporal - {"null", "any"}) > 1:
+            raise self.fail(node, f"{name}() needs two dates or two datetimes, not a mix")
         pattern = node.args[1] if name == "matches" and len(node.args) == 2 else None
         if isinstance(pattern, n.Literal) and pattern.kind == "string":
             try:  # a literal pattern is checked now rather than failing on every evaluation

@@ -50,7 +50,8 @@ def _unescape(token: str) -> str:
     out, i = [], 0
     while i < len(body):
         if body[i] == "\\" and i + 1 < len(body):
-            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            # an unknown escape keeps its backslash, as in Python: "^\d+$" stays a regex
+            out.append(_ESCAPES.get(body[i + 1], "\\" + body[i + 1]))
             i += 2
         else:
             out.append(body[i])

@@ -50,7 +50,8 @@ def day_number(ctx: SqlContext, expr: Any) -> Any:
     """Days since an arbitrary origin of a date value (differences are exact)."""
     if ctx.dialect == "sqlite":
         return sa.func.julianday(expr)
-    return expr - sa.literal(dt.date(1970, 1, 1), sa.Date)
+    # bigint: day counts times 86400 overflow PostgreSQL's integer
+    return sa.cast(expr - sa.literal(dt.date(1970, 1, 1), sa.Date), sa.BigInteger)
 
 
 def add_days(ctx: SqlContext, expr: Any, days: Any) -> Any:

@@ -142,7 +142,8 @@ def _arith(op: str, left_kind: str, right_kind: str) -> Callable[[Any, Any], Any
     if op == "/":
         return lambda a, b: None if b == 0 else _num(a) / _num(b)
     if op == "%":
-        return lambda a, b: None if b == 0 else int(math.fmod(a, b))
+        # SQL's remainder takes the dividend's sign; exact on integers of any size
+        return lambda a, b: None if b == 0 else (abs(a) % abs(b)) * (1 if a >= 0 else -1)
     raise AssertionError(op)
 
 

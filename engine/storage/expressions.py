@@ -108,7 +108,7 @@ def _require_fit(expr: Expression, fd: FieldDef, where: str) -> None:
         from engine.dsl.parser import dsl_error
 
         raise dsl_error(expr.source, tree.line, tree.column,
-                        f"gives {expr.type}, but {fd.name} is a {fd.type} field", where)
+                        f"gives {expr.type}, but {fd.name} is a field of type {fd.type}", where)
 
 
 def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, problems: Problems) -> None:

@@ -13,7 +13,8 @@ import hashlib
 import json
 import re
 from dataclasses import replace
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -105,12 +106,25 @@ class Records:
         loader = RecordLoader(conn, snap)
         return access.allows(entity, action, make_env(loader, actor, self.clock(), loader.wrap(entity, record)))
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read transaction; a value SQL cannot compute (overflow) is the caller's problem, not a 500."""
+        try:
+            with read_transaction(self.ws.db) as conn:
+                yield conn
+        except sa.exc.DataError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
+            raise BadRequest(f"A value could not be computed: {reason}") from None
+
     def _write(self, entity: EntityDef, fn: Callable[[Connection], T]) -> T:
         try:
             with write_transaction(self.ws.db) as conn:
                 return fn(conn)
         except sa.exc.IntegrityError as exc:
             raise _conflict(entity, exc) from None
+        except sa.exc.DataError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
+            raise ValidationError(f"A value is out of range: {reason}", [FieldError("(record)", reason)]) from None
 
     # --- metadata as the actor may see it -------------------------------------------
     def catalog_for(self, actor: Actor) -> Catalog:
@@ -139,7 +153,7 @@ class Records:
         entity = self._entity(snap, actor, entity_name)
         rc = self._rc(actor, snap)
         fields, expand = parse_record_params(entity, params or {}, rc.hidden(entity))
-        with read_transaction(self.ws.db) as conn:
+        with self._reading() as conn:
             return get_record(conn, snap, entity, record_id, fields, expand, rc)
 
     def list(self, actor: Actor, entity_name: str, params: Mapping[str, str] | ListQuery) -> Page:
@@ -147,14 +161,14 @@ class Records:
         entity = self._entity(snap, actor, entity_name)
         rc = self._rc(actor, snap)
         query = params if isinstance(params, ListQuery) else parse_list_params(entity, params, rc.hidden(entity))
-        with read_transaction(self.ws.db) as conn:
+        with self._reading() as conn:
             return list_records(conn, snap, entity, query, rc=rc)
 
     def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
         """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
-        with read_transaction(self.ws.db) as conn:
+        with self._reading() as conn:
             return aggregate(conn, snap, entity, body, self._rc(actor, snap))
 
     def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
@@ -163,7 +177,7 @@ class Records:
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
         rc = self._rc(actor, snap)
-        with read_transaction(self.ws.db) as conn:
+        with self._reading() as conn:
             get_record(conn, snap, entity, record_id, ["id"], None, rc)  # 404 unless readable
             own = entity.fields.get(link) if link not in rc.hidden(entity) else None
             if own is not None and own.type == "links":
@@ -206,7 +220,7 @@ class Records:
         table = snap.tables.main(entity.name)
         rc = self._rc(actor, snap)
         hidden = rc.hidden(entity)
-        with read_transaction(self.ws.db) as conn:
+        with self._reading() as conn:
             conditions = [table.c.id == record_id]  # trashed records keep their history
             visible = rc.predicate(snap, entity, table)
             if visible is not None:
@@ -292,7 +306,7 @@ class Records:
             if idempotency_key is None:
                 raise
             # a concurrent request with the same key won the race: answer with its record
-            with read_transaction(self.ws.db) as conn:
+            with self._reading() as conn:
                 replay = self._replay(conn, actor, entity, idempotency_key, digest)
                 if replay is None:
                     raise

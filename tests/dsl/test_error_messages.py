@@ -294,9 +294,9 @@ def test_field_expressions_are_checked_against_the_field(tmp_path):
     found = {exc.errors[0].field: (exc.message, exc.line, exc.column, str(origin)) for origin, exc in errors}
     hint = field_hint(catalog, "widget")
     expected = {
-        "widget.size.default": (r"gives string, but size is an? int field", 1, 1, 5),
+        "widget.size.default": (r"gives string, but size is a field of type int", 1, 1, 5),
         "widget.total.compute": (r"cannot apply '\+' to int and string", 2, 3, 6),
-        "widget.label.compute": (r"gives int, but label is an? enum field", 1, 6, 11),
+        "widget.label.compute": (r"gives int, but label is a field of type enum", 1, 6, 11),
         "widget.shown.visible_if": (r"a condition must be true or false, not int", 1, 1, 12),
         "widget.frozen.readonly_if": (re.escape(f"widget has no field 'status' (fields: {hint})"), 1, 1, 13),
         "widget.other.filter": (re.escape(f"widget has no field 'nope' (fields: {hint})"), 1, 1, 14),
