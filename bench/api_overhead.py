@@ -59,17 +59,110 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "Bench-password-1"
 SEED = 20240601
 
-FIRST = ["Anna", "Ben", "Carla", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira", "Lars",
-         "Mina", "Noah", "Olga", "Pablo", "Qiu", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wim", "Xenia", "Yusuf",
-         "Zoe"]
-LAST = ["Adler", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hoffmann", "Ivanova", "Jansen",
-        "Kowalski", "Lehmann", "Martin", "Nowak", "Okafor", "Petrov", "Quinn", "Rossi", "Schmidt", "Tanaka",
-        "Ullrich", "Vogel", "Weber", "Xu", "Yilmaz", "Zimmermann", "Ahmadi", "Novak", "Silva", "Kim"]
-COUNTRIES = ["Germany", "Austria", "Switzerland", "France", "Italy", "Spain", "Portugal", "Netherlands", "Belgium",
-             "Poland", "Czechia", "Denmark", "Sweden", "Norway", "Finland", "Ireland", "United Kingdom",
-             "United States", "Canada", "India"]
-CITIES = ["Berlin", "Vienna", "Zurich", "Paris", "Milan", "Madrid", "Lisbon", "Utrecht", "Ghent", "Krakow",
-          "Brno", "Aarhus", "Malmo", "Bergen", "Espoo", "Cork", "Leeds", "Austin", "Toronto", "Pune"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Carla",
+    "David",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Lars",
+    "Mina",
+    "Noah",
+    "Olga",
+    "Pablo",
+    "Qiu",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wim",
+    "Xenia",
+    "Yusuf",
+    "Zoe",
+]
+LAST = [
+    "Adler",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hoffmann",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "Lehmann",
+    "Martin",
+    "Nowak",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ullrich",
+    "Vogel",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zimmermann",
+    "Ahmadi",
+    "Novak",
+    "Silva",
+    "Kim",
+]
+COUNTRIES = [
+    "Germany",
+    "Austria",
+    "Switzerland",
+    "France",
+    "Italy",
+    "Spain",
+    "Portugal",
+    "Netherlands",
+    "Belgium",
+    "Poland",
+    "Czechia",
+    "Denmark",
+    "Sweden",
+    "Norway",
+    "Finland",
+    "Ireland",
+    "United Kingdom",
+    "United States",
+    "Canada",
+    "India",
+]
+CITIES = [
+    "Berlin",
+    "Vienna",
+    "Zurich",
+    "Paris",
+    "Milan",
+    "Madrid",
+    "Lisbon",
+    "Utrecht",
+    "Ghent",
+    "Krakow",
+    "Brno",
+    "Aarhus",
+    "Malmo",
+    "Bergen",
+    "Espoo",
+    "Cork",
+    "Leeds",
+    "Austin",
+    "Toronto",
+    "Pune",
+]
 TITLES = ["CEO", "CTO", "Buyer", "Engineer", "Head of IT", "Office manager", "Controller", "Sales director"]
 DEPARTMENTS = ["Management", "IT", "Purchasing", "Finance", "Operations", "Sales"]
 N_ACCOUNTS = 500
@@ -84,7 +177,7 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
         return
     base = os.environ.get("TESSERA_BENCH_DATABASE_URL", DEFAULT_PG)
     if base.startswith("postgresql://"):
-        base = "postgresql+psycopg://" + base[len("postgresql://"):]
+        base = "postgresql+psycopg://" + base[len("postgresql://") :]
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -134,14 +227,26 @@ def bulk_load_core(ws: Workspace, owner: str, rows: int, rng: random.Random) -> 
     tables = ws.snapshot().tables
     account, contact = tables.main("account"), tables.main("contact")
     now = dt.datetime.now(dt.UTC)
-    system = {"version": 1, "created_at": now, "created_by": owner, "updated_at": now, "updated_by": owner,
-              "owner": owner, "deleted_at": None, "deleted_by": None}
+    system = {
+        "version": 1,
+        "created_at": now,
+        "created_by": owner,
+        "updated_at": now,
+        "updated_by": owner,
+        "owner": owner,
+        "deleted_at": None,
+        "deleted_by": None,
+    }
     account_ids = [new_id() for _ in range(N_ACCOUNTS)]
     contact_ids: list[str] = []
     with ws.db.begin() as conn:
-        conn.execute(account.insert(), [{"id": a, "name": f"Account {k:04d}", "city": CITIES[k % 20],
-                                         "country": COUNTRIES[k % 20], **system}
-                                        for k, a in enumerate(account_ids)])
+        conn.execute(
+            account.insert(),
+            [
+                {"id": a, "name": f"Account {k:04d}", "city": CITIES[k % 20], "country": COUNTRIES[k % 20], **system}
+                for k, a in enumerate(account_ids)
+            ],
+        )
     batch: list[dict[str, Any]] = []
     for n in range(rows):
         values = contact_values(rng, account_ids, n)
@@ -160,8 +265,10 @@ def bulk_load_api(client: Any, headers: dict[str, str], rows: int, rng: random.R
     """Accounts and contacts through ``POST /api/v1/ENTITY/bulk`` in batches of 1,000."""
     account_ids: list[str] = []
     for start in range(0, N_ACCOUNTS, 1000):
-        body = [{"name": f"Account {k:04d}", "city": CITIES[k % 20], "country": COUNTRIES[k % 20]}
-                for k in range(start, min(start + 1000, N_ACCOUNTS))]
+        body = [
+            {"name": f"Account {k:04d}", "city": CITIES[k % 20], "country": COUNTRIES[k % 20]}
+            for k in range(start, min(start + 1000, N_ACCOUNTS))
+        ]
         r = client.post("/api/v1/account/bulk", json=body, headers=headers)
         assert r.status_code == 200, r.get_json()
         account_ids += [rec["id"] for rec in r.get_json()["data"]]
@@ -187,8 +294,16 @@ def analyze(ws: Workspace) -> None:
 # --- the hand-written app ------------------------------------------------------------------
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,38}[0-9]$")
-STRING_LIMITS = {"first_name": 100, "last_name": 100, "email": 254, "phone": 40, "title": 128, "department": 100,
-                 "city": 100, "country": 100}
+STRING_LIMITS = {
+    "first_name": 100,
+    "last_name": 100,
+    "email": 254,
+    "phone": 40,
+    "title": 128,
+    "department": 100,
+    "city": 100,
+    "country": 100,
+}
 
 
 def hand_written_app(url: str, tokens: dict[str, str]) -> Flask:
@@ -204,13 +319,17 @@ def hand_written_app(url: str, tokens: dict[str, str]) -> Flask:
 
     md = sa.MetaData()
     contact = sa.Table(
-        "contact", md,
+        "contact",
+        md,
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("version", sa.Integer),
-        sa.Column("created_at", sa.DateTime), sa.Column("created_by", sa.String(36)),
-        sa.Column("updated_at", sa.DateTime), sa.Column("updated_by", sa.String(36)),
+        sa.Column("created_at", sa.DateTime),
+        sa.Column("created_by", sa.String(36)),
+        sa.Column("updated_at", sa.DateTime),
+        sa.Column("updated_by", sa.String(36)),
         sa.Column("owner", sa.String(36)),
-        sa.Column("deleted_at", sa.DateTime), sa.Column("deleted_by", sa.String(36)),
+        sa.Column("deleted_at", sa.DateTime),
+        sa.Column("deleted_by", sa.String(36)),
         *[sa.Column(name, sa.String(n)) for name, n in STRING_LIMITS.items()],
         sa.Column("account", sa.String(36)),
         sa.Column("consent_marketing", sa.Boolean),
@@ -275,8 +394,17 @@ def hand_written_app(url: str, tokens: dict[str, str]) -> Flask:
         if errors:
             return error(422, "The contact is not valid", errors)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        row = {"id": new_id(), "version": 1, "created_at": now, "created_by": who, "updated_at": now,
-               "updated_by": who, "owner": who, "consent_marketing": False, **values}
+        row = {
+            "id": new_id(),
+            "version": 1,
+            "created_at": now,
+            "created_by": who,
+            "updated_at": now,
+            "updated_by": who,
+            "owner": who,
+            "consent_marketing": False,
+            **values,
+        }
         try:
             with engine.begin() as conn:
                 conn.execute(contact.insert(), row)
@@ -294,8 +422,9 @@ def hand_written_app(url: str, tokens: dict[str, str]) -> Flask:
         if user() is None:
             return error(401, "Sign in first")
         with engine.connect() as conn:
-            row = conn.execute(sa.select(*public).where(contact.c.id == record_id,
-                                                        contact.c.deleted_at.is_(None))).first()
+            row = conn.execute(
+                sa.select(*public).where(contact.c.id == record_id, contact.c.deleted_at.is_(None))
+            ).first()
         if row is None:
             return error(404, "No such contact")
         return jsonify(as_json(row))
@@ -306,8 +435,12 @@ def hand_written_app(url: str, tokens: dict[str, str]) -> Flask:
             return error(401, "Sign in first")
         country = request.args.get("country")
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(*public).where(contact.c.country == country, contact.c.deleted_at.is_(None))
-                                .order_by(contact.c.last_name, contact.c.id).limit(50)).all()
+            rows = conn.execute(
+                sa.select(*public)
+                .where(contact.c.country == country, contact.c.deleted_at.is_(None))
+                .order_by(contact.c.last_name, contact.c.id)
+                .limit(50)
+            ).all()
         return jsonify({"data": [as_json(r) for r in rows]})
 
     app.extensions["bench_engine"] = engine
@@ -318,8 +451,14 @@ def hand_written_app(url: str, tokens: dict[str, str]) -> Flask:
 class Op:
     """One operation: how to call it on each implementation, with the same input."""
 
-    def __init__(self, name: str, make_input: Callable[[int], Any], tessera: Callable[[Any], Any],
-                 hand: Callable[[Any], Any], expect: int):
+    def __init__(
+        self,
+        name: str,
+        make_input: Callable[[int], Any],
+        tessera: Callable[[Any], Any],
+        hand: Callable[[Any], Any],
+        expect: int,
+    ):
         self.name, self.make_input, self.tessera, self.hand, self.expect = name, make_input, tessera, hand, expect
 
 
@@ -389,8 +528,13 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp_name, database(backend, Path(tmp_name)) as url:
         tmp = Path(tmp_name)
-        config = Config(database_url=url, packs=("benchcore",), extra_pack_paths=(pack_root(args.audit, tmp),),
-                        secret_key="bench-secret-key-" + "x" * 32, instance_path=tmp / "instance")
+        config = Config(
+            database_url=url,
+            packs=("benchcore",),
+            extra_pack_paths=(pack_root(args.audit, tmp),),
+            secret_key="bench-secret-key-" + "x" * 32,
+            instance_path=tmp / "instance",
+        )
         ws = Workspace(config)
         ws.install()
         ensure_roles(ws)
@@ -408,10 +552,12 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             account_ids, contact_ids = bulk_load_core(ws, admin["id"], args.rows, rng)
         load_seconds = time.perf_counter() - started
         analyze(ws)
-        print(f"[{backend}] loaded {len(contact_ids):,} contacts and {len(account_ids)} accounts "
-              f"via {'the bulk API' if args.load == 'api' else 'SQLAlchemy Core executemany'} "
-              f"in {load_seconds:.1f} s ({len(contact_ids) / load_seconds:,.0f} rows/s); contact audit {args.audit}",
-              flush=True)
+        print(
+            f"[{backend}] loaded {len(contact_ids):,} contacts and {len(account_ids)} accounts "
+            f"via {'the bulk API' if args.load == 'api' else 'SQLAlchemy Core executemany'} "
+            f"in {load_seconds:.1f} s ({len(contact_ids) / load_seconds:,.0f} rows/s); contact audit {args.audit}",
+            flush=True,
+        )
 
         hand_token = "hand-" + uuid.uuid4().hex
         happ = hand_written_app(url, {hand_token: admin["id"]})
@@ -421,19 +567,37 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         # one input generator per operation, shared by both implementations
         counter = iter(range(10_000_000, 99_999_999))
         ops = [
-            Op("create", lambda i: contact_values(rng, account_ids, next(counter)),
-               lambda body: tclient.post("/api/v1/contact", json=body, headers=t_headers),
-               lambda body: hclient.post("/contacts", json=body, headers=h_headers), 201),
-            Op("get", lambda i: rng.choice(contact_ids),
-               lambda rid: tclient.get(f"/api/v1/contact/{rid}", headers=t_headers),
-               lambda rid: hclient.get(f"/contacts/{rid}", headers=h_headers), 200),
-            Op("list", lambda i: rng.choice(COUNTRIES),
-               lambda c: tclient.get("/api/v1/contact", query_string={"country": c, "sort": "last_name", "limit": "50"},
-                                     headers=t_headers),
-               lambda c: hclient.get("/contacts", query_string={"country": c}, headers=h_headers), 200),
+            Op(
+                "create",
+                lambda i: contact_values(rng, account_ids, next(counter)),
+                lambda body: tclient.post("/api/v1/contact", json=body, headers=t_headers),
+                lambda body: hclient.post("/contacts", json=body, headers=h_headers),
+                201,
+            ),
+            Op(
+                "get",
+                lambda i: rng.choice(contact_ids),
+                lambda rid: tclient.get(f"/api/v1/contact/{rid}", headers=t_headers),
+                lambda rid: hclient.get(f"/contacts/{rid}", headers=h_headers),
+                200,
+            ),
+            Op(
+                "list",
+                lambda i: rng.choice(COUNTRIES),
+                lambda c: tclient.get(
+                    "/api/v1/contact",
+                    query_string={"country": c, "sort": "last_name", "limit": "50"},
+                    headers=t_headers,
+                ),
+                lambda c: hclient.get("/contacts", query_string={"country": c}, headers=h_headers),
+                200,
+            ),
         ]
-        counts = {"create": args.creates or args.requests or 2000, "get": args.gets or args.requests or 5000,
-                  "list": args.lists or args.requests or 2000}
+        counts = {
+            "create": args.creates or args.requests or 2000,
+            "get": args.gets or args.requests or 5000,
+            "list": args.lists or args.requests or 2000,
+        }
 
         # the two answer alike (same record shape, same first page)
         rid = rng.choice(contact_ids)
@@ -442,8 +606,14 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         a, b = ops[2].tessera("Germany").get_json(), ops[2].hand("Germany").get_json()
         assert [x["id"] for x in a["data"]] == [x["id"] for x in b["data"]] and len(a["data"]) == 50
 
-        result: dict[str, Any] = {"backend": backend, "rows": len(contact_ids), "load_seconds": load_seconds,
-                                  "load": args.load, "audit": args.audit, "ops": {}}
+        result: dict[str, Any] = {
+            "backend": backend,
+            "rows": len(contact_ids),
+            "load_seconds": load_seconds,
+            "load": args.load,
+            "audit": args.audit,
+            "ops": {},
+        }
         if args.profile:
             op = next(o for o in ops if o.name == args.profile)
             print(profile_op(op, counts[op.name], args.profiler))
@@ -454,8 +624,11 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 samples = run_op(op, counts[op.name], args.warmup, rng)
                 result["ops"][op.name] = {
                     "n": counts[op.name],
-                    **{f"{who}_{k}": round(pct(samples[who], q), 3) for who in ("tessera", "hand")
-                       for k, q in (("p50", 0.5), ("p95", 0.95))},
+                    **{
+                        f"{who}_{k}": round(pct(samples[who], q), 3)
+                        for who in ("tessera", "hand")
+                        for k, q in (("p50", 0.5), ("p95", 0.95))
+                    },
                     **{f"{who}_mean": round(statistics.fmean(samples[who]) / 1e6, 3) for who in ("tessera", "hand")},
                 }
                 m = result["ops"][op.name]
@@ -469,15 +642,19 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(results: list[dict[str, Any]], target: float) -> str:
-    lines = ["| backend | operation | requests | Tessera p50 | hand p50 | ratio p50 | Tessera p95 | hand p95 "
-             "| ratio p95 | within target |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| backend | operation | requests | Tessera p50 | hand p50 | ratio p50 | Tessera p95 | hand p95 "
+        "| ratio p95 | within target |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for res in results:
         for name, m in res["ops"].items():
             ok = "yes" if m["ratio_p50"] <= target and m["ratio_p95"] <= target else "**no**"
-            lines.append(f"| {res['backend']} | {name} | {m['n']:,} | {m['tessera_p50']:.2f} ms "
-                         f"| {m['hand_p50']:.2f} ms | {m['ratio_p50']:.2f} | {m['tessera_p95']:.2f} ms "
-                         f"| {m['hand_p95']:.2f} ms | {m['ratio_p95']:.2f} | {ok} |")
+            lines.append(
+                f"| {res['backend']} | {name} | {m['n']:,} | {m['tessera_p50']:.2f} ms "
+                f"| {m['hand_p50']:.2f} ms | {m['ratio_p50']:.2f} | {m['tessera_p95']:.2f} ms "
+                f"| {m['hand_p95']:.2f} ms | {m['ratio_p95']:.2f} | {ok} |"
+            )
     return "\n".join(lines)
 
 
@@ -485,20 +662,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--rows", type=int, default=100_000, help="contacts to load (default 100,000)")
-    parser.add_argument("--requests", type=int, default=None,
-                        help="requests per operation and implementation "
-                             "(default: 2,000 creates, 5,000 gets, 2,000 lists)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="requests per operation and implementation (default: 2,000 creates, 5,000 gets, 2,000 lists)",
+    )
     parser.add_argument("--creates", type=int, default=None, help="override --requests for this operation")
     parser.add_argument("--gets", type=int, default=None, help="override --requests for this operation")
     parser.add_argument("--lists", type=int, default=None, help="override --requests for this operation")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per operation first")
-    parser.add_argument("--load", choices=["core", "api"], default="core",
-                        help="bulk load via SQLAlchemy Core (default) or Tessera's bulk API, 1,000 a batch")
-    parser.add_argument("--profile", choices=["create", "get", "list"], default=None,
-                        help="instead of comparing, cProfile Tessera's side of one operation")
+    parser.add_argument(
+        "--load",
+        choices=["core", "api"],
+        default="core",
+        help="bulk load via SQLAlchemy Core (default) or Tessera's bulk API, 1,000 a batch",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=["create", "get", "list"],
+        default=None,
+        help="instead of comparing, cProfile Tessera's side of one operation",
+    )
     parser.add_argument("--profiler", choices=["cprofile", "pyinstrument"], default="cprofile")
-    parser.add_argument("--audit", choices=["on", "off"], default="on",
-                        help="off: run with 'audit: false' on contact (the pack default, like core's, is on)")
+    parser.add_argument(
+        "--audit",
+        choices=["on", "off"],
+        default="on",
+        help="off: run with 'audit: false' on contact (the pack default, like core's, is on)",
+    )
     parser.add_argument("--target", type=float, default=1.3, help="the ratio Tessera / hand-written to meet")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -506,8 +698,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rows must be at least 100")
 
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    print(f"python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs; "
-          f"SQLAlchemy {sa.__version__}; {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", flush=True)
+    print(
+        f"python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs; "
+        f"SQLAlchemy {sa.__version__}; {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+        flush=True,
+    )
     results = [bench_backend(b, args) for b in backends]
     if args.profile:
         return 0
@@ -515,8 +710,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report(results, args.target))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    within = all(m["ratio_p50"] <= args.target and m["ratio_p95"] <= args.target
-                 for res in results for m in res["ops"].values())
+    within = all(
+        m["ratio_p50"] <= args.target and m["ratio_p95"] <= args.target for res in results for m in res["ops"].values()
+    )
     return 0 if within else 1
 
 

@@ -156,42 +156,108 @@ def pack_expressions(catalog: Catalog, group: str, packs: set[str] | None = None
                 items.append(Item(group, f"{where}.compute", fd.opt("compute"), entity, {"where": f"{where}.compute"}))
             for option in ("visible_if", "readonly_if"):
                 if fd.opt(option):
-                    items.append(Item(group, f"{where}.{option}", fd.opt(option), entity,
-                                      {"where": f"{where}.{option}", "expect": "bool"}))
+                    items.append(
+                        Item(
+                            group,
+                            f"{where}.{option}",
+                            fd.opt(option),
+                            entity,
+                            {"where": f"{where}.{option}", "expect": "bool"},
+                        )
+                    )
             if fd.opt("filter") and fd.target in catalog.entities:
-                items.append(Item(group, f"{where}.filter", fd.opt("filter"), catalog.entities[fd.target],
-                                  {"where": f"{where}.filter", "expect": "bool", "record_entity": entity}))
+                items.append(
+                    Item(
+                        group,
+                        f"{where}.filter",
+                        fd.opt("filter"),
+                        catalog.entities[fd.target],
+                        {"where": f"{where}.filter", "expect": "bool", "record_entity": entity},
+                    )
+                )
         for index, validation in enumerate(entity.validations):
-            items.append(Item(group, f"{entity.name}.validations[{index}]", validation.when, entity,
-                              {"where": f"{entity.name}.validations[{index}]", "expect": "bool"}))
+            items.append(
+                Item(
+                    group,
+                    f"{entity.name}.validations[{index}]",
+                    validation.when,
+                    entity,
+                    {"where": f"{entity.name}.validations[{index}]", "expect": "bool"},
+                )
+            )
     return items
 
 
 # building blocks of the synthetic expressions: conditions and values over `issue`
 CONDITIONS = [
-    'priority == "P1"', 'priority in ("P1", "P2")', 'priority != "P4"', 'status != "closed"',
-    'status not in ("solved", "closed")', 'status == "new"', 'channel == "email"', 'escalated == true',
-    'not escalated', 'account.tier == "gold"', 'account.tier in ("gold", "platinum")', 'account.country == "DE"',
-    'account.revenue > 100000', 'account.name ~ "gmbh"', 'hours_between(created_at, $now) > 4',
-    'days_between(created_at, now()) > 14', 'due_at < $now', 'due_at < $now + 2h', 'resolved_at == null',
-    'resolved_at != null', 'subject ~ "vpn"', 'contains(subject, "VPN")', 'startswith(subject, "RE:")',
-    'len(description) > 200', 'lower(subject) == "help"', 'effort * 2 > 8', 'cost >= 1000', 'reopened > 2',
-    'estimate > 4h', 'assignee == $user', 'assignee == null', 'owner == $user', '"vip" in tags',
-    'coalesce(effort, 0) > 3', 'round(effort, 1) >= 2.5', 'updated_at > $now - 1d',
-    'created_at >= 2024-01-01T00:00:00Z', 'due_at < created_at + if(priority == "P1", 4h, 24h)',
-    'abs(reopened - 1) > 0', 'resolved_at > $now - 7d', 'hours_between(created_at, coalesce(resolved_at, $now)) > 48',
-    'cost / coalesce(effort, 1) > 150', 'account == null', 'trim(subject) != ""',
+    'priority == "P1"',
+    'priority in ("P1", "P2")',
+    'priority != "P4"',
+    'status != "closed"',
+    'status not in ("solved", "closed")',
+    'status == "new"',
+    'channel == "email"',
+    "escalated == true",
+    "not escalated",
+    'account.tier == "gold"',
+    'account.tier in ("gold", "platinum")',
+    'account.country == "DE"',
+    "account.revenue > 100000",
+    'account.name ~ "gmbh"',
+    "hours_between(created_at, $now) > 4",
+    "days_between(created_at, now()) > 14",
+    "due_at < $now",
+    "due_at < $now + 2h",
+    "resolved_at == null",
+    "resolved_at != null",
+    'subject ~ "vpn"',
+    'contains(subject, "VPN")',
+    'startswith(subject, "RE:")',
+    "len(description) > 200",
+    'lower(subject) == "help"',
+    "effort * 2 > 8",
+    "cost >= 1000",
+    "reopened > 2",
+    "estimate > 4h",
+    "assignee == $user",
+    "assignee == null",
+    "owner == $user",
+    '"vip" in tags',
+    "coalesce(effort, 0) > 3",
+    "round(effort, 1) >= 2.5",
+    "updated_at > $now - 1d",
+    "created_at >= 2024-01-01T00:00:00Z",
+    'due_at < created_at + if(priority == "P1", 4h, 24h)',
+    "abs(reopened - 1) > 0",
+    "resolved_at > $now - 7d",
+    "hours_between(created_at, coalesce(resolved_at, $now)) > 48",
+    "cost / coalesce(effort, 1) > 150",
+    "account == null",
+    'trim(subject) != ""',
     'upper(account.country) in ("DE", "AT", "CH")',
 ]
-PYTHON_ONLY = ['matches(subject, "^INC-[0-9]+$")', 'business_hours_between(created_at, $now) > 8']
+PYTHON_ONLY = ['matches(subject, "^INC-[0-9]+$")', "business_hours_between(created_at, $now) > 8"]
 VALUES = [
-    'concat(subject, " (", priority, ")")', 'hours_between(created_at, coalesce(resolved_at, $now))',
-    'if(escalated, cost * 2, cost)', 'account.name', 'upper(account.country)', 'days_between(created_at, $today)',
-    'max(due_at, updated_at)', 'min(effort, 8)', 'round(cost * 1.19, 2)', 'coalesce(due_at, created_at + 3d)',
-    'if(priority == "P1", 4h, if(priority == "P2", 8h, 24h))', 'created_at + estimate', 'len(subject)',
-    'concat(upper(account.country), "-", priority)', 'cost - coalesce(account.revenue, 0) / 1000',
-    'add_business_hours(created_at, 8)', 'reopened * 10 + len(coalesce(description, ""))', '$now - 30d',
-    'if(account.tier in ("gold", "platinum"), 2h, 8h)', 'lower(trim(subject))',
+    'concat(subject, " (", priority, ")")',
+    "hours_between(created_at, coalesce(resolved_at, $now))",
+    "if(escalated, cost * 2, cost)",
+    "account.name",
+    "upper(account.country)",
+    "days_between(created_at, $today)",
+    "max(due_at, updated_at)",
+    "min(effort, 8)",
+    "round(cost * 1.19, 2)",
+    "coalesce(due_at, created_at + 3d)",
+    'if(priority == "P1", 4h, if(priority == "P2", 8h, 24h))',
+    "created_at + estimate",
+    "len(subject)",
+    'concat(upper(account.country), "-", priority)',
+    "cost - coalesce(account.revenue, 0) / 1000",
+    "add_business_hours(created_at, 8)",
+    'reopened * 10 + len(coalesce(description, ""))',
+    "$now - 30d",
+    'if(account.tier in ("gold", "platinum"), 2h, 8h)',
+    "lower(trim(subject))",
 ]
 
 
@@ -203,8 +269,9 @@ def synthetic_expressions(issue: EntityDef, n: int = 200, seed: int = SEED) -> l
     for k, source in enumerate(VALUES):
         items.append(Item("synthetic", f"value[{k}]", source, issue))
     for k, source in enumerate(PYTHON_ONLY):
-        items.append(Item("synthetic", f"python_only[{k}]", f'status != "closed" and {source}', issue,
-                          {"expect": "bool"}))
+        items.append(
+            Item("synthetic", f"python_only[{k}]", f'status != "closed" and {source}', issue, {"expect": "bool"})
+        )
 
     def condition(depth: int) -> str:
         if depth > 2 or rng.random() < 0.55:
@@ -220,8 +287,11 @@ def synthetic_expressions(issue: EntityDef, n: int = 200, seed: int = SEED) -> l
         if source in seen:
             continue
         seen.add(source)
-        items.append(Item("synthetic", f"filter[{len(items)}]", source, issue,
-                          {"where": "filter", "sql": True, "expect": "bool"}))
+        items.append(
+            Item(
+                "synthetic", f"filter[{len(items)}]", source, issue, {"where": "filter", "sql": True, "expect": "bool"}
+            )
+        )
     return items
 
 
@@ -244,8 +314,16 @@ def _timed_check(item: Item, catalog: Catalog, repeat: int) -> float:
     for _ in range(repeat + 1):
         tree = parse(item.source, o.get("where", "expression"))
         start = time.perf_counter_ns()
-        scope = Scope(catalog, item.entity, functions, item.source, o.get("where", "expression"), False,
-                      o.get("sql", False), record_entity=o.get("record_entity"))
+        scope = Scope(
+            catalog,
+            item.entity,
+            functions,
+            item.source,
+            o.get("where", "expression"),
+            False,
+            o.get("sql", False),
+            record_entity=o.get("record_entity"),
+        )
         check(tree, scope)
         times.append(time.perf_counter_ns() - start)
     return statistics.median(times[1:])
@@ -254,8 +332,10 @@ def _timed_check(item: Item, catalog: Catalog, repeat: int) -> float:
 def measure_compile(items: list[Item], catalog: Catalog, repeat: int) -> list[dict[str, Any]]:
     tables = build_tables(catalog)
     now = dt.datetime.now(dt.UTC)
-    contexts = {d: sql_context(d, now, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", frozenset({"admin"}))
-                for d in ("sqlite", "postgresql")}
+    contexts = {
+        d: sql_context(d, now, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", frozenset({"admin"}))
+        for d in ("sqlite", "postgresql")
+    }
     ctx = contexts["postgresql"]
     results = []
     for item in items:
@@ -301,8 +381,20 @@ def part1(args: argparse.Namespace) -> dict[str, Any]:
         all_rows += rows
         summary_rows.append(_summary(name, rows))
     summary_rows.append(_summary("all", all_rows))
-    headers = ["expressions", "n", "chars (mean)", "parse mean", "parse p95", "check mean", "check p95",
-               "to_python mean", "compile mean", "compile p95", "to_sql mean", "to_sql p95"]
+    headers = [
+        "expressions",
+        "n",
+        "chars (mean)",
+        "parse mean",
+        "parse p95",
+        "check mean",
+        "check p95",
+        "to_python mean",
+        "compile mean",
+        "compile p95",
+        "to_sql mean",
+        "to_sql p95",
+    ]
     print("\nTimes in microseconds (per expression: median of --repeat runs; then mean/p95 over expressions)\n")
     text = table(headers, summary_rows)
     print(text)
@@ -313,10 +405,13 @@ def part1(args: argparse.Namespace) -> dict[str, Any]:
     target = next((r for r in all_rows if r["item"].source == EXPR), None)
     if target is None:
         bench_issue = bench.entities["issue"]
-        target = measure_compile([Item("x", "benchmark", EXPR, bench_issue, {"sql": True, "expect": "bool"})],
-                                 bench, args.repeat)[0]
-    print(f"\nthe benchmark expression: parse {us(target['parse'])} us, check {us(target['check'])} us, "
-          f"compile_expression {us(target['compile'])} us, to_sql {us(target.get('to_sql', 0))} us")
+        target = measure_compile(
+            [Item("x", "benchmark", EXPR, bench_issue, {"sql": True, "expect": "bool"})], bench, args.repeat
+        )[0]
+    print(
+        f"\nthe benchmark expression: parse {us(target['parse'])} us, check {us(target['check'])} us, "
+        f"compile_expression {us(target['compile'])} us, to_sql {us(target.get('to_sql', 0))} us"
+    )
     return {"table": text}
 
 
@@ -324,10 +419,20 @@ def _summary(name: str, rows: list[dict[str, Any]]) -> list[Any]:
     col = lambda key: [r[key] for r in rows if key in r]  # noqa: E731
     chars = statistics.mean(len(r["item"].source) for r in rows)
     sql = col("to_sql")
-    return [name, len(rows), f"{chars:.0f}", us(statistics.mean(col("parse"))), us(pct(col("parse"), 0.95)),
-            us(statistics.mean(col("check"))), us(pct(col("check"), 0.95)), us(statistics.mean(col("to_python"))),
-            us(statistics.mean(col("compile"))), us(pct(col("compile"), 0.95)),
-            us(statistics.mean(sql)) if sql else "-", us(pct(sql, 0.95)) if sql else "-"]
+    return [
+        name,
+        len(rows),
+        f"{chars:.0f}",
+        us(statistics.mean(col("parse"))),
+        us(pct(col("parse"), 0.95)),
+        us(statistics.mean(col("check"))),
+        us(pct(col("check"), 0.95)),
+        us(statistics.mean(col("to_python"))),
+        us(statistics.mean(col("compile"))),
+        us(pct(col("compile"), 0.95)),
+        us(statistics.mean(sql)) if sql else "-",
+        us(pct(sql, 0.95)) if sql else "-",
+    ]
 
 
 # --- part 2: evaluation speed --------------------------------------------------------------
@@ -335,23 +440,33 @@ def make_accounts(rng: random.Random, n: int = N_ACCOUNTS) -> dict[str, dict[str
     accounts = {}
     for k in range(n):
         account_id = new_id()
-        accounts[account_id] = {"id": account_id, "name": f"Account {k:04d} GmbH",
-                                "tier": rng.choices(*TIERS)[0], "country": rng.choice(["DE", "AT", "CH", "FR", "US"]),
-                                "revenue": Decimal(rng.randrange(10_000, 5_000_000))}
+        accounts[account_id] = {
+            "id": account_id,
+            "name": f"Account {k:04d} GmbH",
+            "tier": rng.choices(*TIERS)[0],
+            "country": rng.choice(["DE", "AT", "CH", "FR", "US"]),
+            "revenue": Decimal(rng.randrange(10_000, 5_000_000)),
+        }
     return accounts
 
 
-def make_issue(rng: random.Random, k: int, account_ids: list[str], now: dt.datetime,
-               priority: str | None = None) -> dict[str, Any]:
+def make_issue(
+    rng: random.Random, k: int, account_ids: list[str], now: dt.datetime, priority: str | None = None
+) -> dict[str, Any]:
     """One issue as native values (what the engine hands to expressions)."""
     created = now - dt.timedelta(seconds=rng.randrange(30 * 86400))
     return {
-        "id": new_id(), "version": 1, "created_at": created,
+        "id": new_id(),
+        "version": 1,
+        "created_at": created,
         "updated_at": created + dt.timedelta(minutes=rng.randrange(600)),
         "subject": f"Issue {k}: cannot log in to VPN" if k % 7 == 0 else f"Issue {k}: question about invoice",
-        "priority": priority or rng.choices(*PRIORITIES)[0], "status": rng.choices(*STATUSES)[0],
-        "channel": rng.choice(CHANNELS), "account": rng.choice(account_ids) if rng.random() < 0.97 else None,
-        "escalated": rng.random() < 0.05, "reopened": rng.randrange(4),
+        "priority": priority or rng.choices(*PRIORITIES)[0],
+        "status": rng.choices(*STATUSES)[0],
+        "channel": rng.choice(CHANNELS),
+        "account": rng.choice(account_ids) if rng.random() < 0.97 else None,
+        "escalated": rng.random() < 0.05,
+        "reopened": rng.randrange(4),
     }
 
 
@@ -414,10 +529,29 @@ def part2(args: argparse.Namespace) -> dict[str, Any]:
         assert dsl_hits == hand_hits, (mix, dsl_hits, hand_hits)
         dsl, hand = max(dsl_rates), max(hand_rates)
         results[mix] = (dsl, hand, dsl_hits, envs)
-        rows_out.append([mix, f"{dsl_hits:,}", f"{dsl:,.0f}", f"{1e9 / dsl:.0f}", f"{hand:,.0f}", f"{1e9 / hand:.0f}",
-                         f"{hand / dsl:.2f}x"])
-    text = table(["records", "matching", "DSL evals/s", "DSL ns/eval", "hand-written evals/s", "hand ns/eval",
-                  "ratio (hand/DSL time)"], rows_out)
+        rows_out.append(
+            [
+                mix,
+                f"{dsl_hits:,}",
+                f"{dsl:,.0f}",
+                f"{1e9 / dsl:.0f}",
+                f"{hand:,.0f}",
+                f"{1e9 / hand:.0f}",
+                f"{hand / dsl:.2f}x",
+            ]
+        )
+    text = table(
+        [
+            "records",
+            "matching",
+            "DSL evals/s",
+            "DSL ns/eval",
+            "hand-written evals/s",
+            "hand ns/eval",
+            "ratio (hand/DSL time)",
+        ],
+        rows_out,
+    )
     print(text)
     print("\nratio = DSL time per evaluation / hand-written time per evaluation (target <= 2x)")
     profile_text = ""
@@ -442,11 +576,18 @@ def part2(args: argparse.Namespace) -> dict[str, Any]:
 
 CLAUSES = [
     ('priority == "P1"', lambda env: env.record.get("priority") == "P1"),
-    ("hours_between(created_at, $now) > 4",
-     lambda env: (c := env.record.get("created_at")) is not None and (env.now - c).total_seconds() / 3600 > 4),
-    ('account.tier in ("gold", "platinum")',
-     lambda env: (a := env.record.get("account")) is not None and (r := env.load("acct", a)) is not None
-     and r.get("tier") in ("gold", "platinum")),
+    (
+        "hours_between(created_at, $now) > 4",
+        lambda env: (c := env.record.get("created_at")) is not None and (env.now - c).total_seconds() / 3600 > 4,
+    ),
+    (
+        'account.tier in ("gold", "platinum")',
+        lambda env: (
+            (a := env.record.get("account")) is not None
+            and (r := env.load("acct", a)) is not None
+            and r.get("tier") in ("gold", "platinum")
+        ),
+    ),
 ]
 
 
@@ -473,24 +614,41 @@ def _breakdown(catalog: Catalog, envs: list[Env], now: dt.datetime) -> str:
         expr = compile_expression(source, issue, catalog, sql=True, expect="bool")
         dsl_ns, hand_ns = _per_call(expr.holds, envs), _per_call(hand, envs)
         rows.append([f"`{source}`", f"{dsl_ns:.0f}", f"{hand_ns:.0f}", f"{dsl_ns / hand_ns:.1f}x"])
-    lines = ["each clause alone, on the 'all P1' records (ns per evaluation):", "",
-             table(["clause", "DSL ns", "hand ns", "ratio"], rows), ""]
+    lines = [
+        "each clause alone, on the 'all P1' records (ns per evaluation):",
+        "",
+        table(["clause", "DSL ns", "hand ns", "ratio"], rows),
+        "",
+    ]
     created = [e.record["created_at"] for e in envs]
     micro, limit = dt.timedelta(microseconds=1), dt.timedelta(hours=4)
     pieces = [
-        ("`(now - c).total_seconds() / 3600 > 4` (float, hand-written)",
-         lambda c: (now - c).total_seconds() / 3600 > 4),
-        ("`Decimal(str((now - c).total_seconds())) / 3600 > 4` (the DSL's hours_between)",
-         lambda c: _hours_between(c, now) > 4),
-        ("`Decimal((now - c) // 1us) / 3_600_000_000 > 4` (exact, no str round trip)",
-         lambda c: Decimal((now - c) // micro) / 3_600_000_000 > 4),
+        (
+            "`(now - c).total_seconds() / 3600 > 4` (float, hand-written)",
+            lambda c: (now - c).total_seconds() / 3600 > 4,
+        ),
+        (
+            "`Decimal(str((now - c).total_seconds())) / 3600 > 4` (the DSL's hours_between)",
+            lambda c: _hours_between(c, now) > 4,
+        ),
+        (
+            "`Decimal((now - c) // 1us) / 3_600_000_000 > 4` (exact, no str round trip)",
+            lambda c: Decimal((now - c) // micro) / 3_600_000_000 > 4,
+        ),
         ("`now - c > timedelta(hours=4)` (the comparison rewritten; exact)", lambda c: now - c > limit),
     ]
-    lines += ["the pieces of the hours_between clause (ns per call):", "",
-              table(["piece", "ns"], [[label, f"{_per_call(fn, created):.0f}"] for label, fn in pieces]), ""]
+    lines += [
+        "the pieces of the hours_between clause (ns per call):",
+        "",
+        table(["piece", "ns"], [[label, f"{_per_call(fn, created):.0f}"] for label, fn in pieces]),
+        "",
+    ]
     proto = [
         ("engine today (`expr.holds`)", compile_expression(EXPR, issue, catalog, sql=True, expect="bool").holds),
-        ("prototype: specialised closures, hours_between as today", _prototype(lambda a, b: _hours_between(a, b) * 3600)),
+        (
+            "prototype: specialised closures, hours_between as today",
+            _prototype(lambda a, b: _hours_between(a, b) * 3600),
+        ),
         ("prototype: specialised closures, `hours_between(...) > 4` as a timedelta comparison", _prototype(None)),
         ("hand-written", hand_written),
     ]
@@ -500,9 +658,12 @@ def _breakdown(catalog: Catalog, envs: list[Env], now: dt.datetime) -> str:
         assert all((fn(e) is True) == hand_written(e) for e in envs[:5000]), label
         ns = _per_call(fn, envs)
         proto_rows.append([label, f"{ns:.0f}", f"{ns / hand_ns:.1f}x"])
-    lines += ["specialised closures (a bench-only prototype of what the compiler could emit; same three-valued "
-              "semantics), on the 'all P1' records:", "",
-              table(["evaluator", "ns/eval", "vs hand-written"], proto_rows)]
+    lines += [
+        "specialised closures (a bench-only prototype of what the compiler could emit; same three-valued "
+        "semantics), on the 'all P1' records:",
+        "",
+        table(["evaluator", "ns/eval", "vs hand-written"], proto_rows),
+    ]
     return "\n".join(lines)
 
 
@@ -510,6 +671,7 @@ def _prototype(seconds_between: Callable[[Any, Any], Any] | None) -> Callable[[E
     """The benchmark expression as the Python compiler could emit it: one n-ary ``and`` loop,
     one-step paths read straight from ``env.record``, comparisons with a literal side
     specialised, the literal list as a frozenset, calls with fixed arity and no list/any()."""
+
     def field_(name: str) -> Callable[[Env], Any]:
         return lambda env: env.record.get(name)
 
@@ -520,6 +682,7 @@ def _prototype(seconds_between: Callable[[Any, Any], Any] | None) -> Callable[[E
                 return None
             linked = env.load(target, record_id)
             return None if linked is None else linked.get(name)
+
         return read
 
     def eq_literal(fn: Callable[[Env], Any], value: Any) -> Callable[[Env], Any]:
@@ -539,6 +702,7 @@ def _prototype(seconds_between: Callable[[Any, Any], Any] | None) -> Callable[[E
                 if value is None:
                     unknown = True
             return None if unknown else True
+
         return all_
 
     created = field_("created_at")
@@ -546,6 +710,7 @@ def _prototype(seconds_between: Callable[[Any, Any], Any] | None) -> Callable[[E
         limit = dt.timedelta(hours=4)
         hours = lambda env: None if (a := created(env)) is None else env.now - a > limit  # noqa: E731
     else:
+
         def hours(env: Env) -> Any:
             a = created(env)
             if a is None:
@@ -555,8 +720,14 @@ def _prototype(seconds_between: Callable[[Any, Any], Any] | None) -> Callable[[E
             except (ArithmeticError, ValueError, TypeError):
                 return None
             return value > 4
-    fn = and_n([eq_literal(field_("priority"), "P1"), hours,
-                in_literal(link_field("account", "acct", "tier"), ["gold", "platinum"])])
+
+    fn = and_n(
+        [
+            eq_literal(field_("priority"), "P1"),
+            hours,
+            in_literal(link_field("account", "acct", "tier"), ["gold", "platinum"]),
+        ]
+    )
     return lambda env: fn(env) is True
 
 
@@ -569,7 +740,7 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
         return
     base = os.environ.get("TESSERA_BENCH_DATABASE_URL", DEFAULT_PG)
     if base.startswith("postgresql://"):
-        base = "postgresql+psycopg://" + base[len("postgresql://"):]
+        base = "postgresql+psycopg://" + base[len("postgresql://") :]
     schema = f"dslbench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -588,8 +759,14 @@ def bulk_load(ws: Workspace, rows: int, rng: random.Random, now: dt.datetime) ->
     tables = ws.snapshot().tables
     acct, issue = tables.main("acct"), tables.main("issue")
     accounts = make_accounts(rng)
-    system = {"version": 1, "created_by": None, "updated_by": None, "owner": None, "deleted_at": None,
-              "deleted_by": None}
+    system = {
+        "version": 1,
+        "created_by": None,
+        "updated_by": None,
+        "owner": None,
+        "deleted_at": None,
+        "deleted_by": None,
+    }
     with ws.db.begin() as conn:
         old = now - dt.timedelta(days=60)
         conn.execute(acct.insert(), [{**a, "created_at": old, "updated_at": old, **system} for a in accounts.values()])
@@ -691,9 +868,11 @@ def _explain_generic(ws: Workspace, statement: str, parameters: dict[str, Any]) 
 
 def _raw(ws: Workspace, statement: str, parameters: Any) -> Callable[[], Any]:
     """Run the captured statement through the driver only (no Tessera, no SQLAlchemy compile)."""
+
     def run() -> Any:
         with ws.db.connect() as conn:
             return conn.exec_driver_sql(statement, parameters).all()
+
     return run
 
 
@@ -708,15 +887,22 @@ def part3_backend(backend: str, args: argparse.Namespace) -> str:
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory(prefix="tessera-dslbench-") as tmp_name, database(backend, Path(tmp_name)) as url:
         tmp = Path(tmp_name)
-        config = Config(database_url=url, packs=("dslbench",), extra_pack_paths=(PACKS,),
-                        secret_key="bench-secret-key-" + "x" * 32, instance_path=tmp / "instance")
+        config = Config(
+            database_url=url,
+            packs=("dslbench",),
+            extra_pack_paths=(PACKS,),
+            secret_key="bench-secret-key-" + "x" * 32,
+            instance_path=tmp / "instance",
+        )
         ws = Workspace(config)
         ws.install()
         now = dt.datetime.now(dt.UTC)
         start = time.perf_counter()
         bulk_load(ws, args.rows, rng, now)
-        say(f"loaded {N_ACCOUNTS:,} accts and {args.rows:,} issues in {time.perf_counter() - start:.1f} s "
-            f"(Core executemany, then ANALYZE)")
+        say(
+            f"loaded {N_ACCOUNTS:,} accts and {args.rows:,} issues in {time.perf_counter() - start:.1f} s "
+            f"(Core executemany, then ANALYZE)"
+        )
         records = ws.records
         params = {"filter": EXPR, "limit": "50", "sort": "-created_at"}
         records.list(SYSTEM, "issue", params)  # builds the snapshot; capture a warm call
@@ -727,15 +913,19 @@ def part3_backend(backend: str, args: argparse.Namespace) -> str:
         list_sql, list_params = next(s for s in cap.statements if "FROM issue" in s[0] or 'FROM "issue"' in s[0])
         count_sql, count_params = next(s for s in cap_count.statements if "count(" in s[0].lower())
         say(f"first page: {len(page.data)} records; total matching (count=true): {page_count.total:,}")
-        say(f"statements per list call: {len(cap.statements)} (with count=true: {len(cap_count.statements)}): "
-            + "; ".join(" ".join(st.split())[:40] + "..." for st, _ in cap_count.statements))
+        say(
+            f"statements per list call: {len(cap.statements)} (with count=true: {len(cap_count.statements)}): "
+            + "; ".join(" ".join(st.split())[:40] + "..." for st, _ in cap_count.statements)
+        )
 
         rows = []
         for label, fn in [
             ("records.list (filter, limit 50, -created_at)", lambda: records.list(SYSTEM, "issue", params)),
             ("records.list + count=true", lambda: records.list(SYSTEM, "issue", {**params, "count": "true"})),
-            ("records.list, no filter (baseline)",
-             lambda: records.list(SYSTEM, "issue", {"limit": "50", "sort": "-created_at"})),
+            (
+                "records.list, no filter (baseline)",
+                lambda: records.list(SYSTEM, "issue", {"limit": "50", "sort": "-created_at"}),
+            ),
             ("  the list SQL alone (driver)", _raw(ws, list_sql, list_params)),
             ("  the count SQL alone (driver)", _raw(ws, count_sql, count_params)),
         ]:
@@ -756,8 +946,11 @@ def part3_backend(backend: str, args: argparse.Namespace) -> str:
         def shape(hours: str, tier: str) -> Any:
             at = dt.datetime.now(dt.UTC)
             where = [issue.c.deleted_at.is_(None), issue.c.priority == "P1"]
-            where.append(piece("hours_between(created_at, $now) > 4", at) if hours == "tessera"
-                         else issue.c.created_at < at - dt.timedelta(hours=4))
+            where.append(
+                piece("hours_between(created_at, $now) > 4", at)
+                if hours == "tessera"
+                else issue.c.created_at < at - dt.timedelta(hours=4)
+            )
             stmt = sa.select(issue)
             if tier == "tessera":
                 where.append(piece('account.tier in ("gold", "platinum")', at))
@@ -777,6 +970,7 @@ def part3_backend(backend: str, args: argparse.Namespace) -> str:
         }
         shape_rows, variant_sql = [], {}
         for label, (hours, tier) in variants.items():
+
             def run(hours: str = hours, tier: str = tier) -> Any:
                 stmt = shape(hours, tier).order_by(issue.c.created_at.desc(), issue.c.id.desc()).limit(51)
                 with ws.db.connect() as conn:
@@ -791,16 +985,19 @@ def part3_backend(backend: str, args: argparse.Namespace) -> str:
             assert [r.id for r in got[:50]] == [r["id"] for r in page.data], label
             assert run_count() == page_count.total, label
             t_list, t_count = _latencies(run, args.runs), _latencies(run_count, args.runs)
-            shape_rows.append([label, ms(pct(t_list, 0.5)), ms(pct(t_list, 0.95)), ms(pct(t_count, 0.5)),
-                               ms(pct(t_count, 0.95))])
+            shape_rows.append(
+                [label, ms(pct(t_list, 0.5)), ms(pct(t_list, 0.95)), ms(pct(t_count, 0.5)), ms(pct(t_count, 0.95))]
+            )
             with Capture(ws.db) as vc:
                 run()
             variant_sql[label] = vc.statements[-1]
 
         say(f"\nlatency over {args.runs} runs (after {WARM} warm-up calls), ms\n")
         say(table(["query", "p50 ms", "p95 ms"], rows))
-        say(f"\nthe same filter as other SQL shapes (SQLAlchemy Core, same tables, same results), "
-            f"{args.runs} runs, ms:\n")
+        say(
+            f"\nthe same filter as other SQL shapes (SQLAlchemy Core, same tables, same results), "
+            f"{args.runs} runs, ms:\n"
+        )
         say(table(["SQL shape", "list p50", "list p95", "count p50", "count p95"], shape_rows))
         say("\nthe list SQL Tessera runs:\n")
         say("```sql\n" + list_sql.strip() + "\n```")
@@ -871,8 +1068,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="part 2: profile even when the ratio is <= 2")
     args = parser.parse_args(argv)
     print(f"# bench/dsl.py {' '.join(sys.argv[1:])}")
-    print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; python {platform.python_version()} on "
-          f"{platform.platform()}, {os.cpu_count()} CPUs; sqlalchemy {sa.__version__}")
+    print(
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; python {platform.python_version()} on "
+        f"{platform.platform()}, {os.cpu_count()} CPUs; sqlalchemy {sa.__version__}"
+    )
     print("load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if args.part in ("1", "all"):
         part1(args)

@@ -7,6 +7,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from engine.app import create_app  # noqa: E402
+from engine.app import create_app
 
 __all__ = ["__version__", "create_app"]

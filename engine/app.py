@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.sessions import SecureCookieSessionInterface
 
 from engine.api.jsonio import TesseraJSONProvider
 from engine.config import Config, load_config
@@ -15,7 +16,7 @@ from engine.workspace import Workspace
 class ApiAwareSessions(SecureCookieSessionInterface):
     """API calls authenticate with bearer tokens: no cookie session is opened for them."""
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+    def open_session(self, app: Flask, request: Request) -> Any:
         if request.path.startswith("/api/"):
             return self.null_session_class()
         return super().open_session(app, request)
@@ -49,10 +50,9 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     )
     app.extensions["tessera"] = WorkspaceRouter(workspace)
     from engine.api import register_api
-    from ui import register_ui
-
     from engine.api.hardening import security_headers
     from engine.security.throttle import Throttle
+    from ui import register_ui
 
     app.after_request(security_headers)
     app.extensions["tessera.sign_in_throttle"] = Throttle(config.auth_rate_limit, config.redis_url)

@@ -24,8 +24,9 @@ def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
     found = discover(roots, problems)
     wanted: tuple[str, ...] | None
     if extra:
-        wanted = tuple(sorted(name for name, pack in found.items()
-                              if any(pack.root.resolve().is_relative_to(p) for p in extra)))
+        wanted = tuple(
+            sorted(name for name, pack in found.items() if any(pack.root.resolve().is_relative_to(p) for p in extra))
+        )
     else:
         wanted = config.packs
     ordered = resolve(found, wanted, problems)

@@ -174,7 +174,9 @@ def packs_list() -> None:
     catalog = _run(lambda: load_catalog(_config()))
     for pack in catalog.packs:
         entities = [e.name for e in catalog.entities.values() if e.pack == pack.name]
-        click.echo(f"{pack.name:<16} {pack.version:<8} {len(entities):>3} entities  depends: {', '.join(pack.depends) or '-'}")
+        click.echo(
+            f"{pack.name:<16} {pack.version:<8} {len(entities):>3} entities  depends: {', '.join(pack.depends) or '-'}"
+        )
 
 
 @packs.command("show")

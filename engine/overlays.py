@@ -42,9 +42,18 @@ def _store(ws: Any, actor: Actor, overlay: Overlay, name: str) -> None:
         now = dt.datetime.now(dt.UTC)
         try:
             with conn.begin_nested():
-                conn.execute(st.overlay.insert().values(id=overlay.id, kind=overlay.kind, target=overlay.target,
-                                                        name=name, document=overlay.document, disabled=False,
-                                                        created_at=now, created_by=actor.user_id))
+                conn.execute(
+                    st.overlay.insert().values(
+                        id=overlay.id,
+                        kind=overlay.kind,
+                        target=overlay.target,
+                        name=name,
+                        document=overlay.document,
+                        disabled=False,
+                        created_at=now,
+                        created_by=actor.user_id,
+                    )
+                )
         except sa.exc.IntegrityError:
             raise Conflict(f"An overlay {overlay.kind} {overlay.target}.{name} already exists") from None
         ws.bump_version(conn)
@@ -91,8 +100,12 @@ def export_overlays(ws: Any, directory: Path, pack_name: str = "overlays") -> li
     (directory / "entities").mkdir(exist_ok=True)
     depends = sorted({p.name for p in snap.catalog.packs if p.name != "system"})
     written = [directory / "pack.yaml"]
-    (directory / "pack.yaml").write_text(yaml.safe_dump(
-        {"name": pack_name, "label": "Run-time definitions", "version": "1.0.0", "depends": depends}, sort_keys=False))
+    (directory / "pack.yaml").write_text(
+        yaml.safe_dump(
+            {"name": pack_name, "label": "Run-time definitions", "version": "1.0.0", "depends": depends},
+            sort_keys=False,
+        )
+    )
     extensions: dict[str, dict[str, Any]] = {}
     for overlay in snap.catalog.overlays:
         if overlay.kind == "entity":

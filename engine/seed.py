@@ -55,7 +55,9 @@ def _bulk(ws: Workspace, entity: str, payload: list[dict[str, Any]], where: str,
     except ValidationError as exc:
         first = exc.errors[0] if exc.errors else FieldError("(record)", exc.detail)
         index = offset + (first.index or 0) + 1
-        raise ValidationError(f"{where}: record {index} of {entity}: {first.field}: {first.message}", exc.errors) from None
+        raise ValidationError(
+            f"{where}: record {index} of {entity}: {first.field}: {first.message}", exc.errors
+        ) from None
 
 
 def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
@@ -71,7 +73,7 @@ def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
             entity = doc.data["entity"]
             records = doc.data.get("records") or []
             for start in range(0, len(records), BATCH):
-                chunk = records[start:start + BATCH]
+                chunk = records[start : start + BATCH]
                 parts = [_split(r, refs) for r in chunk]
                 created = _bulk(ws, entity, [now for now, _ in parts], str(doc.path), start)
                 for record, stored, (_, later) in zip(chunk, created, parts, strict=True):
@@ -85,7 +87,8 @@ def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
         try:
             values = _resolve(fields, refs)
         except _Pending as missing:
-            raise ValidationError(f"{where}: unknown seed reference {missing}",
-                                  [FieldError(where, f"Unknown {missing}.")]) from None
+            raise ValidationError(
+                f"{where}: unknown seed reference {missing}", [FieldError(where, f"Unknown {missing}.")]
+            ) from None
         _bulk(ws, entity, [{"id": record_id, **values}], where, 0)
     return counts

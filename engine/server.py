@@ -23,12 +23,14 @@ class _Server(BaseApplication):
 
 
 def run_server(host: str, port: int, workers: int, threads: int) -> None:
-    _Server({
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "accesslog": "-",
-        "timeout": 60,
-        "graceful_timeout": 10,
-    }).run()
+    _Server(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            "timeout": 60,
+            "graceful_timeout": 10,
+        }
+    ).run()

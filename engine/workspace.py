@@ -15,8 +15,8 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from marshmallow import Schema
@@ -24,16 +24,16 @@ from marshmallow import Schema
 from engine.config import Config
 from engine.dsl import Expression, compile_expression, default_functions
 from engine.dsl.functions import FunctionRegistry
-from engine.meta.model import EntityDef
-from engine.storage.expressions import EntityExpressions, check_catalog_expressions, compile_entity
 from engine.errors import NotFound
 from engine.meta.catalog import Catalog, Overlay, build_catalog
+from engine.meta.model import EntityDef
 from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
 from engine.security.auth import Authenticator
 from engine.security.permissions import PermissionPolicy
 from engine.storage import system_tables as st
 from engine.storage.database import create_db_engine, read_transaction, write_transaction
+from engine.storage.expressions import EntityExpressions, check_catalog_expressions, compile_entity
 from engine.storage.migrate import Plan, migrate, upgrade_system_tables
 from engine.storage.tables import Tables, build_tables
 from engine.storage.validation import build_schema
@@ -52,13 +52,14 @@ class Snapshot:
     _expressions: dict[str, EntityExpressions] = field(default_factory=dict, repr=False)
     _filters: dict[tuple[str, str], Expression] = field(default_factory=dict, repr=False)
     #: derived documents (OpenAPI) cached for the life of this metadata version
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def expressions(self, entity: str) -> EntityExpressions:
         compiled = self._expressions.get(entity)
         if compiled is None:
-            compiled = self._expressions[entity] = compile_entity(self.catalog.entities[entity], self.catalog,
-                                                                  self.functions)
+            compiled = self._expressions[entity] = compile_entity(
+                self.catalog.entities[entity], self.catalog, self.functions
+            )
         return compiled
 
     def filter_expression(self, entity: EntityDef, source: str, where: str = "filter") -> Expression:
@@ -66,8 +67,9 @@ class Snapshot:
         key = (entity.name, source)
         expr = self._filters.get(key)
         if expr is None:
-            expr = compile_expression(source, entity, self.catalog, functions=self.functions, where=where,
-                                      sql=True, expect="bool")
+            expr = compile_expression(
+                source, entity, self.catalog, functions=self.functions, where=where, sql=True, expect="bool"
+            )
             if len(self._filters) > 2000:
                 self._filters.clear()
             self._filters[key] = expr
@@ -92,8 +94,13 @@ def load_packs(config: Config, problems: Problems) -> list[Pack]:
 
 
 class Workspace:
-    def __init__(self, config: Config, name: str = "default", meta_check_interval: float = 1.0,
-                 functions: FunctionRegistry | None = None):
+    def __init__(
+        self,
+        config: Config,
+        name: str = "default",
+        meta_check_interval: float = 1.0,
+        functions: FunctionRegistry | None = None,
+    ):
         self.config = config
         self.name = name
         #: DSL functions: the standard library plus what plugins registered
@@ -127,7 +134,9 @@ class Workspace:
 
     def _read_overlays(self, conn: sa.Connection) -> tuple[Overlay, ...]:
         rows = conn.execute(
-            sa.select(st.overlay).where(st.overlay.c.disabled.is_(False)).order_by(st.overlay.c.created_at, st.overlay.c.id)
+            sa.select(st.overlay)
+            .where(st.overlay.c.disabled.is_(False))
+            .order_by(st.overlay.c.created_at, st.overlay.c.id)
         )
         return tuple(Overlay(r.id, r.kind, r.target, r.document) for r in rows)
 
@@ -152,7 +161,9 @@ class Workspace:
     def bump_version(self, conn: sa.Connection) -> int:
         version = self._read_state(conn) + 1
         now = dt.datetime.now(dt.UTC)
-        updated = conn.execute(st.meta_state.update().where(st.meta_state.c.id == 1).values(version=version, changed_at=now))
+        updated = conn.execute(
+            st.meta_state.update().where(st.meta_state.c.id == 1).values(version=version, changed_at=now)
+        )
         if updated.rowcount == 0:
             conn.execute(st.meta_state.insert().values(id=1, version=version, changed_at=now))
         return version

@@ -54,9 +54,15 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 def make_config(database_url: str, tmp_path: Path, packs: tuple[str, ...] = ("testkit",), **extra: Any) -> Config:
-    return Config(database_url=database_url, packs=packs, extra_pack_paths=(TEST_PACKS,),
-                  secret_key="test-secret-key-" + "x" * 32, instance_path=tmp_path / "instance",
-                  password_hashing="fast", **{"auth_rate_limit": "1000 per minute", **extra})
+    return Config(
+        database_url=database_url,
+        packs=packs,
+        extra_pack_paths=(TEST_PACKS,),
+        secret_key="test-secret-key-" + "x" * 32,
+        instance_path=tmp_path / "instance",
+        password_hashing="fast",
+        **{"auth_rate_limit": "1000 per minute", **extra},
+    )
 
 
 @pytest.fixture

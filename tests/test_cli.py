@@ -20,9 +20,13 @@ from tests.conftest import PASSWORD, TEST_PACKS
 
 @pytest.fixture
 def env(database_url, tmp_path, monkeypatch):
-    values = {"TESSERA_DATABASE_URL": database_url, "TESSERA_PACKS": "testkit",
-              "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS), "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
-              "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32}
+    values = {
+        "TESSERA_DATABASE_URL": database_url,
+        "TESSERA_PACKS": "testkit",
+        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
+        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32,
+    }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
@@ -38,9 +42,14 @@ def test_init_creates_the_admin_and_user_commands_manage_users(env):
     assert "created administrator boss@test.dev" in result.output
     assert run("init").exit_code == 0  # idempotent upgrade
 
-    assert run("user", "add", "ann@test.dev", "--name", "Ann", "--role", "sales_rep", "--password", PASSWORD).exit_code == 0
+    assert (
+        run("user", "add", "ann@test.dev", "--name", "Ann", "--role", "sales_rep", "--password", PASSWORD).exit_code
+        == 0
+    )
     duplicate = run("user", "add", "ann@test.dev", "--password", PASSWORD)
-    assert duplicate.exit_code == 1 and duplicate.output.startswith("error: A user with email ann@test.dev already exists")
+    assert duplicate.exit_code == 1 and duplicate.output.startswith(
+        "error: A user with email ann@test.dev already exists"
+    )
     weak = run("user", "add", "weak@test.dev", "--password", "123")
     assert weak.exit_code == 1 and "at least 10 characters" in weak.output
     assert run("user", "role", "ann@test.dev", "sales_manager,presales").exit_code == 0
@@ -88,9 +97,13 @@ def _free_port() -> int:
 def test_serve_runs_a_production_server(env, backend):
     assert run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD).exit_code == 0
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
-                              env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              cwd=Path(__file__).parents[1])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).parents[1],
+    )
     try:
         body = None
         for _ in range(100):
@@ -103,9 +116,12 @@ def test_serve_runs_a_production_server(env, backend):
                 time.sleep(0.2)
         assert body == {"status": "ok"}
         assert "gunicorn" in server_header.lower()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/auth/token", method="POST",
-                                         data=json.dumps({"email": "boss@test.dev", "password": PASSWORD}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/auth/token",
+            method="POST",
+            data=json.dumps({"email": "boss@test.dev", "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert "token" in json.load(response)
     finally:

@@ -14,8 +14,13 @@ from engine.workspace import Workspace
 
 
 def demo_config(tmp_path: Path, name: str) -> Config:
-    return Config(database_url=f"sqlite:///{tmp_path / name}", secret_key="demo-" + "k" * 40,
-                  instance_path=tmp_path / "instance", password_hashing="fast", auth_rate_limit="100 per minute")
+    return Config(
+        database_url=f"sqlite:///{tmp_path / name}",
+        secret_key="demo-" + "k" * 40,
+        instance_path=tmp_path / "instance",
+        password_hashing="fast",
+        auth_rate_limit="100 per minute",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +34,10 @@ def demo(tmp_path_factory):
 def test_demo_has_realistic_sample_data(demo):
     config, _ = demo
     ws = Workspace(config)
-    counts = {e: ws.records.list(SYSTEM, e, {"count": "true", "limit": "1"}).total
-              for e in ("account", "contact", "activity", "product")}
+    counts = {
+        e: ws.records.list(SYSTEM, e, {"count": "true", "limit": "1"}).total
+        for e in ("account", "contact", "activity", "product")
+    }
     assert counts["account"] >= 100 and counts["contact"] >= 300
     assert counts["activity"] >= 500 and counts["product"] >= 20
     contact = ws.records.list(SYSTEM, "contact", {"expand": "account", "limit": "1", "sort": "last_name"}).data[0]

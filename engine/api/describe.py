@@ -11,16 +11,23 @@ _HIDDEN_OPTIONS = {"type", "label", "help"}
 
 
 def field_document(fd: FieldDef) -> dict[str, Any]:
-    doc: dict[str, Any] = {"name": fd.name, "type": fd.type, "label": fd.label, "required": fd.required,
-                           "readonly": fd.readonly}
+    doc: dict[str, Any] = {
+        "name": fd.name,
+        "type": fd.type,
+        "label": fd.label,
+        "required": fd.required,
+        "readonly": fd.readonly,
+    }
     if fd.opt("help"):
         doc["help"] = fd.opt("help")
     for key, value in fd.options.items():
         if key not in _HIDDEN_OPTIONS and key not in doc:
             doc[key] = value
     if fd.type in ("enum", "multi_enum"):
-        doc["options"] = [{"value": o.value, "label": o.label or o.value, **({"color": o.color} if o.color else {})}
-                          for o in fd.enum_options]
+        doc["options"] = [
+            {"value": o.value, "label": o.label or o.value, **({"color": o.color} if o.color else {})}
+            for o in fd.enum_options
+        ]
     if fd.target:
         doc["to"] = fd.target
     if fd.max_length and "max_length" not in doc:

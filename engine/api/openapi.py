@@ -27,20 +27,40 @@ PROBLEM = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}, "index": {"type": "integer"}}}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "index": {"type": "integer"},
+                },
+            },
+        },
     },
 }
 AGGREGATE_REQUEST = {
-    "type": "object", "additionalProperties": False, "properties": {
-        "filter": {"type": "string"}, "group_by": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
-        "metrics": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "filter": {"type": "string"},
+        "group_by": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+        "metrics": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
 SYSTEM_PROPS = {
-    "id": ID, "version": {"type": "integer", "minimum": 1},
-    "created_at": {"type": "string", "format": "date-time"}, "created_by": {"type": ["string", "null"]},
-    "updated_at": {"type": "string", "format": "date-time"}, "updated_by": {"type": ["string", "null"]},
+    "id": ID,
+    "version": {"type": "integer", "minimum": 1},
+    "created_at": {"type": "string", "format": "date-time"},
+    "created_by": {"type": ["string", "null"]},
+    "updated_at": {"type": "string", "format": "date-time"},
+    "updated_by": {"type": ["string", "null"]},
     "owner": {"type": ["string", "null"]},
 }
 
@@ -58,7 +78,9 @@ def _string(fd: FieldDef, single_line: bool = True) -> dict[str, Any]:
     if fd.max_length:
         schema["maxLength"] = fd.max_length
     if single_line:
-        schema["pattern"] = r"^[^\r\n\x00]*$" if fd.type not in ("string",) or not fd.opt("pattern") else fd.opt("pattern")
+        schema["pattern"] = (
+            r"^[^\r\n\x00]*$" if fd.type not in ("string",) or not fd.opt("pattern") else fd.opt("pattern")
+        )
     return schema
 
 
@@ -91,8 +113,11 @@ def field_schema(fd: FieldDef, catalog: Catalog, direction: str) -> dict[str, An
             schema["maximum"] = hi
         return schema
     if t == "duration":
-        return {"type": "integer", "minimum": 0} if out else {"oneOf": [{"type": "integer", "minimum": 0},
-                                                                         {"type": "string", "pattern": "^P"}]}
+        return (
+            {"type": "integer", "minimum": 0}
+            if out
+            else {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^P"}]}
+        )
     if t in ("decimal", "money", "percent"):
         return {"type": "number"} if out else DECIMAL_IN
     if t == "bool":
@@ -107,7 +132,10 @@ def field_schema(fd: FieldDef, catalog: Catalog, direction: str) -> dict[str, An
         return {"type": "array", "items": ID, "uniqueItems": True}
     if t == "table":
         child = catalog.entities[fd.opt("of")]
-        return {"type": "array", "items": {"$ref": f"#/components/schemas/{_name(child)}{'Row' if out else 'RowInput'}"}}
+        return {
+            "type": "array",
+            "items": {"$ref": f"#/components/schemas/{_name(child)}{'Row' if out else 'RowInput'}"},
+        }
     return {}
 
 
@@ -136,11 +164,24 @@ def input_schema(entity: EntityDef, catalog: Catalog, child: bool = False) -> di
 
 
 def _problem_responses(*codes: int) -> dict[str, Any]:
-    texts = {400: "Malformed request", 401: "Not signed in", 403: "Forbidden", 404: "Not found",
-             409: "Conflict", 412: "Stale version", 413: "Body too large", 422: "Validation failed",
-             429: "Rate limited"}
-    return {str(c): {"description": texts[c], "content": {"application/problem+json": {
-        "schema": {"$ref": "#/components/schemas/Problem"}}}} for c in codes}
+    texts = {
+        400: "Malformed request",
+        401: "Not signed in",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        412: "Stale version",
+        413: "Body too large",
+        422: "Validation failed",
+        429: "Rate limited",
+    }
+    return {
+        str(c): {
+            "description": texts[c],
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for c in codes
+    }
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -148,14 +189,24 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def _page(ref: str) -> dict[str, Any]:
-    return {"type": "object", "required": ["data"], "properties": {
-        "data": {"type": "array", "items": {"$ref": ref}}, "total": {"type": "integer"},
-        "next_cursor": {"type": "string"}}}
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {"type": "array", "items": {"$ref": ref}},
+            "total": {"type": "integer"},
+            "next_cursor": {"type": "string"},
+        },
+    }
 
 
 def build_document(catalog: Catalog) -> dict[str, Any]:
-    spec = APISpec(title="Tessera API", version=__version__, openapi_version="3.1.0",
-                   info={"description": "Generated from the live metadata of this workspace."})
+    spec = APISpec(
+        title="Tessera API",
+        version=__version__,
+        openapi_version="3.1.0",
+        info={"description": "Generated from the live metadata of this workspace."},
+    )
     spec.components.schema("Problem", PROBLEM)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     common = _problem_responses(400, 401, 403, 404, 413, 429)
@@ -163,8 +214,11 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
     list_params = [
         {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "DSL condition"},
         {"name": "sort", "in": "query", "schema": {"type": "string"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                                                    "default": DEFAULT_LIMIT}},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        },
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
         {"name": "fields", "in": "query", "schema": {"type": "string"}},
@@ -186,42 +240,129 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
         body = {"required": True, "content": {"application/json": {"schema": {"$ref": f"{ref}Input"}}}}
         record = _json({"$ref": ref})
         writes = _problem_responses(409, 412, 422)
-        spec.path(path=base, operations={
-            "get": {"operationId": f"list_{entity.name}", "tags": [entity.name], "parameters": list_params,
-                    "responses": {"200": _json(_page(ref)), **common}},
-            "post": {"operationId": f"create_{entity.name}", "tags": [entity.name], "requestBody": body,
-                     "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string",
-                                                                                          "maxLength": 255}}],
-                     "responses": {"201": record, **common, **writes}},
-        })
-        spec.path(path=f"{base}/{{id}}", operations={
-            "get": {"operationId": f"get_{entity.name}", "tags": [entity.name], "parameters": [id_param],
-                    "responses": {"200": record, **common}},
-            "patch": {"operationId": f"update_{entity.name}", "tags": [entity.name], "parameters": [
-                id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}], "requestBody": body,
-                "responses": {"200": record, **common, **writes}},
-            "delete": {"operationId": f"delete_{entity.name}", "tags": [entity.name], "parameters": [id_param],
-                       "responses": {"204": {"description": "Moved to the trash"}, **common,
-                                     **_problem_responses(412)}},
-        })
-        spec.path(path=f"{base}/{{id}}/restore", operations={"post": {
-            "operationId": f"restore_{entity.name}", "tags": [entity.name], "parameters": [id_param],
-            "responses": {"200": record, **common, **writes}}})
-        spec.path(path=f"{base}/bulk", operations={"post": {
-            "operationId": f"bulk_{entity.name}", "tags": [entity.name],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "array", "maxItems": 1000, "items": {"$ref": f"{ref}Input"}}}}},
-            "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {
-                "data": {"type": "array", "items": {"$ref": ref}}}}), **common, **writes}}})
-        spec.path(path=f"{base}/aggregate", operations={"post": {
-            "operationId": f"aggregate_{entity.name}", "tags": [entity.name],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": AGGREGATE_REQUEST}}},
-            "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {
-                "data": {"type": "array", "items": {"type": "object"}}}}), **common}}})
-        spec.path(path=f"{base}/{{id}}/history", operations={"get": {
-            "operationId": f"history_{entity.name}", "tags": [entity.name], "parameters": [id_param],
-            "responses": {"200": _json({"type": "object", "required": ["data"], "properties": {
-                "data": {"type": "array", "items": {"type": "object"}}}}), **common}}})
+        spec.path(
+            path=base,
+            operations={
+                "get": {
+                    "operationId": f"list_{entity.name}",
+                    "tags": [entity.name],
+                    "parameters": list_params,
+                    "responses": {"200": _json(_page(ref)), **common},
+                },
+                "post": {
+                    "operationId": f"create_{entity.name}",
+                    "tags": [entity.name],
+                    "requestBody": body,
+                    "parameters": [
+                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}
+                    ],
+                    "responses": {"201": record, **common, **writes},
+                },
+            },
+        )
+        spec.path(
+            path=f"{base}/{{id}}",
+            operations={
+                "get": {
+                    "operationId": f"get_{entity.name}",
+                    "tags": [entity.name],
+                    "parameters": [id_param],
+                    "responses": {"200": record, **common},
+                },
+                "patch": {
+                    "operationId": f"update_{entity.name}",
+                    "tags": [entity.name],
+                    "parameters": [id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                    "requestBody": body,
+                    "responses": {"200": record, **common, **writes},
+                },
+                "delete": {
+                    "operationId": f"delete_{entity.name}",
+                    "tags": [entity.name],
+                    "parameters": [id_param],
+                    "responses": {"204": {"description": "Moved to the trash"}, **common, **_problem_responses(412)},
+                },
+            },
+        )
+        spec.path(
+            path=f"{base}/{{id}}/restore",
+            operations={
+                "post": {
+                    "operationId": f"restore_{entity.name}",
+                    "tags": [entity.name],
+                    "parameters": [id_param],
+                    "responses": {"200": record, **common, **writes},
+                }
+            },
+        )
+        spec.path(
+            path=f"{base}/bulk",
+            operations={
+                "post": {
+                    "operationId": f"bulk_{entity.name}",
+                    "tags": [entity.name],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "array", "maxItems": 1000, "items": {"$ref": f"{ref}Input"}}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": {"$ref": ref}}},
+                            }
+                        ),
+                        **common,
+                        **writes,
+                    },
+                }
+            },
+        )
+        spec.path(
+            path=f"{base}/aggregate",
+            operations={
+                "post": {
+                    "operationId": f"aggregate_{entity.name}",
+                    "tags": [entity.name],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": AGGREGATE_REQUEST}}},
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": {"type": "object"}}},
+                            }
+                        ),
+                        **common,
+                    },
+                }
+            },
+        )
+        spec.path(
+            path=f"{base}/{{id}}/history",
+            operations={
+                "get": {
+                    "operationId": f"history_{entity.name}",
+                    "tags": [entity.name],
+                    "parameters": [id_param],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": {"type": "object"}}},
+                            }
+                        ),
+                        **common,
+                    },
+                }
+            },
+        )
     return spec.to_dict()
 
 

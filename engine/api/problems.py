@@ -14,10 +14,19 @@ log = logging.getLogger("tessera.api")
 PROBLEM_TYPE = "https://tessera.dev/problems/"
 
 
-def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
-            headers: dict[str, str] | None = None) -> Response:
-    body: dict[str, Any] = {"type": PROBLEM_TYPE + title.lower().replace(" ", "-"), "title": title,
-                            "status": status, "detail": detail}
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = errors
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")

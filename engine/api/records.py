@@ -28,7 +28,7 @@ def _if_match() -> int | None:
         return None
     tag = header.strip().removeprefix("W/").strip('"')
     if not tag.isdigit():
-        raise BadRequest("If-Match must be the record's ETag (its version), e.g. \"3\"")
+        raise BadRequest('If-Match must be the record\'s ETag (its version), e.g. "3"')
     return int(tag)
 
 

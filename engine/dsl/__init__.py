@@ -64,9 +64,18 @@ class Expression:
         return compile_to_sql(self.tree, tables, ctx, tables.main(self.entity) if table is None else table, self.entity)
 
 
-def compile_expression(source: str, entity: EntityDef, catalog: Catalog, *, functions: FunctionRegistry | None = None,
-                       where: str = "expression", updates: bool = False, sql: bool = False,
-                       expect: str | None = None, record_entity: EntityDef | None = None) -> Expression:
+def compile_expression(
+    source: str,
+    entity: EntityDef,
+    catalog: Catalog,
+    *,
+    functions: FunctionRegistry | None = None,
+    where: str = "expression",
+    updates: bool = False,
+    sql: bool = False,
+    expect: str | None = None,
+    record_entity: EntityDef | None = None,
+) -> Expression:
     """Parse, check and compile ``source`` for records of ``entity``.
 
     ``sql`` requires a SQL form (filters, permission rules); ``updates`` allows
@@ -75,8 +84,9 @@ def compile_expression(source: str, entity: EntityDef, catalog: Catalog, *, func
     while bare names are fields of the candidate ``entity``.
     """
     tree = parse(source, where)
-    scope = Scope(catalog, entity, functions or default_functions(), source, where, updates, sql,
-                  record_entity=record_entity)
+    scope = Scope(
+        catalog, entity, functions or default_functions(), source, where, updates, sql, record_entity=record_entity
+    )
     kind = check(tree, scope)
     if kind.many:
         raise dsl_error(source, tree.line, tree.column, f"this names many values ({kind}); aggregate them", where)
@@ -85,8 +95,15 @@ def compile_expression(source: str, entity: EntityDef, catalog: Catalog, *, func
     return Expression(source, entity.name, tree, kind, compile_to_python(tree))
 
 
-def sql_context(dialect: str, now: dt.datetime, user_id: str | None = None, roles: frozenset[str] = frozenset(),
-                teams: frozenset[str] = frozenset(), team_ids: frozenset[str] = frozenset(),
-                team_members: frozenset[str] = frozenset()) -> SqlContext:
-    return SqlContext(dialect, now, now.astimezone(dt.UTC).date(), user_id, roles, teams,
-                      team_ids=team_ids, team_members=team_members)
+def sql_context(
+    dialect: str,
+    now: dt.datetime,
+    user_id: str | None = None,
+    roles: frozenset[str] = frozenset(),
+    teams: frozenset[str] = frozenset(),
+    team_ids: frozenset[str] = frozenset(),
+    team_members: frozenset[str] = frozenset(),
+) -> SqlContext:
+    return SqlContext(
+        dialect, now, now.astimezone(dt.UTC).date(), user_id, roles, teams, team_ids=team_ids, team_members=team_members
+    )

@@ -23,9 +23,15 @@ from engine.meta.model import EntityDef, FieldDef, Origin
 
 VARIABLES = ("$record", "$user", "$now", "$today")
 JSON = Type("json")
-_SYSTEM_OPTIONS = {"id": ("link", None), "version": ("int", None), "created_at": ("datetime", None),
-                   "updated_at": ("datetime", None), "created_by": ("user", None), "updated_by": ("user", None),
-                   "owner": ("user", None)}
+_SYSTEM_OPTIONS = {
+    "id": ("link", None),
+    "version": ("int", None),
+    "created_at": ("datetime", None),
+    "updated_at": ("datetime", None),
+    "created_by": ("user", None),
+    "updated_by": ("user", None),
+    "owner": ("user", None),
+}
 
 
 def system_field(entity: EntityDef, name: str) -> FieldDef | None:
@@ -80,8 +86,16 @@ class Checker:
 
     # --- leaves ----------------------------------------------------------------------
     def _check_Literal(self, node: n.Literal) -> Type:
-        return {"int": T.INT, "decimal": T.DECIMAL, "string": T.STRING, "bool": T.BOOL, "null": T.NULL,
-                "date": T.DATE, "datetime": T.DATETIME, "duration": T.DURATION}[node.kind]
+        return {
+            "int": T.INT,
+            "decimal": T.DECIMAL,
+            "string": T.STRING,
+            "bool": T.BOOL,
+            "null": T.NULL,
+            "date": T.DATE,
+            "datetime": T.DATETIME,
+            "duration": T.DURATION,
+        }[node.kind]
 
     def _check_ListLiteral(self, node: n.ListLiteral) -> Type:
         item = T.NULL
@@ -204,7 +218,7 @@ class Checker:
                     raise self.fail(other, f"a link to {a.entity} can only be compared with an id or null, not {b}")
             if a.kind == "string":
                 self._check_enum_literal(a, other)
-        if left.kind == "id" and right.kind == "string" or right.kind == "id" and left.kind == "string":
+        if (left.kind == "id" and right.kind == "string") or (right.kind == "id" and left.kind == "string"):
             return  # an id written as a string literal
         check = T.comparable if node.op in ("==", "!=") else T.ordered
         if not check(left, right):
@@ -218,8 +232,8 @@ class Checker:
         elif right.kind == "list":
             item = right.item or T.NULL
         else:
-            one = " (a list of one item is written (\"a\",))" if isinstance(node.right, n.Literal) else ""
-            raise self.fail(node.right, f"'in' needs a list such as (\"a\", \"b\") or a list field, not {right}{one}")
+            one = ' (a list of one item is written ("a",))' if isinstance(node.right, n.Literal) else ""
+            raise self.fail(node.right, f'\'in\' needs a list such as ("a", "b") or a list field, not {right}{one}')
         if not T.comparable(left, item) and not (left.kind == "id" and item.kind == "string"):
             raise self.fail(node, f"cannot look for {left} among {item} values")
         if left.kind == "string" and isinstance(node.right, n.ListLiteral):
@@ -252,8 +266,12 @@ class Checker:
             return T.DURATION
         if op == "/" and left.kind == right.kind == "duration":
             return T.DECIMAL
-        hint = " (add a duration such as 3d)" if op in ("+", "-") and (
-            (left.kind in temporal and right.numeric) or (left.numeric and right.kind in temporal)) else ""
+        hint = (
+            " (add a duration such as 3d)"
+            if op in ("+", "-")
+            and ((left.kind in temporal and right.numeric) or (left.numeric and right.kind in temporal))
+            else ""
+        )
         raise self.fail(node, f"cannot apply {op!r} to {left} and {right}{hint}")
 
     # --- calls -------------------------------------------------------------------------
@@ -268,8 +286,11 @@ class Checker:
             if isinstance(first, n.Path):
                 self.check(first)  # sum(makers.nope): report the unknown field, not a missing aggregate
             elif first is not None and any(isinstance(x, n.Path) and self._is_many(x) for x in n.walk(first)):
-                raise self.fail(first, f"{name}() takes child rows or one field of them, not a calculation; "
-                                       "compute the value in a field of the rows")
+                raise self.fail(
+                    first,
+                    f"{name}() takes child rows or one field of them, not a calculation; "
+                    "compute the value in a field of the rows",
+                )
             raise self.fail(node, f"{name}() needs child rows or links as its first argument, e.g. {name}(lines...)")
         function = self.scope.functions.get(name)
         if function is None:
@@ -300,15 +321,16 @@ class Checker:
     def _match_param(self, call: n.Call, arg: n.Node, kind: Type, param: str, generic: Type | None) -> Type | None:
         if kind.kind in ("null", "any") or param == "any":
             return generic
-        accepted = {"number": kind.numeric, "temporal": kind.kind in ("date", "datetime"),
-                    "T": True}.get(param, kind.kind == param or (param == "decimal" and kind.numeric))
+        accepted = {"number": kind.numeric, "temporal": kind.kind in ("date", "datetime"), "T": True}.get(
+            param, kind.kind == param or (param == "decimal" and kind.numeric)
+        )
         if not accepted:
             wanted = "date or datetime" if param == "temporal" else param
             raise self.fail(arg, f"{call.name}() expects {wanted} here, not {kind}")
         if param == "T":
             if generic is not None and not T.comparable(generic, kind):
                 raise self.fail(arg, f"{call.name}() mixes {generic} and {kind}")
-            if generic is None or generic.kind == "int" and kind.kind == "decimal":
+            if generic is None or (generic.kind == "int" and kind.kind == "decimal"):
                 return kind
         return generic
 
@@ -317,8 +339,15 @@ class Checker:
             return generic.one() if generic is not None else T.ANY
         if returns == "number":
             return T.DECIMAL if any(k.kind == "decimal" for k in kinds) else T.INT
-        return {"string": T.STRING, "int": T.INT, "decimal": T.DECIMAL, "bool": T.BOOL, "date": T.DATE,
-                "datetime": T.DATETIME, "duration": T.DURATION}.get(returns, T.ANY)
+        return {
+            "string": T.STRING,
+            "int": T.INT,
+            "decimal": T.DECIMAL,
+            "bool": T.BOOL,
+            "date": T.DATE,
+            "datetime": T.DATETIME,
+            "duration": T.DURATION,
+        }.get(returns, T.ANY)
 
     def _is_many(self, node: n.Node) -> bool:
         if not isinstance(node, n.Path):
@@ -339,9 +368,19 @@ class Checker:
         assert isinstance(path, n.Path)
         row_entity = self._row_entity(path)
         if len(args) == 2:
-            inner = Checker(Scope(self.scope.catalog, self.scope.entity, self.scope.functions, self.scope.source,
-                                  self.scope.where, self.scope.updates, self.scope.sql, row_entity,
-                                  self.scope.record_entity))
+            inner = Checker(
+                Scope(
+                    self.scope.catalog,
+                    self.scope.entity,
+                    self.scope.functions,
+                    self.scope.source,
+                    self.scope.where,
+                    self.scope.updates,
+                    self.scope.sql,
+                    row_entity,
+                    self.scope.record_entity,
+                )
+            )
             kind = inner.require_one(args[1])
             if kind.kind not in ("bool", "null"):
                 raise self.fail(args[1], f"the condition of {name}() must be true or false, not {kind}")

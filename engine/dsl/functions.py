@@ -137,8 +137,9 @@ def _py_matches(text: str, pattern: str) -> bool:
 # --- SQL helpers ----------------------------------------------------------------------
 def _sql_concat(ctx: SqlContext, *parts: SqlValue) -> SqlValue:
     pieces = [sa.func.coalesce(sa.cast(p.expr, sa.String), "") for p in parts]
-    return SqlValue(sa.func.concat(*pieces) if ctx.dialect == "postgresql" else
-                    (pieces[0] if len(pieces) == 1 else _join(pieces)))
+    return SqlValue(
+        sa.func.concat(*pieces) if ctx.dialect == "postgresql" else (pieces[0] if len(pieces) == 1 else _join(pieces))
+    )
 
 
 def _join(pieces: list[Any]) -> Any:
@@ -169,101 +170,302 @@ def builtins() -> FunctionRegistry:
     """A registry holding the standard library (a copy per workspace lets plugins add)."""
     r = FunctionRegistry()
     add = r.register
-    add(Function("if", "if(bool, T, T) -> T", lambda c, a, b: a if c is True else b,
-                 lambda ctx, c, a, b: SqlValue(sa.case((c.expr, a.expr), else_=b.expr), a.epoch and b.epoch),
-                 "The second argument when the condition is true, else the third (also when it is null).",
-                 'if(tier == "gold", 4h, 8h)', null_propagates=False))
-    add(Function("coalesce", "coalesce(T, T...) -> T", _py_coalesce,
-                 lambda ctx, *vs: SqlValue(sa.func.coalesce(*[v.expr for v in vs])),
-                 "The first argument that is not null.", 'coalesce(mobile, phone, "-")', null_propagates=False))
-    add(Function("concat", "concat(any, any...) -> string", _py_concat, _sql_concat,
-                 "Text of all arguments joined; null counts as empty text.", 'concat(first_name, " ", last_name)',
-                 null_propagates=False, contextual=False))
-    add(Function("len", "len(string) -> int", len, lambda ctx, s: SqlValue(sa.func.length(s.expr)),
-                 "Number of characters.", "len(name) > 3"))
-    add(Function("lower", "lower(string) -> string", str.lower, lambda ctx, s: SqlValue(sp.lower(ctx, s.expr)),
-                 "Lower-case text.", 'lower(email) == "a@b.dev"'))
-    add(Function("upper", "upper(string) -> string", str.upper, lambda ctx, s: SqlValue(sp.upper(ctx, s.expr)),
-                 "Upper-case text.", 'upper(country) == "DE"'))
-    add(Function("trim", "trim(string) -> string", lambda s: s.strip(" "), lambda ctx, s: SqlValue(sa.func.trim(s.expr)),
-                 "Text without leading and trailing spaces.", 'trim(name) != ""'))
-    add(Function("contains", "contains(string, string) -> bool", lambda a, b: b in a,
-                 lambda ctx, a, b: SqlValue(sp.position(ctx, a.expr, b.expr) > 0),
-                 "Whether the first text contains the second (case-sensitive; ~ ignores case).",
-                 'contains(subject, "VPN")'))
-    add(Function("startswith", "startswith(string, string) -> bool", lambda a, b: a.startswith(b),
-                 lambda ctx, a, b: SqlValue(sa.func.substr(a.expr, 1, sa.func.length(b.expr)) == b.expr),
-                 "Whether the first text starts with the second.", 'startswith(sku, "CIS-")'))
-    add(Function("matches", "matches(string, string) -> bool", _py_matches, None,
-                 "Whether the text matches a regular expression (Python only; not in list filters).",
-                 r'matches(tax_id, "^DE[0-9]{9}$")'))
-    add(Function("round", "round(number, int?) -> decimal", _py_round,
-                 lambda ctx, x, d=None: SqlValue(sa.func.round(sp.to_decimal(ctx, x.expr) if ctx.dialect == "postgresql"
-                                                               else x.expr, d.expr if d else 0)),
-                 "Rounded half away from zero to the given decimal places (default 0).", "round(amount * 0.19, 2)"))
-    add(Function("abs", "abs(number) -> number", abs, lambda ctx, x: SqlValue(sa.func.abs(x.expr)),
-                 "Absolute value.", "abs(balance) > 100"))
-    add(Function("min", "min(T, T...) -> T", _py_scalar_min,
-                 lambda ctx, *vs: _sql_scalar_extreme(ctx, "min", *vs),
-                 "The smallest argument (null if any is null); min(rows.field) aggregates child rows.",
-                 "min(expected_close, valid_until)", null_propagates=False))
-    add(Function("max", "max(T, T...) -> T", _py_scalar_max,
-                 lambda ctx, *vs: _sql_scalar_extreme(ctx, "max", *vs),
-                 "The largest argument (null if any is null); max(rows.field) aggregates child rows.",
-                 "max(lines.discount_pct) > 10", null_propagates=False))
-    add(Function("now", "now() -> datetime", lambda env: env.now,
-                 lambda ctx: SqlValue(sp.datetime_param(ctx.now)),
-                 "The current instant (the evaluation's clock; the same in Python and SQL).", "due_at < now()",
-                 contextual=True))
-    add(Function("today", "today() -> date", lambda env: env.today,
-                 lambda ctx: SqlValue(sa.literal(ctx.today, sa.Date)),
-                 "Today's date (UTC).", "expiry_date < today() + 30d", contextual=True))
-    add(Function("days_between", "days_between(temporal, temporal) -> int", _py_days_between,
-                 lambda ctx, a, b: SqlValue(sp.trunc(ctx, _sql_seconds_between(ctx, a, b, a.is_date) / 86400.0)),
-                 "Whole days from the first date (or datetime) to the second, truncated toward zero.",
-                 "days_between(created_at, now()) > 14"))
-    add(Function("hours_between", "hours_between(temporal, temporal) -> decimal",
-                 _hours_between,
-                 lambda ctx, a, b: SqlValue(sp.to_decimal(ctx, _sql_seconds_between(ctx, a, b, a.is_date)) / 3600.0),
-                 "Hours (with fraction) from the first instant to the second.", "hours_between(created_at, $now) > 4"))
-    add(Function("business_hours_between", "business_hours_between(datetime, datetime) -> decimal",
-                 lambda env, a, b: None if a is None or b is None else
-                 Decimal(str(env.calendar.between(a, b).total_seconds() / 3600)), None,
-                 "Working hours between two instants in the workspace's business calendar (Python only).",
-                 "business_hours_between(created_at, now()) > 8", contextual=True, null_propagates=False))
-    add(Function("add_business_hours", "add_business_hours(datetime, number) -> datetime",
-                 lambda env, start, hours: None if start is None or hours is None else
-                 env.calendar.add(start, dt.timedelta(hours=float(hours))), None,
-                 "The instant when the given working hours have passed after the start (Python only).",
-                 "add_business_hours(created_at, 8)", contextual=True, null_propagates=False))
-    add(Function("has_role", "has_role(string) -> bool", lambda env, role: role in env.roles,
-                 lambda ctx, role: SqlValue(sa.literal(role.expr.value in ctx.roles if hasattr(role.expr, "value")
-                                                       else False)),
-                 "Whether the current user has the role.", 'has_role("sales_manager")', contextual=True))
-    add(Function("in_team", "in_team(string) -> bool", lambda env, team: team in env.teams,
-                 lambda ctx, team: SqlValue(sa.literal(team.expr.value in ctx.teams if hasattr(team.expr, "value")
-                                                       else False)),
-                 "Whether the current user belongs to the team (by name).", 'in_team("l1_support")', contextual=True))
-    add(Function("is_team_member", "is_team_member(id) -> bool", lambda env, uid: uid in env.team_members,
-                 lambda ctx, uid: SqlValue(uid.expr.in_(sorted(ctx.team_members)) if ctx.team_members else sa.false()),
-                 "Whether the user is in one of the current user's teams (or reports to them).",
-                 "is_team_member(owner)", contextual=True))
-    add(Function("is_my_team", "is_my_team(id) -> bool", lambda env, tid: tid in env.team_ids,
-                 lambda ctx, tid: SqlValue(tid.expr.in_(sorted(ctx.team_ids)) if ctx.team_ids else sa.false()),
-                 "Whether the team is one of the current user's teams (or below one they manage).",
-                 "is_my_team(team)", contextual=True))
+    add(
+        Function(
+            "if",
+            "if(bool, T, T) -> T",
+            lambda c, a, b: a if c is True else b,
+            lambda ctx, c, a, b: SqlValue(sa.case((c.expr, a.expr), else_=b.expr), a.epoch and b.epoch),
+            "The second argument when the condition is true, else the third (also when it is null).",
+            'if(tier == "gold", 4h, 8h)',
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
+            "coalesce",
+            "coalesce(T, T...) -> T",
+            _py_coalesce,
+            lambda ctx, *vs: SqlValue(sa.func.coalesce(*[v.expr for v in vs])),
+            "The first argument that is not null.",
+            'coalesce(mobile, phone, "-")',
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
+            "concat",
+            "concat(any, any...) -> string",
+            _py_concat,
+            _sql_concat,
+            "Text of all arguments joined; null counts as empty text.",
+            'concat(first_name, " ", last_name)',
+            null_propagates=False,
+            contextual=False,
+        )
+    )
+    add(
+        Function(
+            "len",
+            "len(string) -> int",
+            len,
+            lambda ctx, s: SqlValue(sa.func.length(s.expr)),
+            "Number of characters.",
+            "len(name) > 3",
+        )
+    )
+    add(
+        Function(
+            "lower",
+            "lower(string) -> string",
+            str.lower,
+            lambda ctx, s: SqlValue(sp.lower(ctx, s.expr)),
+            "Lower-case text.",
+            'lower(email) == "a@b.dev"',
+        )
+    )
+    add(
+        Function(
+            "upper",
+            "upper(string) -> string",
+            str.upper,
+            lambda ctx, s: SqlValue(sp.upper(ctx, s.expr)),
+            "Upper-case text.",
+            'upper(country) == "DE"',
+        )
+    )
+    add(
+        Function(
+            "trim",
+            "trim(string) -> string",
+            lambda s: s.strip(" "),
+            lambda ctx, s: SqlValue(sa.func.trim(s.expr)),
+            "Text without leading and trailing spaces.",
+            'trim(name) != ""',
+        )
+    )
+    add(
+        Function(
+            "contains",
+            "contains(string, string) -> bool",
+            lambda a, b: b in a,
+            lambda ctx, a, b: SqlValue(sp.position(ctx, a.expr, b.expr) > 0),
+            "Whether the first text contains the second (case-sensitive; ~ ignores case).",
+            'contains(subject, "VPN")',
+        )
+    )
+    add(
+        Function(
+            "startswith",
+            "startswith(string, string) -> bool",
+            lambda a, b: a.startswith(b),
+            lambda ctx, a, b: SqlValue(sa.func.substr(a.expr, 1, sa.func.length(b.expr)) == b.expr),
+            "Whether the first text starts with the second.",
+            'startswith(sku, "CIS-")',
+        )
+    )
+    add(
+        Function(
+            "matches",
+            "matches(string, string) -> bool",
+            _py_matches,
+            None,
+            "Whether the text matches a regular expression (Python only; not in list filters).",
+            r'matches(tax_id, "^DE[0-9]{9}$")',
+        )
+    )
+    add(
+        Function(
+            "round",
+            "round(number, int?) -> decimal",
+            _py_round,
+            lambda ctx, x, d=None: SqlValue(
+                sa.func.round(sp.to_decimal(ctx, x.expr) if ctx.dialect == "postgresql" else x.expr, d.expr if d else 0)
+            ),
+            "Rounded half away from zero to the given decimal places (default 0).",
+            "round(amount * 0.19, 2)",
+        )
+    )
+    add(
+        Function(
+            "abs",
+            "abs(number) -> number",
+            abs,
+            lambda ctx, x: SqlValue(sa.func.abs(x.expr)),
+            "Absolute value.",
+            "abs(balance) > 100",
+        )
+    )
+    add(
+        Function(
+            "min",
+            "min(T, T...) -> T",
+            _py_scalar_min,
+            lambda ctx, *vs: _sql_scalar_extreme(ctx, "min", *vs),
+            "The smallest argument (null if any is null); min(rows.field) aggregates child rows.",
+            "min(expected_close, valid_until)",
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
+            "max",
+            "max(T, T...) -> T",
+            _py_scalar_max,
+            lambda ctx, *vs: _sql_scalar_extreme(ctx, "max", *vs),
+            "The largest argument (null if any is null); max(rows.field) aggregates child rows.",
+            "max(lines.discount_pct) > 10",
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
+            "now",
+            "now() -> datetime",
+            lambda env: env.now,
+            lambda ctx: SqlValue(sp.datetime_param(ctx.now)),
+            "The current instant (the evaluation's clock; the same in Python and SQL).",
+            "due_at < now()",
+            contextual=True,
+        )
+    )
+    add(
+        Function(
+            "today",
+            "today() -> date",
+            lambda env: env.today,
+            lambda ctx: SqlValue(sa.literal(ctx.today, sa.Date)),
+            "Today's date (UTC).",
+            "expiry_date < today() + 30d",
+            contextual=True,
+        )
+    )
+    add(
+        Function(
+            "days_between",
+            "days_between(temporal, temporal) -> int",
+            _py_days_between,
+            lambda ctx, a, b: SqlValue(sp.trunc(ctx, _sql_seconds_between(ctx, a, b, a.is_date) / 86400.0)),
+            "Whole days from the first date (or datetime) to the second, truncated toward zero.",
+            "days_between(created_at, now()) > 14",
+        )
+    )
+    add(
+        Function(
+            "hours_between",
+            "hours_between(temporal, temporal) -> decimal",
+            _hours_between,
+            lambda ctx, a, b: SqlValue(sp.to_decimal(ctx, _sql_seconds_between(ctx, a, b, a.is_date)) / 3600.0),
+            "Hours (with fraction) from the first instant to the second.",
+            "hours_between(created_at, $now) > 4",
+        )
+    )
+    add(
+        Function(
+            "business_hours_between",
+            "business_hours_between(datetime, datetime) -> decimal",
+            lambda env, a, b: (
+                None if a is None or b is None else Decimal(str(env.calendar.between(a, b).total_seconds() / 3600))
+            ),
+            None,
+            "Working hours between two instants in the workspace's business calendar (Python only).",
+            "business_hours_between(created_at, now()) > 8",
+            contextual=True,
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
+            "add_business_hours",
+            "add_business_hours(datetime, number) -> datetime",
+            lambda env, start, hours: (
+                None if start is None or hours is None else env.calendar.add(start, dt.timedelta(hours=float(hours)))
+            ),
+            None,
+            "The instant when the given working hours have passed after the start (Python only).",
+            "add_business_hours(created_at, 8)",
+            contextual=True,
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
+            "has_role",
+            "has_role(string) -> bool",
+            lambda env, role: role in env.roles,
+            lambda ctx, role: SqlValue(
+                sa.literal(role.expr.value in ctx.roles if hasattr(role.expr, "value") else False)
+            ),
+            "Whether the current user has the role.",
+            'has_role("sales_manager")',
+            contextual=True,
+        )
+    )
+    add(
+        Function(
+            "in_team",
+            "in_team(string) -> bool",
+            lambda env, team: team in env.teams,
+            lambda ctx, team: SqlValue(
+                sa.literal(team.expr.value in ctx.teams if hasattr(team.expr, "value") else False)
+            ),
+            "Whether the current user belongs to the team (by name).",
+            'in_team("l1_support")',
+            contextual=True,
+        )
+    )
+    add(
+        Function(
+            "is_team_member",
+            "is_team_member(id) -> bool",
+            lambda env, uid: uid in env.team_members,
+            lambda ctx, uid: SqlValue(uid.expr.in_(sorted(ctx.team_members)) if ctx.team_members else sa.false()),
+            "Whether the user is in one of the current user's teams (or reports to them).",
+            "is_team_member(owner)",
+            contextual=True,
+        )
+    )
+    add(
+        Function(
+            "is_my_team",
+            "is_my_team(id) -> bool",
+            lambda env, tid: tid in env.team_ids,
+            lambda ctx, tid: SqlValue(tid.expr.in_(sorted(ctx.team_ids)) if ctx.team_ids else sa.false()),
+            "Whether the team is one of the current user's teams (or below one they manage).",
+            "is_my_team(team)",
+            contextual=True,
+        )
+    )
     return r
 
 
 AGGREGATES = ("sum", "count", "avg", "min", "max")
 AGGREGATE_DOCS = {
-    "sum": ("sum(rows.field [, condition]) -> number", "Total over child rows or linked records; 0 when none.",
-            "sum(lines.line_total)"),
-    "count": ("count(rows [, condition]) -> int", "Number of child rows or linked records (matching the condition).",
-              "count(tasks, done == false)"),
-    "avg": ("avg(rows.field [, condition]) -> decimal", "Average; null when there are no rows.", "avg(lines.discount_pct)"),
-    "min": ("min(rows.field [, condition]) -> T", "Smallest value; null when there are no rows.", "min(lines.unit_price)"),
-    "max": ("max(rows.field [, condition]) -> T", "Largest value; null when there are no rows.", "max(lines.discount_pct)"),
+    "sum": (
+        "sum(rows.field [, condition]) -> number",
+        "Total over child rows or linked records; 0 when none.",
+        "sum(lines.line_total)",
+    ),
+    "count": (
+        "count(rows [, condition]) -> int",
+        "Number of child rows or linked records (matching the condition).",
+        "count(tasks, done == false)",
+    ),
+    "avg": (
+        "avg(rows.field [, condition]) -> decimal",
+        "Average; null when there are no rows.",
+        "avg(lines.discount_pct)",
+    ),
+    "min": (
+        "min(rows.field [, condition]) -> T",
+        "Smallest value; null when there are no rows.",
+        "min(lines.unit_price)",
+    ),
+    "max": (
+        "max(rows.field [, condition]) -> T",
+        "Largest value; null when there are no rows.",
+        "max(lines.discount_pct)",
+    ),
 }
 
 __all__ = ["AGGREGATES", "Function", "FunctionRegistry", "builtins", "math"]

@@ -64,7 +64,7 @@ def _pos(meta_or_token: Any) -> tuple[int, int]:
 
 
 @v_args(meta=True)
-class _ToNodes(Transformer):  # type: ignore[type-arg]
+class _ToNodes(Transformer):
     def __init__(self, source: str, where: str = "expression"):
         super().__init__()
         self.source, self.where = source, where
@@ -86,8 +86,9 @@ class _ToNodes(Transformer):  # type: ignore[type-arg]
         try:
             return self._literal(token, dt.date.fromisoformat(str(token)), "date")
         except ValueError:
-            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a calendar date",
-                            self.where) from None
+            raise dsl_error(
+                self.source, token.line or 1, token.column or 1, f"{token} is not a calendar date", self.where
+            ) from None
 
     def datetime(self, meta: Any, children: list[Token]) -> n.Literal:
         token = children[0]
@@ -95,8 +96,9 @@ class _ToNodes(Transformer):  # type: ignore[type-arg]
             value = dt.datetime.fromisoformat(str(token).replace("Z", "+00:00"))
             value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
         except (ValueError, OverflowError):  # 0001-01-01T00:00+01:00 is before year 1 in UTC
-            raise dsl_error(self.source, token.line or 1, token.column or 1, f"{token} is not a valid datetime",
-                            self.where) from None
+            raise dsl_error(
+                self.source, token.line or 1, token.column or 1, f"{token} is not a valid datetime", self.where
+            ) from None
         return self._literal(token, value, "datetime")
 
     def duration(self, meta: Any, children: list[Token]) -> n.Literal:
@@ -149,10 +151,10 @@ class _ToNodes(Transformer):  # type: ignore[type-arg]
         return n.Binary(line, column, op, left, right)
 
     def or_(self, meta: Any, children: list[n.Node]) -> n.Binary:
-        return self._binary(meta, "or", *children)
+        return self._binary(meta, "or", children[0], children[1])
 
     def and_(self, meta: Any, children: list[n.Node]) -> n.Binary:
-        return self._binary(meta, "and", *children)
+        return self._binary(meta, "and", children[0], children[1])
 
     def compare(self, meta: Any, children: list[Any]) -> n.Binary:
         left, op, right = children
@@ -163,13 +165,13 @@ class _ToNodes(Transformer):  # type: ignore[type-arg]
         return self._binary(meta, str(op), left, right, op)
 
     def in_(self, meta: Any, children: list[n.Node]) -> n.Binary:
-        return self._binary(meta, "in", *children)
+        return self._binary(meta, "in", children[0], children[1])
 
     def not_in(self, meta: Any, children: list[n.Node]) -> n.Binary:
-        return self._binary(meta, "not_in", *children)
+        return self._binary(meta, "not_in", children[0], children[1])
 
     def contains(self, meta: Any, children: list[n.Node]) -> n.Binary:
-        return self._binary(meta, "~", *children)
+        return self._binary(meta, "~", children[0], children[1])
 
 
 def _depth(node: n.Node) -> int:
@@ -201,7 +203,8 @@ def _describe(error: UnexpectedInput, source: str) -> str:
     if isinstance(error, UnexpectedEOF):
         return "the expression ends too early"
     if isinstance(error, UnexpectedCharacters):
-        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+        position = error.pos_in_stream or 0
+        char = source[position] if position < len(source) else ""
         if char in "\"'":
             return "unterminated string"
         hint = " (names and keywords are lower case)" if char.isupper() else _HINTS.get(char, "")
@@ -224,8 +227,9 @@ def parse(source: str, where: str = "expression") -> n.Node:
         tree = _parser().parse(source)
         node = _ToNodes(source, where).transform(tree)
     except UnexpectedInput as exc:
-        raise dsl_error(source, exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1,
-                        _describe(exc, source), where) from None
+        raise dsl_error(
+            source, exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1, _describe(exc, source), where
+        ) from None
     except RecursionError:
         raise dsl_error(source, 1, 1, f"the expression is nested more than {MAX_DEPTH} levels deep", where) from None
     except DslError:
@@ -235,12 +239,14 @@ def parse(source: str, where: str = "expression") -> n.Node:
         if isinstance(inner, DslError):
             raise inner from None
         if isinstance(inner, RecursionError):  # the limit was hit inside a callback rather than in lark
-            raise dsl_error(source, 1, 1, f"the expression is nested more than {MAX_DEPTH} levels deep",
-                            where) from None
+            raise dsl_error(
+                source, 1, 1, f"the expression is nested more than {MAX_DEPTH} levels deep", where
+            ) from None
         raise dsl_error(source, 1, 1, "syntax error", where) from None
     if _depth(node) > MAX_DEPTH:
-        raise dsl_error(source, node.line, node.column, f"the expression is nested more than {MAX_DEPTH} levels deep",
-                        where)
+        raise dsl_error(
+            source, node.line, node.column, f"the expression is nested more than {MAX_DEPTH} levels deep", where
+        )
     deep = _deep_parenthesis(source)
     if deep is not None:  # redundant parentheses leave no node, but they count as nesting too
         raise dsl_error(source, *deep, f"the expression is nested more than {MAX_DEPTH} levels deep", where)

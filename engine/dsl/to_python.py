@@ -9,7 +9,6 @@ and SQL forms of one expression agree.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import operator
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -25,14 +24,37 @@ Loader = Callable[[str, str], dict[str, Any] | None]
 class Env:
     """What an evaluation can see: the record (native values), the clock, the user."""
 
-    __slots__ = ("calendar", "load", "now", "old", "outer", "record", "roles", "row", "team_ids", "team_members",
-                 "teams", "today", "user_id")
+    __slots__ = (
+        "calendar",
+        "load",
+        "now",
+        "old",
+        "outer",
+        "record",
+        "roles",
+        "row",
+        "team_ids",
+        "team_members",
+        "teams",
+        "today",
+        "user_id",
+    )
 
-    def __init__(self, record: dict[str, Any], *, now: dt.datetime, load: Loader | None = None,
-                 old: dict[str, Any] | None = None, user_id: str | None = None,
-                 roles: frozenset[str] = frozenset(), teams: frozenset[str] = frozenset(), calendar: Any = None,
-                 outer: dict[str, Any] | None = None, team_ids: frozenset[str] = frozenset(),
-                 team_members: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        record: dict[str, Any],
+        *,
+        now: dt.datetime,
+        load: Loader | None = None,
+        old: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        roles: frozenset[str] = frozenset(),
+        teams: frozenset[str] = frozenset(),
+        calendar: Any = None,
+        outer: dict[str, Any] | None = None,
+        team_ids: frozenset[str] = frozenset(),
+        team_members: frozenset[str] = frozenset(),
+    ):
         self.record = record
         self.old = old
         self.now = now
@@ -87,7 +109,7 @@ def _root(node: n.Path) -> Callable[[Env], Any]:
 def _split_many(steps: list[Step]) -> tuple[list[Step], Step, list[Step]]:
     for index, step in enumerate(steps):
         if step.field.type in ("table", "links"):
-            return steps[:index], step, steps[index + 1:]
+            return steps[:index], step, steps[index + 1 :]
     raise AssertionError("no to-many step")
 
 
@@ -100,8 +122,14 @@ def _rows(env: Env, record: Any, many: Step) -> list[dict[str, Any]]:
     return [row for row in (env.load(many.field.target or "", i) for i in value) if row is not None]
 
 
-_OPERATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-              ">=": operator.ge}
+_OPERATORS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def _compare(op: str) -> Callable[[Any, Any], Any]:
@@ -220,7 +248,9 @@ class PythonCompiler:
             return self._membership(node, left, right)
         if op == "~":
             return lambda env: None if (a := left(env)) is None or (b := right(env)) is None else b.lower() in a.lower()
-        fn = _safe(_arith(op, node.left.type.kind if node.left.type else "", node.right.type.kind if node.right.type else ""))
+        fn = _safe(
+            _arith(op, node.left.type.kind if node.left.type else "", node.right.type.kind if node.right.type else "")
+        )
         return lambda env: None if (a := left(env)) is None or (b := right(env)) is None else fn(a, b)
 
     def _logic(self, node: n.Binary) -> Fn:
@@ -251,9 +281,13 @@ class PythonCompiler:
     def _elapsed_comparison(self, node: n.Binary) -> Fn | None:
         """``hours_between(a, b) > 4`` as a timedelta comparison: exact, and ten times faster."""
         call, limit = node.left, node.right
-        if not (isinstance(call, n.Call) and getattr(call.function, "name", None) == "hours_between"
-                and isinstance(limit, n.Literal) and limit.kind in ("int", "decimal")
-                and all(a.type is not None and a.type.kind == "datetime" for a in call.args)):
+        if not (
+            isinstance(call, n.Call)
+            and getattr(call.function, "name", None) == "hours_between"
+            and isinstance(limit, n.Literal)
+            and limit.kind in ("int", "decimal")
+            and all(a.type is not None and a.type.kind == "datetime" for a in call.args)
+        ):
             return None
         microseconds = Decimal(limit.value) * 3_600_000_000
         if microseconds != microseconds.to_integral_value():

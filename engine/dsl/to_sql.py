@@ -156,7 +156,9 @@ class SqlCompiler:
         rk = node.right.type.kind if node.right.type else ""
         ctx = self.ctx
         if op in ("+", "-") and lk == "date" and rk == "duration":
-            days = sp.trunc(ctx, right.expr / 86400.0) if ctx.dialect == "sqlite" else sa.func.trunc(right.expr / 86400.0)
+            days = (
+                sp.trunc(ctx, right.expr / 86400.0) if ctx.dialect == "sqlite" else sa.func.trunc(right.expr / 86400.0)
+            )
             return SqlValue(sp.add_days(ctx, left.expr, days if op == "+" else -days))
         if op == "+" and lk == "duration" and rk == "date":
             return SqlValue(sp.add_days(ctx, right.expr, sp.trunc(ctx, left.expr / 86400.0)))
@@ -186,12 +188,13 @@ class SqlCompiler:
         args = [self.compile(arg) for arg in node.args]
         return function.sql(self.ctx, *args)
 
-    def _many_subquery(self, path: n.Node, values: bool, condition: n.Node | None = None,
-                       aggregate: str | None = None) -> Any:
+    def _many_subquery(
+        self, path: n.Node, values: bool, condition: n.Node | None = None, aggregate: str | None = None
+    ) -> Any:
         assert isinstance(path, n.Path)
         steps = path.steps
         index = next(i for i, s in enumerate(steps) if s.field.type in ("table", "links"))
-        before, many, after = steps[:index], steps[index], steps[index + 1:]
+        before, many, after = steps[:index], steps[index], steps[index + 1 :]
         outer = self.row_table if path.root == "row" else self.table
         # the record owning the rows: this one, or one reached first (account.contacts...)
         owner_id = self._read(outer, "", before) if before else outer.c.id
@@ -202,7 +205,9 @@ class SqlCompiler:
         else:
             join = self.tables.entities[many.entity].joins[many.field.name].alias()
             rows = self.tables.main(many.field.target or "").alias()
-            link_filter = sa.and_(join.c.source_id == owner_id, join.c.target_id == rows.c.id, rows.c.deleted_at.is_(None))
+            link_filter = sa.and_(
+                join.c.source_id == owner_id, join.c.target_id == rows.c.id, rows.c.deleted_at.is_(None)
+            )
             row_entity = many.field.target
         value = self._read(rows, row_entity or "", after) if after else rows.c.id
         conditions = [link_filter]

@@ -52,9 +52,23 @@ NULL = Type("null")
 ANY = Type("any")
 
 _FIELD_TYPES = {
-    "string": STRING, "text": STRING, "email": STRING, "phone": STRING, "url": STRING, "file": STRING,
-    "autonumber": STRING, "int": INT, "rating": INT, "decimal": DECIMAL, "money": DECIMAL, "percent": DECIMAL,
-    "bool": BOOL, "date": DATE, "datetime": DATETIME, "duration": DURATION, "json": ANY,
+    "string": STRING,
+    "text": STRING,
+    "email": STRING,
+    "phone": STRING,
+    "url": STRING,
+    "file": STRING,
+    "autonumber": STRING,
+    "int": INT,
+    "rating": INT,
+    "decimal": DECIMAL,
+    "money": DECIMAL,
+    "percent": DECIMAL,
+    "bool": BOOL,
+    "date": DATE,
+    "datetime": DATETIME,
+    "duration": DURATION,
+    "json": ANY,
 }
 
 

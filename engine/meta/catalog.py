@@ -68,8 +68,11 @@ def _fields(doc: Document, pack: str, data: dict[str, Any], problems: Problems) 
 def _indexes(entity: str, specs: list[Any]) -> tuple[IndexDef, ...]:
     out = []
     for spec in specs:
-        fields, unique, name = (spec, False, None) if isinstance(spec, list) else (
-            spec["fields"], spec.get("unique", False), spec.get("name"))
+        fields, unique, name = (
+            (spec, False, None)
+            if isinstance(spec, list)
+            else (spec["fields"], spec.get("unique", False), spec.get("name"))
+        )
         out.append(IndexDef(name or "", tuple(fields), unique))
     return tuple(out)
 
@@ -86,8 +89,16 @@ def entity_from_document(doc: Document, pack: str, problems: Problems, system: b
     fields = _fields(doc, pack, data, problems)
     name = data["entity"]
     if data.get("autonumber") and "number" not in fields:
-        fields = {"number": FieldDef("number", "autonumber", {"format": data["autonumber"], "unique": True},
-                                     _origin(doc, ["autonumber"]), pack), **fields}
+        fields = {
+            "number": FieldDef(
+                "number",
+                "autonumber",
+                {"format": data["autonumber"], "unique": True},
+                _origin(doc, ["autonumber"]),
+                pack,
+            ),
+            **fields,
+        }
     audit = data.get("audit", True)
     list_spec = data.get("list") or {}
     return EntityDef(
@@ -134,8 +145,10 @@ def _extend(entity: EntityDef, doc: Document, pack: str, problems: Problems) -> 
     permissions = dict(entity.permissions)
     for role, grant in (data.get("permissions") or {}).items():
         if role in permissions and permissions[role] != grant:
-            problems.add(doc.location(["permissions", role]),
-                         f"permissions of role {role!r} on {entity.name!r} are already set in {entity.origin}")
+            problems.add(
+                doc.location(["permissions", role]),
+                f"permissions of role {role!r} on {entity.name!r} are already set in {entity.origin}",
+            )
             continue
         permissions[role] = grant
     return replace(
@@ -182,7 +195,9 @@ def build_catalog(packs: list[Pack], overlays: tuple[Overlay, ...] = (), problem
             if entity is None:
                 continue
             if entity.name in entities:
-                problems.add(str(entity.origin), f"entity {entity.name!r} is already defined in {entities[entity.name].origin}")
+                problems.add(
+                    str(entity.origin), f"entity {entity.name!r} is already defined in {entities[entity.name].origin}"
+                )
                 continue
             entities[entity.name] = entity
         for folder, docs in pack.documents.items():
@@ -194,8 +209,10 @@ def build_catalog(packs: list[Pack], overlays: tuple[Overlay, ...] = (), problem
         target = doc.data["extends"]
         base = entities.get(target)
         if base is None or base.pack not in closure.get(pack.name, set()):
-            problems.add(doc.location(["extends"]),
-                         f"extends {target!r}, which is not an entity of this pack or of the packs it depends on")
+            problems.add(
+                doc.location(["extends"]),
+                f"extends {target!r}, which is not an entity of this pack or of the packs it depends on",
+            )
             continue
         entities[target] = _extend(base, doc, pack.name, problems)
 
@@ -241,21 +258,27 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
             target = f.target
             if target is not None:
                 other = entities.get(target)
-                visible = f.pack == "overlay" or (other is not None and (other.pack in closure.get(f.pack, set())
-                                                                          or other.pack == "overlay"))
+                visible = f.pack == "overlay" or (
+                    other is not None and (other.pack in closure.get(f.pack, set()) or other.pack == "overlay")
+                )
                 if other is None:
                     problems.add(str(f.origin), f"{entity.name}.{f.name} links to unknown entity {target!r}")
                 elif not visible:
-                    problems.add(str(f.origin), f"{entity.name}.{f.name} links to {target!r} of pack {other.pack!r}, "
-                                                f"which pack {f.pack!r} does not depend on")
+                    problems.add(
+                        str(f.origin),
+                        f"{entity.name}.{f.name} links to {target!r} of pack {other.pack!r}, "
+                        f"which pack {f.pack!r} does not depend on",
+                    )
                 elif other.child:
                     problems.add(str(f.origin), f"{entity.name}.{f.name} cannot link to child-row entity {target!r}")
             if f.type == "table":
                 child = entities.get(f.opt("of"))
                 if child is None or not child.child:
-                    problems.add(str(f.origin),
-                                 f"{entity.name}.{f.name}: table rows must be an entity with 'child: true', "
-                                 f"{f.opt('of')!r} is {'unknown' if child is None else 'not a child entity'}")
+                    problems.add(
+                        str(f.origin),
+                        f"{entity.name}.{f.name}: table rows must be an entity with 'child: true', "
+                        f"{f.opt('of')!r} is {'unknown' if child is None else 'not a child entity'}",
+                    )
                 elif entity.child:
                     problems.add(str(f.origin), "child rows cannot have tables of their own")
             if f.type in ("enum", "multi_enum"):
@@ -264,30 +287,43 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
                 if dupes:
                     problems.add(str(f.origin), f"{entity.name}.{f.name}: duplicate options {sorted(dupes)}")
                 default = f.opt("default")
-                if isinstance(default, str) and not default.startswith("=") and f.type == "enum" and default not in values:
+                if (
+                    isinstance(default, str)
+                    and not default.startswith("=")
+                    and f.type == "enum"
+                    and default not in values
+                ):
                     problems.add(str(f.origin), f"{entity.name}.{f.name}: default {default!r} is not one of {values}")
             if f.type == "autonumber":
                 fmt = f.opt("format", "")
                 leftovers = AUTONUMBER_RX.sub("", fmt)
                 if "{" in leftovers or "}" in leftovers:
-                    problems.add(str(f.origin), f"{entity.name}.{f.name}: autonumber format {fmt!r} uses an unknown "
-                                                "placeholder; use {YYYY} {YY} {MM} {DD} and {###}")
+                    problems.add(
+                        str(f.origin),
+                        f"{entity.name}.{f.name}: autonumber format {fmt!r} uses an unknown "
+                        "placeholder; use {YYYY} {YY} {MM} {DD} and {###}",
+                    )
         names = set(entity.fields)
         for name in entity.owner_fields:
             fd = entity.fields.get(name)
             if fd is None or fd.type != "user":
                 problems.add(str(entity.origin), f"{entity.name}: owner field {name!r} must be a user field")
-        if entity.account_field and (entity.account_field not in names
-                                     or entity.fields[entity.account_field].type != "link"):
-            problems.add(str(entity.origin), f"{entity.name}: account_field {entity.account_field!r} must be a link field")
+        if entity.account_field and (
+            entity.account_field not in names or entity.fields[entity.account_field].type != "link"
+        ):
+            problems.add(
+                str(entity.origin), f"{entity.name}: account_field {entity.account_field!r} must be a link field"
+            )
         if entity.title and entity.title not in names:
             problems.add(str(entity.origin), f"{entity.name}: title field {entity.title!r} does not exist")
         for index in entity.indexes:
             for name in index.fields:
                 fdef = entity.fields.get(name)
                 if fdef is None or not fdef.has_column:
-                    problems.add(str(entity.origin), f"{entity.name}: index {index.name} names {name!r}, "
-                                                     "which is not a stored field")
+                    problems.add(
+                        str(entity.origin),
+                        f"{entity.name}: index {index.name} names {name!r}, which is not a stored field",
+                    )
         if entity.default_sort:
             sort_field = entity.default_sort.lstrip("-")
             if sort_field not in names and sort_field not in SYSTEM_FIELDS:

@@ -10,10 +10,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FIELD_TYPES = (
-    "string text int decimal money percent bool date datetime duration email phone url enum "
-    "multi_enum link links table json file user team rating secret autonumber"
-).split()
+FIELD_TYPES = [
+    "string",
+    "text",
+    "int",
+    "decimal",
+    "money",
+    "percent",
+    "bool",
+    "date",
+    "datetime",
+    "duration",
+    "email",
+    "phone",
+    "url",
+    "enum",
+    "multi_enum",
+    "link",
+    "links",
+    "table",
+    "json",
+    "file",
+    "user",
+    "team",
+    "rating",
+    "secret",
+    "autonumber",
+]
 
 #: field types whose value is the id of one record of another entity
 REFERENCE_TYPES = {"link": None, "user": "user", "team": "team"}

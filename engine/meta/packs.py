@@ -123,7 +123,7 @@ def resolve(packs: dict[str, Pack], wanted: tuple[str, ...] | None, problems: Pr
         if state.get(name) == "done":
             return
         if state.get(name) == "visiting":
-            cycle = [*chain[chain.index(name):], name]
+            cycle = [*chain[chain.index(name) :], name]
             pack = packs[chain[-1]]
             problems.add(pack.manifest.location(["depends"]), f"dependency cycle: {' -> '.join(cycle)}", "depends")
             return

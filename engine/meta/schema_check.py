@@ -76,8 +76,9 @@ def iter_errors(kind: str, data: Any) -> Iterator[tuple[tuple[str | int, ...], s
                 continue
             type_name = spec["type"]
             if type_name not in FIELD_TYPES:
-                yield ("fields", name, "type"), (
-                    f"unknown field type {type_name!r}; known types: {', '.join(FIELD_TYPES)}"
+                yield (
+                    ("fields", name, "type"),
+                    (f"unknown field type {type_name!r}; known types: {', '.join(FIELD_TYPES)}"),
                 )
                 continue
             for path, message in iter_errors(f"fields/{type_name}", spec):

@@ -34,10 +34,17 @@ def _digest(key: str) -> str:
 
 
 def _public(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "prefix": row.prefix, "user": row.user_id, "roles": row.roles,
-            "created_at": row.created_at.isoformat(), "expires_at": row.expires_at and row.expires_at.isoformat(),
-            "revoked_at": row.revoked_at and row.revoked_at.isoformat(),
-            "last_used_at": row.last_used_at and row.last_used_at.isoformat()}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "user": row.user_id,
+        "roles": row.roles,
+        "created_at": row.created_at.isoformat(),
+        "expires_at": row.expires_at and row.expires_at.isoformat(),
+        "revoked_at": row.revoked_at and row.revoked_at.isoformat(),
+        "last_used_at": row.last_used_at and row.last_used_at.isoformat(),
+    }
 
 
 def create_key(ws: Any, actor: Actor, body: Any) -> dict[str, Any]:
@@ -65,9 +72,20 @@ def create_key(ws: Any, actor: Actor, body: Any) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     key_id = new_id()
     with write_transaction(ws.db) as conn:
-        conn.execute(st.api_key.insert(), {"id": key_id, "name": name, "key_hash": _digest(key), "prefix": key[:12],
-                                           "user_id": actor.user_id, "roles": sorted(roles) if roles is not None else None,
-                                           "created_at": now, "created_by": actor.user_id, "expires_at": expires_at})
+        conn.execute(
+            st.api_key.insert(),
+            {
+                "id": key_id,
+                "name": name,
+                "key_hash": _digest(key),
+                "prefix": key[:12],
+                "user_id": actor.user_id,
+                "roles": sorted(roles) if roles is not None else None,
+                "created_at": now,
+                "created_by": actor.user_id,
+                "expires_at": expires_at,
+            },
+        )
         record_audit(conn, actor, "api_key", key_id, "create", {"name": [None, name], "roles": [None, roles]}, now)
         row = conn.execute(sa.select(st.api_key).where(st.api_key.c.id == key_id)).one()
     return {**_public(row), "key": key}  # the only time the key is shown

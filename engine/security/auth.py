@@ -22,13 +22,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from engine.actor import Actor
-from engine.security.identity import load_actor
 from engine.errors import AuthenticationRequired, FieldError, RateLimited, ValidationError
+from engine.security.identity import load_actor
+from engine.security.throttle import Throttle
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.ids import new_id
 from engine.storage.writing import record_audit
-from engine.security.throttle import Throttle
 
 _HASHERS = {"strong": PasswordHasher(), "fast": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)}
 MIN_PASSWORD = 10
@@ -38,11 +38,13 @@ TOKEN_CACHE_SECONDS = 5.0
 
 def check_password_policy(password: Any) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError("The password is too weak",
-                              [FieldError("password", f"Must be at least {MIN_PASSWORD} characters.")])
-    if password.isdigit() or password.lower() == password and password.isalpha():
-        raise ValidationError("The password is too weak",
-                              [FieldError("password", "Mix letters with digits, capitals or symbols.")])
+        raise ValidationError(
+            "The password is too weak", [FieldError("password", f"Must be at least {MIN_PASSWORD} characters.")]
+        )
+    if password.isdigit() or (password.lower() == password and password.isalpha()):
+        raise ValidationError(
+            "The password is too weak", [FieldError("password", "Mix letters with digits, capitals or symbols.")]
+        )
 
 
 def hash_password(password: str, profile: str = "strong") -> str:
@@ -85,8 +87,10 @@ class Authenticator:
         (``Config.login_lockout``), whatever address they come from.
         """
         if not isinstance(email, str) or not isinstance(password, str):
-            raise ValidationError("email and password are required",
-                                  [FieldError("email", "Is required."), FieldError("password", "Is required.")])
+            raise ValidationError(
+                "email and password are required",
+                [FieldError("email", "Is required."), FieldError("password", "Is required.")],
+            )
         key = email.strip().lower()
         if self.lockout.locked("login", key):
             raise RateLimited("This account is locked for a while after repeated failed sign-ins", retry_after=300)
@@ -95,23 +99,36 @@ class Authenticator:
         now = dt.datetime.now(dt.UTC)
         expires = now + dt.timedelta(seconds=self.ttl)
         with write_transaction(self.ws.db) as conn:
-            user = conn.execute(sa.select(users.c.id, users.c.active).where(
-                sa.func.lower(users.c.email) == key, users.c.deleted_at.is_(None))).first()
+            user = conn.execute(
+                sa.select(users.c.id, users.c.active).where(
+                    sa.func.lower(users.c.email) == key, users.c.deleted_at.is_(None)
+                )
+            ).first()
             stored = None
             if user is not None:
-                stored = conn.execute(sa.select(st.credential.c.password_hash)
-                                      .where(st.credential.c.user_id == user.id)).scalar()
+                stored = conn.execute(
+                    sa.select(st.credential.c.password_hash).where(st.credential.c.user_id == user.id)
+                ).scalar()
             try:  # the same cost whether or not the user exists
                 self.hasher.verify(stored or _dummy_hash(self.profile), password)
                 ok = user is not None and stored is not None and bool(user.active)
             except (VerificationError, InvalidHashError):
                 ok = False
             who = Actor(user.id if user is not None else None, source=source)
-            record_audit(conn, who, "auth", user.id if user is not None else new_id(),
-                         "login" if ok else "login_failed", {"email": [None, key]}, now)
-            if ok:
-                conn.execute(st.token.insert(), {"token_hash": _digest(token), "user_id": user.id,
-                                                 "created_at": now, "expires_at": expires})
+            record_audit(
+                conn,
+                who,
+                "auth",
+                user.id if user is not None else new_id(),
+                "login" if ok else "login_failed",
+                {"email": [None, key]},
+                now,
+            )
+            if ok and user is not None:
+                conn.execute(
+                    st.token.insert(),
+                    {"token_hash": _digest(token), "user_id": user.id, "created_at": now, "expires_at": expires},
+                )
         if not ok:
             self.lockout.hit("login", key)
             raise AuthenticationRequired("Unknown email or wrong password")
@@ -122,13 +139,19 @@ class Authenticator:
         users = self._user_table()
         with read_transaction(self.ws.db) as conn:
             user_id = conn.execute(sa.select(users.c.id).where(sa.func.lower(users.c.email) == email.lower())).scalar()
-            stored = conn.execute(sa.select(st.credential.c.password_hash)
-                                  .where(st.credential.c.user_id == user_id)).scalar() if user_id else None
+            stored = (
+                conn.execute(
+                    sa.select(st.credential.c.password_hash).where(st.credential.c.user_id == user_id)
+                ).scalar()
+                if user_id
+                else None
+            )
         try:
             self.hasher.verify(stored or _dummy_hash(self.profile), password if isinstance(password, str) else "")
         except (VerificationError, InvalidHashError):
-            raise ValidationError("The current password is wrong",
-                                  [FieldError("current_password", "Wrong password.")]) from None
+            raise ValidationError(
+                "The current password is wrong", [FieldError("current_password", "Wrong password.")]
+            ) from None
         if stored is None:
             raise ValidationError("The current password is wrong", [FieldError("current_password", "Wrong password.")])
 
@@ -159,8 +182,11 @@ class Authenticator:
         with self._lock:
             self._cache.pop(digest, None)
         with write_transaction(self.ws.db) as conn:
-            conn.execute(st.token.update().where(st.token.c.token_hash == digest, st.token.c.revoked_at.is_(None))
-                         .values(revoked_at=dt.datetime.now(dt.UTC)))
+            conn.execute(
+                st.token.update()
+                .where(st.token.c.token_hash == digest, st.token.c.revoked_at.is_(None))
+                .values(revoked_at=dt.datetime.now(dt.UTC))
+            )
 
 
 @cache

@@ -42,7 +42,8 @@ def scope_of(value: Any) -> str:
 
 def account_field(entity: EntityDef, user: EntityDef) -> str | None:
     """The field tying ``entity`` to the user's account, or ``id`` for the account entity itself."""
-    target = user.fields.get("account").target if user.fields.get("account") else None
+    link = user.fields.get("account")
+    target = link.target if link is not None else None
     if target is None:
         return None
     if entity.name == target:
@@ -156,12 +157,20 @@ class Access:
                 continue
             for step in node.steps:
                 owner = self.snap.catalog.entities.get(step.entity)
-                if owner is None or step.field.name in ("id", "owner", "created_at", "updated_at", "created_by",
-                                                        "updated_by", "version"):
+                if owner is None or step.field.name in (
+                    "id",
+                    "owner",
+                    "created_at",
+                    "updated_at",
+                    "created_by",
+                    "updated_by",
+                    "version",
+                ):
                     continue
                 if not self.can(owner, "read") or step.field.name in self.hidden(owner):
-                    raise dsl_error(expr.source, node.line, node.column,
-                                    f"{owner.name} has no field {step.field.name!r}", "filter")
+                    raise dsl_error(
+                        expr.source, node.line, node.column, f"{owner.name} has no field {step.field.name!r}", "filter"
+                    )
 
     def write_errors(self, entity: EntityDef, values: dict[str, Any]) -> list[FieldError]:
         """Fields of a write the actor may not set: hidden ones are unknown, others read-only."""

@@ -30,5 +30,6 @@ class Throttle:
     def hit(self, scope: str, key: str) -> None:
         if not self.limiter.hit(self.item, scope, key):
             reset = self.limiter.get_window_stats(self.item, scope, key).reset_time
-            raise RateLimited("Too many attempts; wait a moment and try again",
-                              retry_after=max(1, int(reset - time.time())))
+            raise RateLimited(
+                "Too many attempts; wait a moment and try again", retry_after=max(1, int(reset - time.time()))
+            )

@@ -47,13 +47,17 @@ def role_ids(ws: Any) -> dict[str, str]:
 def find_user(ws: Any, email: str) -> dict[str, Any] | None:
     users = ws.snapshot().tables.main("user")
     with read_transaction(ws.db) as conn:
-        user_id = conn.execute(sa.select(users.c.id).where(sa.func.lower(users.c.email) == email.strip().lower(),
-                                                           users.c.deleted_at.is_(None))).scalar()
+        user_id = conn.execute(
+            sa.select(users.c.id).where(
+                sa.func.lower(users.c.email) == email.strip().lower(), users.c.deleted_at.is_(None)
+            )
+        ).scalar()
     return None if user_id is None else ws.records.get(SYSTEM, "user", user_id)
 
 
-def create_user(ws: Any, email: str, full_name: str, password: str | None, roles: list[str],
-                actor: Actor = SYSTEM, **fields: Any) -> dict[str, Any]:
+def create_user(
+    ws: Any, email: str, full_name: str, password: str | None, roles: list[str], actor: Actor = SYSTEM, **fields: Any
+) -> dict[str, Any]:
     if find_user(ws, email) is not None:
         raise Conflict(f"A user with email {email} already exists", [FieldError("email", "Must be unique.")])
     if password is not None:
@@ -62,8 +66,9 @@ def create_user(ws: Any, email: str, full_name: str, password: str | None, roles
     unknown = [r for r in roles if r not in ids]
     if unknown:
         raise ValidationError(f"Unknown role(s): {', '.join(unknown)}", [FieldError("roles", "Unknown role.")])
-    user = ws.records.create(actor, "user", {"email": email, "full_name": full_name,
-                                             "roles": [ids[r] for r in roles], **fields})
+    user = ws.records.create(
+        actor, "user", {"email": email, "full_name": full_name, "roles": [ids[r] for r in roles], **fields}
+    )
     if password is not None:
         set_password(ws, user["id"], password)
     return user
@@ -94,7 +99,7 @@ def _role_values(ws: Any, roles: Any) -> list[str]:
     unknown = [r for r in roles if r not in ids and r not in known_ids]
     if unknown:
         raise ValidationError(f"Unknown role(s): {', '.join(unknown)}", [FieldError("roles", "Unknown role.")])
-    return [ids.get(r, r) for r in roles]
+    return [str(ids.get(r, r)) for r in roles]
 
 
 def user_from_api(ws: Any, actor: Actor, body: Any, user_id: str | None = None) -> dict[str, Any]:
@@ -126,4 +131,4 @@ def change_own_password(ws: Any, actor: Actor, body: Any) -> None:
     ws.auth.verify_password(user["email"], body.get("current_password"))
     new = body.get("new_password")
     check_password_policy(new)
-    set_password(ws, actor.user_id, new)
+    set_password(ws, actor.user_id, str(new))

@@ -47,8 +47,11 @@ def _parse_body(entity: EntityDef, body: Any) -> tuple[str | None, list[str], di
     for name, text in metrics.items():
         match = _METRIC.match(text) if isinstance(text, str) else None
         if not _NAME.match(name) or match is None or name in group_by:
-            raise BadRequest(f"Metric {name!r} must be named like a field and read count(), sum(EXPR), avg(EXPR), "
-                             "min(EXPR) or max(EXPR)", [FieldError(f"metrics.{name}", "Not a metric.")])
+            raise BadRequest(
+                f"Metric {name!r} must be named like a field and read count(), sum(EXPR), avg(EXPR), "
+                "min(EXPR) or max(EXPR)",
+                [FieldError(f"metrics.{name}", "Not a metric.")],
+            )
         parsed[name] = (match.group(1), match.group(2).strip())
     return condition, group_by, parsed
 
@@ -83,8 +86,9 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
         if not argument:
             raise BadRequest(f"{function}() needs an expression", [FieldError(f"metrics.{name}", "Empty.")])
         try:
-            expr = compile_expression(argument, entity, snap.catalog, functions=snap.functions,
-                                      where=f"metrics.{name}", sql=True)
+            expr = compile_expression(
+                argument, entity, snap.catalog, functions=snap.functions, where=f"metrics.{name}", sql=True
+            )
             if rc.access is not None:
                 rc.access.check_expression(expr)
         except DslError as exc:
@@ -112,7 +116,10 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
             item[name] = output_value(fd, m[name]) if fd is not None else to_json(m[name])
         for name in metrics:
             value = _number(m[name])
-            item[name] = int(value) if kinds[name] == "int" and metrics[name][0] in ("count", "sum", "min", "max") \
-                and value is not None else value
+            item[name] = (
+                int(value)
+                if kinds[name] == "int" and metrics[name][0] in ("count", "sum", "min", "max") and value is not None
+                else value
+            )
         data.append(item)
     return Page(data)

@@ -21,17 +21,23 @@ _DIGITS = re.compile(r"\{(#+)\}")
 
 
 def render_prefix(fmt: str, now: dt.datetime) -> str:
-    return (fmt.replace("{YYYY}", f"{now.year:04d}").replace("{YY}", f"{now.year % 100:02d}")
-            .replace("{MM}", f"{now.month:02d}").replace("{DD}", f"{now.day:02d}"))
+    return (
+        fmt.replace("{YYYY}", f"{now.year:04d}")
+        .replace("{YY}", f"{now.year % 100:02d}")
+        .replace("{MM}", f"{now.month:02d}")
+        .replace("{DD}", f"{now.day:02d}")
+    )
 
 
 def next_number(conn: Connection, series_name: str, fmt: str, now: dt.datetime) -> str:
     rendered = render_prefix(fmt, now)
     key = f"{series_name}:{_DIGITS.sub('#', rendered)}"
     insert = postgresql.insert(series) if conn.dialect.name == "postgresql" else sqlite.insert(series)
-    stmt = insert.values(name=key, value=1).on_conflict_do_update(
-        index_elements=[series.c.name], set_={"value": series.c.value + 1}
-    ).returning(series.c.value)
+    stmt = (
+        insert.values(name=key, value=1)
+        .on_conflict_do_update(index_elements=[series.c.name], set_={"value": series.c.value + 1})
+        .returning(series.c.value)
+    )
     value = conn.execute(stmt).scalar_one()
     return _DIGITS.sub(lambda m: str(value).zfill(len(m.group(1))), rendered, count=1)
 

@@ -65,8 +65,14 @@ def converter(fd: FieldDef) -> Any:
 
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-_SYSTEM_QUERY_TYPES = {"version": "int", "created_at": "datetime", "updated_at": "datetime", "owner": "user",
-                       "created_by": "user", "updated_by": "user"}
+_SYSTEM_QUERY_TYPES = {
+    "version": "int",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "owner": "user",
+    "created_by": "user",
+    "updated_by": "user",
+}
 
 
 def parse_query_value(fd: FieldDef | None, name: str, text: str) -> Any:

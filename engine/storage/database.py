@@ -22,7 +22,7 @@ NO_FK = "tessera_no_fk"
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     sa_url = sa.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         memory = sa_url.database in (None, "", ":memory:")

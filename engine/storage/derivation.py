@@ -40,8 +40,9 @@ def coerce(fd: FieldDef, value: Any) -> Any:
     return value
 
 
-def _compute(snap: Snapshot, entity: EntityDef, env: Any, record: dict[str, Any], values: dict[str, Any],
-             defaults: bool) -> None:
+def _compute(
+    snap: Snapshot, entity: EntityDef, env: Any, record: dict[str, Any], values: dict[str, Any], defaults: bool
+) -> None:
     exprs = snap.expressions(entity.name)
     if defaults:
         for name, expr in exprs.defaults.items():
@@ -53,8 +54,16 @@ def _compute(snap: Snapshot, entity: EntityDef, env: Any, record: dict[str, Any]
         values[name] = record[name] = coerce(entity.fields[name], expr.evaluate(env))
 
 
-def _checks(snap: Snapshot, entity: EntityDef, loader: RecordLoader, actor: Actor, now: dt.datetime,
-            record: dict[str, Any], values: dict[str, Any], env: Any) -> list[FieldError]:
+def _checks(
+    snap: Snapshot,
+    entity: EntityDef,
+    loader: RecordLoader,
+    actor: Actor,
+    now: dt.datetime,
+    record: dict[str, Any],
+    values: dict[str, Any],
+    env: Any,
+) -> list[FieldError]:
     exprs = snap.expressions(entity.name)
     errors: list[FieldError] = []
     for name, expr in exprs.link_filters.items():
@@ -70,8 +79,15 @@ def _checks(snap: Snapshot, entity: EntityDef, loader: RecordLoader, actor: Acto
     return errors
 
 
-def _derive_rows(snap: Snapshot, entity: EntityDef, values: dict[str, Any], loader: RecordLoader, actor: Actor,
-                 now: dt.datetime, parent_id: str | None = None) -> list[FieldError]:
+def _derive_rows(
+    snap: Snapshot,
+    entity: EntityDef,
+    values: dict[str, Any],
+    loader: RecordLoader,
+    actor: Actor,
+    now: dt.datetime,
+    parent_id: str | None = None,
+) -> list[FieldError]:
     """Child rows first: their defaults, stored computed values and validations."""
     errors: list[FieldError] = []
     for name, fd in entity.fields.items():
@@ -88,28 +104,47 @@ def _derive_rows(snap: Snapshot, entity: EntityDef, values: dict[str, Any], load
             record = loader.wrap(child, {**stored.get(row.get("id"), {}), **row})
             env = make_env(loader, actor, now, record)
             _compute(snap, child, env, record, row, defaults=row.get("id") is None)
-            errors += [FieldError(f"{name}[{index}].{e.field}", e.message)
-                       for e in _checks(snap, child, loader, actor, now, record, row, env)]
+            errors += [
+                FieldError(f"{name}[{index}].{e.field}", e.message)
+                for e in _checks(snap, child, loader, actor, now, record, row, env)
+            ]
     return errors
 
 
-def derive_on_create(conn: Connection, snap: Snapshot, actor: Actor, entity: EntityDef, values: dict[str, Any],
-                     now: dt.datetime) -> list[FieldError]:
+def derive_on_create(
+    conn: Connection, snap: Snapshot, actor: Actor, entity: EntityDef, values: dict[str, Any], now: dt.datetime
+) -> list[FieldError]:
     """Fill DSL defaults and stored computed fields into ``values``; return rule errors."""
     loader = RecordLoader(conn, snap)
     errors = _derive_rows(snap, entity, values, loader, actor, now)
     exprs = snap.expressions(entity.name)
     if not (exprs.defaults or exprs.stored or exprs.link_filters or exprs.validations):
         return errors
-    record = loader.wrap(entity, {**values, "id": None, "owner": values.get("owner", actor.user_id),
-                                  "created_at": now, "updated_at": now, "created_by": actor.user_id})
+    record = loader.wrap(
+        entity,
+        {
+            **values,
+            "id": None,
+            "owner": values.get("owner", actor.user_id),
+            "created_at": now,
+            "updated_at": now,
+            "created_by": actor.user_id,
+        },
+    )
     env = make_env(loader, actor, now, record)
     _compute(snap, entity, env, record, values, defaults=True)
     return errors + _checks(snap, entity, loader, actor, now, record, values, env)
 
 
-def derive_on_update(conn: Connection, snap: Snapshot, actor: Actor, entity: EntityDef, current: dict[str, Any],
-                     values: dict[str, Any], now: dt.datetime) -> list[FieldError]:
+def derive_on_update(
+    conn: Connection,
+    snap: Snapshot,
+    actor: Actor,
+    entity: EntityDef,
+    current: dict[str, Any],
+    values: dict[str, Any],
+    now: dt.datetime,
+) -> list[FieldError]:
     """Apply readonly_if, recompute stored fields into ``values``; return rule errors."""
     loader = RecordLoader(conn, snap)
     errors = _derive_rows(snap, entity, values, loader, actor, now, current["id"])

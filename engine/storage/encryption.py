@@ -40,7 +40,7 @@ class FieldCipher:
         if not stored.startswith(PREFIX):
             raise ValueError("not an encrypted value")
         try:
-            return self._fernet.decrypt(stored[len(PREFIX):].encode()).decode()
+            return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken:
             raise ValueError("the value was encrypted with another key") from None
 

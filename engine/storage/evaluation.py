@@ -46,8 +46,12 @@ class RecordLoader:
         key = (entity, record_id)
         if key not in self._cache:
             table = self.snap.tables.main(entity)
-            row = self.conn.execute(sa.select(table).where(table.c.id == record_id, table.c.deleted_at.is_(None))).first()
-            self._cache[key] = None if row is None else self.wrap(self.snap.catalog.entities[entity], dict(row._mapping))
+            row = self.conn.execute(
+                sa.select(table).where(table.c.id == record_id, table.c.deleted_at.is_(None))
+            ).first()
+            self._cache[key] = (
+                None if row is None else self.wrap(self.snap.catalog.entities[entity], dict(row._mapping))
+            )
         return self._cache[key]
 
     def wrap(self, entity: EntityDef, values: dict[str, Any]) -> LazyRecord:
@@ -60,16 +64,36 @@ class RecordLoader:
             rows = self.conn.execute(sa.select(table).where(table.c.parent_id == record_id).order_by(table.c.position))
             return [dict(r._mapping) for r in rows]
         join = self.snap.tables.entities[entity.name].joins[name]
-        return list(self.conn.execute(sa.select(join.c.target_id).where(join.c.source_id == record_id)
-                                      .order_by(join.c.position)).scalars())
+        return list(
+            self.conn.execute(
+                sa.select(join.c.target_id).where(join.c.source_id == record_id).order_by(join.c.position)
+            ).scalars()
+        )
 
 
-DEFAULT_CALENDAR = BusinessCalendar.from_spec({"timezone": "UTC", "working_hours": {
-    day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}})
+DEFAULT_CALENDAR = BusinessCalendar.from_spec(
+    {"timezone": "UTC", "working_hours": {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}}
+)
 
 
-def make_env(loader: RecordLoader, actor: Actor, now: dt.datetime, record: dict[str, Any],
-             old: dict[str, Any] | None = None, outer: dict[str, Any] | None = None) -> Env:
-    return Env(record, now=now, load=loader, old=old, user_id=actor.user_id, roles=actor.roles,
-               teams=actor.teams, calendar=DEFAULT_CALENDAR, outer=outer, team_ids=actor.team_ids,
-               team_members=actor.team_members)
+def make_env(
+    loader: RecordLoader,
+    actor: Actor,
+    now: dt.datetime,
+    record: dict[str, Any],
+    old: dict[str, Any] | None = None,
+    outer: dict[str, Any] | None = None,
+) -> Env:
+    return Env(
+        record,
+        now=now,
+        load=loader,
+        old=old,
+        user_id=actor.user_id,
+        roles=actor.roles,
+        teams=actor.teams,
+        calendar=DEFAULT_CALENDAR,
+        outer=outer,
+        team_ids=actor.team_ids,
+        team_members=actor.team_members,
+    )

@@ -45,8 +45,12 @@ def _fits(value: Type, fd: FieldDef) -> bool:
     return wanted.kind == value.kind
 
 
-def compile_entity(entity: EntityDef, catalog: Catalog, functions: FunctionRegistry,
-                   errors: list[tuple[Origin, DslError]] | None = None) -> EntityExpressions:
+def compile_entity(
+    entity: EntityDef,
+    catalog: Catalog,
+    functions: FunctionRegistry,
+    errors: list[tuple[Origin, DslError]] | None = None,
+) -> EntityExpressions:
     """Compile every expression of ``entity``.
 
     With ``errors`` given, problems are collected there (with the origin of the option)
@@ -67,31 +71,61 @@ def compile_entity(entity: EntityDef, catalog: Catalog, functions: FunctionRegis
         where = f"{entity.name}.{fd.name}"
         default = fd.opt("default")
         if isinstance(default, str) and default.startswith("="):
-            expr = attempt(fd.origin, lambda fd=fd, default=default, where=where: _fitting(compile_expression(
-                default[1:], entity, catalog, functions=functions, where=f"{where}.default"), fd, f"{where}.default"))
+            expr = attempt(
+                fd.origin,
+                lambda fd=fd, default=default, where=where: _fitting(
+                    compile_expression(default[1:], entity, catalog, functions=functions, where=f"{where}.default"),
+                    fd,
+                    f"{where}.default",
+                ),
+            )
             if expr is not None:
                 out.defaults[fd.name] = expr
         if fd.is_computed:
-            expr = attempt(fd.origin, lambda fd=fd, where=where: _fitting(compile_expression(
-                fd.opt("compute"), entity, catalog, functions=functions, where=f"{where}.compute"), fd,
-                f"{where}.compute"))
+            expr = attempt(
+                fd.origin,
+                lambda fd=fd, where=where: _fitting(
+                    compile_expression(
+                        fd.opt("compute"), entity, catalog, functions=functions, where=f"{where}.compute"
+                    ),
+                    fd,
+                    f"{where}.compute",
+                ),
+            )
             if expr is not None:
                 (out.stored if fd.opt("stored") else out.virtual)[fd.name] = expr
         for option in ("visible_if", "readonly_if"):
             if fd.opt(option):
-                expr = attempt(fd.origin, lambda fd=fd, option=option, where=where: compile_expression(
-                    fd.opt(option), entity, catalog, functions=functions, where=f"{where}.{option}", expect="bool"))
+                expr = attempt(
+                    fd.origin,
+                    lambda fd=fd, option=option, where=where: compile_expression(
+                        fd.opt(option), entity, catalog, functions=functions, where=f"{where}.{option}", expect="bool"
+                    ),
+                )
                 if expr is not None and option == "readonly_if":
                     out.readonly_if[fd.name] = expr
         if fd.opt("filter") and fd.target and fd.target in catalog.entities:
-            expr = attempt(fd.origin, lambda fd=fd, where=where: compile_expression(
-                fd.opt("filter"), catalog.entities[fd.target or ""], catalog, functions=functions,
-                where=f"{where}.filter", expect="bool", record_entity=entity))
+            expr = attempt(
+                fd.origin,
+                lambda fd=fd, where=where: compile_expression(
+                    fd.opt("filter"),
+                    catalog.entities[fd.target or ""],
+                    catalog,
+                    functions=functions,
+                    where=f"{where}.filter",
+                    expect="bool",
+                    record_entity=entity,
+                ),
+            )
             if expr is not None:
                 out.link_filters[fd.name] = expr
     for index, validation in enumerate(entity.validations):
-        expr = attempt(validation.origin, lambda v=validation, i=index: compile_expression(
-            v.when, entity, catalog, functions=functions, where=f"{entity.name}.validations[{i}]", expect="bool"))
+        expr = attempt(
+            validation.origin,
+            lambda v=validation, i=index: compile_expression(
+                v.when, entity, catalog, functions=functions, where=f"{entity.name}.validations[{i}]", expect="bool"
+            ),
+        )
         if expr is not None:
             out.validations.append((validation, expr))
     return out
@@ -107,8 +141,9 @@ def _require_fit(expr: Expression, fd: FieldDef, where: str) -> None:
         tree = expr.tree
         from engine.dsl.parser import dsl_error
 
-        raise dsl_error(expr.source, tree.line, tree.column,
-                        f"gives {expr.type}, but {fd.name} is a field of type {fd.type}", where)
+        raise dsl_error(
+            expr.source, tree.line, tree.column, f"gives {expr.type}, but {fd.name} is a field of type {fd.type}", where
+        )
 
 
 def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, problems: Problems) -> None:
@@ -118,5 +153,3 @@ def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, pro
         compile_entity(entity, catalog, functions, errors)
         for origin, exc in errors:
             problems.add(str(origin), exc.detail.replace("\n", "\n    "), exc.errors[0].field if exc.errors else "")
-
-

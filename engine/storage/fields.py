@@ -79,7 +79,11 @@ class DecimalValue(fields.Field):
         if number and number.adjusted() >= self.digits - self.scale:  # before quantize: 1e999999 would overflow it
             raise ValidationError(f"At most {self.digits - self.scale} digits before the decimal point.")
         exponent = number.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > self.scale and number != number.quantize(Decimal(1).scaleb(-self.scale)):
+        if (
+            isinstance(exponent, int)
+            and -exponent > self.scale
+            and number != number.quantize(Decimal(1).scaleb(-self.scale))
+        ):
             raise ValidationError(f"At most {self.scale} decimal places.")
         number = number.quantize(Decimal(1).scaleb(-self.scale))
         if len(number.as_tuple().digits) > self.digits:
@@ -135,7 +139,9 @@ class DurationValue(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise ValidationError("Must be a number of seconds or a duration like '2d 4h'.")
-        if isinstance(value, int) or (isinstance(value, (float, Decimal)) and math.isfinite(value) and value == int(value)):
+        if isinstance(value, int) or (
+            isinstance(value, (float, Decimal)) and math.isfinite(value) and value == int(value)
+        ):
             seconds = int(value)
         elif isinstance(value, str) and parse_duration(value) is not None:
             seconds = parse_duration(value)  # type: ignore[assignment]
@@ -216,4 +222,6 @@ def phone_validator(value: str) -> None:
 
 
 email_validator = validate.Email(error="Not a valid email address.")
-url_validator = validate.URL(relative=False, schemes={"http", "https"}, require_tld=False, error="Not a valid http(s) URL.")
+url_validator = validate.URL(
+    relative=False, schemes={"http", "https"}, require_tld=False, error="Not a valid http(s) URL."
+)

@@ -25,8 +25,15 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 RESERVED_PARAMS = {"filter", "sort", "limit", "offset", "cursor", "fields", "expand", "count", "trash"}
 UNSORTABLE = {"table", "links", "json", "multi_enum", "secret", "text"}
-SYSTEM_TYPES = {"id": "id", "version": "version", "created_at": "datetime", "updated_at": "datetime",
-                "created_by": "user", "updated_by": "user", "owner": "user"}
+SYSTEM_TYPES = {
+    "id": "id",
+    "version": "version",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "created_by": "user",
+    "updated_by": "user",
+    "owner": "user",
+}
 
 
 @dataclass
@@ -111,8 +118,9 @@ def decode_cursor(entity: EntityDef, query: ListQuery, text: str) -> list[Any]:
         raise BadRequest("The cursor is not valid") from None
 
 
-def parse_record_params(entity: EntityDef, params: Mapping[str, str],
-                        hidden: Set[str] = frozenset()) -> tuple[list[str] | None, list[str]]:
+def parse_record_params(
+    entity: EntityDef, params: Mapping[str, str], hidden: Set[str] = frozenset()
+) -> tuple[list[str] | None, list[str]]:
     """``fields=`` and ``expand=`` of a single-record read; anything else is refused."""
     unknown = set(params) - {"fields", "expand"}
     if unknown:

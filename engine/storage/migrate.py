@@ -46,7 +46,9 @@ class Step:
 
     def __str__(self) -> str:
         mark = "!" if self.destructive else "+"
-        return f"{mark} {self.action} {self.table}{'.' + self.name if self.name else ''}{' ' + self.detail if self.detail else ''}"
+        name = f".{self.name}" if self.name else ""
+        detail = f" {self.detail}" if self.detail else ""
+        return f"{mark} {self.action} {self.table}{name}{detail}"
 
 
 @dataclass
@@ -63,7 +65,11 @@ class Plan:
 
     @property
     def orphans(self) -> list[str]:
-        return [f"{s.table}.{s.name}" if s.name else s.table for s in self.steps if s.action in ("drop_column", "drop_table")]
+        return [
+            f"{s.table}.{s.name}" if s.name else s.table
+            for s in self.steps
+            if s.action in ("drop_column", "drop_table")
+        ]
 
     def __bool__(self) -> bool:
         return bool(self.steps)
@@ -122,8 +128,16 @@ def _classify(op: Any, table: str) -> list[Step]:
             destructive, detail = _type_change(op)
             steps.append(Step("alter_type", table, op.column_name, destructive, detail, op))
         if op.modify_nullable is not None:
-            steps.append(Step("alter_nullable", table, op.column_name, op.modify_nullable is False,
-                              "NOT NULL" if op.modify_nullable is False else "NULL", op))
+            steps.append(
+                Step(
+                    "alter_nullable",
+                    table,
+                    op.column_name,
+                    op.modify_nullable is False,
+                    "NOT NULL" if op.modify_nullable is False else "NULL",
+                    op,
+                )
+            )
         return steps
     return [Step(type(op).__name__, table, "", True, "unrecognised change", op)]
 

@@ -6,8 +6,8 @@ Every page costs a fixed number of queries whatever its size: one for the rows, 
 
 from __future__ import annotations
 
-from collections import defaultdict
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +18,10 @@ from sqlalchemy.engine import Connection, Row
 from engine.actor import Actor
 from engine.dsl.sqlparts import SqlContext
 from engine.errors import BadRequest, NotFound
+from engine.meta.model import SYSTEM_FIELDS, EntityDef
+from engine.storage.codec import converter, iso_or_none, output_value
 from engine.storage.derivation import coerce
 from engine.storage.evaluation import RecordLoader, make_env
-from engine.meta.model import SYSTEM_FIELDS, EntityDef
-from engine.storage.codec import converter, iso_or_none, output_value, to_json
 from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery, after_cursor, encode_cursor, order_by
 
@@ -63,11 +63,15 @@ def computed_columns(snap: Snapshot, entity: EntityDef, table: Any, rc: ReadCont
     return out
 
 
-def _python_computed(conn: Connection, snap: Snapshot, entity: EntityDef, rows: Sequence[Row[Any]],
-                     rc: ReadContext) -> dict[tuple[str, str], Any]:
+def _python_computed(
+    conn: Connection, snap: Snapshot, entity: EntityDef, rows: Sequence[Row[Any]], rc: ReadContext
+) -> dict[tuple[str, str], Any]:
     """Computed values the row query could not give (Python-only functions, dates)."""
-    pending = {name: expr for name, expr in snap.expressions(entity.name).virtual.items()
-               if not (expr.sql_ready and expr.type.kind not in _PYTHON_TYPES)}
+    pending = {
+        name: expr
+        for name, expr in snap.expressions(entity.name).virtual.items()
+        if not (expr.sql_ready and expr.type.kind not in _PYTHON_TYPES)
+    }
     if not pending or not rows:
         return {}
     loader = RecordLoader(conn, snap)
@@ -104,7 +108,9 @@ def _child_rows(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, 
     table = snap.tables.entities[entity.name].children[name]
     child = snap.catalog.entities[entity.fields[name].opt("of")]
     out: dict[str, list[Any]] = defaultdict(list)
-    rows = conn.execute(sa.select(table).where(table.c.parent_id.in_(ids)).order_by(table.c.parent_id, table.c.position))
+    rows = conn.execute(
+        sa.select(table).where(table.c.parent_id.in_(ids)).order_by(table.c.parent_id, table.c.position)
+    )
     for row in rows:
         m = row._mapping
         item = {"id": m["id"]}
@@ -117,16 +123,25 @@ def _child_rows(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, 
 def _link_ids(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, ids: list[str]) -> dict[str, list[str]]:
     table = snap.tables.entities[entity.name].joins[name]
     out: dict[str, list[str]] = defaultdict(list)
-    rows = conn.execute(sa.select(table.c.source_id, table.c.target_id).where(table.c.source_id.in_(ids))
-                        .order_by(table.c.source_id, table.c.position))
+    rows = conn.execute(
+        sa.select(table.c.source_id, table.c.target_id)
+        .where(table.c.source_id.in_(ids))
+        .order_by(table.c.source_id, table.c.position)
+    )
     for source, target in rows:
         out[source].append(target)
     return out
 
 
-def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: Sequence[Row[Any]],
-                    fields: list[str] | None = None, expand: list[str] | None = None,
-                    rc: ReadContext | None = None) -> list[dict[str, Any]]:
+def rows_to_records(
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    rows: Sequence[Row[Any]],
+    fields: list[str] | None = None,
+    expand: list[str] | None = None,
+    rc: ReadContext | None = None,
+) -> list[dict[str, Any]]:
     names = _wanted(entity, fields, rc.hidden(entity) if rc is not None else set())
     ids = [r._mapping["id"] for r in rows]
     python_values = _python_computed(conn, snap, entity, rows, rc) if rc is not None else {}
@@ -138,8 +153,9 @@ def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: S
         elif fd.type == "links" and ids:
             extra[name] = _link_ids(conn, snap, entity, name, ids)
     system = SYSTEM_FIELDS if fields is None else ["id", *[n for n in SYSTEM_FIELDS if n in fields and n != "id"]]
-    columns = [(name, converter(entity.fields[name])) for name in names
-               if entity.fields[name].has_column and name not in extra]
+    columns = [
+        (name, converter(entity.fields[name])) for name in names if entity.fields[name].has_column and name not in extra
+    ]
     others = [name for name in names if name in extra or not entity.fields[name].has_column]
     records = []
     for row in rows:
@@ -165,8 +181,14 @@ def rows_to_records(conn: Connection, snap: Snapshot, entity: EntityDef, rows: S
     return records
 
 
-def expand_link(conn: Connection, snap: Snapshot, entity: EntityDef, records: list[dict[str, Any]], name: str,
-                rc: ReadContext | None = None) -> None:
+def expand_link(
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    records: list[dict[str, Any]],
+    name: str,
+    rc: ReadContext | None = None,
+) -> None:
     """Replace the id in ``name`` by the linked record, one query for the whole page."""
     target = snap.catalog.entities[entity.fields[name].target or ""]
     ids = sorted({r[name] for r in records if isinstance(r.get(name), str)})
@@ -186,8 +208,15 @@ def expand_link(conn: Connection, snap: Snapshot, entity: EntityDef, records: li
             record[name] = by_id[record[name]]
 
 
-def fetch_row(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: str, *, deleted: bool = False,
-              for_update: bool = False) -> Row[Any]:
+def fetch_row(
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    record_id: str,
+    *,
+    deleted: bool = False,
+    for_update: bool = False,
+) -> Row[Any]:
     if not is_id(record_id):
         raise NotFound(f"No {entity.name} with id {record_id!r}")
     table = snap.tables.main(entity.name)
@@ -201,9 +230,15 @@ def fetch_row(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: st
     return row
 
 
-def get_record(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: str,
-               fields: list[str] | None = None, expand: list[str] | None = None,
-               rc: ReadContext | None = None) -> dict[str, Any]:
+def get_record(
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    record_id: str,
+    fields: list[str] | None = None,
+    expand: list[str] | None = None,
+    rc: ReadContext | None = None,
+) -> dict[str, Any]:
     if not is_id(record_id):
         raise NotFound(f"No {entity.name} with id {record_id!r}")
     table = snap.tables.main(entity.name)
@@ -213,8 +248,9 @@ def get_record(conn: Connection, snap: Snapshot, entity: EntityDef, record_id: s
         key = ("get", entity.name)
         stmt = snap.cache.get(key)
         if stmt is None:
-            stmt = snap.cache[key] = sa.select(table).where(table.c.id == sa.bindparam("record_id"),
-                                                            table.c.deleted_at.is_(None))
+            stmt = snap.cache[key] = sa.select(table).where(
+                table.c.id == sa.bindparam("record_id"), table.c.deleted_at.is_(None)
+            )
         row = conn.execute(stmt, {"record_id": record_id}).first()
     else:
         conditions = [table.c.id == record_id, table.c.deleted_at.is_(None)]
@@ -230,9 +266,15 @@ def _column(table: sa.Table, name: str) -> sa.Column[Any]:
     return table.c[name]
 
 
-def list_records(conn: Connection, snap: Snapshot, entity: EntityDef, query: ListQuery,
-                 where: list[sa.ColumnElement[bool]] | None = None, table: sa.Table | None = None,
-                 rc: ReadContext | None = None) -> Page:
+def list_records(
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    query: ListQuery,
+    where: list[sa.ColumnElement[bool]] | None = None,
+    table: sa.Table | None = None,
+    rc: ReadContext | None = None,
+) -> Page:
     table = table if table is not None else snap.tables.main(entity.name)
     conditions: list[sa.ColumnElement[bool]] = list(where or [])
     conditions.append(table.c.deleted_at.is_not(None) if query.trash else table.c.deleted_at.is_(None))

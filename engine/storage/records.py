@@ -12,9 +12,9 @@ import datetime as dt
 import hashlib
 import json
 import re
-from dataclasses import replace
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -36,8 +36,8 @@ from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage import writing as w
-from engine.storage.codec import to_json
 from engine.storage.aggregation import aggregate
+from engine.storage.codec import to_json
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.derivation import derive_on_create, derive_on_update
 from engine.storage.encryption import FieldCipher
@@ -84,9 +84,20 @@ class Records:
     def _rc(self, actor: Actor, snap: Any = None) -> ReadContext:
         now = self.clock()
         snap = snap or self.ws.snapshot()
-        return ReadContext(actor, now, sql_context(self.ws.db.dialect.name, now, actor.user_id, actor.roles,
-                                                   actor.teams, actor.team_ids, actor.team_members),
-                           self._access(snap, actor))
+        return ReadContext(
+            actor,
+            now,
+            sql_context(
+                self.ws.db.dialect.name,
+                now,
+                actor.user_id,
+                actor.roles,
+                actor.teams,
+                actor.team_ids,
+                actor.team_members,
+            ),
+            self._access(snap, actor),
+        )
 
     def _entity(self, snap: Any, actor: Actor, name: str, action: str = "read") -> EntityDef:
         """The entity, if the actor may read it at all (else it does not exist for them)."""
@@ -98,8 +109,9 @@ class Records:
             raise PermissionDenied(f"You may not {action} {entity.name} records")
         return entity
 
-    def _allows(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, action: str,
-                record: dict[str, Any]) -> bool:
+    def _allows(
+        self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, action: str, record: dict[str, Any]
+    ) -> bool:
         access = self._access(snap, actor)
         if access.unrestricted:
             return True
@@ -143,12 +155,15 @@ class Records:
                 elif access.can(entity, "read"):
                     hidden = access.hidden(entity)
                     entities[entity.name] = replace(
-                        entity, fields={k: v for k, v in entity.fields.items() if k not in hidden})
+                        entity, fields={k: v for k, v in entity.fields.items() if k not in hidden}
+                    )
             cached = snap.cache[key] = replace(snap.catalog, entities=entities)
         return cached
 
     # --- reads ----------------------------------------------------------------------
-    def get(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def get(
+        self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
         rc = self._rc(actor, snap)
@@ -190,10 +205,15 @@ class Records:
                 other = snap.catalog.entities.get(other_name)
                 if other is None or other.child or not self._access(snap, actor).can(other, "read"):
                     raise NotFound(f"{entity.name} has no related list {link!r}")
-                candidates = [f for f in other.fields.values() if f.target == entity.name and f.type != "table"
-                              and (not field_name or f.name == field_name)]
+                candidates = [
+                    f
+                    for f in other.fields.values()
+                    if f.target == entity.name and f.type != "table" and (not field_name or f.name == field_name)
+                ]
                 if len(candidates) != 1:
-                    names = ", ".join(f"{other.name}.{f.name}" for f in other.fields.values() if f.target == entity.name)
+                    names = ", ".join(
+                        f"{other.name}.{f.name}" for f in other.fields.values() if f.target == entity.name
+                    )
                     hint = f"; name one of: {names}" if len(candidates) > 1 else ""
                     raise NotFound(f"{entity.name} has no related list {link!r}{hint}")
                 fd, target = candidates[0], other
@@ -228,14 +248,30 @@ class Records:
             if conn.execute(sa.select(table.c.id).where(*conditions)).first() is None:
                 raise NotFound(f"No {entity.name} with id {record_id!r}")
             a = st.audit
-            rows = conn.execute(sa.select(a).where(a.c.entity == entity.name, a.c.record_id == record_id)
-                                .order_by(a.c.at.desc(), a.c.id.desc()).limit(query.limit).offset(query.offset)).all()
-        return Page([{"id": r.id, "at": to_json(r.at), "actor": r.actor, "action": r.action,
-                      "changes": {k: v for k, v in (r.changes or {}).items() if k not in hidden}} for r in rows])
+            rows = conn.execute(
+                sa.select(a)
+                .where(a.c.entity == entity.name, a.c.record_id == record_id)
+                .order_by(a.c.at.desc(), a.c.id.desc())
+                .limit(query.limit)
+                .offset(query.offset)
+            ).all()
+        return Page(
+            [
+                {
+                    "id": r.id,
+                    "at": to_json(r.at),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "changes": {k: v for k, v in (r.changes or {}).items() if k not in hidden},
+                }
+                for r in rows
+            ]
+        )
 
     # --- writes ---------------------------------------------------------------------
-    def _insert(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, values: dict[str, Any],
-                now: dt.datetime) -> str:
+    def _insert(
+        self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, values: dict[str, Any], now: dt.datetime
+    ) -> str:
         w.apply_defaults(entity, values, snap.catalog)
         values.setdefault("owner", actor.user_id)
         rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
@@ -251,21 +287,36 @@ class Records:
         w.fill_autonumbers(conn, entity, row, now)
         owner = values.get("owner", actor.user_id)
         # insert() with parameters (not .values()): the statement compiles once and is cached
-        conn.execute(snap.tables.main(entity.name).insert(), {
-            "id": record_id, "version": 1, "created_at": now, "created_by": actor.user_id, "updated_at": now,
-            "updated_by": actor.user_id, "owner": owner, **row})
+        conn.execute(
+            snap.tables.main(entity.name).insert(),
+            {
+                "id": record_id,
+                "version": 1,
+                "created_at": now,
+                "created_by": actor.user_id,
+                "updated_at": now,
+                "updated_by": actor.user_id,
+                "owner": owner,
+                **row,
+            },
+        )
         for name, fd in entity.fields.items():
             if fd.type == "table" and values.get(name):
                 w.write_children(conn, snap, entity, record_id, name, values[name], now, existing=False)
             elif fd.type == "links" and values.get(name):
                 w.write_links(conn, snap, entity, record_id, name, values[name], existing=False)
-        changes = {k: (None, v) for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
-                   if v not in (None, [])}
+        changes = {
+            k: (None, v)
+            for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
+            if v not in (None, [])
+        }
         if entity.audit:
             w.record_audit(conn, actor, entity.name, record_id, "create", w.audit_changes(entity, changes), now)
         return record_id
 
-    def _check_children(self, conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]) -> builtins.list[FieldError]:
+    def _check_children(
+        self, conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]
+    ) -> builtins.list[FieldError]:
         errors: builtins.list[FieldError] = []
         for name, fd in entity.fields.items():
             if fd.type != "table" or not values.get(name):
@@ -275,8 +326,9 @@ class Records:
                 if row.get("id") is None:
                     w.apply_defaults(child, row, snap.catalog)
                     errors += w.check_required(child, row, f"{name}[{i}].")
-                errors += w.check_references(conn, snap, child, {k: v for k, v in row.items() if k != "id"},
-                                             f"{name}[{i}].")
+                errors += w.check_references(
+                    conn, snap, child, {k: v for k, v in row.items() if k != "id"}, f"{name}[{i}]."
+                )
         return errors
 
     def create(self, actor: Actor, entity_name: str, data: Any, idempotency_key: str | None = None) -> dict[str, Any]:
@@ -295,9 +347,17 @@ class Records:
             now = self.clock()
             record_id = self._insert(conn, snap, actor, entity, values, now)
             if idempotency_key is not None:
-                conn.execute(st.idempotency.insert(), {"key": idempotency_key, "principal": actor.principal,
-                                                       "entity": entity.name, "record_id": record_id,
-                                                       "request_hash": digest, "created_at": now})
+                conn.execute(
+                    st.idempotency.insert(),
+                    {
+                        "key": idempotency_key,
+                        "principal": actor.principal,
+                        "entity": entity.name,
+                        "record_id": record_id,
+                        "request_hash": digest,
+                        "created_at": now,
+                    },
+                )
             return get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         try:
@@ -312,18 +372,31 @@ class Records:
                     raise
                 return get_record(conn, snap, entity, replay[1], rc=self._rc(actor))
 
-    def _replay(self, conn: Connection, actor: Actor, entity: EntityDef, key: str, digest: str) -> tuple[str, str] | None:
+    def _replay(
+        self, conn: Connection, actor: Actor, entity: EntityDef, key: str, digest: str
+    ) -> tuple[str, str] | None:
         i = st.idempotency
         row = conn.execute(sa.select(i).where(i.c.key == key, i.c.principal == actor.principal)).first()
         if row is None:
             return None
         if row.entity != entity.name or row.request_hash != digest:
-            raise ValidationError("This Idempotency-Key was already used for a different request",
-                                  [FieldError("Idempotency-Key", "Reused with a different request body.")])
+            raise ValidationError(
+                "This Idempotency-Key was already used for a different request",
+                [FieldError("Idempotency-Key", "Reused with a different request body.")],
+            )
         return row.entity, row.record_id
 
-    def _apply_update(self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, record_id: str,
-                      values: dict[str, Any], if_match: int | None, now: dt.datetime) -> None:
+    def _apply_update(
+        self,
+        conn: Connection,
+        snap: Any,
+        actor: Actor,
+        entity: EntityDef,
+        record_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+        now: dt.datetime,
+    ) -> None:
         row = fetch_row(conn, snap, entity, record_id, for_update=True)
         current_values = dict(row._mapping)
         if not self._allows(conn, snap, actor, entity, "read", current_values):
@@ -331,11 +404,20 @@ class Records:
         if not self._allows(conn, snap, actor, entity, "update", current_values):
             raise PermissionDenied(f"You may not change this {entity.name}")
         if if_match is not None and row.version != if_match:
-            raise PreconditionFailed(f"The {entity.name} was changed since version {if_match} "
-                                     f"(now version {row.version}); reload it and try again")
+            raise PreconditionFailed(
+                f"The {entity.name} was changed since version {if_match} "
+                f"(now version {row.version}); reload it and try again"
+            )
         rule_errors = derive_on_update(conn, snap, actor, entity, dict(row._mapping), values, now)
-        errors = w.check_required(entity, {k: values[k] for k in values if k in entity.fields} | {
-            fd.name: row._mapping[fd.name] for fd in entity.fields.values() if fd.name not in values and fd.has_column})
+        errors = w.check_required(
+            entity,
+            {k: values[k] for k in values if k in entity.fields}
+            | {
+                fd.name: row._mapping[fd.name]
+                for fd in entity.fields.values()
+                if fd.name not in values and fd.has_column
+            },
+        )
         errors = [e for e in errors if e.field in values]
         errors += w.check_references(conn, snap, entity, values) + self._check_children(conn, snap, entity, values)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
@@ -348,12 +430,24 @@ class Records:
         if "owner" in values:
             columns["owner"] = values["owner"]
         changes = {k: (current[k], v) for k, v in columns.items() if current[k] != v}
-        multi = {k: v for k, v in values.items() if (fd := entity.fields.get(k)) is not None and fd.type in ("table", "links")}
+        multi = {
+            k: v
+            for k, v in values.items()
+            if (fd := entity.fields.get(k)) is not None and fd.type in ("table", "links")
+        }
         if not changes and not multi:
             return
         table = snap.tables.main(entity.name)
-        updated = conn.execute(table.update().where(table.c.id == record_id, table.c.version == row.version).values(
-            version=row.version + 1, updated_at=now, updated_by=actor.user_id, **{k: v for k, (_, v) in changes.items()}))
+        updated = conn.execute(
+            table.update()
+            .where(table.c.id == record_id, table.c.version == row.version)
+            .values(
+                version=row.version + 1,
+                updated_at=now,
+                updated_by=actor.user_id,
+                **{k: v for k, (_, v) in changes.items()},
+            )
+        )
         if updated.rowcount != 1:
             raise PreconditionFailed(f"The {entity.name} was changed by someone else; reload it and try again")
         for name, value in multi.items():
@@ -365,7 +459,9 @@ class Records:
         if entity.audit:
             w.record_audit(conn, actor, entity.name, record_id, "update", w.audit_changes(entity, changes), now)
 
-    def update(self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None) -> dict[str, Any]:
+    def update(
+        self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None
+    ) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
         values = self._load(snap, entity, data, actor)
@@ -382,8 +478,9 @@ class Records:
     def restore(self, actor: Actor, entity_name: str, record_id: str) -> dict[str, Any]:
         return self._set_deleted(actor, entity_name, record_id, None, trash=False)
 
-    def _set_deleted(self, actor: Actor, entity_name: str, record_id: str, if_match: int | None,
-                     trash: bool) -> dict[str, Any]:
+    def _set_deleted(
+        self, actor: Actor, entity_name: str, record_id: str, if_match: int | None, trash: bool
+    ) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
         _check_writable(entity, actor)
@@ -398,9 +495,17 @@ class Records:
                 raise PreconditionFailed(f"The {entity.name} was changed since version {if_match}")
             now = self.clock()
             table = snap.tables.main(entity.name)
-            conn.execute(table.update().where(table.c.id == record_id).values(
-                version=row.version + 1, updated_at=now, updated_by=actor.user_id,
-                deleted_at=now if trash else None, deleted_by=actor.user_id if trash else None))
+            conn.execute(
+                table.update()
+                .where(table.c.id == record_id)
+                .values(
+                    version=row.version + 1,
+                    updated_at=now,
+                    updated_by=actor.user_id,
+                    deleted_at=now if trash else None,
+                    deleted_by=actor.user_id if trash else None,
+                )
+            )
             if entity.audit:
                 w.record_audit(conn, actor, entity.name, record_id, "delete" if trash else "restore", None, now)
             return {} if trash else get_record(conn, snap, entity, record_id, rc=self._rc(actor))
@@ -450,7 +555,9 @@ class Records:
                 except sa.exc.IntegrityError as exc:
                     errors.extend(FieldError(e.field, e.message, index) for e in _conflict(entity, exc).errors)
                 except TesseraError as exc:
-                    errors.extend(FieldError(e.field, e.message, index) for e in exc.errors or [FieldError("id", exc.detail)])
+                    errors.extend(
+                        FieldError(e.field, e.message, index) for e in exc.errors or [FieldError("id", exc.detail)]
+                    )
             if errors:
                 raise ValidationError("Some records are not valid; nothing was written", errors)
             rc = self._rc(actor)
@@ -465,9 +572,11 @@ def _check_writable(entity: EntityDef, actor: Actor) -> None:
         raise PermissionDenied(f"Only administrators may change {entity.name} records")
 
 
-_UNIQUE_RX = (re.compile(r'unique constraint "(?P<name>[^"]+)"', re.I),
-              re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.,\s]+)"),
-              re.compile(r"index '(?P<name>[^']+)'"))
+_UNIQUE_RX = (
+    re.compile(r'unique constraint "(?P<name>[^"]+)"', re.I),
+    re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.,\s]+)"),
+    re.compile(r"index '(?P<name>[^']+)'"),
+)
 
 
 def _conflict(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
@@ -485,6 +594,7 @@ def _conflict(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
             break
     if not fields:
         return Conflict(f"The {entity.name} conflicts with existing data", [FieldError("(record)", "Conflict.")])
-    return Conflict(f"Another {entity.name} already has this {', '.join(fields)}",
-                    [FieldError(f, "Must be unique; another record (possibly in the trash) has this value.")
-                     for f in fields])
+    return Conflict(
+        f"Another {entity.name} already has this {', '.join(fields)}",
+        [FieldError(f, "Must be unique; another record (possibly in the trash) has this value.") for f in fields],
+    )

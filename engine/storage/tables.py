@@ -100,8 +100,12 @@ def _child_table(parent: EntityDef, f: FieldDef, child: EntityDef, metadata: sa.
     name = f"{parent.name}__{f.name}"
     items: list[SchemaItem] = [
         sa.Column("id", id_type(), primary_key=True),
-        sa.Column("parent_id", id_type(), sa.ForeignKey(f"{parent.name}.id", name=constraint_name("fk", name, "parent"),
-                                                        ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "parent_id",
+            id_type(),
+            sa.ForeignKey(f"{parent.name}.id", name=constraint_name("fk", name, "parent"), ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Index(constraint_name("ix", name, "parent"), "parent_id", "position"),
     ]
@@ -114,10 +118,18 @@ def _join_table(source: EntityDef, f: FieldDef, metadata: sa.MetaData) -> sa.Tab
     return sa.Table(
         name,
         metadata,
-        sa.Column("source_id", id_type(), sa.ForeignKey(f"{source.name}.id", name=constraint_name("fk", name, "source"),
-                                                        ondelete="CASCADE"), primary_key=True),
-        sa.Column("target_id", id_type(), sa.ForeignKey(f"{f.target}.id", name=constraint_name("fk", name, "target"),
-                                                        ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "source_id",
+            id_type(),
+            sa.ForeignKey(f"{source.name}.id", name=constraint_name("fk", name, "source"), ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "target_id",
+            id_type(),
+            sa.ForeignKey(f"{f.target}.id", name=constraint_name("fk", name, "target"), ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Index(constraint_name("ix", name, "target"), "target_id"),
     )

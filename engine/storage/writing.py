@@ -59,12 +59,14 @@ def _live_ids_statement(snap: Snapshot, entity: str) -> Any:
     if stmt is None:
         table = snap.tables.main(entity)
         stmt = snap.cache[key] = sa.select(table.c.id).where(
-            table.c.id.in_(sa.bindparam("ids", expanding=True)), table.c.deleted_at.is_(None))
+            table.c.id.in_(sa.bindparam("ids", expanding=True)), table.c.deleted_at.is_(None)
+        )
     return stmt
 
 
-def check_references(conn: Connection, snap: Snapshot, entity: EntityDef, values: dict[str, Any],
-                     prefix: str = "") -> list[FieldError]:
+def check_references(
+    conn: Connection, snap: Snapshot, entity: EntityDef, values: dict[str, Any], prefix: str = ""
+) -> list[FieldError]:
     """Every link, user, team and links value must name a live record of its target."""
     wanted: dict[str, list[tuple[str, list[str]]]] = {}  # target entity -> [(field, ids)]
     for name, value in values.items():
@@ -88,15 +90,24 @@ def column_values(entity: EntityDef, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if (fd := entity.fields.get(k)) is not None and fd.has_column}
 
 
-def fill_autonumbers(conn: Connection, entity: EntityDef, row: dict[str, Any], now: dt.datetime,
-                     series_prefix: str | None = None) -> None:
+def fill_autonumbers(
+    conn: Connection, entity: EntityDef, row: dict[str, Any], now: dt.datetime, series_prefix: str | None = None
+) -> None:
     for fd in entity.fields.values():
         if fd.type == "autonumber" and row.get(fd.name) is None:
             row[fd.name] = next_number(conn, f"{series_prefix or entity.name}.{fd.name}", fd.opt("format"), now)
 
 
-def write_children(conn: Connection, snap: Snapshot, entity: EntityDef, parent_id: str, name: str,
-                   rows: list[dict[str, Any]], now: dt.datetime, existing: bool) -> None:
+def write_children(
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    parent_id: str,
+    name: str,
+    rows: list[dict[str, Any]],
+    now: dt.datetime,
+    existing: bool,
+) -> None:
     """Set the rows of table field ``name``: rows with an id are updated, others added,
     rows left out are removed."""
     table = snap.tables.entities[entity.name].children[name]
@@ -109,29 +120,36 @@ def write_children(conn: Connection, snap: Snapshot, entity: EntityDef, parent_i
         data = dict(item)
         row_id = data.pop("id", None)
         if row_id is not None and row_id not in current:
-            raise ValidationError("Invalid child rows", [FieldError(f"{name}[{position}].id",
-                                                                      "No such row in this record.")])
+            raise ValidationError(
+                "Invalid child rows", [FieldError(f"{name}[{position}].id", "No such row in this record.")]
+            )
         if row_id is None:
             apply_defaults(child, data, snap.catalog)
             fill_autonumbers(conn, child, data, now, f"{entity.name}.{name}")
-            conn.execute(table.insert(), {"id": new_id(), "parent_id": parent_id, "position": position,
-                                          **column_values(child, data)})
+            conn.execute(
+                table.insert(),
+                {"id": new_id(), "parent_id": parent_id, "position": position, **column_values(child, data)},
+            )
         else:
             keep.add(row_id)
-            conn.execute(table.update().where(table.c.id == row_id)
-                         .values(position=position, **column_values(child, data)))
+            conn.execute(
+                table.update().where(table.c.id == row_id).values(position=position, **column_values(child, data))
+            )
     removed = current - keep
     if removed:
         conn.execute(table.delete().where(table.c.id.in_(removed)))
 
 
-def write_links(conn: Connection, snap: Snapshot, entity: EntityDef, source_id: str, name: str, ids: list[str],
-                existing: bool) -> None:
+def write_links(
+    conn: Connection, snap: Snapshot, entity: EntityDef, source_id: str, name: str, ids: list[str], existing: bool
+) -> None:
     table = snap.tables.entities[entity.name].joins[name]
     if existing:
         conn.execute(table.delete().where(table.c.source_id == source_id))
     if ids:
-        conn.execute(table.insert(), [{"source_id": source_id, "target_id": t, "position": i} for i, t in enumerate(ids)])
+        conn.execute(
+            table.insert(), [{"source_id": source_id, "target_id": t, "position": i} for i, t in enumerate(ids)]
+        )
 
 
 def audit_value(fd: FieldDef | None, value: Any) -> Any:
@@ -144,13 +162,32 @@ def audit_value(fd: FieldDef | None, value: Any) -> Any:
 
 def audit_changes(entity: EntityDef, changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` ready for JSON, secrets masked."""
-    return {k: [audit_value(entity.fields.get(k), old), audit_value(entity.fields.get(k), new)]
-            for k, (old, new) in changes.items()}
+    return {
+        k: [audit_value(entity.fields.get(k), old), audit_value(entity.fields.get(k), new)]
+        for k, (old, new) in changes.items()
+    }
 
 
-def record_audit(conn: Connection, actor: Actor, entity: str, record_id: str, action: str,
-                 changes: dict[str, list[Any]] | None, now: dt.datetime) -> None:
+def record_audit(
+    conn: Connection,
+    actor: Actor,
+    entity: str,
+    record_id: str,
+    action: str,
+    changes: dict[str, list[Any]] | None,
+    now: dt.datetime,
+) -> None:
     """Append one entry to the audit trail (there is no API to change or delete one)."""
-    conn.execute(st.audit.insert(), {"id": new_id(), "at": now, "actor": actor.user_id, "action": action,
-                                     "entity": entity, "record_id": record_id, "changes": changes,
-                                     "source": actor.source[:255] or None})
+    conn.execute(
+        st.audit.insert(),
+        {
+            "id": new_id(),
+            "at": now,
+            "actor": actor.user_id,
+            "action": action,
+            "entity": entity,
+            "record_id": record_id,
+            "changes": changes,
+            "source": actor.source[:255] or None,
+        },
+    )

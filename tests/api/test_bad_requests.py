@@ -49,8 +49,9 @@ def _f(*names: Any) -> frozenset[Any]:
     return frozenset(names)
 
 
-def post(id: str, body: Any, status: int = 422, fields: frozenset[Any] | None = None, path: str = "gadget",
-         **kw: Any) -> Bad:
+def post(
+    id: str, body: Any, status: int = 422, fields: frozenset[Any] | None = None, path: str = "gadget", **kw: Any
+) -> Bad:
     return Bad(id, "POST", path, status, json=body, fields=fields, **kw)
 
 
@@ -67,13 +68,25 @@ CASES = [
     # --- the body itself ----------------------------------------------------------------
     Bad("malformed-json", "POST", "gadget", 400, data=b'{"name": "Widget",', content_type=JSON),
     Bad("empty-body", "POST", "gadget", 400, data=b"", content_type=JSON),
-    Bad("non-json-content-type", "POST", "gadget", 400, data=b"name=Widget",
-        content_type="application/x-www-form-urlencoded"),
+    Bad(
+        "non-json-content-type",
+        "POST",
+        "gadget",
+        400,
+        data=b"name=Widget",
+        content_type="application/x-www-form-urlencoded",
+    ),
     Bad("json-text-sent-as-text-plain", "POST", "gadget", 400, data=b'{"name": "Widget"}', content_type="text/plain"),
     Bad("invalid-utf8", "POST", "gadget", 400, data=b'{"name": "\xff\xfe"}', content_type=JSON),
     Bad("lone-surrogate-escaped", "POST", "gadget", 400, data=b'{"name": "a\\ud800b"}', content_type=JSON),
-    Bad("lone-surrogate-in-json-field-key", "POST", "gadget", 400, data=b'{"name": "x", "specs": {"\\udfff": 1}}',
-        content_type=JSON),
+    Bad(
+        "lone-surrogate-in-json-field-key",
+        "POST",
+        "gadget",
+        400,
+        data=b'{"name": "x", "specs": {"\\udfff": 1}}',
+        content_type=JSON,
+    ),
     Bad("lone-surrogate-raw-bytes", "POST", "gadget", 400, data=b'{"name": "a\xed\xa0\x80"}', content_type=JSON),
     Bad("nan-literal", "POST", "gadget", 400, data=b'{"name": "Widget", "weight": NaN}', content_type=JSON),
     Bad("nested-too-deep-for-the-parser", "POST", "gadget", 400, data=b"[" * 5000 + b"]" * 5000, content_type=JSON),
@@ -87,8 +100,11 @@ CASES = [
     post("required-field-empty", {"name": ""}, fields=_f("name")),
     post("required-field-null", {"name": None}, fields=_f("name")),
     post("read-only-autonumber-given", {"name": "Widget", "number": "GAD-1"}, fields=_f("number")),
-    post("several-bad-fields-all-reported", {"name": "Widget", "count": "x", "active": 1, "colour": 1},
-         fields=_f("count", "active", "colour")),
+    post(
+        "several-bad-fields-all-reported",
+        {"name": "Widget", "count": "x", "active": 1, "colour": 1},
+        fields=_f("count", "active", "colour"),
+    ),
     bad_value("int-given-a-fraction", "count", 2.5),
     bad_value("int-given-a-string", "count", "7"),
     bad_value("int-given-a-boolean", "count", True),
@@ -134,10 +150,14 @@ CASES = [
     bad_value("table-row-unknown-field", "parts", [{"label": "screw", "colour": "red"}], "parts[0].colour"),
     bad_value("table-row-missing-required-label", "parts", [{"label": "nut"}, {"qty": 2}], "parts[1].label"),
     bad_value("table-row-qty-below-min", "parts", [{"label": "screw", "qty": 0}], "parts[0].qty"),
-    bad_value("table-row-link-to-missing-record", "parts", [{"label": "screw", "maker": "{missing}"}],
-              "parts[0].maker"),
-    post("json-field-fine-other-field-bad", {"name": "Widget", "specs": {"a": [1, 2.5, None], "b": {"c": "d"}},
-                                            "count": "many"}, fields=_f("count")),
+    bad_value(
+        "table-row-link-to-missing-record", "parts", [{"label": "screw", "maker": "{missing}"}], "parts[0].maker"
+    ),
+    post(
+        "json-field-fine-other-field-bad",
+        {"name": "Widget", "specs": {"a": [1, 2.5, None], "b": {"c": "d"}}, "count": "many"},
+        fields=_f("count"),
+    ),
     bad_value("json-field-with-nul", "specs", {"note": "a\x00b"}),
     bad_value("json-field-nested-too-deep", "specs", json.loads("[" * 100 + "]" * 100)),
     bad_value("json-field-integer-beyond-64-bits", "specs", 2**63),
@@ -153,8 +173,14 @@ CASES = [
     # --- updates ----------------------------------------------------------------------------
     Bad("patch-bad-type", "PATCH", "gadget/{gadget}", 422, json={"count": "many"}, fields=_f("count")),
     Bad("patch-required-to-null", "PATCH", "gadget/{gadget}", 422, json={"name": None}, fields=_f("name")),
-    Bad("patch-table-row-id-not-in-record", "PATCH", "gadget/{gadget}", 422,
-        json={"parts": [{"id": "{missing}", "label": "bolt"}]}, fields=_f("parts[0].id")),
+    Bad(
+        "patch-table-row-id-not-in-record",
+        "PATCH",
+        "gadget/{gadget}",
+        422,
+        json={"parts": [{"id": "{missing}", "label": "bolt"}]},
+        fields=_f("parts[0].id"),
+    ),
     Bad("patch-bad-if-match", "PATCH", "gadget/{gadget}", 400, json={"name": "X"}, headers={"If-Match": "yesterday"}),
     Bad("patch-stale-if-match", "PATCH", "gadget/{gadget}", 412, json={"name": "X"}, headers={"If-Match": '"7"'}),
     Bad("delete-stale-if-match", "DELETE", "gadget/{gadget}", 412, headers={"If-Match": '"7"'}),
@@ -187,8 +213,11 @@ CASES = [
     get("cursor-garbage", "gadget?cursor=!!not-a-cursor!!"),
     get("cursor-from-another-sort", "maker?sort=-name&limit=1&cursor={cursor}"),
     get("cursor-and-offset-together", "maker?sort=name&limit=1&offset=1&cursor={cursor}"),
-    get("cursor-with-wrong-value-type", "maker?sort=name&limit=1&cursor="
-        "eyJzIjoibmFtZSIsInYiOls1LCIwMWEyMGMxNS04MWU5LTczMWEtYjZiMS0xOTc4NTdmZWVmNTgiXX0"),  # {"s":"name","v":[5,id]}
+    get(
+        "cursor-with-wrong-value-type",
+        "maker?sort=name&limit=1&cursor="
+        "eyJzIjoibmFtZSIsInYiOls1LCIwMWEyMGMxNS04MWU5LTczMWEtYjZiMS0xOTc4NTdmZWVmNTgiXX0",
+    ),  # {"s":"name","v":[5,id]}
     get("unknown-query-parameter", "gadget?colour=red"),
     get("repeated-parameter", "gadget?limit=1&limit=2"),
     get("equality-value-of-wrong-type", "gadget?count=many"),
@@ -203,39 +232,97 @@ CASES = [
     # --- bulk -------------------------------------------------------------------------------
     post("bulk-over-1000-items", [{"name": f"G{i}"} for i in range(1001)], status=400, path="gadget/bulk"),
     post("bulk-body-not-an-array", {"name": "Widget"}, status=400, path="gadget/bulk"),
-    post("bulk-one-bad-item-writes-none", [{"name": "fine"}, {"name": "bad", "count": "x"}, {"notes": "nameless"}],
-         path="gadget/bulk", fields=_f((1, "count"), (2, "name"))),
-    post("bulk-update-of-missing-record", [{"name": "fine"}, {"id": "{missing}", "name": "ghost"}],
-         path="gadget/bulk", fields=_f((1, "id"))),
-    post("bulk-unique-clash-within-batch", [{"name": "a", "email": "same@x.dev"}, {"name": "b", "email": "same@x.dev"}],
-         path="gadget/bulk", fields=_f((1, "email"))),
+    post(
+        "bulk-one-bad-item-writes-none",
+        [{"name": "fine"}, {"name": "bad", "count": "x"}, {"notes": "nameless"}],
+        path="gadget/bulk",
+        fields=_f((1, "count"), (2, "name")),
+    ),
+    post(
+        "bulk-update-of-missing-record",
+        [{"name": "fine"}, {"id": "{missing}", "name": "ghost"}],
+        path="gadget/bulk",
+        fields=_f((1, "id")),
+    ),
+    post(
+        "bulk-unique-clash-within-batch",
+        [{"name": "a", "email": "same@x.dev"}, {"name": "b", "email": "same@x.dev"}],
+        path="gadget/bulk",
+        fields=_f((1, "email")),
+    ),
     # --- size, authentication, permissions ----------------------------------------------------
     post("body-over-configured-limit", {"name": "Widget", "notes": "x" * 2000}, status=413, small_body_limit=True),
-    Bad("body-over-default-10mb", "POST", "gadget", 413, content_type=JSON,
-        data=b'{"name": "Widget", "notes": "' + b"x" * (10 * 1024 * 1024) + b'"}'),
+    Bad(
+        "body-over-default-10mb",
+        "POST",
+        "gadget",
+        413,
+        content_type=JSON,
+        data=b'{"name": "Widget", "notes": "' + b"x" * (10 * 1024 * 1024) + b'"}',
+    ),
     get("no-token", "gadget", 401, who="anonymous"),
     post("no-token-create", {"name": "Widget"}, status=401, who="anonymous"),
-    post("bogus-token", {"name": "Widget"}, status=401, who="anonymous",
-         headers={"Authorization": "Bearer not-a-real-token"}),
+    post(
+        "bogus-token",
+        {"name": "Widget"},
+        status=401,
+        who="anonymous",
+        headers={"Authorization": "Bearer not-a-real-token"},
+    ),
     get("basic-auth-instead-of-bearer", "gadget", 401, who="anonymous", headers={"Authorization": "Basic YTpi"}),
-    post("non-admin-adds-overlay-field", {"name": "size", "type": "int"}, status=403, who="rep",
-         path="meta/entities/gadget/fields"),
-    post("non-admin-adds-overlay-entity", {"entity": "widget", "fields": {"name": {"type": "string"}}}, status=403,
-         who="rep", path="meta/entities"),
-    post("overlay-field-unknown-type", {"name": "size", "type": "nonsense"}, path="meta/entities/gadget/fields",
-         fields=_f("fields.size.type")),
-    post("overlay-enum-without-options", {"name": "size", "type": "enum"}, path="meta/entities/gadget/fields",
-         fields=_f("fields.size")),
+    post(
+        "non-admin-adds-overlay-field",
+        {"name": "size", "type": "int"},
+        status=403,
+        who="rep",
+        path="meta/entities/gadget/fields",
+    ),
+    post(
+        "non-admin-adds-overlay-entity",
+        {"entity": "widget", "fields": {"name": {"type": "string"}}},
+        status=403,
+        who="rep",
+        path="meta/entities",
+    ),
+    post(
+        "overlay-field-unknown-type",
+        {"name": "size", "type": "nonsense"},
+        path="meta/entities/gadget/fields",
+        fields=_f("fields.size.type"),
+    ),
+    post(
+        "overlay-enum-without-options",
+        {"name": "size", "type": "enum"},
+        path="meta/entities/gadget/fields",
+        fields=_f("fields.size"),
+    ),
     post("overlay-field-without-name", {"type": "int"}, status=400, path="meta/entities/gadget/fields"),
     post("overlay-field-duplicate", {"name": "count", "type": "int"}, status=409, path="meta/entities/gadget/fields"),
-    post("overlay-entity-duplicate", {"entity": "gadget", "fields": {"name": {"type": "string"}}}, status=409,
-         path="meta/entities"),
-    post("overlay-field-on-unknown-entity", {"name": "size", "type": "int"}, status=404,
-         path="meta/entities/nosuch/fields"),
-    post("overlay-field-on-child-entity", {"name": "size", "type": "int"}, status=404,
-         path="meta/entities/gadget_part/fields"),
-    post("sign-in-wrong-password", {"email": "admin@test.dev", "password": "wrong"}, status=401,
-         path="auth/token", who="anonymous"),
+    post(
+        "overlay-entity-duplicate",
+        {"entity": "gadget", "fields": {"name": {"type": "string"}}},
+        status=409,
+        path="meta/entities",
+    ),
+    post(
+        "overlay-field-on-unknown-entity",
+        {"name": "size", "type": "int"},
+        status=404,
+        path="meta/entities/nosuch/fields",
+    ),
+    post(
+        "overlay-field-on-child-entity",
+        {"name": "size", "type": "int"},
+        status=404,
+        path="meta/entities/gadget_part/fields",
+    ),
+    post(
+        "sign-in-wrong-password",
+        {"email": "admin@test.dev", "password": "wrong"},
+        status=401,
+        path="auth/token",
+        who="anonymous",
+    ),
     post("sign-in-malformed", {"user": "admin@test.dev"}, status=400, path="auth/token", who="anonymous"),
 ]
 
@@ -271,16 +358,26 @@ def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     create_user(ws, "admin@test.dev", "Ada Admin", PASSWORD, ["admin"])
     create_user(ws, "rep@test.dev", "Rex Rep", PASSWORD, ["sales_rep"])
     client = create_app(config, ws).test_client()
-    apis = {"admin": sign_in(client, "admin@test.dev"), "rep": sign_in(client, "rep@test.dev"),
-            "anonymous": Api(client, None)}
+    apis = {
+        "admin": sign_in(client, "admin@test.dev"),
+        "rep": sign_in(client, "rep@test.dev"),
+        "anonymous": Api(client, None),
+    }
     admin = apis["admin"]
     acme = admin.post("maker", {"name": "Acme"}).get_json()
     beta = admin.post("maker", {"name": "Beta"}).get_json()
-    gadget = admin.post("gadget", {"name": "Existing", "maker": acme["id"], "makers": [acme["id"]],
-                                   "parts": [{"label": "screw"}]}).get_json()
+    gadget = admin.post(
+        "gadget", {"name": "Existing", "maker": acme["id"], "makers": [acme["id"]], "parts": [{"label": "screw"}]}
+    ).get_json()
     cursor = admin.get("maker?sort=name&limit=1").get_json()["next_cursor"]
-    world = {"maker": acme["id"], "beta": beta["id"], "gadget": gadget["id"], "part": gadget["parts"][0]["id"],
-             "missing": MISSING, "cursor": cursor}
+    world = {
+        "maker": acme["id"],
+        "beta": beta["id"],
+        "gadget": gadget["id"],
+        "part": gadget["parts"][0]["id"],
+        "missing": MISSING,
+        "cursor": cursor,
+    }
     yield Shared(ws, apis, world, url, tmp_path)
     ws.close()
     if admin_engine is not None:

@@ -27,20 +27,30 @@ NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")
 MULTI_LINE = st.text(NO_NUL, max_size=400)
 OFFSETS = st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 DATETIMES = st.datetimes(min_value=dt.datetime(2, 1, 1), max_value=dt.datetime(9997, 12, 31), timezones=OFFSETS)
-JSON_SCALARS = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(NO_NUL, max_size=20))
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(NO_NUL, max_size=10), inner, max_size=4), max_leaves=12)
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(NO_NUL, max_size=20)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(NO_NUL, max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def decimals(places: int, low: str, high: str, digits: int) -> st.SearchStrategy[Decimal]:
     """Decimals in [low, high] with at most ``places`` decimal places and ``digits``
     significant digits: 18 on PostgreSQL (NUMERIC(18, scale)); SQLite stores REAL, which
     keeps about 15 (a documented limit, docs/architecture.md)."""
+
     def scaled(p: int) -> st.SearchStrategy[Decimal]:
         lo = max(int(Decimal(low).scaleb(p)), -(10**digits - 1))
         hi = min(int(Decimal(high).scaleb(p)), 10**digits - 1)
         return st.integers(lo, hi).map(lambda n: Decimal(n).scaleb(-p))
+
     return st.integers(0, places).flatmap(scaled)
 
 
@@ -96,15 +106,34 @@ def makers(admin: Any) -> list[str]:
 def test_every_field_type_has_its_documented_shape(admin: Any, makers: list[str]) -> None:
     me = admin.get("auth/me").get_json()["id"]
     team = admin.post("team", {"name": "Ops"}).get_json()["id"]
-    record = roundtrip(admin, {
-        "notes": "line 1\nline 2", "count": 42, "weight": "1.5", "price": 12, "discount": 12.5, "active": False,
-        "released_on": "2026-01-31", "seen_at": "2026-01-31T09:30:00+01:00", "warranty": "2h 30m",
-        "email": "ada@example.dev", "phone": "+41 44 123 45 67", "website": "https://example.dev/a?b=c",
-        "status": "live", "tags": ["blue", "red", "blue"], "maker": makers[0], "makers": [makers[2], makers[0]],
-        "parts": [{"label": "screw", "qty": 4, "price": "0.1", "maker": makers[1]}, {"label": "nut"}],
-        "specs": {"size": [1, 2.5], "ok": True, "none": None}, "manual": "files/manual.pdf", "responsible": me,
-        "team": team, "stars": 4, "api_key": "s3cr3t",
-    })
+    record = roundtrip(
+        admin,
+        {
+            "notes": "line 1\nline 2",
+            "count": 42,
+            "weight": "1.5",
+            "price": 12,
+            "discount": 12.5,
+            "active": False,
+            "released_on": "2026-01-31",
+            "seen_at": "2026-01-31T09:30:00+01:00",
+            "warranty": "2h 30m",
+            "email": "ada@example.dev",
+            "phone": "+41 44 123 45 67",
+            "website": "https://example.dev/a?b=c",
+            "status": "live",
+            "tags": ["blue", "red", "blue"],
+            "maker": makers[0],
+            "makers": [makers[2], makers[0]],
+            "parts": [{"label": "screw", "qty": 4, "price": "0.1", "maker": makers[1]}, {"label": "nut"}],
+            "specs": {"size": [1, 2.5], "ok": True, "none": None},
+            "manual": "files/manual.pdf",
+            "responsible": me,
+            "team": team,
+            "stars": 4,
+            "api_key": "s3cr3t",
+        },
+    )
     assert record["number"].startswith("GAD-")
     assert is_id(record["id"]) and record["version"] == 1 and record["owner"] == me
     assert record["notes"] == "line 1\nline 2" and record["count"] == 42 and record["active"] is False
@@ -115,13 +144,20 @@ def test_every_field_type_has_its_documented_shape(admin: Any, makers: list[str]
     assert record["seen_at"] == "2026-01-31T08:30:00+00:00"
     assert record["warranty"] == 9000
     assert (record["email"], record["phone"], record["website"]) == (
-        "ada@example.dev", "+41 44 123 45 67", "https://example.dev/a?b=c")
+        "ada@example.dev",
+        "+41 44 123 45 67",
+        "https://example.dev/a?b=c",
+    )
     assert record["status"] == "live" and record["tags"] == ["blue", "red"]
     assert record["maker"] == makers[0] and record["makers"] == [makers[2], makers[0]]
     screw, nut = record["parts"]
     assert is_id(screw["id"]) and is_id(nut["id"]) and screw["id"] != nut["id"]
-    assert {k: v for k, v in screw.items() if k != "id"} == {"label": "screw", "qty": 4, "price": Decimal("0.10"),
-                                                             "maker": makers[1]}
+    assert {k: v for k, v in screw.items() if k != "id"} == {
+        "label": "screw",
+        "qty": 4,
+        "price": Decimal("0.10"),
+        "maker": makers[1],
+    }
     assert {k: v for k, v in nut.items() if k != "id"} == {"label": "nut", "qty": 1, "price": None, "maker": None}
     assert record["specs"] == {"size": [1, Decimal("2.5")], "ok": True, "none": None}
     assert record["manual"] == "files/manual.pdf" and record["responsible"] == me and record["team"] == team
@@ -132,8 +168,21 @@ def test_unset_fields_come_back_null_or_empty_and_defaults_apply(admin: Any) -> 
     record = roundtrip(admin, {})
     assert record["status"] == "draft" and record["active"] is True  # defaults
     assert record["makers"] == [] and record["parts"] == []
-    unset = set(record) - {"id", "version", "created_at", "created_by", "updated_at", "updated_by", "owner",
-                           "number", "name", "status", "active", "makers", "parts"}
+    unset = set(record) - {
+        "id",
+        "version",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "owner",
+        "number",
+        "name",
+        "status",
+        "active",
+        "makers",
+        "parts",
+    }
     assert unset and all(record[name] is None for name in unset), {n: record[n] for n in unset}
 
 
@@ -160,8 +209,11 @@ def test_decimals_are_exact_numbers_with_the_field_scale(admin: Any, backend: st
     weight = data.draw(decimals(3, "-999999999999999.999", "999999999999999.999", digits), "weight")
     price = data.draw(decimals(2, "0", "9999999999999999.99", digits), "price")
     discount = data.draw(decimals(2, "0", "100", digits), "discount")
-    sent = {"weight": data.draw(as_number_or_string(weight)), "price": data.draw(as_number_or_string(price)),
-            "discount": data.draw(as_number_or_string(discount))}
+    sent = {
+        "weight": data.draw(as_number_or_string(weight)),
+        "price": data.draw(as_number_or_string(price)),
+        "discount": data.draw(as_number_or_string(discount)),
+    }
     record = roundtrip(admin, sent)
     assert_scaled(record["weight"], weight, 3)
     assert_scaled(record["price"], price, 2)
@@ -170,8 +222,9 @@ def test_decimals_are_exact_numbers_with_the_field_scale(admin: Any, backend: st
 
 @SETTINGS
 @given(day=st.dates(), moment=DATETIMES, zulu=st.booleans())
-def test_dates_and_datetimes_come_back_in_iso_form_and_utc(admin: Any, day: dt.date, moment: dt.datetime,
-                                                           zulu: bool) -> None:
+def test_dates_and_datetimes_come_back_in_iso_form_and_utc(
+    admin: Any, day: dt.date, moment: dt.datetime, zulu: bool
+) -> None:
     text = moment.isoformat()
     if zulu and moment.utcoffset() == dt.timedelta(0):
         text = text.replace("+00:00", "Z")
@@ -203,8 +256,10 @@ def test_any_duration_up_to_the_limit_is_kept(admin: Any, seconds: int) -> None:
 
 
 @SETTINGS
-@given(status=st.sampled_from(["draft", "live", "retired"]),
-       tags=st.lists(st.sampled_from(["red", "green", "blue"]), max_size=6))
+@given(
+    status=st.sampled_from(["draft", "live", "retired"]),
+    tags=st.lists(st.sampled_from(["red", "green", "blue"]), max_size=6),
+)
 def test_enum_and_multi_enum_round_trip(admin: Any, status: str, tags: list[str]) -> None:
     record = roundtrip(admin, {"status": status, "tags": tags})
     assert record["status"] == status
@@ -222,8 +277,12 @@ def test_links_keep_their_order_and_link_is_an_id(admin: Any, makers: list[str],
 
 def table_rows_strategy(digits: int) -> st.SearchStrategy[list[dict[str, Any]]]:
     price = decimals(2, "-9999999999999999.99", "9999999999999999.99", digits)
-    return st.lists(st.fixed_dictionaries({"label": ONE_LINE.filter(lambda s: len(s) <= 80)},
-                                          optional={"qty": st.integers(1, 10**6), "price": price}), max_size=5)
+    return st.lists(
+        st.fixed_dictionaries(
+            {"label": ONE_LINE.filter(lambda s: len(s) <= 80)}, optional={"qty": st.integers(1, 10**6), "price": price}
+        ),
+        max_size=5,
+    )
 
 
 @SETTINGS
@@ -267,11 +326,29 @@ def test_secrets_are_masked(admin: Any, text: str) -> None:
 def nullable_values(maker: str, user: str, team: str) -> dict[str, Any]:
     """A value for every optional field of gadget."""
     return {
-        "notes": "n", "count": 1, "weight": "1.5", "price": 2, "discount": 3, "active": False,
-        "released_on": "2026-01-01", "seen_at": "2026-01-01T00:00:00Z", "warranty": 60, "email": "x@example.dev",
-        "phone": "+1 555 0100", "website": "https://example.dev", "status": "live", "tags": ["red"], "maker": maker,
-        "makers": [maker], "parts": [{"label": "screw"}], "specs": {"a": 1}, "manual": "m.pdf", "responsible": user,
-        "team": team, "stars": 3, "api_key": "k",
+        "notes": "n",
+        "count": 1,
+        "weight": "1.5",
+        "price": 2,
+        "discount": 3,
+        "active": False,
+        "released_on": "2026-01-01",
+        "seen_at": "2026-01-01T00:00:00Z",
+        "warranty": 60,
+        "email": "x@example.dev",
+        "phone": "+1 555 0100",
+        "website": "https://example.dev",
+        "status": "live",
+        "tags": ["red"],
+        "maker": maker,
+        "makers": [maker],
+        "parts": [{"label": "screw"}],
+        "specs": {"a": 1},
+        "manual": "m.pdf",
+        "responsible": user,
+        "team": team,
+        "stars": 3,
+        "api_key": "k",
     }
 
 

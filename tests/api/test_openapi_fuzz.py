@@ -32,8 +32,7 @@ from schemathesis.generation import GenerationMode
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 MAX_EXAMPLES = int(os.environ.get("TESSERA_FUZZ_EXAMPLES", "15"))  # per operation, mode and id
-EXAMPLES = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+EXAMPLES = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
 def existing_records(admin: Any, rep: Any) -> dict[str, str]:
@@ -41,9 +40,19 @@ def existing_records(admin: Any, rep: Any) -> dict[str, str]:
     maker = admin.post("maker", {"name": "Acme"}).get_json()["id"]
     records = {
         "maker": maker,
-        "gadget": admin.post("gadget", {"name": "Kit", "maker": maker, "makers": [maker], "price": "9.99",
-                                        "parts": [{"label": "screw", "qty": 2}], "specs": {"a": [1, 2.5]},
-                                        "seen_at": "2026-01-31T09:30:00+01:00", "api_key": "k"}).get_json()["id"],
+        "gadget": admin.post(
+            "gadget",
+            {
+                "name": "Kit",
+                "maker": maker,
+                "makers": [maker],
+                "price": "9.99",
+                "parts": [{"label": "screw", "qty": 2}],
+                "specs": {"a": [1, 2.5]},
+                "seen_at": "2026-01-31T09:30:00+01:00",
+                "api_key": "k",
+            },
+        ).get_json()["id"],
         "team": admin.post("team", {"name": "Ops"}).get_json()["id"],
         "role": admin.post("role", {"name": "fuzz_role"}).get_json()["id"],
         "user": rep.get("auth/me").get_json()["id"],  # not the admin: the fuzzer may delete it
@@ -78,8 +87,13 @@ def test_api_conforms_to_its_openapi_document(app: Any, admin: Any, rep: Any) ->
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=admin.headers)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     labels = {op.label for op in operations}
-    assert {"POST /api/v1/gadget", "PATCH /api/v1/gadget/{id}", "POST /api/v1/gadget/bulk",
-            "GET /api/v1/maker", "DELETE /api/v1/maker/{id}"} <= labels
+    assert {
+        "POST /api/v1/gadget",
+        "PATCH /api/v1/gadget/{id}",
+        "POST /api/v1/gadget/bulk",
+        "GET /api/v1/maker",
+        "DELETE /api/v1/maker/{id}",
+    } <= labels
 
     failures: list[str] = []
     sent = 0

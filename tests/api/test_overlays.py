@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
+from engine.checking import check_packs
 from engine.cli import main
 from engine.config import Config
-from engine.checking import check_packs
 from tests.conftest import TEST_PACKS
 
 SECOND_PROCESS = textwrap.dedent("""
@@ -36,15 +36,21 @@ SECOND_PROCESS = textwrap.dedent("""
 
 
 def test_added_field_is_usable_at_once_and_from_a_second_process(admin, config, tmp_path):
-    other = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS, config.database_url, str(TEST_PACKS),
-                              str(tmp_path / "other")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             cwd=Path(__file__).parents[2])
+    other = subprocess.Popen(
+        [sys.executable, "-c", SECOND_PROCESS, config.database_url, str(TEST_PACKS), str(tmp_path / "other")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
     try:
         before = json.loads(other.stdout.readline())
         assert "colour" not in before  # the second process started with the old metadata
 
-        added = admin.post("meta/entities/gadget/fields", {"name": "colour", "type": "enum",
-                                                           "options": ["red", "green"], "label": "Colour"})
+        added = admin.post(
+            "meta/entities/gadget/fields",
+            {"name": "colour", "type": "enum", "options": ["red", "green"], "label": "Colour"},
+        )
         assert added.status_code == 201
         assert "colour" in [f["name"] for f in added.get_json()["fields"]]
         assert admin.post("gadget", {"name": "here", "colour": "red"}).get_json()["colour"] == "red"
@@ -62,9 +68,16 @@ def test_added_field_is_usable_at_once_and_from_a_second_process(admin, config, 
 
 
 def test_added_entity_gets_a_table_an_api_and_an_openapi_entry(admin):
-    document = {"entity": "visit", "label": "Visit", "title": "subject", "fields": {
-        "subject": {"type": "string", "required": True}, "gadget": {"type": "link", "to": "gadget"},
-        "when": {"type": "datetime"}}}
+    document = {
+        "entity": "visit",
+        "label": "Visit",
+        "title": "subject",
+        "fields": {
+            "subject": {"type": "string", "required": True},
+            "gadget": {"type": "link", "to": "gadget"},
+            "when": {"type": "datetime"},
+        },
+    }
     response = admin.post("meta/entities", document)
     assert response.status_code == 201, response.get_json()
     gadget = admin.post("gadget", {"name": "g"}).get_json()
@@ -100,7 +113,9 @@ def test_overlays_export_as_a_pack_that_passes_check(admin, config, tmp_path, mo
     result = CliRunner().invoke(main, ["packs", "export-overlays", str(out), "--name", "custom"])
     assert result.exit_code == 0, result.output
     assert yaml.safe_load((out / "entities" / "gadget.extension.yaml").read_text()) == {
-        "extends": "gadget", "fields": {"colour": {"type": "string", "max_length": 20}}}
+        "extends": "gadget",
+        "fields": {"colour": {"type": "string", "max_length": 20}},
+    }
     assert yaml.safe_load((out / "entities" / "visit.yaml").read_text())["entity"] == "visit"
     checked = Config(database_url="sqlite://", packs=None, extra_pack_paths=(TEST_PACKS, out.parent))
     problems, _ = check_packs(checked, [out.parent])

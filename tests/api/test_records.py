@@ -55,18 +55,24 @@ def test_stale_if_match_is_refused_and_nothing_changes(admin):
 
 def test_links_tables_and_expand(admin):
     acme, beta = make_maker(admin, "Acme"), make_maker(admin, "Beta")
-    gadget = admin.post("gadget", {
-        "name": "Kit", "maker": acme["id"], "makers": [beta["id"], acme["id"]],
-        "parts": [{"label": "screw", "qty": 4, "maker": beta["id"]}, {"label": "nut"}],
-    }).get_json()
+    gadget = admin.post(
+        "gadget",
+        {
+            "name": "Kit",
+            "maker": acme["id"],
+            "makers": [beta["id"], acme["id"]],
+            "parts": [{"label": "screw", "qty": 4, "maker": beta["id"]}, {"label": "nut"}],
+        },
+    ).get_json()
     assert gadget["makers"] == [beta["id"], acme["id"]]
     assert [p["label"] for p in gadget["parts"]] == ["screw", "nut"]
     assert gadget["parts"][1]["qty"] == 1  # child default
 
     # rewriting the rows: keep the first (by id), change it, drop the second, add one
     first = gadget["parts"][0]
-    updated = admin.patch(f"gadget/{gadget['id']}", {"parts": [
-        {"id": first["id"], "label": "bolt", "qty": 2}, {"label": "washer"}]}).get_json()
+    updated = admin.patch(
+        f"gadget/{gadget['id']}", {"parts": [{"id": first["id"], "label": "bolt", "qty": 2}, {"label": "washer"}]}
+    ).get_json()
     assert [p["label"] for p in updated["parts"]] == ["bolt", "washer"]
     assert updated["parts"][0]["id"] == first["id"]
 

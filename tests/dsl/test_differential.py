@@ -38,8 +38,10 @@ def _quarter(rng: random.Random, lo: int, hi: int) -> str:
 @pytest.fixture
 def gadgets(workspace):
     rng = random.Random(7)
-    makers = [workspace.records.create(SYSTEM, "maker", {"name": name, "country": country})["id"]
-              for name, country in (("Acme", "DE"), ("Beta Works", None), ("Ça Va", "FR"))]
+    makers = [
+        workspace.records.create(SYSTEM, "maker", {"name": name, "country": country})["id"]
+        for name, country in (("Acme", "DE"), ("Beta Works", None), ("Ça Va", "FR"))
+    ]
     ids = []
     for i in range(14):
         values = {
@@ -55,8 +57,14 @@ def gadgets(workspace):
             "status": _maybe(rng, rng.choice(["draft", "live", "retired"])),
             "notes": _maybe(rng, rng.choice(WORDS)),
             "maker": _maybe(rng, rng.choice(makers)),
-            "parts": [{"label": rng.choice(WORDS) or "p", "qty": rng.randint(1, 9),
-                       "price": _maybe(rng, _quarter(rng, 0, 100))} for _ in range(rng.randint(0, 3))],
+            "parts": [
+                {
+                    "label": rng.choice(WORDS) or "p",
+                    "qty": rng.randint(1, 9),
+                    "price": _maybe(rng, _quarter(rng, 0, 100)),
+                }
+                for _ in range(rng.randint(0, 3))
+            ],
         }
         ids.append(workspace.records.create(SYSTEM, "gadget", values)["id"])
     return ids
@@ -72,29 +80,47 @@ BOOL_FIELDS = ["active"]
 
 
 def ints(depth: int) -> st.SearchStrategy[str]:
-    leaf = st.one_of(st.sampled_from(["count", "len(name)", "count(parts)", "count(parts, qty > 3)",
-                                      "days_between(released_on, 2026-06-01)", "max(parts.qty)", "coalesce(count, 0)"]),
-                     st.integers(-30, 30).map(str))
+    leaf = st.one_of(
+        st.sampled_from(
+            [
+                "count",
+                "len(name)",
+                "count(parts)",
+                "count(parts, qty > 3)",
+                "days_between(released_on, 2026-06-01)",
+                "max(parts.qty)",
+                "coalesce(count, 0)",
+            ]
+        ),
+        st.integers(-30, 30).map(str),
+    )
     if depth <= 0:
         return leaf
     sub = ints(depth - 1)
-    return st.one_of(leaf,
-                     st.tuples(sub, st.sampled_from(["+", "-", "*"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-                     st.tuples(sub, st.integers(1, 9)).map(lambda t: f"({t[0]} % {t[1]})"),
-                     sub.map(lambda s: f"abs({s})"),
-                     st.tuples(bools(depth - 1), sub, sub).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
-                     st.tuples(sub, sub).map(lambda t: f"min({t[0]}, {t[1]})"))
+    return st.one_of(
+        leaf,
+        st.tuples(sub, st.sampled_from(["+", "-", "*"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(sub, st.integers(1, 9)).map(lambda t: f"({t[0]} % {t[1]})"),
+        sub.map(lambda s: f"abs({s})"),
+        st.tuples(bools(depth - 1), sub, sub).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(sub, sub).map(lambda t: f"min({t[0]}, {t[1]})"),
+    )
 
 
 def decimals(depth: int) -> st.SearchStrategy[str]:
-    leaf = st.one_of(st.sampled_from(["weight", "price", "discount", "sum(parts.price)", "max(parts.price)"]),
-                     st.integers(-400, 400).map(lambda q: str(Decimal(q) / 4)))
+    leaf = st.one_of(
+        st.sampled_from(["weight", "price", "discount", "sum(parts.price)", "max(parts.price)"]),
+        st.integers(-400, 400).map(lambda q: str(Decimal(q) / 4)),
+    )
     if depth <= 0:
         return leaf
     sub = decimals(depth - 1)
-    return st.one_of(leaf, st.tuples(sub, st.sampled_from(["+", "-", "*"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-                     st.tuples(sub, ints(depth - 1)).map(lambda t: f"({t[0]} + {t[1]})"),
-                     st.tuples(sub, sub).map(lambda t: f"coalesce({t[0]}, {t[1]})"))
+    return st.one_of(
+        leaf,
+        st.tuples(sub, st.sampled_from(["+", "-", "*"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(sub, ints(depth - 1)).map(lambda t: f"({t[0]} + {t[1]})"),
+        st.tuples(sub, sub).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
+    )
 
 
 def strings(depth: int) -> st.SearchStrategy[str]:
@@ -102,22 +128,31 @@ def strings(depth: int) -> st.SearchStrategy[str]:
     if depth <= 0:
         return leaf
     sub = strings(depth - 1)
-    return st.one_of(leaf, st.tuples(sub, sub).map(lambda t: f"concat({t[0]}, {t[1]})"),
-                     sub.map(lambda s: f"lower({s})"), sub.map(lambda s: f"upper({s})"),
-                     st.tuples(sub, sub).map(lambda t: f"coalesce({t[0]}, {t[1]})"))
+    return st.one_of(
+        leaf,
+        st.tuples(sub, sub).map(lambda t: f"concat({t[0]}, {t[1]})"),
+        sub.map(lambda s: f"lower({s})"),
+        sub.map(lambda s: f"upper({s})"),
+        st.tuples(sub, sub).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
+    )
 
 
 def dates() -> st.SearchStrategy[str]:
-    return st.one_of(st.just("released_on"), st.just("today()"),
-                     st.integers(-90, 90).map(lambda d: f"released_on + {d}d" if d >= 0 else f"released_on - {-d}d"),
-                     st.integers(0, 400).map(lambda d: (dt.date(2026, 1, 1) + dt.timedelta(days=d)).isoformat()))
+    return st.one_of(
+        st.just("released_on"),
+        st.just("today()"),
+        st.integers(-90, 90).map(lambda d: f"released_on + {d}d" if d >= 0 else f"released_on - {-d}d"),
+        st.integers(0, 400).map(lambda d: (dt.date(2026, 1, 1) + dt.timedelta(days=d)).isoformat()),
+    )
 
 
 def datetimes() -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(["seen_at", "$now", "now()"]),
-                     st.integers(1, 500).map(lambda h: f"seen_at + {h}h"),
-                     st.integers(1, 30).map(lambda d: f"$now - {d}d"),
-                     st.integers(0, 86400 * 60).map(lambda s: (NOW - dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return st.one_of(
+        st.sampled_from(["seen_at", "$now", "now()"]),
+        st.integers(1, 500).map(lambda h: f"seen_at + {h}h"),
+        st.integers(1, 30).map(lambda d: f"$now - {d}d"),
+        st.integers(0, 86400 * 60).map(lambda s: (NOW - dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    )
 
 
 def comparisons(depth: int) -> st.SearchStrategy[str]:
@@ -131,13 +166,24 @@ def comparisons(depth: int) -> st.SearchStrategy[str]:
         st.tuples(strings(depth), strings(0)).map(lambda t: f"{t[0]} ~ {t[1]}"),
         st.sampled_from(STR_FIELDS + ["count", "weight", "maker", "seen_at", "active"]).map(lambda f: f"{f} == null"),
         st.sampled_from(STR_FIELDS + ["count", "maker"]).map(lambda f: f"{f} != null"),
-        st.tuples(st.sampled_from(["status", "maker.country"]), st.sampled_from(["in", "not in"]),
-                  st.lists(st.sampled_from(['"draft"', '"live"', '"DE"', '"FR"', "null"]), min_size=1, max_size=3))
-        .map(lambda t: f"{t[0]} {t[1]} ({', '.join(t[2])},)"),
-        st.tuples(ints(depth), st.sampled_from(["in", "not in"]), st.lists(st.integers(-5, 5), max_size=3))
-        .map(lambda t: f"{t[0]} {t[1]} ({', '.join(map(str, t[2]))}{',' if t[2] else ''})"),
-        st.sampled_from(["hours_between(seen_at, $now) > 100", "days_between(seen_at, now()) >= 3",
-                         "contains(name, \"a\")", "startswith(lower(name), \"b\")", "active", "active == false"]),
+        st.tuples(
+            st.sampled_from(["status", "maker.country"]),
+            st.sampled_from(["in", "not in"]),
+            st.lists(st.sampled_from(['"draft"', '"live"', '"DE"', '"FR"', "null"]), min_size=1, max_size=3),
+        ).map(lambda t: f"{t[0]} {t[1]} ({', '.join(t[2])},)"),
+        st.tuples(ints(depth), st.sampled_from(["in", "not in"]), st.lists(st.integers(-5, 5), max_size=3)).map(
+            lambda t: f"{t[0]} {t[1]} ({', '.join(map(str, t[2]))}{',' if t[2] else ''})"
+        ),
+        st.sampled_from(
+            [
+                "hours_between(seen_at, $now) > 100",
+                "days_between(seen_at, now()) >= 3",
+                'contains(name, "a")',
+                'startswith(lower(name), "b")',
+                "active",
+                "active == false",
+            ]
+        ),
     )
 
 
@@ -146,14 +192,22 @@ def bools(depth: int) -> st.SearchStrategy[str]:
     if depth <= 0:
         return st.one_of(st.sampled_from(["true", "false", "active"]), comparisons(0))
     sub = bools(depth - 1)
-    return st.one_of(leaf, st.tuples(sub, st.sampled_from(["and", "or"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-                     sub.map(lambda s: f"not ({s})"))
+    return st.one_of(
+        leaf,
+        st.tuples(sub, st.sampled_from(["and", "or"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        sub.map(lambda s: f"not ({s})"),
+    )
 
 
 def values() -> st.SearchStrategy[str]:
-    return st.one_of(bools(2), ints(2), decimals(2), strings(2),
-                     st.tuples(decimals(1), decimals(0)).map(lambda t: f"{t[0]} / {t[1]}"),
-                     st.sampled_from(["hours_between(seen_at, $now)", "avg(parts.qty)", "warranty / 3600"]))
+    return st.one_of(
+        bools(2),
+        ints(2),
+        decimals(2),
+        strings(2),
+        st.tuples(decimals(1), decimals(0)).map(lambda t: f"{t[0]} / {t[1]}"),
+        st.sampled_from(["hours_between(seen_at, $now)", "avg(parts.qty)", "warranty / 3600"]),
+    )
 
 
 # --- comparison --------------------------------------------------------------------------
@@ -183,8 +237,9 @@ def compiled(source: str, entity: Any, catalog: Any) -> Any:
         assume(False)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(source=values())
 def test_python_and_sql_agree(workspace, gadgets, source):
     snap = workspace.snapshot()
@@ -193,8 +248,11 @@ def test_python_and_sql_agree(workspace, gadgets, source):
     table = snap.tables.main("gadget")
     ctx = sql_context(workspace.db.dialect.name, NOW)
     with workspace.db.connect() as conn:
-        sql_values = dict(conn.execute(sa.select(table.c.id, expr.to_sql(snap.tables, ctx, table))
-                                       .where(table.c.id.in_(gadgets))).all())
+        sql_values = dict(
+            conn.execute(
+                sa.select(table.c.id, expr.to_sql(snap.tables, ctx, table)).where(table.c.id.in_(gadgets))
+            ).all()
+        )
         loader = RecordLoader(conn, snap)
         for record_id in gadgets:
             record = loader("gadget", record_id)

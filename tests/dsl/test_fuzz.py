@@ -35,10 +35,12 @@ from tests.conftest import make_config
 
 NOW = dt.datetime(2026, 6, 15, 12, 30, tzinfo=dt.UTC)
 BOUND = 1.0  # seconds per compile (generous: the real cost is well under a millisecond)
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                        HealthCheck.function_scoped_fixture])
-CALENDAR = BusinessCalendar.from_spec({"timezone": "UTC", "working_hours": {
-    day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}})
+FUZZ = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+CALENDAR = BusinessCalendar.from_spec(
+    {"timezone": "UTC", "working_hours": {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}}
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,41 +75,219 @@ def build_sql(snap: Any, expr: Expression) -> None:
         value = expr.to_sql(snap.tables, sql_context(name, NOW, "u-1", frozenset({"admin"}), frozenset({"l1"})))
         if isinstance(value, list):  # a bare list literal has no single SQL value
             continue
-        str(sa.select(sa.literal_column("1")).where(sa.and_(sa.true(), value)).compile(dialect=dialect)
-            if expr.type.kind == "bool" else sa.select(value).compile(dialect=dialect))
+        str(
+            sa.select(sa.literal_column("1")).where(sa.and_(sa.true(), value)).compile(dialect=dialect)
+            if expr.type.kind == "bool"
+            else sa.select(value).compile(dialect=dialect)
+        )
 
 
 # --- (a) random text --------------------------------------------------------------------
-GADGET_FIELDS = ["name", "notes", "count", "weight", "price", "discount", "active", "released_on", "seen_at",
-                 "warranty", "email", "phone", "website", "status", "tags", "maker", "makers", "parts", "specs",
-                 "manual", "responsible", "team", "stars", "api_key", "number", "id", "created_at", "owner"]
-FUNCTIONS = ["if", "coalesce", "concat", "len", "lower", "upper", "trim", "contains", "startswith", "matches",
-             "round", "abs", "min", "max", "now", "today", "days_between", "hours_between",
-             "business_hours_between", "add_business_hours", "has_role", "in_team", "is_team_member", "is_my_team",
-             "sum", "count", "avg", "changed"]
-HOSTILE = ["__class__", "__globals__", "__import__('os')", "__import__", "().__class__.__bases__", "__builtins__",
-           "__subclasses__()", "lambda", "lambda x: x", "os", "os.system('id')", "eval", "exec", "open", "import",
-           "sys", "globals()", "locals()", "getattr", "self", "env", "env.record", "__dict__", "mro()", "print(1)",
-           "f'{1}'", "b'x'", "r'x'", "0x1f", "1e9", "1_000", "[1]", "{1: 2}", "a[0]", "x if y else z", ";", "#",
-           "\\", "`", "@", "?", "!", "&&", "||", "=", "->", "**", "//", "..."]
-TOKENS = (GADGET_FIELDS + FUNCTIONS + HOSTILE + [
-    "maker.name", "maker.country", "parts.qty", "parts.price", "parts.maker.name", "makers.name",
-    "$record", "$record.count", "$user", "$user.email", "$now", "$today", "$foo", "old", "old.count",
-    "and", "or", "not", "in", "not in", "true", "false", "null",
-    "==", "!=", "<", "<=", ">", ">=", "~", "+", "-", "*", "/", "%", "(", ")", "()", ",", ".", '"', "'",
-    '"abc"', "'x y'", '"a\\"b"', "'\\n'", '""', "0", "1", "-1", "42", "3.14", "0.5", "99999999999999999999",
-    "2026-01-31", "2026-02-30", "0001-01-01", "9999-12-31", "2026-01-31T10:00", "2026-01-31T10:00:00Z",
-    "2026-01-31T10:00:00.123456+02:00", "0001-01-01T00:00+01:00", "30m", "4h", "2d", "1w", "1d4h", "90s",
-    '"draft"', '"live"', '"bogus"', '"red"', "\n", "\t", " "])
+GADGET_FIELDS = [
+    "name",
+    "notes",
+    "count",
+    "weight",
+    "price",
+    "discount",
+    "active",
+    "released_on",
+    "seen_at",
+    "warranty",
+    "email",
+    "phone",
+    "website",
+    "status",
+    "tags",
+    "maker",
+    "makers",
+    "parts",
+    "specs",
+    "manual",
+    "responsible",
+    "team",
+    "stars",
+    "api_key",
+    "number",
+    "id",
+    "created_at",
+    "owner",
+]
+FUNCTIONS = [
+    "if",
+    "coalesce",
+    "concat",
+    "len",
+    "lower",
+    "upper",
+    "trim",
+    "contains",
+    "startswith",
+    "matches",
+    "round",
+    "abs",
+    "min",
+    "max",
+    "now",
+    "today",
+    "days_between",
+    "hours_between",
+    "business_hours_between",
+    "add_business_hours",
+    "has_role",
+    "in_team",
+    "is_team_member",
+    "is_my_team",
+    "sum",
+    "count",
+    "avg",
+    "changed",
+]
+HOSTILE = [
+    "__class__",
+    "__globals__",
+    "__import__('os')",
+    "__import__",
+    "().__class__.__bases__",
+    "__builtins__",
+    "__subclasses__()",
+    "lambda",
+    "lambda x: x",
+    "os",
+    "os.system('id')",
+    "eval",
+    "exec",
+    "open",
+    "import",
+    "sys",
+    "globals()",
+    "locals()",
+    "getattr",
+    "self",
+    "env",
+    "env.record",
+    "__dict__",
+    "mro()",
+    "print(1)",
+    "f'{1}'",
+    "b'x'",
+    "r'x'",
+    "0x1f",
+    "1e9",
+    "1_000",
+    "[1]",
+    "{1: 2}",
+    "a[0]",
+    "x if y else z",
+    ";",
+    "#",
+    "\\",
+    "`",
+    "@",
+    "?",
+    "!",
+    "&&",
+    "||",
+    "=",
+    "->",
+    "**",
+    "//",
+    "...",
+]
+TOKENS = (
+    GADGET_FIELDS
+    + FUNCTIONS
+    + HOSTILE
+    + [
+        "maker.name",
+        "maker.country",
+        "parts.qty",
+        "parts.price",
+        "parts.maker.name",
+        "makers.name",
+        "$record",
+        "$record.count",
+        "$user",
+        "$user.email",
+        "$now",
+        "$today",
+        "$foo",
+        "old",
+        "old.count",
+        "and",
+        "or",
+        "not",
+        "in",
+        "not in",
+        "true",
+        "false",
+        "null",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "~",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "(",
+        ")",
+        "()",
+        ",",
+        ".",
+        '"',
+        "'",
+        '"abc"',
+        "'x y'",
+        '"a\\"b"',
+        "'\\n'",
+        '""',
+        "0",
+        "1",
+        "-1",
+        "42",
+        "3.14",
+        "0.5",
+        "99999999999999999999",
+        "2026-01-31",
+        "2026-02-30",
+        "0001-01-01",
+        "9999-12-31",
+        "2026-01-31T10:00",
+        "2026-01-31T10:00:00Z",
+        "2026-01-31T10:00:00.123456+02:00",
+        "0001-01-01T00:00+01:00",
+        "30m",
+        "4h",
+        "2d",
+        "1w",
+        "1d4h",
+        "90s",
+        '"draft"',
+        '"live"',
+        '"bogus"',
+        '"red"',
+        "\n",
+        "\t",
+        " ",
+    ]
+)
 token_text = st.lists(st.sampled_from(TOKENS), max_size=14).map(" ".join)
 glued_text = st.lists(st.sampled_from(TOKENS), max_size=10).map("".join)
-grammar_chars = st.text(alphabet=string.ascii_lowercase[:8] + "_$.()\"',=!<>~+-*/% 0123456789\n:TZwdhms",
-                        max_size=80)
+grammar_chars = st.text(alphabet=string.ascii_lowercase[:8] + "_$.()\"',=!<>~+-*/% 0123456789\n:TZwdhms", max_size=80)
 
 
 @FUZZ
-@given(text=st.one_of(st.text(max_size=120), token_text, glued_text, grammar_chars),
-       entity=st.sampled_from(["gadget", "voucher"]), sql=st.booleans(), updates=st.booleans())
+@given(
+    text=st.one_of(st.text(max_size=120), token_text, glued_text, grammar_chars),
+    entity=st.sampled_from(["gadget", "voucher"]),
+    sql=st.booleans(),
+    updates=st.booleans(),
+)
 def test_random_text_compiles_or_raises_dsl_error(snap, text, entity, sql, updates):
     expr = compile_bounded(snap, text, entity, sql=sql, updates=updates)
     if expr is not None and not updates:
@@ -118,26 +298,45 @@ def test_random_text_compiles_or_raises_dsl_error(snap, text, entity, sql, updat
 def _literal() -> st.SearchStrategy[str]:
     texts = st.text(alphabet=string.ascii_letters + " éß\"'\\\n", max_size=8)
     return st.one_of(
-        st.integers(-10**6, 10**6).map(str),
-        st.decimals(min_value=-10**6, max_value=10**6, places=3, allow_nan=False).map(lambda d: f"{d:.3f}"),
+        st.integers(-(10**6), 10**6).map(str),
+        st.decimals(min_value=-(10**6), max_value=10**6, places=3, allow_nan=False).map(lambda d: f"{d:.3f}"),
         texts.map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'),
         texts.map(lambda s: "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"),
         st.sampled_from(["true", "false", "null", '"draft"', '"live"', '"red"', "()"]),
         st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 1, 1)).map(str),
-        st.datetimes(min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(2100, 1, 1))
-        .map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")),
-        st.lists(st.tuples(st.integers(0, 500), st.sampled_from("wdhms")), min_size=1, max_size=3)
-        .map(lambda parts: "".join(f"{n}{u}" for n, u in parts)),
+        st.datetimes(min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(2100, 1, 1)).map(
+            lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        st.lists(st.tuples(st.integers(0, 500), st.sampled_from("wdhms")), min_size=1, max_size=3).map(
+            lambda parts: "".join(f"{n}{u}" for n, u in parts)
+        ),
     )
 
 
 LEAF_PATHS = [f for f in GADGET_FIELDS if f != "api_key"] + [
-    "maker.name", "maker.country", "responsible.email", "$user.email", "$user", "$record", "$record.count",
-    "$now", "$today", "created_at", "updated_at", "version"]
-ROWS = ["parts", "parts.qty", "parts.price", "parts.label", "parts.maker", "parts.maker.name", "makers",
-        "makers.name"]
-ROW_CONDITIONS = ["qty > 2", "price >= 10.5", 'label ~ "a"', "maker == null", "$record.count > qty", "true",
-                  'maker.country == "DE"']
+    "maker.name",
+    "maker.country",
+    "responsible.email",
+    "$user.email",
+    "$user",
+    "$record",
+    "$record.count",
+    "$now",
+    "$today",
+    "created_at",
+    "updated_at",
+    "version",
+]
+ROWS = ["parts", "parts.qty", "parts.price", "parts.label", "parts.maker", "parts.maker.name", "makers", "makers.name"]
+ROW_CONDITIONS = [
+    "qty > 2",
+    "price >= 10.5",
+    'label ~ "a"',
+    "maker == null",
+    "$record.count > qty",
+    "true",
+    'maker.country == "DE"',
+]
 BINARY = ["and", "or", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "~", "+", "-", "*", "/", "%"]
 
 
@@ -174,31 +373,124 @@ def tree(draw: Any, depth: int) -> str:
 
 # typed templates: most random trees are ill-typed, these compile often and so exercise evaluation
 TYPED = {
-    "int": ["count", "stars", "len(name)", "count(parts)", "count(parts, qty > 1)", "sum(parts.qty)",
-            "days_between(released_on, $today)", "{int} + {int}", "{int} * {int}", "{int} % {int}", "-{int}",
-            "abs({int})", "min({int}, {int})", "max({int}, {int})", "if({bool}, {int}, {int})",
-            "coalesce({int}, {int})", "max(parts.qty)", "{int} - {int}"],
-    "dec": ["price", "weight", "discount", "{int} / {int}", "{dec} / {dec}", "round({dec}, 2)", "round({dec})",
-            "{dec} + {int}", "{dec} * {dec}", "{dec} - {dec}", "hours_between(seen_at, $now)",
-            "avg(parts.price)", "sum(parts.price)", "business_hours_between(seen_at, now())", "abs({dec})",
-            "coalesce({dec}, 0.5)", "{duration} / {duration}"],
-    "str": ["name", "notes", "email", "status", "maker.name", "$user.email", "concat({str}, {int}, {date})",
-            "lower({str})", "upper({str})", "trim({str})", 'if({bool}, {str}, "x")', "min(parts.label)"],
-    "bool": ["active", "{int} > {int}", "{dec} <= {dec}", "{str} == {str}", "{str} < {str}", "{str} ~ {str}",
-             "not {bool}", "{bool} and {bool}", "{bool} or {bool}", "contains({str}, {str})",
-             "startswith({str}, {str})", 'matches({str}, "^[a-z]+$")', "{int} in (1, 2, null)",
-             '{str} not in ("a", "b")', 'status in ("draft", "live")', '"red" in tags', "status in tags",
-             "maker == null", "maker in makers", "{date} < {date}", "{datetime} >= {datetime}",
-             "{duration} > {duration}", 'has_role("admin")', 'in_team("l1")', "{int} == null",
-             "is_team_member(responsible)", "is_my_team(team)",
-             "{bool} != {bool}", "{int} == {dec}", "1 in parts.qty"],
-    "date": ["released_on", "today()", "$today", "{date} + {duration}", "{date} - {duration}",
-             "{duration} + {date}", "min({date}, {date})", "2026-02-28"],
-    "datetime": ["seen_at", "created_at", "now()", "$now", "{datetime} + {duration}", "{datetime} - {duration}",
-                 "add_business_hours({datetime}, {int})", "max({datetime}, {datetime})",
-                 "2026-01-31T10:00:00+02:00", "max(parts.maker.created_at) - 1d"],
-    "duration": ["warranty", "3d4h", "-30m", "{date} - {date}", "{datetime} - {datetime}", "{duration} * {int}",
-                 "{duration} / {int}", "{duration} + {duration}", "{duration} - {duration}"],
+    "int": [
+        "count",
+        "stars",
+        "len(name)",
+        "count(parts)",
+        "count(parts, qty > 1)",
+        "sum(parts.qty)",
+        "days_between(released_on, $today)",
+        "{int} + {int}",
+        "{int} * {int}",
+        "{int} % {int}",
+        "-{int}",
+        "abs({int})",
+        "min({int}, {int})",
+        "max({int}, {int})",
+        "if({bool}, {int}, {int})",
+        "coalesce({int}, {int})",
+        "max(parts.qty)",
+        "{int} - {int}",
+    ],
+    "dec": [
+        "price",
+        "weight",
+        "discount",
+        "{int} / {int}",
+        "{dec} / {dec}",
+        "round({dec}, 2)",
+        "round({dec})",
+        "{dec} + {int}",
+        "{dec} * {dec}",
+        "{dec} - {dec}",
+        "hours_between(seen_at, $now)",
+        "avg(parts.price)",
+        "sum(parts.price)",
+        "business_hours_between(seen_at, now())",
+        "abs({dec})",
+        "coalesce({dec}, 0.5)",
+        "{duration} / {duration}",
+    ],
+    "str": [
+        "name",
+        "notes",
+        "email",
+        "status",
+        "maker.name",
+        "$user.email",
+        "concat({str}, {int}, {date})",
+        "lower({str})",
+        "upper({str})",
+        "trim({str})",
+        'if({bool}, {str}, "x")',
+        "min(parts.label)",
+    ],
+    "bool": [
+        "active",
+        "{int} > {int}",
+        "{dec} <= {dec}",
+        "{str} == {str}",
+        "{str} < {str}",
+        "{str} ~ {str}",
+        "not {bool}",
+        "{bool} and {bool}",
+        "{bool} or {bool}",
+        "contains({str}, {str})",
+        "startswith({str}, {str})",
+        'matches({str}, "^[a-z]+$")',
+        "{int} in (1, 2, null)",
+        '{str} not in ("a", "b")',
+        'status in ("draft", "live")',
+        '"red" in tags',
+        "status in tags",
+        "maker == null",
+        "maker in makers",
+        "{date} < {date}",
+        "{datetime} >= {datetime}",
+        "{duration} > {duration}",
+        'has_role("admin")',
+        'in_team("l1")',
+        "{int} == null",
+        "is_team_member(responsible)",
+        "is_my_team(team)",
+        "{bool} != {bool}",
+        "{int} == {dec}",
+        "1 in parts.qty",
+    ],
+    "date": [
+        "released_on",
+        "today()",
+        "$today",
+        "{date} + {duration}",
+        "{date} - {duration}",
+        "{duration} + {date}",
+        "min({date}, {date})",
+        "2026-02-28",
+    ],
+    "datetime": [
+        "seen_at",
+        "created_at",
+        "now()",
+        "$now",
+        "{datetime} + {duration}",
+        "{datetime} - {duration}",
+        "add_business_hours({datetime}, {int})",
+        "max({datetime}, {datetime})",
+        "2026-01-31T10:00:00+02:00",
+        "max(parts.maker.created_at) - 1d",
+    ],
+    "duration": [
+        "warranty",
+        "3d4h",
+        "-30m",
+        "{date} - {date}",
+        "{datetime} - {datetime}",
+        "{duration} * {int}",
+        "{duration} / {int}",
+        "{duration} + {duration}",
+        "{duration} - {duration}",
+    ],
 }
 
 
@@ -218,12 +510,15 @@ def typed(draw: Any, kind: str, depth: int) -> str:
 
 # --- random records ----------------------------------------------------------------------
 DATES = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2060, 12, 31))
-DATETIMES = st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2060, 12, 31),
-                         timezones=st.just(dt.UTC))
-DECIMALS = st.decimals(min_value=-10**9, max_value=10**9, places=4, allow_nan=False, allow_infinity=False)
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
-                    max_leaves=5)
+DATETIMES = st.datetimes(
+    min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2060, 12, 31), timezones=st.just(dt.UTC)
+)
+DECIMALS = st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False, allow_infinity=False)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=5,
+)
 
 
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -231,43 +526,86 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 def parts_rows() -> st.SearchStrategy[list[dict[str, Any]]]:
-    return st.lists(st.fixed_dictionaries({
-        "id": st.uuids().map(str), "label": st.text(max_size=6), "qty": maybe(st.integers(-5, 50)),
-        "price": maybe(DECIMALS), "maker": maybe(st.sampled_from(["m-1", "m-2", "m-missing"]))}), max_size=4)
+    return st.lists(
+        st.fixed_dictionaries(
+            {
+                "id": st.uuids().map(str),
+                "label": st.text(max_size=6),
+                "qty": maybe(st.integers(-5, 50)),
+                "price": maybe(DECIMALS),
+                "maker": maybe(st.sampled_from(["m-1", "m-2", "m-missing"])),
+            }
+        ),
+        max_size=4,
+    )
 
 
 def gadget_record() -> st.SearchStrategy[dict[str, Any]]:
     text = maybe(st.text(max_size=12))
-    return st.fixed_dictionaries({
-        "id": st.just("g-1"), "number": text, "name": text, "notes": text, "email": text, "phone": text,
-        "website": text, "manual": text, "count": maybe(st.integers(-10**12, 10**12)),
-        "stars": maybe(st.integers(0, 5)), "weight": maybe(DECIMALS), "price": maybe(DECIMALS),
-        "discount": maybe(DECIMALS), "active": maybe(st.booleans()), "released_on": maybe(DATES),
-        "seen_at": maybe(DATETIMES), "created_at": DATETIMES, "updated_at": DATETIMES,
-        "warranty": maybe(st.integers(0, 10**9)), "version": st.integers(1, 9),
-        "status": maybe(st.sampled_from(["draft", "live", "retired"])),
-        "tags": maybe(st.lists(st.sampled_from(["red", "green", "blue"]), unique=True)),
-        "maker": maybe(st.sampled_from(["m-1", "m-2", "m-missing"])),
-        "makers": maybe(st.lists(st.sampled_from(["m-1", "m-2", "m-missing"]), max_size=3)),
-        "parts": maybe(parts_rows()), "specs": maybe(JSON),
-        "responsible": maybe(st.just("u-1")), "owner": maybe(st.just("u-1")), "team": maybe(st.just("t-1")),
-    })
+    return st.fixed_dictionaries(
+        {
+            "id": st.just("g-1"),
+            "number": text,
+            "name": text,
+            "notes": text,
+            "email": text,
+            "phone": text,
+            "website": text,
+            "manual": text,
+            "count": maybe(st.integers(-(10**12), 10**12)),
+            "stars": maybe(st.integers(0, 5)),
+            "weight": maybe(DECIMALS),
+            "price": maybe(DECIMALS),
+            "discount": maybe(DECIMALS),
+            "active": maybe(st.booleans()),
+            "released_on": maybe(DATES),
+            "seen_at": maybe(DATETIMES),
+            "created_at": DATETIMES,
+            "updated_at": DATETIMES,
+            "warranty": maybe(st.integers(0, 10**9)),
+            "version": st.integers(1, 9),
+            "status": maybe(st.sampled_from(["draft", "live", "retired"])),
+            "tags": maybe(st.lists(st.sampled_from(["red", "green", "blue"]), unique=True)),
+            "maker": maybe(st.sampled_from(["m-1", "m-2", "m-missing"])),
+            "makers": maybe(st.lists(st.sampled_from(["m-1", "m-2", "m-missing"]), max_size=3)),
+            "parts": maybe(parts_rows()),
+            "specs": maybe(JSON),
+            "responsible": maybe(st.just("u-1")),
+            "owner": maybe(st.just("u-1")),
+            "team": maybe(st.just("t-1")),
+        }
+    )
 
 
 def loader(makers: dict[str, Any]) -> Any:
-    records = {("maker", "m-1"): makers["m-1"], ("maker", "m-2"): makers["m-2"],
-               ("user", "u-1"): {"id": "u-1", "email": "ada@test.dev", "full_name": "Ada", "active": True}}
+    records = {
+        ("maker", "m-1"): makers["m-1"],
+        ("maker", "m-2"): makers["m-2"],
+        ("user", "u-1"): {"id": "u-1", "email": "ada@test.dev", "full_name": "Ada", "active": True},
+    }
     return lambda entity, record_id: records.get((entity, record_id))
 
 
-MAKER = st.fixed_dictionaries({"id": st.just("m"), "name": maybe(st.text(max_size=6)),
-                               "country": maybe(st.sampled_from(["DE", "FR", "de", ""])),
-                               "created_at": DATETIMES})
+MAKER = st.fixed_dictionaries(
+    {
+        "id": st.just("m"),
+        "name": maybe(st.text(max_size=6)),
+        "country": maybe(st.sampled_from(["DE", "FR", "de", ""])),
+        "created_at": DATETIMES,
+    }
+)
 
 
 def evaluate(expr: Expression, record: dict[str, Any], makers: dict[str, Any], user: bool) -> Any:
-    env = Env(record, now=NOW, load=loader(makers), user_id="u-1" if user else None,
-              roles=frozenset({"admin"}), teams=frozenset({"l1"}), calendar=CALENDAR)
+    env = Env(
+        record,
+        now=NOW,
+        load=loader(makers),
+        user_id="u-1" if user else None,
+        roles=frozenset({"admin"}),
+        teams=frozenset({"l1"}),
+        calendar=CALENDAR,
+    )
     started = time.perf_counter()
     value = expr.evaluate(env)
     expr.holds(env)
@@ -285,8 +623,15 @@ def test_random_trees_compile_evaluate_and_build_sql(snap, text, record, m1, m2,
 
 
 @FUZZ
-@given(kind=st.sampled_from(sorted(TYPED)), depth=st.integers(0, 8), data=st.data(), record=gadget_record(),
-       m1=MAKER, m2=MAKER, user=st.booleans())
+@given(
+    kind=st.sampled_from(sorted(TYPED)),
+    depth=st.integers(0, 8),
+    data=st.data(),
+    record=gadget_record(),
+    m1=MAKER,
+    m2=MAKER,
+    user=st.booleans(),
+)
 def test_typed_trees_compile_evaluate_and_build_sql(snap, kind, depth, data, record, m1, m2, user):
     text = data.draw(typed(kind, depth))
     expr = compile_bounded(snap, text)
@@ -296,29 +641,74 @@ def test_typed_trees_compile_evaluate_and_build_sql(snap, kind, depth, data, rec
 
 
 # --- (c) safety and limits -----------------------------------------------------------------
-@pytest.mark.parametrize("name", ["__class__", "__globals__", "__builtins__", "__import__", "__dict__", "os", "sys",
-                                  "eval", "exec", "open", "import", "globals", "getattr", "compile", "self", "env",
-                                  "record", "lambda", "print"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "__class__",
+        "__globals__",
+        "__builtins__",
+        "__import__",
+        "__dict__",
+        "os",
+        "sys",
+        "eval",
+        "exec",
+        "open",
+        "import",
+        "globals",
+        "getattr",
+        "compile",
+        "self",
+        "env",
+        "record",
+        "lambda",
+        "print",
+    ],
+)
 def test_python_names_are_unknown_fields_and_functions(snap, name):
     gadget = snap.catalog.entities["gadget"]
-    for text, message in ((name, f"gadget has no field {name!r}"),
-                          (f"{name} == 1", f"gadget has no field {name!r}"),
-                          (f"{name}('os')", f"unknown function {name!r}"),
-                          (f"{name}()", f"unknown function {name!r}"),
-                          (f"name.{name}", f"name is a string, it has no field {name!r}"),
-                          (f"maker.{name}", f"maker has no field {name!r}"),
-                          (f"$user.{name}", f"user has no field {name!r}")):
+    for text, message in (
+        (name, f"gadget has no field {name!r}"),
+        (f"{name} == 1", f"gadget has no field {name!r}"),
+        (f"{name}('os')", f"unknown function {name!r}"),
+        (f"{name}()", f"unknown function {name!r}"),
+        (f"name.{name}", f"name is a string, it has no field {name!r}"),
+        (f"maker.{name}", f"maker has no field {name!r}"),
+        (f"$user.{name}", f"user has no field {name!r}"),
+    ):
         with pytest.raises(DslError) as caught:
             compile_expression(text, gadget, snap.catalog)
         assert caught.value.message.startswith(message), (text, caught.value.message)
 
 
-@pytest.mark.parametrize("text", ["__import__('os').system('id')", "().__class__.__bases__[0]",
-                                  "().__class__.__bases__", "name.__class__", "lambda: 1", "lambda x: x",
-                                  "[c for c in ()]", "open('/etc/passwd')", "eval('1')", "exec('x=1')",
-                                  "import os", "name.upper()", "{'a': 1}", "name[0]", "1 if true else 2",
-                                  "f'{name}'", "name; 1", "`id`", "count ** 2", "count // 2", "count = 1",
-                                  "name.__len__()", "'a'.join(name)"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('id')",
+        "().__class__.__bases__[0]",
+        "().__class__.__bases__",
+        "name.__class__",
+        "lambda: 1",
+        "lambda x: x",
+        "[c for c in ()]",
+        "open('/etc/passwd')",
+        "eval('1')",
+        "exec('x=1')",
+        "import os",
+        "name.upper()",
+        "{'a': 1}",
+        "name[0]",
+        "1 if true else 2",
+        "f'{name}'",
+        "name; 1",
+        "`id`",
+        "count ** 2",
+        "count // 2",
+        "count = 1",
+        "name.__len__()",
+        "'a'.join(name)",
+    ],
+)
 def test_python_syntax_is_not_an_expression(snap, text):
     with pytest.raises(DslError):
         compile_expression(text, snap.catalog.entities["gadget"], snap.catalog)
@@ -346,26 +736,31 @@ def test_the_longest_allowed_expression_still_compiles(snap):
     assert compile_expression(text, snap.catalog.entities["gadget"], snap.catalog).type.kind == "int"
 
 
-@pytest.mark.parametrize("text", [
-    "(" * 500 + "count" + ")" * 500,
-    "(" * 500 + "1" + ")" * 500,
-    "(" * 65 + "true" + ")" * 65,
-    "not " * 500 + "true",
-    "-" * 900 + "count",
-    "- " * 900 + "1",
-    "abs(" * 300 + "count" + ")" * 300,
-    "1" + " + 1" * 900,
-    "(" * 500 + "1",
-    "(1, " * 400 + "1" + ")" * 400,
-    "count(parts, " * 200 + "true" + ")" * 200,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 500 + "count" + ")" * 500,
+        "(" * 500 + "1" + ")" * 500,
+        "(" * 65 + "true" + ")" * 65,
+        "not " * 500 + "true",
+        "-" * 900 + "count",
+        "- " * 900 + "1",
+        "abs(" * 300 + "count" + ")" * 300,
+        "1" + " + 1" * 900,
+        "(" * 500 + "1",
+        "(1, " * 400 + "1" + ")" * 400,
+        "count(parts, " * 200 + "true" + ")" * 200,
+    ],
+)
 def test_deep_nesting_is_refused_with_a_dsl_error(snap, text):
     started = time.perf_counter()
     with pytest.raises(DslError) as caught:
         compile_expression(text, snap.catalog.entities["gadget"], snap.catalog)
     assert time.perf_counter() - started < BOUND
-    assert caught.value.message in (f"the expression is nested more than {MAX_DEPTH} levels deep",
-                                    "the expression ends too early")
+    assert caught.value.message in (
+        f"the expression is nested more than {MAX_DEPTH} levels deep",
+        "the expression ends too early",
+    )
 
 
 def test_nesting_up_to_the_limit_compiles(snap):
@@ -405,8 +800,11 @@ def test_evaluation_reads_declared_fields_only(snap):
         def __getattr__(self, name: str) -> Any:  # pragma: no cover - would be the bug
             raise AssertionError(f"attribute {name} read")
 
-    expr = compile_expression('concat(name, maker.name) ~ "a" and count(parts, qty > 1) >= 0 and not active',
-                              snap.catalog.entities["gadget"], snap.catalog)
+    expr = compile_expression(
+        'concat(name, maker.name) ~ "a" and count(parts, qty > 1) >= 0 and not active',
+        snap.catalog.entities["gadget"],
+        snap.catalog,
+    )
     record = Spy(name="a", count=1, active=False, parts=[{"qty": 2}], maker="m-1")
     makers = {("maker", "m-1"): Spy(name="acme")}
     assert expr.evaluate(Env(record, now=NOW, load=lambda e, i: makers.get((e, i)))) is True
@@ -459,7 +857,7 @@ def doc_examples() -> list[tuple[str, str, dict[str, Any]]]:
         header, *lines = block.strip().splitlines()
         entity, *flags = [part.strip() for part in header.removeprefix("# on ").split(",")]
         out += [(line.strip(), entity, {flag: True for flag in flags}) for line in lines if line.strip()]
-    reference = text[text.index("## Function reference"):text.index("## Limits and safety")]
+    reference = text[text.index("## Function reference") : text.index("## Limits and safety")]
     for row in reference.splitlines():
         cells = [cell.strip() for cell in row.strip("|").split(" | ")]
         if row.startswith("| `") and cells[-1].startswith("`"):
@@ -480,6 +878,7 @@ def test_every_example_of_the_reference_compiles(snap):
 
 def test_the_reference_documents_every_function(snap):
     reference = DOC.read_text().split("## Function reference", 1)[1]
-    missing = [f.signature for f in map(snap.functions.get, snap.functions.names())
-               if f"| `{f.signature}` |" not in reference]
+    missing = [
+        f.signature for f in map(snap.functions.get, snap.functions.names()) if f"| `{f.signature}` |" not in reference
+    ]
     assert not missing, f"docs/dsl.md has no entry (or an outdated signature) for {missing}"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from engine.checking import check_packs
 from engine.cli import main
 from engine.config import Config
 from engine.errors import MetadataError
-from engine.checking import check_packs
 from engine.meta.source import parse_text
 from engine.workspace import Workspace
 
@@ -47,12 +47,18 @@ def test_a_valid_pack_has_no_problems(tmp_path):
 
 
 def test_unknown_option_is_reported_at_its_line_and_column(tmp_path):
-    write_pack(tmp_path, "alpha", {"entities/widget.yaml": """
+    write_pack(
+        tmp_path,
+        "alpha",
+        {
+            "entities/widget.yaml": """
         entity: widget
         fields:
           name: {type: string, required: true}
           size: {type: int, maxlength: 3}
-    """})
+    """
+        },
+    )
     [problem] = problems_of(tmp_path)
     assert problem.startswith(f"{tmp_path}/alpha/entities/widget.yaml:4:")
     assert "unknown key 'maxlength'" in problem
@@ -60,23 +66,35 @@ def test_unknown_option_is_reported_at_its_line_and_column(tmp_path):
 
 
 def test_unknown_field_type_lists_the_known_ones(tmp_path):
-    write_pack(tmp_path, "alpha", {"entities/widget.yaml": """
+    write_pack(
+        tmp_path,
+        "alpha",
+        {
+            "entities/widget.yaml": """
         entity: widget
         fields:
           name: {type: strin}
-    """})
+    """
+        },
+    )
     [problem] = problems_of(tmp_path)
     assert "widget.yaml:3:" in problem and "unknown field type 'strin'" in problem and "string" in problem
 
 
 def test_every_problem_is_reported_not_only_the_first(tmp_path):
-    write_pack(tmp_path, "alpha", {"entities/widget.yaml": """
+    write_pack(
+        tmp_path,
+        "alpha",
+        {
+            "entities/widget.yaml": """
         entity: widget
         fields:
           a: {type: enum}
           b: {type: link}
           c: {type: string, max_length: 0}
-    """})
+    """
+        },
+    )
     found = problems_of(tmp_path)
     assert len(found) == 3
     assert any("'options' is a required property" in p for p in found)
@@ -93,45 +111,69 @@ def test_dependency_cycle_names_the_chain(tmp_path):
     write_pack(tmp_path, "alpha", {}, depends=("beta",))
     write_pack(tmp_path, "beta", {}, depends=("alpha",))
     found = problems_of(tmp_path)
-    assert any("dependency cycle: alpha -> beta -> alpha" in p or "dependency cycle: beta -> alpha -> beta" in p
-               for p in found)
+    assert any(
+        "dependency cycle: alpha -> beta -> alpha" in p or "dependency cycle: beta -> alpha -> beta" in p for p in found
+    )
 
 
 def test_link_to_unknown_entity_and_to_undeclared_pack(tmp_path):
     write_pack(tmp_path, "alpha", {"entities/widget.yaml": GOOD_ENTITY})
-    write_pack(tmp_path, "beta", {"entities/gizmo.yaml": """
+    write_pack(
+        tmp_path,
+        "beta",
+        {
+            "entities/gizmo.yaml": """
         entity: gizmo
         fields:
           widget: {type: link, to: widget}
           other:  {type: link, to: nothing}
-    """})
+    """
+        },
+    )
     found = problems_of(tmp_path)
-    assert any("gizmo.widget links to 'widget' of pack 'alpha', which pack 'beta' does not depend on" in p
-               for p in found)
+    assert any(
+        "gizmo.widget links to 'widget' of pack 'alpha', which pack 'beta' does not depend on" in p for p in found
+    )
     assert any("gizmo.other links to unknown entity 'nothing'" in p and "gizmo.yaml:4:" in p for p in found)
 
 
 def test_extension_adds_fields_and_conflicts_name_both_files(tmp_path):
     write_pack(tmp_path, "alpha", {"entities/widget.yaml": GOOD_ENTITY})
-    write_pack(tmp_path, "beta", {"entities/widget_more.yaml": """
+    write_pack(
+        tmp_path,
+        "beta",
+        {
+            "entities/widget_more.yaml": """
         extends: widget
         fields:
           colour: {type: string}
           size: {type: decimal}
-    """}, depends=("alpha",))
+    """
+        },
+        depends=("alpha",),
+    )
     [problem] = problems_of(tmp_path)
     assert "widget_more.yaml:4:" in problem
-    assert "field widget.size is already defined differently in" in problem and "alpha/entities/widget.yaml:5:" in problem
+    assert (
+        "field widget.size is already defined differently in" in problem and "alpha/entities/widget.yaml:5:" in problem
+    )
 
 
 def test_same_field_defined_identically_by_an_extension_is_fine(tmp_path):
     write_pack(tmp_path, "alpha", {"entities/widget.yaml": GOOD_ENTITY})
-    write_pack(tmp_path, "beta", {"entities/more.yaml": """
+    write_pack(
+        tmp_path,
+        "beta",
+        {
+            "entities/more.yaml": """
         extends: widget
         fields:
           size: {type: int, min: 0}
           colour: {type: string}
-    """}, depends=("alpha",))
+    """
+        },
+        depends=("alpha",),
+    )
     assert problems_of(tmp_path) == []
 
 
@@ -141,25 +183,39 @@ def test_yaml_one_point_one_booleans_stay_strings():
 
 
 def test_duplicate_keys_and_syntax_errors_have_positions(tmp_path):
-    write_pack(tmp_path, "alpha", {"entities/a.yaml": "entity: a\nfields:\n  x: {type: int}\n  x: {type: int}\n",
-                                   "entities/b.yaml": "entity: b\nfields: [\n"})
+    write_pack(
+        tmp_path,
+        "alpha",
+        {
+            "entities/a.yaml": "entity: a\nfields:\n  x: {type: int}\n  x: {type: int}\n",
+            "entities/b.yaml": "entity: b\nfields: [\n",
+        },
+    )
     found = problems_of(tmp_path)
     assert any("a.yaml:4:3: duplicate key 'x'" in p for p in found)
     assert any("b.yaml:" in p and "not valid YAML/JSON" in p for p in found)
 
 
 def test_json_documents_are_accepted(tmp_path):
-    write_pack(tmp_path, "alpha", {"entities/widget.json": '{"entity": "widget", "fields": {"name": {"type": "string"}}}'})
+    write_pack(
+        tmp_path, "alpha", {"entities/widget.json": '{"entity": "widget", "fields": {"name": {"type": "string"}}}'}
+    )
     assert problems_of(tmp_path) == []
 
 
 def test_reserved_and_child_rules(tmp_path):
-    write_pack(tmp_path, "alpha", {"entities/w.yaml": """
+    write_pack(
+        tmp_path,
+        "alpha",
+        {
+            "entities/w.yaml": """
         entity: widget
         fields:
           id: {type: string}
           rows: {type: table, of: widget}
-    """})
+    """
+        },
+    )
     found = problems_of(tmp_path)
     assert any("'id' is a system field" in p for p in found)
     assert any("table rows must be an entity with 'child: true'" in p for p in found)
@@ -174,7 +230,9 @@ def test_start_up_refuses_invalid_packs_with_the_same_messages(tmp_path):
 
 
 def test_check_command_prints_every_problem_and_exits_1(tmp_path, monkeypatch):
-    write_pack(tmp_path, "alpha", {"entities/widget.yaml": "entity: widget\nfields:\n  a: {type: nope}\n  b: {type: link}\n"})
+    write_pack(
+        tmp_path, "alpha", {"entities/widget.yaml": "entity: widget\nfields:\n  a: {type: nope}\n  b: {type: link}\n"}
+    )
     monkeypatch.setenv("TESSERA_EXTRA_PACK_PATHS", str(tmp_path))
     result = CliRunner().invoke(main, ["check", str(tmp_path)])
     assert result.exit_code == 1

@@ -9,16 +9,21 @@ from tests.conftest import PASSWORD, Api
 
 def audit_actions(workspace, entity: str) -> list[str]:
     with workspace.db.connect() as conn:
-        return list(conn.execute(sa.text("SELECT action FROM tessera_audit WHERE entity = :e ORDER BY at"),
-                                 {"e": entity}).scalars())
+        return list(
+            conn.execute(
+                sa.text("SELECT action FROM tessera_audit WHERE entity = :e ORDER BY at"), {"e": entity}
+            ).scalars()
+        )
 
 
 def test_sign_ins_are_audited_and_repeated_failures_lock_the_account(client, workspace):
     token = client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": PASSWORD})
     assert token.status_code == 200
     for _ in range(5):
-        assert client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Wrong-pass-99"}
-                           ).status_code == 401
+        assert (
+            client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Wrong-pass-99"}).status_code
+            == 401
+        )
     locked = client.post("/api/v1/auth/token", json={"email": "REP@test.dev", "password": PASSWORD})
     assert locked.status_code == 429 and "locked" in locked.get_json()["detail"]
     assert client.post("/api/v1/auth/token", json={"email": "admin@test.dev", "password": PASSWORD}).status_code == 200
@@ -60,8 +65,15 @@ def test_api_keys_are_shown_once_scoped_and_revocable(client, admin, rep, worksp
 
 
 def test_user_api_takes_passwords_and_role_names(client, admin, rep):
-    created = admin.post("user", {"email": "new@test.dev", "full_name": "New Person", "password": "Brand-new-pass-1",
-                                  "roles": ["sales_manager", "presales"]})
+    created = admin.post(
+        "user",
+        {
+            "email": "new@test.dev",
+            "full_name": "New Person",
+            "password": "Brand-new-pass-1",
+            "roles": ["sales_manager", "presales"],
+        },
+    )
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert "password" not in body and len(body["roles"]) == 2
@@ -77,6 +89,10 @@ def test_user_api_takes_passwords_and_role_names(client, admin, rep):
 
 def test_users_change_their_own_password(client, rep):
     assert rep.post("auth/password", {"current_password": "nope", "new_password": "Another-pass-22"}).status_code == 422
-    assert rep.post("auth/password", {"current_password": PASSWORD, "new_password": "Another-pass-22"}).status_code == 204
-    assert client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Another-pass-22"}
-                       ).status_code == 200
+    assert (
+        rep.post("auth/password", {"current_password": PASSWORD, "new_password": "Another-pass-22"}).status_code == 204
+    )
+    assert (
+        client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Another-pass-22"}).status_code
+        == 200
+    )

@@ -19,9 +19,14 @@ from engine.security.users import create_user, role_ids
 from tests.conftest import PASSWORD, sign_in
 
 USERS = {  # name: (role, team)
-    "rep1": ("sales_rep", "north"), "rep2": ("sales_rep", "north"), "rep3": ("sales_rep", "south"),
-    "boss": ("sales_manager", None), "exec": ("executive", None), "cust": ("customer", None),
-    "agent": ("support_agent", None), "pre": ("presales", None),
+    "rep1": ("sales_rep", "north"),
+    "rep2": ("sales_rep", "north"),
+    "rep3": ("sales_rep", "south"),
+    "boss": ("sales_manager", None),
+    "exec": ("executive", None),
+    "cust": ("customer", None),
+    "agent": ("support_agent", None),
+    "pre": ("presales", None),
 }
 
 
@@ -40,22 +45,35 @@ def world(workspace, client):
             ws.records.update(SYSTEM, "user", ids[name], {"teams": [north if team == "north" else south]})
     assert role_ids(ws)
     spec = {  # gadget: owner, responsible, maker, status
-        "g1": ("rep1", None, None, "draft"), "g2": ("rep2", None, "Beta", "live"),
-        "g3": ("rep3", None, None, "draft"), "g4": ("rep3", "rep1", "Beta", "live"),
-        "g5": (None, None, "Alpha", "draft"), "g6": ("rep1", None, "Alpha", "retired"),
+        "g1": ("rep1", None, None, "draft"),
+        "g2": ("rep2", None, "Beta", "live"),
+        "g3": ("rep3", None, None, "draft"),
+        "g4": ("rep3", "rep1", "Beta", "live"),
+        "g5": (None, None, "Alpha", "draft"),
+        "g6": ("rep1", None, "Alpha", "retired"),
     }
     gadgets = {}
     for name, (owner, responsible, maker, status) in spec.items():
-        gadgets[name] = ws.records.create(SYSTEM, "gadget", {
-            "name": name, "owner": ids[owner] if owner else None, "status": status, "email": f"{name}@x.dev",
-            "responsible": ids[responsible] if responsible else None, "maker": makers[maker] if maker else None,
-            "price": "10.00", "api_key": f"key-{name}"})["id"]
+        gadgets[name] = ws.records.create(
+            SYSTEM,
+            "gadget",
+            {
+                "name": name,
+                "owner": ids[owner] if owner else None,
+                "status": status,
+                "email": f"{name}@x.dev",
+                "responsible": ids[responsible] if responsible else None,
+                "maker": makers[maker] if maker else None,
+                "price": "10.00",
+                "api_key": f"key-{name}",
+            },
+        )["id"]
     apis = {name: sign_in(client, f"{name}@test.dev") for name in USERS}
     return {"users": ids, "gadgets": gadgets, "makers": makers, "api": apis, "spec": spec}
 
 
 def expected_readable(world, who: str) -> set[str]:
-    role, team = USERS[who]
+    role, _team = USERS[who]
     north = {u for u, (_, t) in USERS.items() if t == "north"} | {"boss"}
     out = set()
     for name, (owner, responsible, maker, status) in world["spec"].items():
@@ -116,11 +134,17 @@ def test_field_access_hides_and_protects_fields(world):
     assert "api_key" not in record and record["price"] is not None
     assert "email" not in agent.get(f"gadget/{g['g1']}").get_json()
     assert rep.patch(f"gadget/{g['g1']}", {"price": 12}).get_json()["errors"] == [
-        {"field": "price", "message": "Is read-only for your role."}]
+        {"field": "price", "message": "Is read-only for your role."}
+    ]
     assert rep.patch(f"gadget/{g['g1']}", {"api_key": "x"}).get_json()["errors"] == [
-        {"field": "api_key", "message": "Unknown field."}]
-    for url in ("gadget?fields=api_key", "gadget?sort=api_key", "gadget?api_key=x",
-                "gadget?filter=api_key%20!%3D%20null"):
+        {"field": "api_key", "message": "Unknown field."}
+    ]
+    for url in (
+        "gadget?fields=api_key",
+        "gadget?sort=api_key",
+        "gadget?api_key=x",
+        "gadget?filter=api_key%20!%3D%20null",
+    ):
         response = rep.get(url)
         assert response.status_code == 400 and "api_key" in response.get_json()["detail"], url
     assert agent.get("gadget", query_string={"filter": 'email ~ "g1"'}).status_code == 400

@@ -26,8 +26,9 @@ def test_stale_if_match_gets_412_and_only_one_writer_wins(workspace, client, adm
     record = admin.post("gadget", {"name": "contested"}).get_json()
 
     def patch(worker: int) -> int:
-        return admin.patch(f"gadget/{record['id']}", {"name": f"writer {worker}"},
-                           headers={"If-Match": '"1"'}).status_code
+        return admin.patch(
+            f"gadget/{record['id']}", {"name": f"writer {worker}"}, headers={"If-Match": '"1"'}
+        ).status_code
 
     with ThreadPoolExecutor(THREADS) as pool:
         statuses = list(pool.map(patch, range(THREADS)))
@@ -44,16 +45,18 @@ def test_read_modify_write_with_if_match_loses_no_update(workspace):
         for _ in range(5):
             current = workspace.records.get(SYSTEM, "gadget", record["id"])
             try:
-                workspace.records.update(SYSTEM, "gadget", record["id"], {"count": current["count"] + 1},
-                                         if_match=current["version"])
+                workspace.records.update(
+                    SYSTEM, "gadget", record["id"], {"count": current["count"] + 1}, if_match=current["version"]
+                )
                 return retries
             except PreconditionFailed:
                 retries += 1
         for _ in range(200):  # under heavy contention keep trying; the point is that nothing is lost
             current = workspace.records.get(SYSTEM, "gadget", record["id"])
             try:
-                workspace.records.update(SYSTEM, "gadget", record["id"], {"count": current["count"] + 1},
-                                         if_match=current["version"])
+                workspace.records.update(
+                    SYSTEM, "gadget", record["id"], {"count": current["count"] + 1}, if_match=current["version"]
+                )
                 return retries
             except PreconditionFailed:
                 retries += 1

@@ -19,8 +19,9 @@ def test_secret_is_ciphertext_in_the_database_and_masked_in_the_api(admin, works
     assert workspace.records.cipher.open(raw) == "sk-live-123456"
     assert admin.get(f"gadget/{record['id']}").get_json()["api_key"] == "********"
     with workspace.db.connect() as conn:
-        audit = conn.execute(sa.text("SELECT changes FROM tessera_audit WHERE record_id = :id"),
-                             {"id": record["id"]}).scalar_one()
+        audit = conn.execute(
+            sa.text("SELECT changes FROM tessera_audit WHERE record_id = :id"), {"id": record["id"]}
+        ).scalar_one()
     assert "sk-live-123456" not in str(audit)
 
 

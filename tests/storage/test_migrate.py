@@ -52,13 +52,16 @@ def test_additive_changes_apply_online_and_keep_data(database_url, tmp_path, pac
     ws = workspace_for(database_url, tmp_path)
     ws.install()
     created = ws.records.create(SYSTEM, "widget", {"name": "kept"})
-    write_widget(packs, """
+    write_widget(
+        packs,
+        """
         name: {type: string, max_length: 200}
         size: {type: int, index: true}
         code: {type: string, unique: true}
         maker: {type: user}
         parts: {type: links, to: user}
-    """)
+    """,
+    )
     ws2 = workspace_for(database_url, tmp_path)
     plan = ws2.install(dry_run=True)
     actions = {(s.action, s.name) for s in plan.steps}

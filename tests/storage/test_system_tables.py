@@ -14,7 +14,12 @@ def test_alembic_head_matches_the_declared_system_tables(database_url):
     engine = create_db_engine(database_url)
     with write_transaction(engine) as conn:
         upgrade_system_tables(conn)
-        context = MigrationContext.configure(conn, opts={
-            "compare_type": True, "include_name": lambda name, kind, _: kind != "table" or name in system_metadata.tables})
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, kind, _: kind != "table" or name in system_metadata.tables,
+            },
+        )
         assert compare_metadata(context, system_metadata) == []
     engine.dispose()
