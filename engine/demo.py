@@ -12,7 +12,8 @@ from engine.seed import load_seed
 from engine.storage.database import friendly_db_errors
 from engine.workspace import Workspace
 
-DEMO_PASSWORD = "Tessera-demo-2026"
+# the demo's published login, printed by tessera demo (not a secret)
+DEMO_PASSWORD = "Tessera-demo-2026"  # nosec B105
 DEMO_DOMAIN = "demo.tessera.dev"
 
 

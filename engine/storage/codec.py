@@ -15,7 +15,8 @@ from engine.meta.model import FieldDef
 from engine.storage import fields as f
 from engine.storage.ids import is_id
 
-SECRET_MASK = "********"
+# shown instead of a secret value (not a secret itself)
+SECRET_MASK = "********"  # nosec B105
 
 
 def to_json(value: Any) -> Any:

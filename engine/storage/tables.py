@@ -26,7 +26,7 @@ def constraint_name(prefix: str, *parts: str) -> str:
     name = "_".join((prefix, *parts))
     if len(name) <= MAX_NAME:
         return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]  # a name, not a secret
     return f"{name[: MAX_NAME - 9]}_{digest}"
 
 
