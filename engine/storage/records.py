@@ -169,7 +169,9 @@ class Records:
         rc = self._rc(actor, snap)
         fields, expand = parse_record_params(entity, params or {}, rc.hidden(entity))
         with self._reading() as conn:
-            return get_record(conn, snap, entity, record_id, fields, expand, rc)
+            record = get_record(conn, snap, entity, record_id, fields, expand, rc)
+        self._audit_reads(actor, entity, [record])
+        return record
 
     def list(self, actor: Actor, entity_name: str, params: Mapping[str, str] | ListQuery) -> Page:
         snap = self.ws.snapshot()
@@ -177,7 +179,19 @@ class Records:
         rc = self._rc(actor, snap)
         query = params if isinstance(params, ListQuery) else parse_list_params(entity, params, rc.hidden(entity))
         with self._reading() as conn:
-            return list_records(conn, snap, entity, query, rc=rc)
+            page = list_records(conn, snap, entity, query, rc=rc)
+        self._audit_reads(actor, entity, page.data)
+        return page
+
+    def _audit_reads(self, actor: Actor, entity: EntityDef, records: builtins.list[dict[str, Any]]) -> None:
+        """Entities marked ``audit: {reads: true}`` record who read which record, and when."""
+        if not entity.audit_reads or not records or actor.user_id is None:
+            return
+        now = self.clock()
+        with write_transaction(self.ws.db) as conn:
+            conn.execute(st.audit.insert(), [
+                {"id": new_id(), "at": now, "actor": actor.user_id, "action": "read", "entity": entity.name,
+                 "record_id": r["id"], "changes": None, "source": actor.source[:255] or None} for r in records])
 
     def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
         """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""

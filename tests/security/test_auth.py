@@ -96,3 +96,15 @@ def test_users_change_their_own_password(client, rep):
         client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Another-pass-22"}).status_code
         == 200
     )
+
+
+def test_reads_of_sensitive_entities_are_audited(admin, rep, workspace):
+    maker = admin.post("maker", {"name": "Watched"}).get_json()
+    rep.get(f"maker/{maker['id']}")
+    rep.get("maker")
+    history = admin.get(f"maker/{maker['id']}/history").get_json()["data"]
+    reads = [h for h in history if h["action"] == "read"]
+    assert len(reads) == 2 and {h["actor"] for h in reads} == {rep.get("auth/me").get_json()["id"]}
+    gadget = admin.post("gadget", {"name": "not watched"}).get_json()
+    admin.get(f"gadget/{gadget['id']}")
+    assert [h["action"] for h in admin.get(f"gadget/{gadget['id']}/history").get_json()["data"]] == ["create"]
