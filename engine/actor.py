@@ -19,6 +19,8 @@ class Actor:
     #: ids of the users whose records the ``team`` scope shows: members of those teams,
     #: direct reports and the user
     team_members: frozenset[str] = field(default_factory=frozenset)
+    #: the administrator acting as this user (impersonation), recorded in the audit trail
+    impersonator: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -48,10 +48,19 @@ def revoke_key(key_id: str) -> Any:
     return Response(status=204)
 
 
+@bp.post("/impersonate")
+def impersonate() -> Any:
+    body = json_body()
+    if not isinstance(body, dict) or set(body) != {"user"}:
+        raise BadRequest('Send {"user": USER_ID}')
+    value, expires = workspace().auth.impersonate(actor(), body["user"])
+    return jsonify({"token": value, "expires_at": expires.isoformat(), "user": body["user"]})
+
+
 @bp.get("/me")
 def me() -> Any:
     who = actor()
     from engine.actor import SYSTEM
 
     user = workspace().records.get(SYSTEM, "user", who.user_id or "")
-    return jsonify({**user, "role_names": sorted(who.roles)})
+    return jsonify({**user, "role_names": sorted(who.roles), "impersonator": who.impersonator})

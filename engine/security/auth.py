@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from engine.actor import Actor
-from engine.errors import AuthenticationRequired, FieldError, RateLimited, ValidationError
+from engine.errors import AuthenticationRequired, FieldError, PermissionDenied, RateLimited, ValidationError
 from engine.security.identity import load_actor
 from engine.security.throttle import Throttle
 from engine.storage import system_tables as st
@@ -134,6 +134,23 @@ class Authenticator:
             raise AuthenticationRequired("Unknown email or wrong password")
         return token, expires
 
+    def impersonate(self, admin: Actor, user_id: Any) -> tuple[str, dt.datetime]:
+        """A short-lived token acting as ``user_id``; every change made with it names the admin."""
+        if not admin.is_admin or admin.user_id is None:
+            raise PermissionDenied("Only administrators may act as another user")
+        if admin.impersonator is not None:
+            raise PermissionDenied("Stop impersonating before impersonating someone else")
+        token = secrets.token_urlsafe(32)
+        now = dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(hours=1)
+        with write_transaction(self.ws.db) as conn:
+            if not isinstance(user_id, str) or self._actor(conn, user_id, admin.source) is None:
+                raise ValidationError("No such active user", [FieldError("user", "Not an active user.")])
+            conn.execute(st.token.insert(), {"token_hash": _digest(token), "user_id": user_id, "created_at": now,
+                                             "expires_at": expires, "impersonator": admin.user_id})
+            record_audit(conn, admin, "auth", user_id, "impersonate", None, now)
+        return token, expires
+
     def verify_password(self, email: str, password: Any) -> None:
         """Raise unless ``password`` is the current password of ``email`` (no token issued)."""
         users = self._user_table()
@@ -170,7 +187,7 @@ class Authenticator:
             found = self._actor(conn, row.user_id, source)
         if found is None:
             raise AuthenticationRequired("The user is inactive")
-        actor = found
+        actor = replace(found, impersonator=row.impersonator) if row.impersonator else found
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

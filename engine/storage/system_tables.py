@@ -63,6 +63,8 @@ audit = sa.Table(
     sa.Column("record_id", id_type(), nullable=False),
     sa.Column("changes", JSON_TYPE),
     sa.Column("source", sa.String(255)),
+    #: the administrator acting as ``actor`` (impersonation), else null
+    sa.Column("impersonator", id_type()),
     sa.Index("ix_tessera_audit_record", "entity", "record_id", "at"),
 )
 
@@ -82,6 +84,7 @@ token = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime()),
+    sa.Column("impersonator", id_type()),
     sa.Index("ix_tessera_token_user", "user_id"),
 )
 

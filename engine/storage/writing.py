@@ -184,6 +184,7 @@ def record_audit(
             "id": new_id(),
             "at": now,
             "actor": actor.user_id,
+            "impersonator": actor.impersonator,
             "action": action,
             "entity": entity,
             "record_id": record_id,

@@ -108,3 +108,24 @@ def test_reads_of_sensitive_entities_are_audited(admin, rep, workspace):
     gadget = admin.post("gadget", {"name": "not watched"}).get_json()
     admin.get(f"gadget/{gadget['id']}")
     assert [h["action"] for h in admin.get(f"gadget/{gadget['id']}/history").get_json()["data"]] == ["create"]
+
+
+def test_admins_impersonate_visibly_and_on_the_record(client, admin, rep, workspace):
+    rep_id = rep.get("auth/me").get_json()["id"]
+    admin_id = admin.get("auth/me").get_json()["id"]
+    assert rep.post("auth/impersonate", {"user": admin_id}).status_code == 403
+    response = admin.post("auth/impersonate", {"user": rep_id})
+    assert response.status_code == 200
+    acting = Api(client, response.get_json()["token"])
+    me = acting.get("auth/me").get_json()
+    assert me["id"] == rep_id and me["impersonator"] == admin_id and me["role_names"] == ["sales_rep"]
+    assert acting.get("meta/entities/gadget").get_json()["name"] == "gadget"  # with the user's rights
+    assert acting.post("auth/impersonate", {"user": admin_id}).status_code == 403
+    with workspace.db.connect() as conn:
+        rows = conn.execute(sa.text("SELECT actor, impersonator FROM tessera_audit WHERE action = 'impersonate'")).all()
+    assert rows == [(admin_id, None)]
+    created = acting.post("gadget", {"name": "by proxy"}).get_json()
+    with workspace.db.connect() as conn:
+        change = conn.execute(sa.text("SELECT actor, impersonator FROM tessera_audit WHERE record_id = :id"),
+                              {"id": created["id"]}).one()
+    assert tuple(change) == (rep_id, admin_id)  # the change is the user's, made by the admin
