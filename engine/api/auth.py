@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from engine.actor import SYSTEM
 from engine.api.context import actor, bearer_token, json_body, workspace
 from engine.errors import BadRequest
-from engine.security import api_keys
+from engine.security import api_keys, totp
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
@@ -16,10 +17,12 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 @bp.post("/token")
 def token() -> Any:
     body = json_body()
-    if not isinstance(body, dict) or set(body) - {"email", "password"}:
-        raise BadRequest('Send {"email": ..., "password": ...}')
+    if not isinstance(body, dict) or set(body) - {"email", "password", "otp"}:
+        raise BadRequest('Send {"email": ..., "password": ..., "otp": ... (with a second factor)}')
     current_app.extensions["tessera.sign_in_throttle"].hit("sign-in", request.remote_addr or "?")
-    value, expires = workspace().auth.issue_token(body.get("email"), body.get("password"), request.remote_addr or "")
+    value, expires = workspace().auth.issue_token(
+        body.get("email"), body.get("password"), request.remote_addr or "", body.get("otp")
+    )
     return jsonify({"token": value, "expires_at": expires.isoformat()})
 
 
@@ -57,10 +60,27 @@ def impersonate() -> Any:
     return jsonify({"token": value, "expires_at": expires.isoformat(), "user": body["user"]})
 
 
+@bp.post("/totp")
+def totp_start() -> Any:
+    who = actor()
+    user = workspace().records.get(SYSTEM, "user", who.user_id or "")
+    return jsonify(totp.start(workspace(), who, user["email"]))
+
+
+@bp.post("/totp/confirm")
+def totp_confirm() -> Any:
+    totp.confirm(workspace(), actor(), json_body())
+    return Response(status=204)
+
+
+@bp.delete("/totp")
+def totp_disable() -> Any:
+    totp.disable(workspace(), actor(), json_body())
+    return Response(status=204)
+
+
 @bp.get("/me")
 def me() -> Any:
     who = actor()
-    from engine.actor import SYSTEM
-
     user = workspace().records.get(SYSTEM, "user", who.user_id or "")
     return jsonify({**user, "role_names": sorted(who.roles), "impersonator": who.impersonator})

@@ -25,6 +25,7 @@ from engine.actor import Actor
 from engine.errors import AuthenticationRequired, FieldError, PermissionDenied, RateLimited, ValidationError
 from engine.security.identity import load_actor
 from engine.security.throttle import Throttle
+from engine.security.totp import totp_matches
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.ids import new_id
@@ -71,8 +72,9 @@ class Authenticator:
         check_password_policy(password)
         c = st.credential
         now = dt.datetime.now(dt.UTC)
-        conn.execute(c.delete().where(c.c.user_id == user_id))
-        conn.execute(c.insert().values(user_id=user_id, password_hash=self.hasher.hash(password), changed_at=now))
+        values = {"password_hash": self.hasher.hash(password), "changed_at": now}
+        if conn.execute(c.update().where(c.c.user_id == user_id).values(**values)).rowcount == 0:
+            conn.execute(c.insert().values(user_id=user_id, **values))  # a second factor stays as it is
 
     def _user_table(self) -> sa.Table:
         return self.ws.snapshot().tables.main("user")
@@ -80,7 +82,7 @@ class Authenticator:
     def _actor(self, conn: sa.Connection, user_id: str, source: str) -> Actor | None:
         return load_actor(conn, self.ws.snapshot(), user_id, source)
 
-    def issue_token(self, email: Any, password: Any, source: str = "") -> tuple[str, dt.datetime]:
+    def issue_token(self, email: Any, password: Any, source: str = "", otp: Any = None) -> tuple[str, dt.datetime]:
         """A bearer token for a correct email and password.
 
         Every attempt is audited; repeated failures lock the account for a while
@@ -104,16 +106,20 @@ class Authenticator:
                     sa.func.lower(users.c.email) == key, users.c.deleted_at.is_(None)
                 )
             ).first()
-            stored = None
+            stored, credential = None, None
             if user is not None:
-                stored = conn.execute(
-                    sa.select(st.credential.c.password_hash).where(st.credential.c.user_id == user.id)
-                ).scalar()
+                credential = conn.execute(sa.select(st.credential).where(st.credential.c.user_id == user.id)).first()
+                stored = credential.password_hash if credential is not None else None
             try:  # the same cost whether or not the user exists
                 self.hasher.verify(stored or _dummy_hash(self.profile), password)
                 ok = user is not None and stored is not None and bool(user.active)
             except (VerificationError, InvalidHashError):
                 ok = False
+            needs_code = ok and credential is not None and bool(credential.totp_enabled)
+            if needs_code and otp is None:  # right password: ask for the second factor, count nothing
+                raise AuthenticationRequired("A one-time code is required", [FieldError("otp", "Is required.")])
+            if needs_code and credential is not None:
+                ok = totp_matches(self.ws.records.cipher, credential.totp_secret, otp)
             who = Actor(user.id if user is not None else None, source=source)
             record_audit(
                 conn,
@@ -146,8 +152,16 @@ class Authenticator:
         with write_transaction(self.ws.db) as conn:
             if not isinstance(user_id, str) or self._actor(conn, user_id, admin.source) is None:
                 raise ValidationError("No such active user", [FieldError("user", "Not an active user.")])
-            conn.execute(st.token.insert(), {"token_hash": _digest(token), "user_id": user_id, "created_at": now,
-                                             "expires_at": expires, "impersonator": admin.user_id})
+            conn.execute(
+                st.token.insert(),
+                {
+                    "token_hash": _digest(token),
+                    "user_id": user_id,
+                    "created_at": now,
+                    "expires_at": expires,
+                    "impersonator": admin.user_id,
+                },
+            )
             record_audit(conn, admin, "auth", user_id, "impersonate", None, now)
         return token, expires
 

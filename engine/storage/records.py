@@ -189,10 +189,23 @@ class Records:
             return
         now = self.clock()
         with write_transaction(self.ws.db) as conn:
-            conn.execute(st.audit.insert(), [
-                {"id": new_id(), "at": now, "actor": actor.user_id, "action": "read", "entity": entity.name,
-                 "record_id": r["id"], "changes": None, "source": actor.source[:255] or None,
-                 "impersonator": actor.impersonator} for r in records])
+            conn.execute(
+                st.audit.insert(),
+                [
+                    {
+                        "id": new_id(),
+                        "at": now,
+                        "actor": actor.user_id,
+                        "action": "read",
+                        "entity": entity.name,
+                        "record_id": r["id"],
+                        "changes": None,
+                        "source": actor.source[:255] or None,
+                        "impersonator": actor.impersonator,
+                    }
+                    for r in records
+                ],
+            )
 
     def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
         """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""

@@ -74,6 +74,9 @@ credential = sa.Table(
     sa.Column("user_id", id_type(), primary_key=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("changed_at", UTCDateTime(), nullable=False),
+    #: TOTP second factor: the shared secret (encrypted) and whether sign-in requires it
+    sa.Column("totp_secret", sa.Text()),
+    sa.Column("totp_enabled", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()),
 )
 
 token = sa.Table(

@@ -126,6 +126,25 @@ def test_admins_impersonate_visibly_and_on_the_record(client, admin, rep, worksp
     assert rows == [(admin_id, None)]
     created = acting.post("gadget", {"name": "by proxy"}).get_json()
     with workspace.db.connect() as conn:
-        change = conn.execute(sa.text("SELECT actor, impersonator FROM tessera_audit WHERE record_id = :id"),
-                              {"id": created["id"]}).one()
+        change = conn.execute(
+            sa.text("SELECT actor, impersonator FROM tessera_audit WHERE record_id = :id"), {"id": created["id"]}
+        ).one()
     assert tuple(change) == (rep_id, admin_id)  # the change is the user's, made by the admin
+
+
+def test_totp_second_factor(client, rep):
+    import pyotp
+
+    started = rep.post("auth/totp").get_json()
+    assert started["otpauth_uri"].startswith("otpauth://totp/Tessera:rep%40test.dev")
+    code = pyotp.TOTP(started["secret"])
+    assert rep.post("auth/totp/confirm", {"code": "000000" if code.now() != "000000" else "111111"}).status_code == 422
+    assert rep.post("auth/totp/confirm", {"code": code.now()}).status_code == 204
+    credentials = {"email": "rep@test.dev", "password": PASSWORD}
+    asked = client.post("/api/v1/auth/token", json=credentials)
+    assert asked.status_code == 401 and asked.get_json()["errors"] == [{"field": "otp", "message": "Is required."}]
+    wrong = client.post("/api/v1/auth/token", json={**credentials, "otp": "12345x"})
+    assert wrong.status_code == 401
+    assert client.post("/api/v1/auth/token", json={**credentials, "otp": code.now()}).status_code == 200
+    assert rep.delete("auth/totp", json={"code": code.now()}).status_code == 204
+    assert client.post("/api/v1/auth/token", json=credentials).status_code == 200
