@@ -117,6 +117,10 @@ class Checker:
             raise self.fail(node, f"{entity.name} has no field {name!r} (fields: {known})")
         if fd.type == "secret":
             raise self.fail(node, f"{entity.name}.{name} is a secret and cannot be used in expressions")
+        if fd.is_computed and not fd.opt("stored"):
+            raise self.fail(
+                node, f"{entity.name}.{name} is computed on read; use its expression here, or declare it 'stored: true'"
+            )
         return fd
 
     def _walk(self, entity: EntityDef, names: list[str], node: n.Node, steps: list[Step]) -> Type:

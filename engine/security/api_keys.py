@@ -114,14 +114,15 @@ def revoke_key(ws: Any, actor: Actor, key_id: str) -> None:
 def resolve_key(ws: Any, key: str, source: str) -> Actor:
     k = st.api_key
     now = dt.datetime.now(dt.UTC)
-    with write_transaction(ws.db) as conn:
+    with read_transaction(ws.db) as conn:
         row = conn.execute(sa.select(k).where(k.c.key_hash == _digest(key))).first()
         if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
             raise AuthenticationRequired("The API key is unknown, expired or revoked")
         actor = load_actor(conn, ws.snapshot(), row.user_id, source)
-        if actor is None:
-            raise AuthenticationRequired("The key's user is inactive")
-        if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+    if actor is None:
+        raise AuthenticationRequired("The key's user is inactive")
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        with write_transaction(ws.db) as conn:  # at most once a minute: reads stay reads
             conn.execute(k.update().where(k.c.id == row.id).values(last_used_at=now))
     if row.roles is not None:
         actor = replace(actor, roles=actor.roles & frozenset(row.roles))

@@ -130,5 +130,8 @@ def change_own_password(ws: Any, actor: Actor, body: Any) -> None:
     user = ws.records.get(SYSTEM, "user", actor.user_id)
     ws.auth.verify_password(user["email"], body.get("current_password"))
     new = body.get("new_password")
-    check_password_policy(new)
+    try:
+        check_password_policy(new)
+    except ValidationError as exc:
+        raise ValidationError(exc.detail, [FieldError("new_password", e.message) for e in exc.errors]) from None
     set_password(ws, actor.user_id, str(new))

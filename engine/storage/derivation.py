@@ -70,9 +70,11 @@ def _checks(
         value = values.get(name)
         if value is None:
             continue
-        target = loader(entity.fields[name].target or "", value)
-        if target is not None and not expr.holds(make_env(loader, actor, now, target, outer=record)):
-            errors.append(FieldError(name, "This record is not among the allowed choices."))
+        for chosen in value if isinstance(value, list) else [value]:  # links fields hold several
+            target = loader(entity.fields[name].target or "", chosen)
+            if target is not None and not expr.holds(make_env(loader, actor, now, target, outer=record)):
+                errors.append(FieldError(name, "This record is not among the allowed choices."))
+                break
     for validation, expr in exprs.validations:
         if expr.holds(env):
             errors.append(FieldError(validation.field or "(record)", label_text(validation.message, actor.locale)))

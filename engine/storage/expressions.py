@@ -151,5 +151,26 @@ def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, pro
     for entity in catalog.entities.values():
         errors: list[tuple[Origin, DslError]] = []
         compile_entity(entity, catalog, functions, errors)
+        for role, grant in entity.permissions.items():
+            if not isinstance(grant, dict):
+                continue
+            for name in grant.get("fields", {}) or {}:
+                if name not in entity.fields:
+                    problems.add(
+                        str(entity.origin), f"{entity.name}: permissions of {role} name an unknown field {name!r}"
+                    )
+            if grant.get("where"):
+                try:
+                    compile_expression(
+                        grant["where"],
+                        entity,
+                        catalog,
+                        functions=functions,
+                        where=f"{entity.name}.permissions.{role}.where",
+                        sql=True,
+                        expect="bool",
+                    )
+                except DslError as exc:
+                    errors.append((entity.origin, exc))
         for origin, exc in errors:
             problems.add(str(origin), exc.detail.replace("\n", "\n    "), exc.errors[0].field if exc.errors else "")

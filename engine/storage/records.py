@@ -543,7 +543,7 @@ class Records:
     def bulk(self, actor: Actor, entity_name: str, items: Any) -> builtins.list[dict[str, Any]]:
         """Create or update up to 1,000 records in one transaction, or write nothing."""
         snap = self.ws.snapshot()
-        entity = snap.api_entity(entity_name)
+        entity = self._entity(snap, actor, entity_name)
         if not isinstance(items, list):
             raise BadRequest("The body must be a JSON array of records")
         if not items:

@@ -246,3 +246,22 @@ def test_check_command_passes_the_shipped_packs(monkeypatch):
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 0, result.output
     assert "no problems" in result.output
+
+
+def test_permission_rules_and_field_names_are_checked(tmp_path):
+    write_pack(
+        tmp_path,
+        "alpha",
+        {
+            "entities/widget.yaml": """
+        entity: widget
+        fields:
+          name: {type: string}
+        permissions:
+          sales_rep: {read: all, where: 'nmae == "x"', fields: {colour: none}}
+    """
+        },
+    )
+    found = problems_of(tmp_path)
+    assert any("permissions of sales_rep name an unknown field 'colour'" in p for p in found)
+    assert any("widget has no field 'nmae'" in p for p in found)

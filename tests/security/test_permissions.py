@@ -194,3 +194,8 @@ def test_meta_and_openapi_list_only_readable_entities(world):
     assert "gadget" not in names and "maker" not in names and "user" in names
     assert pre.get("meta/entities/gadget").status_code == 404
     assert "/api/v1/gadget" not in pre.get("openapi.json").get_json()["paths"]
+
+
+def test_bulk_on_an_entity_the_role_cannot_read_does_not_reveal_it(world):
+    assert world["api"]["pre"].post("gadget/bulk", [{"name": "x"}]).status_code == 404
+    assert world["api"]["pre"].post("gadget/bulk", []).status_code == 404
