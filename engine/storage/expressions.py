@@ -170,7 +170,9 @@ def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, pro
                         sql=True,
                         expect="bool",
                     )
-                except DslError as exc:
-                    errors.append((entity.origin, exc))
-        for origin, exc in errors:
-            problems.add(str(origin), exc.detail.replace("\n", "\n    "), exc.errors[0].field if exc.errors else "")
+                except DslError as rule_error:
+                    errors.append((entity.origin, rule_error))
+        for origin, error in errors:
+            problems.add(
+                str(origin), error.detail.replace("\n", "\n    "), error.errors[0].field if error.errors else ""
+            )
