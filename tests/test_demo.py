@@ -91,3 +91,21 @@ def test_demo_roles_get_the_default_grants(demo):
     assert client.post("/api/v1/account", json={"name": "No"}, headers=executive).status_code == 403
     assert client.get("/api/v1/account?count=true", headers=customer).get_json()["total"] == 0  # no account linked
     assert client.get("/api/v1/activity?count=true", headers=customer).status_code == 404  # default deny
+
+
+def test_contacts_are_data_subjects_with_consents(demo):
+    config, logins = demo
+    client = create_app(config).test_client()
+    email = next(e for e, _, r in logins if r == "admin")
+    token = client.post("/api/v1/auth/token", json={"email": email, "password": DEMO_PASSWORD}).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    contact = client.get("/api/v1/contact?limit=1", headers=headers).get_json()["data"][0]
+    consent = client.post(
+        "/api/v1/consent",
+        json={"contact": contact["id"], "purpose": "newsletter", "source": "webform"},
+        headers=headers,
+    )
+    assert consent.status_code == 201 and consent.get_json()["recorded_at"]
+    exported = client.get(f"/api/v1/privacy/contacts/{contact['id']}/export", headers=headers).get_json()
+    assert exported["record"]["id"] == contact["id"]
+    assert [c["purpose"] for c in exported["related"]["consent"]] == ["newsletter"]

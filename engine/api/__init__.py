@@ -10,7 +10,7 @@ from flask import Flask
 
 
 def register_api(app: Flask) -> None:
-    from engine.api import auth, health, meta, openapi, problems, records, users
+    from engine.api import auth, health, meta, openapi, privacy, problems, records, users
 
     problems.register(app)
     app.register_blueprint(health.bp)
@@ -18,4 +18,5 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(meta.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(users.bp)
+    app.register_blueprint(privacy.bp)
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

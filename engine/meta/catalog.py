@@ -18,6 +18,8 @@ from engine.meta.schema_check import iter_errors
 from engine.meta.source import Document, format_path
 
 RESERVED_FIELDS = {*SYSTEM_FIELDS, "deleted_at", "deleted_by", "parent_id", "position"}
+#: names taken by API areas under /api/v1 (an entity of that name could not be reached)
+RESERVED_ENTITIES = {"meta", "auth", "privacy", "search", "dashboards", "public", "admin", "openapi"}
 AUTONUMBER_RX = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 
@@ -126,6 +128,7 @@ def entity_from_document(doc: Document, pack: str, problems: Problems, system: b
         system=system,
         owner_fields=tuple(data.get("owner_fields", ())),
         account_field=data.get("account_field"),
+        privacy_collection=(data.get("privacy") or {}).get("collection"),
     )
 
 
@@ -194,6 +197,9 @@ def build_catalog(packs: list[Pack], overlays: tuple[Overlay, ...] = (), problem
             entity = entity_from_document(doc, pack.name, problems, system=pack.name == "system")
             if entity is None:
                 continue
+            if entity.name in RESERVED_ENTITIES or entity.name.startswith("tessera_") or "__" in entity.name:
+                problems.add(str(entity.origin), f"{entity.name!r} is a reserved name; choose another entity name")
+                continue
             if entity.name in entities:
                 problems.add(
                     str(entity.origin), f"entity {entity.name!r} is already defined in {entities[entity.name].origin}"
@@ -232,6 +238,9 @@ def apply_overlay(entities: dict[str, EntityDef], overlay: Overlay, problems: Pr
     doc = overlay_document(overlay)
     if overlay.kind == "entity":
         if _schema_errors(doc, "entity", problems):
+            return
+        if overlay.target in RESERVED_ENTITIES or overlay.target.startswith("tessera_") or "__" in overlay.target:
+            problems.add(doc.location(["entity"]), f"{overlay.target!r} is a reserved name; choose another entity name")
             return
         if overlay.target in entities:
             problems.add(doc.location(["entity"]), f"entity {overlay.target!r} already exists")

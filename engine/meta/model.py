@@ -181,6 +181,8 @@ class EntityDef:
     owner_fields: tuple[str, ...] = ()
     #: the link tying a record to a customer account, for the ``account`` scope
     account_field: str | None = None
+    #: URL collection name when records are data subjects (privacy export/erase)
+    privacy_collection: str | None = None
 
     def field(self, name: str) -> FieldDef | None:
         return self.fields.get(name)

@@ -265,3 +265,9 @@ def test_permission_rules_and_field_names_are_checked(tmp_path):
     found = problems_of(tmp_path)
     assert any("permissions of sales_rep name an unknown field 'colour'" in p for p in found)
     assert any("widget has no field 'nmae'" in p for p in found)
+
+
+@pytest.mark.parametrize("name", ["privacy", "meta", "tessera_x", "a__b"])
+def test_reserved_entity_names_are_refused(tmp_path, name):
+    write_pack(tmp_path, "alpha", {"entities/w.yaml": f"entity: {name}\nfields:\n  x: {{type: int}}\n"})
+    assert any("is a reserved name" in p for p in problems_of(tmp_path))
