@@ -30,6 +30,15 @@ class Config:
     auth_rate_limit: str = "10 per minute"
     #: failed sign-ins per account before it is locked for the rest of the window
     login_lockout: str = "5 per 15 minutes"
+    #: single sign-on (OpenID Connect); unset issuer: local passwords only
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_roles_claim: str = "roles"
+    #: provider claim value -> Tessera role name
+    oidc_role_map: tuple[tuple[str, str], ...] = ()
+    oidc_default_roles: tuple[str, ...] = ()
+    oidc_teams_claim: str | None = None
     #: argon2 cost: "strong" (default) or "fast" (test suites only: cheap hashes, same code path)
     password_hashing: str = "strong"
 
@@ -81,6 +90,16 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
         secret_key=pick("TESSERA_SECRET_KEY", "secret_key"),
         packs=None if not pack_list or pack_list == ["all"] else tuple(pack_list),
         extra_pack_paths=tuple(Path(p) for p in _split(pick("TESSERA_EXTRA_PACK_PATHS", "extra_pack_paths"))),
+    )
+    role_map = [part.split(":", 1) for part in _split(pick("TESSERA_OIDC_ROLE_MAP", "oidc_role_map"))]
+    config = config.with_overrides(
+        oidc_issuer=pick("TESSERA_OIDC_ISSUER", "oidc_issuer"),
+        oidc_client_id=pick("TESSERA_OIDC_CLIENT_ID", "oidc_client_id"),
+        oidc_client_secret=pick("TESSERA_OIDC_CLIENT_SECRET", "oidc_client_secret"),
+        oidc_roles_claim=pick("TESSERA_OIDC_ROLES_CLAIM", "oidc_roles_claim") or "roles",
+        oidc_role_map=tuple((k.strip(), v.strip()) for k, v in (p for p in role_map if len(p) == 2)),
+        oidc_default_roles=tuple(_split(pick("TESSERA_OIDC_DEFAULT_ROLES", "oidc_default_roles"))),
+        oidc_teams_claim=pick("TESSERA_OIDC_TEAMS_CLAIM", "oidc_teams_claim"),
     )
     instance = pick("TESSERA_INSTANCE_PATH", "instance_path")
     if instance:

@@ -10,11 +10,12 @@ from flask import Flask
 
 
 def register_api(app: Flask) -> None:
-    from engine.api import auth, health, meta, openapi, privacy, problems, records, users
+    from engine.api import auth, health, meta, oidc, openapi, privacy, problems, records, users
 
     problems.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(oidc.bp)
     app.register_blueprint(meta.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(users.bp)

@@ -140,6 +140,21 @@ class Authenticator:
             raise AuthenticationRequired("Unknown email or wrong password")
         return token, expires
 
+    def issue_token_for(self, user_id: str, source: str, how: str) -> tuple[str, dt.datetime]:
+        """A token for a user the caller has already authenticated (single sign-on)."""
+        token = secrets.token_urlsafe(32)
+        now = dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(seconds=self.ttl)
+        with write_transaction(self.ws.db) as conn:
+            if self._actor(conn, user_id, source) is None:
+                raise AuthenticationRequired("The user is inactive")
+            conn.execute(
+                st.token.insert(),
+                {"token_hash": _digest(token), "user_id": user_id, "created_at": now, "expires_at": expires},
+            )
+            record_audit(conn, Actor(user_id, source=source), "auth", user_id, how, None, now)
+        return token, expires
+
     def impersonate(self, admin: Actor, user_id: Any) -> tuple[str, dt.datetime]:
         """A short-lived token acting as ``user_id``; every change made with it names the admin."""
         if not admin.is_admin or admin.user_id is None:
