@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.api.context import actor, json_body, workspace
+from engine.security import links
 from engine.security.users import change_own_password, user_from_api
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1")
@@ -22,6 +23,32 @@ def create_user() -> Any:
 @bp.patch("/user/<user_id>")
 def update_user(user_id: str) -> Any:
     return jsonify(user_from_api(workspace(), actor(), json_body(), user_id))
+
+
+@bp.post("/auth/invitations")
+def invite() -> Any:
+    response = jsonify(links.invite(workspace(), actor(), json_body(), request.url_root))
+    response.status_code = 201
+    return response
+
+
+@bp.post("/auth/invitations/accept")
+def accept_invitation() -> Any:
+    links.redeem(workspace(), "invitation", json_body())
+    return Response(status=204)
+
+
+@bp.post("/auth/password-reset")
+def request_password_reset() -> Any:
+    current_app.extensions["tessera.sign_in_throttle"].hit("reset", request.remote_addr or "?")
+    links.request_reset(workspace(), json_body(), request.url_root, request.remote_addr or "")
+    return Response(status=202)  # the same answer whether or not the address has an account
+
+
+@bp.post("/auth/password-reset/confirm")
+def confirm_password_reset() -> Any:
+    links.redeem(workspace(), "password_reset", json_body())
+    return Response(status=204)
 
 
 @bp.post("/auth/password")

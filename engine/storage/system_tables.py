@@ -108,4 +108,33 @@ api_key = sa.Table(
     sa.Index("ix_tessera_api_key_user", "user_id"),
 )
 
+#: single-use links (invitations, password resets): only the hash of the token is kept
+action_token = sa.Table(
+    "tessera_action_token",
+    system_metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("user_id", id_type(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("used_at", UTCDateTime()),
+    sa.Index("ix_tessera_action_token_user", "user_id"),
+)
+
+#: the transactional outbox: external effects (e-mail, SMS, webhooks) written in the same
+#: transaction as the change that caused them, dispatched afterwards
+outbox = sa.Table(
+    "tessera_outbox",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("payload", JSON_TYPE, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("sent_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text()),
+    sa.Index("ix_tessera_outbox_state", "state", "created_at"),
+)
+
 SYSTEM_TABLE_NAMES = frozenset(system_metadata.tables) | {"tessera_alembic_version"}

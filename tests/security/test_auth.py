@@ -148,3 +148,58 @@ def test_totp_second_factor(client, rep):
     assert client.post("/api/v1/auth/token", json={**credentials, "otp": code.now()}).status_code == 200
     assert rep.delete("auth/totp", json={"code": code.now()}).status_code == 204
     assert client.post("/api/v1/auth/token", json=credentials).status_code == 200
+
+
+def outbox_links(workspace, email: str) -> list[str]:
+    with workspace.db.connect() as conn:
+        payloads = conn.execute(sa.text("SELECT payload FROM tessera_outbox ORDER BY created_at")).scalars().all()
+    import json
+
+    payloads = [json.loads(p) if isinstance(p, str) else p for p in payloads]
+    return [p["link"] for p in payloads if p["to"] == email]
+
+
+def test_invitation_link_works_once(client, admin, workspace):
+    invited = admin.post("auth/invitations", {"email": "inv@test.dev", "full_name": "Ivy", "roles": ["presales"]})
+    assert invited.status_code == 201
+    [link] = outbox_links(workspace, "inv@test.dev")
+    token = link.rsplit("/", 1)[1]
+    assert "/invite/" in link
+    assert (
+        client.post("/api/v1/auth/token", json={"email": "inv@test.dev", "password": "Chosen-pass-1"}).status_code
+        == 401
+    )  # no password until the link is used
+    assert (
+        client.post("/api/v1/auth/invitations/accept", json={"token": token, "password": "Chosen-pass-1"}).status_code
+        == 204
+    )
+    assert (
+        client.post("/api/v1/auth/token", json={"email": "inv@test.dev", "password": "Chosen-pass-1"}).status_code
+        == 200
+    )
+    again = client.post("/api/v1/auth/invitations/accept", json={"token": token, "password": "Other-pass-22"})
+    assert again.status_code == 422  # single use
+
+
+def test_password_reset_does_not_reveal_accounts_and_expires(client, workspace):
+    assert client.post("/api/v1/auth/password-reset", json={"email": "nobody@test.dev"}).status_code == 202
+    assert outbox_links(workspace, "nobody@test.dev") == []
+    assert client.post("/api/v1/auth/password-reset", json={"email": "rep@test.dev"}).status_code == 202
+    [link] = outbox_links(workspace, "rep@test.dev")
+    token = link.rsplit("/", 1)[1]
+    with workspace.db.begin() as conn:  # a day later the link has expired
+        conn.execute(sa.text("UPDATE tessera_action_token SET expires_at = created_at"))
+    expired = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": "Reset-pass-333"})
+    assert expired.status_code == 422
+    client.post("/api/v1/auth/password-reset", json={"email": "rep@test.dev"})
+    fresh = outbox_links(workspace, "rep@test.dev")[-1].rsplit("/", 1)[1]
+    assert (
+        client.post(
+            "/api/v1/auth/password-reset/confirm", json={"token": fresh, "password": "Reset-pass-333"}
+        ).status_code
+        == 204
+    )
+    assert (
+        client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Reset-pass-333"}).status_code
+        == 200
+    )
