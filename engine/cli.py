@@ -162,6 +162,33 @@ def migrate(plan_only: bool, allow_destructive: bool) -> None:
     _run(run)
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only report which records the rules would touch.")
+@click.option("--now", "now_text", help="Evaluate as of this ISO datetime (catch-up, tests).")
+def retention(dry_run: bool, now_text: str | None) -> None:
+    """Apply the retention rules of the metadata (delete or anonymise old records)."""
+    import datetime as dt
+
+    from engine.security.retention import run_retention
+
+    def run() -> None:
+        now = None
+        if now_text:
+            try:
+                now = dt.datetime.fromisoformat(now_text.replace("Z", "+00:00"))
+            except ValueError:
+                _fail(f"--now must be an ISO datetime, not {now_text!r}")
+            now = now if now and now.tzinfo else (now.replace(tzinfo=dt.UTC) if now else None)
+        results = run_retention(_workspace(), now, dry_run)
+        for result in results:
+            verb = "would " + result.action if dry_run else result.action + "d"
+            click.echo(f"{result.entity}.{result.rule}: {verb} {len(result.record_ids)} record(s)")
+        if not results:
+            click.echo("no retention rules")
+
+    _run(run)
+
+
 @main.group()
 def packs() -> None:
     """Installed packs."""

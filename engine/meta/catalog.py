@@ -129,6 +129,7 @@ def entity_from_document(doc: Document, pack: str, problems: Problems, system: b
         owner_fields=tuple(data.get("owner_fields", ())),
         account_field=data.get("account_field"),
         privacy_collection=(data.get("privacy") or {}).get("collection"),
+        retention=tuple(data.get("retention") or ()),
     )
 
 

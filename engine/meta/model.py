@@ -183,6 +183,8 @@ class EntityDef:
     account_field: str | None = None
     #: URL collection name when records are data subjects (privacy export/erase)
     privacy_collection: str | None = None
+    #: retention rules: ``{name, when, field, older_than, action}`` (see engine.security.retention)
+    retention: tuple[dict[str, Any], ...] = ()
 
     def field(self, name: str) -> FieldDef | None:
         return self.fields.get(name)

@@ -59,31 +59,41 @@ def export_subject(ws: Any, actor: Actor, collection: str, record_id: str) -> di
     }
 
 
+def blank_personal(
+    conn: sa.Connection, entity: EntityDef, table: Any, ids: list[str], actor: Actor, now: dt.datetime
+) -> list[str]:
+    """Blank the ``personal: true`` fields of ``ids`` and redact their old values in the audit
+    trail (who changed what and when stays). Returns the names of the fields blanked."""
+    personal = [fd for fd in entity.fields.values() if fd.opt("personal") and fd.has_column]
+    if not personal or not ids:
+        return []
+    values = {fd.name: (ERASED if fd.required and fd.type in ("string", "text") else None) for fd in personal}
+    conn.execute(
+        table.update()
+        .where(table.c.id.in_(ids))
+        .values(updated_at=now, updated_by=actor.user_id, version=table.c.version + 1, **values)
+    )
+    names = set(values)
+    audit = st.audit
+    rows = conn.execute(
+        sa.select(audit.c.id, audit.c.changes).where(audit.c.entity == entity.name, audit.c.record_id.in_(ids))
+    ).all()
+    for row in rows:
+        if row.changes and names & set(row.changes):
+            redacted = {k: ([ERASED, ERASED] if k in names else v) for k, v in row.changes.items()}
+            conn.execute(audit.update().where(audit.c.id == row.id).values(changes=redacted))
+    return sorted(names)
+
+
 def erase_subject(ws: Any, actor: Actor, collection: str, record_id: str) -> dict[str, Any]:
     _require_admin(actor)
     entity = subject_entity(ws, collection)
-    personal = [fd for fd in entity.fields.values() if fd.opt("personal") and fd.has_column]
-    snap = ws.snapshot()
-    table = snap.tables.main(entity.name)
+    table = ws.snapshot().tables.main(entity.name)
     with read_transaction(ws.db) as conn:
         if conn.execute(sa.select(table.c.id).where(table.c.id == record_id)).first() is None:
             raise NotFound(f"No {entity.name} with id {record_id!r}")
-    values = {fd.name: (ERASED if fd.required and fd.type in ("string", "text") else None) for fd in personal}
     now = dt.datetime.now(dt.UTC)
-    names = {fd.name for fd in personal}
     with write_transaction(ws.db) as conn:
-        conn.execute(
-            table.update()
-            .where(table.c.id == record_id)
-            .values(updated_at=now, updated_by=actor.user_id, version=table.c.version + 1, **values)
-        )
-        audit = st.audit
-        rows = conn.execute(
-            sa.select(audit.c.id, audit.c.changes).where(audit.c.entity == entity.name, audit.c.record_id == record_id)
-        ).all()
-        for row in rows:  # the trail keeps who and when, not the personal values
-            if row.changes and names & set(row.changes):
-                redacted = {k: ([ERASED, ERASED] if k in names else v) for k, v in row.changes.items()}
-                conn.execute(audit.update().where(audit.c.id == row.id).values(changes=redacted))
-        record_audit(conn, actor, entity.name, record_id, "erase", {n: [ERASED, None] for n in sorted(names)}, now)
-    return {"entity": entity.name, "id": record_id, "erased_fields": sorted(names), "erased_at": now.isoformat()}
+        names = blank_personal(conn, entity, table, [record_id], actor, now)
+        record_audit(conn, actor, entity.name, record_id, "erase", {n: [ERASED, None] for n in names}, now)
+    return {"entity": entity.name, "id": record_id, "erased_fields": names, "erased_at": now.isoformat()}

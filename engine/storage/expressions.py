@@ -146,11 +146,33 @@ def _require_fit(expr: Expression, fd: FieldDef, where: str) -> None:
         )
 
 
+def retention_condition(entity: EntityDef, rule: dict[str, Any]) -> str:
+    """The DSL condition of a retention rule: its ``when`` and the age of its date field."""
+    field_name = rule.get("field", "updated_at")
+    fd = entity.fields.get(field_name)
+    anchor = "$today" if fd is not None and fd.type == "date" else "$now"
+    age = f"{field_name} < {anchor} - {rule['older_than']}"
+    return f"({rule['when']}) and {age}" if rule.get("when") else age
+
+
 def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, problems: Problems) -> None:
     """Report every expression error of the catalog (``tessera check`` and start-up)."""
     for entity in catalog.entities.values():
         errors: list[tuple[Origin, DslError]] = []
         compile_entity(entity, catalog, functions, errors)
+        for rule in entity.retention:  # checked now, not on the night it first runs
+            try:
+                compile_expression(
+                    retention_condition(entity, rule),
+                    entity,
+                    catalog,
+                    functions=functions,
+                    where=f"{entity.name}.retention.{rule['name']}",
+                    sql=True,
+                    expect="bool",
+                )
+            except DslError as rule_error:
+                errors.append((entity.origin, rule_error))
         for role, grant in entity.permissions.items():
             if not isinstance(grant, dict):
                 continue
