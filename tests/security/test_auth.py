@@ -203,3 +203,16 @@ def test_password_reset_does_not_reveal_accounts_and_expires(client, workspace):
         client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "Reset-pass-333"}).status_code
         == 200
     )
+
+
+def test_admins_search_the_audit_trail(admin, rep, client):
+    created = admin.post("gadget", {"name": "audited"}).get_json()
+    admin.patch(f"gadget/{created['id']}", {"name": "audited twice"})
+    client.post("/api/v1/auth/token", json={"email": "rep@test.dev", "password": "wrong-password-9"})
+    found = admin.get(f"admin/audit?entity=gadget&record_id={created['id']}").get_json()["data"]
+    assert [e["action"] for e in found] == ["update", "create"]
+    failures = admin.get("admin/audit?entity=auth&action=login_failed").get_json()["data"]
+    assert failures and failures[0]["changes"]["email"] == [None, "rep@test.dev"]
+    assert admin.get("admin/audit?since=2999-01-01T00:00:00Z").get_json()["data"] == []
+    assert admin.get("admin/audit?colour=red").status_code == 400
+    assert rep.get("admin/audit").status_code == 403
