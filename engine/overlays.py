@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import yaml
 
 from engine.actor import Actor
-from engine.errors import BadRequest, Conflict, MetadataError, PermissionDenied
+from engine.errors import BadRequest, Conflict, MetadataError, NotFound, PermissionDenied
 from engine.meta.catalog import Overlay
 from engine.storage import system_tables as st
 from engine.storage.database import advisory_lock, write_transaction
@@ -29,9 +29,17 @@ def _require_admin(actor: Actor) -> None:
         raise PermissionDenied("Only administrators may change the metadata")
 
 
-def _store(ws: Any, actor: Actor, overlay: Overlay, name: str) -> None:
+def _store(ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool = False) -> None:
+    """Validate ``overlay`` with every other overlay, apply its schema change, store it.
+
+    ``replace`` swaps an earlier overlay of the same kind, target and name (permissions)."""
     with write_transaction(ws.db, foreign_keys=False) as conn:
         advisory_lock(conn, SCHEMA_LOCK)
+        o = st.overlay
+        same = sa.and_(o.c.kind == overlay.kind, o.c.target == overlay.target, o.c.name == name)
+        before = conn.execute(sa.select(o.c.document).where(same)).scalar() if replace else None
+        if replace:
+            conn.execute(o.delete().where(same))
         existing = ws._read_overlays(conn)
         try:
             snap = ws.build_snapshot(-1, (*existing, overlay))
@@ -57,7 +65,35 @@ def _store(ws: Any, actor: Actor, overlay: Overlay, name: str) -> None:
         except sa.exc.IntegrityError:
             raise Conflict(f"An overlay {overlay.kind} {overlay.target}.{name} already exists") from None
         ws.bump_version(conn)
-        record_audit(conn, actor, "meta", overlay.id, f"add_{overlay.kind}", {name: [None, overlay.document]}, now)
+        action = f"{'set' if replace else 'add'}_{overlay.kind}"
+        record_audit(conn, actor, "meta", overlay.id, action, {name: [before, overlay.document]}, now)
+    ws.reload()
+
+
+def set_permission(ws: Any, actor: Actor, entity: str, role: str, grant: Any) -> dict[str, Any]:
+    """Replace one role's grant on an entity (admins); it overrides the pack's grant."""
+    _require_admin(actor)
+    ws.snapshot().api_entity(entity)
+    if not isinstance(grant, dict):
+        raise BadRequest('Send a grant: {"read": "team", "update": "own", "fields": {...}, "where": ...}')
+    _store(ws, actor, Overlay(new_id(), "permission", entity, {role: grant}), role, replace=True)
+    return dict(ws.snapshot().catalog.entities[entity].permissions)
+
+
+def remove_permission(ws: Any, actor: Actor, entity: str, role: str) -> None:
+    """Drop an overridden grant: the pack's grant (or none) applies again."""
+    _require_admin(actor)
+    with write_transaction(ws.db) as conn:
+        o = st.overlay
+        same = sa.and_(o.c.kind == "permission", o.c.target == entity, o.c.name == role)
+        row = conn.execute(sa.select(o.c.id, o.c.document).where(same)).first()
+        if row is None:
+            raise NotFound(f"No overridden permission of {role!r} on {entity!r}")
+        conn.execute(o.delete().where(o.c.id == row.id))
+        ws.bump_version(conn)
+        record_audit(
+            conn, actor, "meta", row.id, "remove_permission", {role: [row.document, None]}, dt.datetime.now(dt.UTC)
+        )
     ws.reload()
 
 
@@ -112,10 +148,13 @@ def export_overlays(ws: Any, directory: Path, pack_name: str = "overlays") -> li
             path = directory / "entities" / f"{overlay.target}.yaml"
             path.write_text(yaml.safe_dump(overlay.document, sort_keys=False, allow_unicode=True))
             written.append(path)
-        elif overlay.kind == "field":
-            extensions.setdefault(overlay.target, {}).update(overlay.document)
-    for target, fields in extensions.items():
+        elif overlay.kind in ("field", "permission"):
+            key = "fields" if overlay.kind == "field" else "permissions"
+            extensions.setdefault(overlay.target, {}).setdefault(key, {}).update(overlay.document)
+    for target, parts in extensions.items():
+        # an exported permission of a role the pack already grants is reported by 'tessera check'
+        # as a conflict: move it into the pack, or keep it as an overlay
         path = directory / "entities" / f"{target}.extension.yaml"
-        path.write_text(yaml.safe_dump({"extends": target, "fields": fields}, sort_keys=False, allow_unicode=True))
+        path.write_text(yaml.safe_dump({"extends": target, **parts}, sort_keys=False, allow_unicode=True))
         written.append(path)
     return written

@@ -101,6 +101,9 @@ class Api:
     def patch(self, path: str, json: Any = None, **kw: Any) -> Any:
         return self._call("PATCH", path, json, **kw)
 
+    def put(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self._call("PUT", path, json, **kw)
+
     def delete(self, path: str, **kw: Any) -> Any:
         return self._call("DELETE", path, **kw)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
 from engine import overlays
 from engine.api.context import actor, json_body, workspace
@@ -34,6 +34,17 @@ def add_entity() -> Any:
     response = jsonify(overlays.add_entity(workspace(), actor(), json_body()))
     response.status_code = 201
     return response
+
+
+@bp.put("/entities/<name>/permissions/<role>")
+def set_permission(name: str, role: str) -> Any:
+    return jsonify({"data": overlays.set_permission(workspace(), actor(), name, role, json_body())})
+
+
+@bp.delete("/entities/<name>/permissions/<role>")
+def remove_permission(name: str, role: str) -> Any:
+    overlays.remove_permission(workspace(), actor(), name, role)
+    return Response(status=204)
 
 
 @bp.post("/entities/<name>/fields")

@@ -58,8 +58,22 @@ def search_audit(ws: Any, actor: Actor, params: Mapping[str, str]) -> dict[str, 
     except ValueError:
         raise BadRequest("limit must be 1 to 1000 and offset 0 or more") from None
     with read_transaction(ws.db) as conn:
-        rows = conn.execute(sa.select(a).where(*conditions).order_by(a.c.at.desc(), a.c.id.desc())
-                            .limit(limit).offset(offset)).all()
-    return {"data": [{"id": r.id, "at": to_json(r.at), "actor": r.actor, "impersonator": r.impersonator,
-                      "action": r.action, "entity": r.entity, "record_id": r.record_id, "changes": r.changes or {},
-                      "source": r.source} for r in rows]}
+        rows = conn.execute(
+            sa.select(a).where(*conditions).order_by(a.c.at.desc(), a.c.id.desc()).limit(limit).offset(offset)
+        ).all()
+    return {
+        "data": [
+            {
+                "id": r.id,
+                "at": to_json(r.at),
+                "actor": r.actor,
+                "impersonator": r.impersonator,
+                "action": r.action,
+                "entity": r.entity,
+                "record_id": r.record_id,
+                "changes": r.changes or {},
+                "source": r.source,
+            }
+            for r in rows
+        ]
+    }

@@ -199,3 +199,19 @@ def test_meta_and_openapi_list_only_readable_entities(world):
 def test_bulk_on_an_entity_the_role_cannot_read_does_not_reveal_it(world):
     assert world["api"]["pre"].post("gadget/bulk", [{"name": "x"}]).status_code == 404
     assert world["api"]["pre"].post("gadget/bulk", []).status_code == 404
+
+
+def test_admins_change_grants_at_run_time(world, admin):
+    exec_, g = world["api"]["exec"], world["gadgets"]
+    assert exec_.patch(f"gadget/{g['g1']}", {"name": "x"}).status_code == 403
+    changed = admin.put(
+        "meta/entities/gadget/permissions/executive", {"read": "all", "update": "all", "fields": {"price": "none"}}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert exec_.patch(f"gadget/{g['g1']}", {"name": "by exec"}).status_code == 200
+    assert "price" not in exec_.get(f"gadget/{g['g1']}").get_json()
+    assert admin.put("meta/entities/gadget/permissions/executive", {"read": "sometimes"}).status_code == 422
+    assert world["api"]["rep1"].put("meta/entities/gadget/permissions/sales_rep", {"read": "all"}).status_code == 403
+    assert admin.delete("meta/entities/gadget/permissions/executive").status_code == 204
+    assert exec_.patch(f"gadget/{g['g1']}", {"name": "again"}).status_code == 403  # the pack's grant again
+    assert admin.delete("meta/entities/gadget/permissions/executive").status_code == 404
