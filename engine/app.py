@@ -14,10 +14,12 @@ from engine.workspace import Workspace
 
 
 class ApiAwareSessions(SecureCookieSessionInterface):
-    """API calls authenticate with bearer tokens: no cookie session is opened for them."""
+    """Browser sessions (signed cookie holding a revocable token); API calls with bearer
+    tokens and no cookie get no session at all."""
 
     def open_session(self, app: Flask, request: Request) -> Any:
-        if request.path.startswith("/api/"):
+        # API clients without a browser session cookie pay nothing for sessions
+        if request.path.startswith("/api/") and self.get_cookie_name(app) not in request.cookies:
             return self.null_session_class()
         return super().open_session(app, request)
 
@@ -46,6 +48,9 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     app.config.update(
         SECRET_KEY=config.resolved_secret_key(),
         MAX_CONTENT_LENGTH=config.max_body_bytes,
+        SESSION_COOKIE_NAME="tessera_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
         JSON_SORT_KEYS=False,
     )
     app.extensions["tessera"] = WorkspaceRouter(workspace)

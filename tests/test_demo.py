@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,11 @@ def test_every_demo_login_works_and_the_landing_page_lists_entities(demo):
         assert password == DEMO_PASSWORD
         response = client.post("/api/v1/auth/token", json={"email": email, "password": password})
         assert response.status_code == 200, email
+    assert client.get("/").status_code == 302  # signed out: to the login page
+    login_page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+    email, password, _ = logins[0]
+    client.post("/login", data={"email": email, "password": password, "csrf_token": csrf})
     page = client.get("/").get_data(as_text=True)
     assert "/api/v1/account" in page
 

@@ -6,9 +6,11 @@ request rather than module globals, so one process can serve several workspaces.
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 
 from engine.actor import Actor
 from engine.errors import AuthenticationRequired, BadRequest, PermissionDenied
@@ -32,11 +34,40 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def session_token() -> str | None:
+    """The token of a browser session (signed cookie), after the CSRF check for writes.
+
+    A cookie is sent by the browser whatever page triggered the request, so a request that
+    changes something must also carry the session's CSRF token (header ``X-CSRF-Token`` or
+    form field ``csrf_token``), which another site cannot read.
+    """
+    token = session.get("token")
+    if not token:
+        return None
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
+        if not sent or not hmac.compare_digest(str(sent), str(session.get("csrf", ""))):
+            raise PermissionDenied("The CSRF token is missing or wrong; reload the page")
+    return str(token)
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use), for forms and scripts."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return str(session["csrf"])
+
+
 def actor() -> Actor:
     cached = g.get("tessera_actor")
     if cached is not None:
         return cached
     token = bearer_token()
+    if token is None:
+        token = session_token()
     if token is None:
         raise AuthenticationRequired("Sign in first: POST /api/v1/auth/token, then send 'Authorization: Bearer TOKEN'")
     ws = workspace()
