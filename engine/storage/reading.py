@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from engine.actor import Actor
 from engine.dsl.sqlparts import SqlContext
 from engine.errors import BadRequest, NotFound
-from engine.meta.model import SYSTEM_FIELDS, EntityDef
+from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef
 from engine.storage.codec import converter, iso_or_none, output_value
 from engine.storage.derivation import coerce
 from engine.storage.evaluation import RecordLoader, make_env
@@ -38,6 +38,15 @@ class ReadContext:
     sql: SqlContext
     #: what the actor may see (engine.security.permissions.Access); None: everything
     access: Any = None
+    #: opens secret fields for the roles a field's ``reveal_to`` names
+    cipher: Any = None
+
+    def converter(self, fd: FieldDef) -> Any:
+        roles = set(fd.opt("reveal_to") or ())
+        if fd.type == "secret" and self.cipher is not None and roles & set(self.actor.roles):
+            cipher = self.cipher
+            return lambda v: None if v is None else cipher.open(v)
+        return converter(fd)
 
     def predicate(self, snap: Snapshot, entity: EntityDef, table: Any, action: str = "read") -> Any:
         if self.access is None:
@@ -153,8 +162,9 @@ def rows_to_records(
         elif fd.type == "links" and ids:
             extra[name] = _link_ids(conn, snap, entity, name, ids)
     system = SYSTEM_FIELDS if fields is None else ["id", *[n for n in SYSTEM_FIELDS if n in fields and n != "id"]]
+    convert = rc.converter if rc is not None else converter
     columns = [
-        (name, converter(entity.fields[name])) for name in names if entity.fields[name].has_column and name not in extra
+        (name, convert(entity.fields[name])) for name in names if entity.fields[name].has_column and name not in extra
     ]
     others = [name for name in names if name in extra or not entity.fields[name].has_column]
     records = []

@@ -97,6 +97,7 @@ class Records:
                 actor.team_members,
             ),
             self._access(snap, actor),
+            self.cipher,
         )
 
     def _entity(self, snap: Any, actor: Actor, name: str, action: str = "read") -> EntityDef:

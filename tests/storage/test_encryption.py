@@ -31,3 +31,15 @@ def test_rotated_keys_still_open_old_values():
     rotated = FieldCipher("new-key-" + "y" * 32, previous=["old-key-" + "x" * 32])
     assert rotated.open(sealed) == "s3cret"
     assert rotated.seal("a") != rotated.seal("a")  # random IV: equal secrets do not look equal
+
+
+def test_secrets_are_revealed_only_to_the_roles_named(admin, workspace, client):
+    from engine.security.users import create_user
+    from tests.conftest import PASSWORD, sign_in
+
+    create_user(workspace, "agent@test.dev", "Agent", PASSWORD, ["support_agent"])
+    agent = sign_in(client, "agent@test.dev")
+    record = admin.post("gadget", {"name": "router", "api_key": "sk-visible"}).get_json()
+    assert admin.get(f"gadget/{record['id']}").get_json()["api_key"] == "********"  # admins too
+    assert agent.get(f"gadget/{record['id']}").get_json()["api_key"] == "sk-visible"
+    assert agent.get("gadget").get_json()["data"][0]["api_key"] == "sk-visible"
