@@ -14,7 +14,7 @@ that may read the entity hides it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -144,6 +144,25 @@ class Access:
             if best:
                 modes[name] = "write" if best == 2 else "read"
         return modes
+
+    def visible_catalog(self) -> Any:
+        """The catalog with only the entities and fields this actor may read (cached per role set)."""
+        if self.unrestricted:
+            return self.snap.catalog
+        key = ("catalog", self.actor.roles)
+        cached = self.snap.cache.get(key)
+        if cached is None:
+            entities = {}
+            for entity in self.snap.catalog.entities.values():
+                if entity.child:
+                    entities[entity.name] = entity
+                elif self.can(entity, "read"):
+                    hidden = self.hidden(entity)
+                    entities[entity.name] = replace(
+                        entity, fields={k: v for k, v in entity.fields.items() if k not in hidden}
+                    )
+            cached = self.snap.cache[key] = replace(self.snap.catalog, entities=entities)
+        return cached
 
     def hidden(self, entity: EntityDef) -> set[str]:
         return set(entity.fields) - set(self.field_modes(entity))

@@ -319,3 +319,38 @@ def list_records(
     if query.count:
         page.total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
     return page
+
+
+def related_target(
+    snap: Snapshot, entity: EntityDef, record_id: str, link: str, rc: ReadContext
+) -> tuple[EntityDef, list[Any]]:
+    """The entity and row condition of a related list: a ``links`` field of the record, or
+    the records of another entity whose link points at it (``contact``, ``contact.account``)."""
+    own = entity.fields.get(link) if link not in rc.hidden(entity) else None
+    if own is not None and own.type == "links":
+        target = snap.api_entity(own.target or "")
+        join = snap.tables.entities[entity.name].joins[link]
+        table = snap.tables.main(target.name)
+        where: list[Any] = [table.c.id.in_(sa.select(join.c.target_id).where(join.c.source_id == record_id))]
+    else:
+        other_name, _, field_name = link.partition(".")
+        other = snap.catalog.entities.get(other_name)
+        if other is None or other.child or (rc.access is not None and not rc.access.can(other, "read")):
+            raise NotFound(f"{entity.name} has no related list {link!r}")
+        candidates = [
+            f
+            for f in other.fields.values()
+            if f.target == entity.name and f.type != "table" and (not field_name or f.name == field_name)
+        ]
+        if len(candidates) != 1:
+            names = ", ".join(f"{other.name}.{f.name}" for f in other.fields.values() if f.target == entity.name)
+            hint = f"; name one of: {names}" if len(candidates) > 1 else ""
+            raise NotFound(f"{entity.name} has no related list {link!r}{hint}")
+        fd, target = candidates[0], other
+        table = snap.tables.main(target.name)
+        if fd.type == "links":
+            join = snap.tables.entities[other.name].joins[fd.name]
+            where = [table.c.id.in_(sa.select(join.c.source_id).where(join.c.target_id == record_id))]
+        else:
+            where = [table.c[fd.name] == record_id]
+    return target, where

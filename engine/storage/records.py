@@ -11,10 +11,8 @@ import builtins
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -29,7 +27,6 @@ from engine.errors import (
     NotFound,
     PermissionDenied,
     PreconditionFailed,
-    TesseraError,
     ValidationError,
 )
 from engine.meta.catalog import Catalog
@@ -37,6 +34,7 @@ from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage import writing as w
 from engine.storage.aggregation import aggregate
+from engine.storage.bulk import bulk_write
 from engine.storage.codec import to_json
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.derivation import derive_on_create, derive_on_update
@@ -44,11 +42,10 @@ from engine.storage.encryption import FieldCipher
 from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.ids import is_id, new_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
-from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records
+from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records, related_target
 from engine.storage.validation import load_input
 
 T = TypeVar("T")
-MAX_BULK = 1000
 Clock = Callable[[], dt.datetime]
 
 
@@ -134,7 +131,7 @@ class Records:
             with write_transaction(self.ws.db) as conn:
                 return fn(conn)
         except sa.exc.IntegrityError as exc:
-            raise _conflict(entity, exc) from None
+            raise w.conflict_from(entity, exc) from None
         except sa.exc.DataError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
             raise ValidationError(f"A value is out of range: {reason}", [FieldError("(record)", reason)]) from None
@@ -143,23 +140,7 @@ class Records:
     def catalog_for(self, actor: Actor) -> Catalog:
         """The catalog with only the entities and fields ``actor`` may read (meta, OpenAPI)."""
         snap = self.ws.snapshot()
-        access = self._access(snap, actor)
-        if access.unrestricted:
-            return snap.catalog
-        key = ("catalog", actor.roles)
-        cached = snap.cache.get(key)
-        if cached is None:
-            entities = {}
-            for entity in snap.catalog.entities.values():
-                if entity.child:
-                    entities[entity.name] = entity
-                elif access.can(entity, "read"):
-                    hidden = access.hidden(entity)
-                    entities[entity.name] = replace(
-                        entity, fields={k: v for k, v in entity.fields.items() if k not in hidden}
-                    )
-            cached = snap.cache[key] = replace(snap.catalog, entities=entities)
-        return cached
+        return self._access(snap, actor).visible_catalog()
 
     # --- reads ----------------------------------------------------------------------
     def get(
@@ -223,35 +204,7 @@ class Records:
         rc = self._rc(actor, snap)
         with self._reading() as conn:
             get_record(conn, snap, entity, record_id, ["id"], None, rc)  # 404 unless readable
-            own = entity.fields.get(link) if link not in rc.hidden(entity) else None
-            if own is not None and own.type == "links":
-                target = snap.api_entity(own.target or "")
-                join = snap.tables.entities[entity.name].joins[link]
-                table = snap.tables.main(target.name)
-                where = [table.c.id.in_(sa.select(join.c.target_id).where(join.c.source_id == record_id))]
-            else:
-                other_name, _, field_name = link.partition(".")
-                other = snap.catalog.entities.get(other_name)
-                if other is None or other.child or not self._access(snap, actor).can(other, "read"):
-                    raise NotFound(f"{entity.name} has no related list {link!r}")
-                candidates = [
-                    f
-                    for f in other.fields.values()
-                    if f.target == entity.name and f.type != "table" and (not field_name or f.name == field_name)
-                ]
-                if len(candidates) != 1:
-                    names = ", ".join(
-                        f"{other.name}.{f.name}" for f in other.fields.values() if f.target == entity.name
-                    )
-                    hint = f"; name one of: {names}" if len(candidates) > 1 else ""
-                    raise NotFound(f"{entity.name} has no related list {link!r}{hint}")
-                fd, target = candidates[0], other
-                table = snap.tables.main(target.name)
-                if fd.type == "links":
-                    join = snap.tables.entities[other.name].joins[fd.name]
-                    where = [table.c.id.in_(sa.select(join.c.source_id).where(join.c.target_id == record_id))]
-                else:
-                    where = [table.c[fd.name] == record_id]
+            target, where = related_target(snap, entity, record_id, link, rc)
             if not self._access(snap, actor).can(target, "read"):
                 raise NotFound(f"{entity.name} has no related list {link!r}")
             query = parse_list_params(target, params, rc.hidden(target))
@@ -543,87 +496,10 @@ class Records:
 
     def bulk(self, actor: Actor, entity_name: str, items: Any) -> builtins.list[dict[str, Any]]:
         """Create or update up to 1,000 records in one transaction, or write nothing."""
-        snap = self.ws.snapshot()
-        entity = self._entity(snap, actor, entity_name)
-        if not isinstance(items, list):
-            raise BadRequest("The body must be a JSON array of records")
-        if not items:
-            return []
-        if len(items) > MAX_BULK:
-            raise BadRequest(f"At most {MAX_BULK} records per bulk request (got {len(items)})")
-        loaded: builtins.list[tuple[str | None, dict[str, Any]]] = []
-        errors: builtins.list[FieldError] = []
-        for index, item in enumerate(items):
-            record_id = item.get("id") if isinstance(item, dict) else None
-            if record_id is not None and not is_id(record_id):
-                errors.append(FieldError("id", "Must be a record id.", index))
-                continue
-            try:
-                values = self._load(snap, entity, item, actor)
-            except ValidationError as exc:
-                errors += [FieldError(e.field, e.message, index) for e in exc.errors]
-                continue
-            if record_id is None:  # report missing required fields now, with the type errors
-                w.apply_defaults(entity, values, snap.catalog)
-                errors += [FieldError(e.field, e.message, index) for e in w.check_required(entity, values)]
-            loaded.append((record_id, values))
-        if errors:
-            raise ValidationError("Some records are not valid; nothing was written", errors)
-
-        def run(conn: Connection) -> builtins.list[dict[str, Any]]:
-            now = self.clock()
-            ids: builtins.list[str] = []
-            for index, (record_id, values) in enumerate(loaded):
-                try:
-                    with conn.begin_nested():
-                        if record_id is None:
-                            ids.append(self._insert(conn, snap, actor, entity, values, now))
-                        else:
-                            self._apply_update(conn, snap, actor, entity, record_id, values, None, now)
-                            ids.append(record_id)
-                except sa.exc.IntegrityError as exc:
-                    errors.extend(FieldError(e.field, e.message, index) for e in _conflict(entity, exc).errors)
-                except TesseraError as exc:
-                    errors.extend(
-                        FieldError(e.field, e.message, index) for e in exc.errors or [FieldError("id", exc.detail)]
-                    )
-            if errors:
-                raise ValidationError("Some records are not valid; nothing was written", errors)
-            rc = self._rc(actor)
-            return [get_record(conn, snap, entity, i, rc=rc) for i in ids]
-
-        return self._write(entity, run)
+        return bulk_write(self, actor, entity_name, items)
 
 
 def _check_writable(entity: EntityDef, actor: Actor) -> None:
     # users, teams and roles are administered by admins only (full permissions: security issue)
     if entity.system and not actor.is_admin:
         raise PermissionDenied(f"Only administrators may change {entity.name} records")
-
-
-_UNIQUE_RX = (
-    re.compile(r'unique constraint "(?P<name>[^"]+)"', re.I),
-    re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.,\s]+)"),
-    re.compile(r"index '(?P<name>[^']+)'"),
-)
-
-
-def _conflict(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
-    """Explain a unique violation in terms of the entity's fields."""
-    text = str(exc.orig)
-    fields: builtins.list[str] = []
-    for rx in _UNIQUE_RX:
-        match = rx.search(text)
-        if match and match.groupdict().get("cols"):
-            fields = [c.strip().split(".")[-1] for c in match.group("cols").split(",")]
-            break
-        if match and match.groupdict().get("name"):
-            name = match.group("name")
-            fields = [f for f in entity.fields if name.endswith("_" + f)] or [name]
-            break
-    if not fields:
-        return Conflict(f"The {entity.name} conflicts with existing data", [FieldError("(record)", "Conflict.")])
-    return Conflict(
-        f"Another {entity.name} already has this {', '.join(fields)}",
-        [FieldError(f, "Must be unique; another record (possibly in the trash) has this value.") for f in fields],
-    )

@@ -5,13 +5,14 @@ child rows, links, autonumbers and the audit trail, all inside the caller's tran
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
-from engine.errors import FieldError, ValidationError
+from engine.errors import Conflict, FieldError, ValidationError
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef
 from engine.storage import system_tables as st
@@ -191,4 +192,32 @@ def record_audit(
             "changes": changes,
             "source": actor.source[:255] or None,
         },
+    )
+
+
+_UNIQUE_RX = (
+    re.compile(r'unique constraint "(?P<name>[^"]+)"', re.I),
+    re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.,\s]+)"),
+    re.compile(r"index '(?P<name>[^']+)'"),
+)
+
+
+def conflict_from(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
+    """Explain a unique violation in terms of the entity's fields."""
+    text = str(exc.orig)
+    fields: list[str] = []
+    for rx in _UNIQUE_RX:
+        match = rx.search(text)
+        if match and match.groupdict().get("cols"):
+            fields = [c.strip().split(".")[-1] for c in match.group("cols").split(",")]
+            break
+        if match and match.groupdict().get("name"):
+            name = match.group("name")
+            fields = [f for f in entity.fields if name.endswith("_" + f)] or [name]
+            break
+    if not fields:
+        return Conflict(f"The {entity.name} conflicts with existing data", [FieldError("(record)", "Conflict.")])
+    return Conflict(
+        f"Another {entity.name} already has this {', '.join(fields)}",
+        [FieldError(f, "Must be unique; another record (possibly in the trash) has this value.") for f in fields],
     )
