@@ -167,27 +167,9 @@ class Records:
 
     def _audit_reads(self, actor: Actor, entity: EntityDef, records: builtins.list[dict[str, Any]]) -> None:
         """Entities marked ``audit: {reads: true}`` record who read which record, and when."""
-        if not entity.audit_reads or not records or actor.user_id is None:
-            return
-        now = self.clock()
-        with write_transaction(self.ws.db) as conn:
-            conn.execute(
-                st.audit.insert(),
-                [
-                    {
-                        "id": new_id(),
-                        "at": now,
-                        "actor": actor.user_id,
-                        "action": "read",
-                        "entity": entity.name,
-                        "record_id": r["id"],
-                        "changes": None,
-                        "source": actor.source[:255] or None,
-                        "impersonator": actor.impersonator,
-                    }
-                    for r in records
-                ],
-            )
+        if entity.audit_reads and records and actor.user_id is not None:
+            with write_transaction(self.ws.db) as conn:
+                w.record_reads(conn, actor, entity.name, [r["id"] for r in records], self.clock())
 
     def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
         """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""

@@ -202,6 +202,27 @@ _UNIQUE_RX = (
 )
 
 
+def record_reads(conn: Connection, actor: Actor, entity: str, record_ids: list[str], now: dt.datetime) -> None:
+    """One audit entry per record read (entities marked ``audit: {reads: true}``)."""
+    conn.execute(
+        st.audit.insert(),
+        [
+            {
+                "id": new_id(),
+                "at": now,
+                "actor": actor.user_id,
+                "action": "read",
+                "entity": entity,
+                "record_id": record_id,
+                "changes": None,
+                "source": actor.source[:255] or None,
+                "impersonator": actor.impersonator,
+            }
+            for record_id in record_ids
+        ],
+    )
+
+
 def conflict_from(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
     """Explain a unique violation in terms of the entity's fields."""
     text = str(exc.orig)
