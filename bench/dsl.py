@@ -47,9 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -61,6 +59,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from api_overhead import database  # noqa: E402  (one fresh-database helper for both benches)
 
 from engine.actor import SYSTEM  # noqa: E402
 from engine.config import Config  # noqa: E402
@@ -732,28 +732,6 @@ def _prototype(seconds_between: Callable[[Any, Any], Any] | None) -> Callable[[E
 
 
 # --- part 3: SQL list latency --------------------------------------------------------------
-@contextmanager
-def database(backend: str, tmp: Path) -> Iterator[str]:
-    """A fresh, empty database URL for ``backend``; removed afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'dslbench.db'}"
-        return
-    base = os.environ.get("TESSERA_BENCH_DATABASE_URL", DEFAULT_PG)
-    if base.startswith("postgresql://"):
-        base = "postgresql+psycopg://" + base[len("postgresql://") :]
-    schema = f"dslbench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def bulk_load(ws: Workspace, rows: int, rng: random.Random, now: dt.datetime) -> None:
     """1,000 accts and ``rows`` issues straight into Tessera's tables (Core executemany)."""
     tables = ws.snapshot().tables

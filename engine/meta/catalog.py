@@ -249,25 +249,19 @@ def apply_overlay(entities: dict[str, EntityDef], overlay: Overlay, problems: Pr
         entity = entity_from_document(doc, "overlay", problems)
         if entity is not None:
             entities[entity.name] = entity
-    elif overlay.kind == "permission":
-        ext = Document(doc.path, {"extends": overlay.target, "permissions": overlay.document})
+    elif overlay.kind in ("field", "permission"):
+        key = "fields" if overlay.kind == "field" else "permissions"
+        ext = Document(doc.path, {"extends": overlay.target, key: overlay.document})
         if _schema_errors(ext, "extension", problems):
             return
         base = entities.get(overlay.target)
         if base is None:
-            problems.add(doc.location([]), f"no entity {overlay.target!r} to set permissions on")
+            problems.add(doc.location([]), f"no entity {overlay.target!r} for this {overlay.kind}")
             return
-        # an admin's grant overrides the pack's for that role (that is what it is for)
-        entities[overlay.target] = replace(base, permissions={**base.permissions, **overlay.document})
-    elif overlay.kind == "field":
-        ext = Document(doc.path, {"extends": overlay.target, "fields": overlay.document})
-        if _schema_errors(ext, "extension", problems):
-            return
-        base = entities.get(overlay.target)
-        if base is None:
-            problems.add(doc.location([]), f"no entity {overlay.target!r} to add fields to")
-            return
-        entities[overlay.target] = _extend(base, ext, "overlay", problems)
+        if overlay.kind == "field":
+            entities[overlay.target] = _extend(base, ext, "overlay", problems)
+        else:  # an admin's grant overrides the pack's for that role (that is what it is for)
+            entities[overlay.target] = replace(base, permissions={**base.permissions, **overlay.document})
 
 
 def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: Problems) -> None:
