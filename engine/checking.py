@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.automation.model import build_automation
 from engine.config import Config
 from engine.dsl import default_functions
 from engine.meta.catalog import Catalog, build_catalog
@@ -32,7 +33,9 @@ def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
     ordered = resolve(found, wanted, problems)
     catalog = build_catalog(ordered, (), problems)
     if not problems:  # expressions are checked against a consistent catalog only
-        check_catalog_expressions(catalog, default_functions(), problems)
+        functions = default_functions()
+        check_catalog_expressions(catalog, functions, problems)
+        build_automation(catalog, functions, problems)
     return problems, len(ordered)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from marshmallow import Schema
 
+from engine.automation.model import Automation, build_automation
 from engine.config import Config
 from engine.dsl import Expression, compile_expression, default_functions
 from engine.dsl.functions import FunctionRegistry
@@ -47,6 +48,7 @@ class Snapshot:
     catalog: Catalog
     tables: Tables
     functions: FunctionRegistry = field(default_factory=default_functions)
+    automation: Automation = field(default_factory=Automation)
 
     _schemas: dict[str, Schema] = field(default_factory=dict, repr=False)
     _expressions: dict[str, EntityExpressions] = field(default_factory=dict, repr=False)
@@ -75,10 +77,12 @@ class Snapshot:
             self._filters[key] = expr
         return expr
 
-    def input_schema(self, entity: str) -> Schema:
-        schema = self._schemas.get(entity)
+    def input_schema(self, entity: str, system: bool = False) -> Schema:
+        """Client input (``system``: automation, which may set read-only fields)."""
+        key = f"{entity}:system" if system else entity
+        schema = self._schemas.get(key)
         if schema is None:
-            schema = self._schemas[entity] = build_schema(self.catalog.entities[entity], self.catalog)
+            schema = self._schemas[key] = build_schema(self.catalog.entities[entity], self.catalog, system=system)
         return schema
 
     def api_entity(self, name: str) -> EntityDef:
@@ -113,6 +117,7 @@ class Workspace:
         catalog = build_catalog(self.packs, (), problems)
         if not problems:
             check_catalog_expressions(catalog, self.functions, problems)
+            build_automation(catalog, self.functions, problems)
         problems.raise_if_any("The installed packs are invalid")
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
@@ -124,10 +129,12 @@ class Workspace:
     def build_snapshot(self, version: int, overlays: tuple[Overlay, ...]) -> Snapshot:
         problems = Problems()
         catalog = build_catalog(self.packs, overlays, problems)
+        automation = Automation()
         if not problems:
             check_catalog_expressions(catalog, self.functions, problems)
+            automation = build_automation(catalog, self.functions, problems)
         problems.raise_if_any("The metadata with overlays is invalid")
-        return Snapshot(version, catalog, build_tables(catalog), self.functions)
+        return Snapshot(version, catalog, build_tables(catalog), self.functions, automation)
 
     def _read_state(self, conn: sa.Connection) -> int:
         return conn.execute(sa.select(st.meta_state.c.version).where(st.meta_state.c.id == 1)).scalar() or 0

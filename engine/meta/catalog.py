@@ -166,7 +166,7 @@ def _extend(entity: EntityDef, doc: Document, pack: str, problems: Problems) -> 
     )
 
 
-def _schema_errors(doc: Document, kind: str, problems: Problems) -> bool:
+def report_schema_errors(doc: Document, kind: str, problems: Problems) -> bool:
     found = False
     for doc_path, message in iter_errors(kind, doc.data):
         problems.add(doc.location(doc_path), message, format_path(doc_path))
@@ -190,10 +190,10 @@ def build_catalog(packs: list[Pack], overlays: tuple[Overlay, ...] = (), problem
                 problems.add(doc.location([]), "an entity document must be a mapping")
                 continue
             if "extends" in doc.data:
-                if not _schema_errors(doc, "extension", problems):
+                if not report_schema_errors(doc, "extension", problems):
                     extensions.append((pack, doc))
                 continue
-            if _schema_errors(doc, "entity", problems):
+            if report_schema_errors(doc, "entity", problems):
                 continue
             entity = entity_from_document(doc, pack.name, problems, system=pack.name == "system")
             if entity is None:
@@ -238,7 +238,7 @@ def overlay_document(overlay: Overlay) -> Document:
 def apply_overlay(entities: dict[str, EntityDef], overlay: Overlay, problems: Problems) -> None:
     doc = overlay_document(overlay)
     if overlay.kind == "entity":
-        if _schema_errors(doc, "entity", problems):
+        if report_schema_errors(doc, "entity", problems):
             return
         if overlay.target in RESERVED_ENTITIES or overlay.target.startswith("tessera_") or "__" in overlay.target:
             problems.add(doc.location(["entity"]), f"{overlay.target!r} is a reserved name; choose another entity name")
@@ -252,7 +252,7 @@ def apply_overlay(entities: dict[str, EntityDef], overlay: Overlay, problems: Pr
     elif overlay.kind in ("field", "permission"):
         key = "fields" if overlay.kind == "field" else "permissions"
         ext = Document(doc.path, {"extends": overlay.target, key: overlay.document})
-        if _schema_errors(ext, "extension", problems):
+        if report_schema_errors(ext, "extension", problems):
             return
         base = entities.get(overlay.target)
         if base is None:

@@ -11,7 +11,7 @@ from engine.meta.source import Document, SourceError, format_path, read_document
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
 #: folders of a pack whose documents later layers read; the loader only parses them
-KNOWN_FOLDERS = ("entities", "rules", "workflows", "dashboards", "reports", "seed", "templates")
+KNOWN_FOLDERS = ("entities", "rules", "workflows", "sla", "calendars", "dashboards", "reports", "seed", "templates")
 
 
 @dataclass

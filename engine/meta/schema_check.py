@@ -22,13 +22,15 @@ from referencing import Registry, Resource
 from engine.meta.model import FIELD_TYPES
 
 _BASE = "https://tessera.dev/schemas/"
+#: automation document kinds (engine.automation.definitions)
+AUTOMATION_SCHEMAS = ("rules", "rule", "action", "workflow", "sla", "calendar")
 
 
 @cache
 def _registry() -> Registry:
     root = resources.files("engine.meta") / "schemas"
     resources_: list[tuple[str, Resource]] = []
-    for name in ("common", "pack", "entity", "extension"):
+    for name in ("common", "pack", "entity", "extension", *AUTOMATION_SCHEMAS):
         doc = json.loads((root / f"{name}.json").read_text())
         resources_.append((_BASE + f"{name}.json", Resource.from_contents(doc)))
     for type_name in FIELD_TYPES:

@@ -87,8 +87,17 @@ def write_transaction(engine: Engine, *, foreign_keys: bool = True) -> Iterator[
     options: dict[str, Any] = {WRITE: True}
     if not foreign_keys:
         options[NO_FK] = True
-    with engine.connect().execution_options(**options) as conn, conn.begin():
-        yield conn
+    with engine.connect().execution_options(**options) as conn:
+        try:
+            with conn.begin():
+                yield conn
+        except BaseException:
+            conn.info.pop("after_commit", None)
+            raise
+        # callbacks registered during the transaction (automation wakes its dispatcher)
+        for hooks in conn.info.pop("after_commit", []):
+            for hook in hooks:
+                hook()
 
 
 @contextmanager

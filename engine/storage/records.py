@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
+from engine.automation.events import Event
+from engine.automation.runtime import Run
 from engine.dsl import sql_context
 from engine.errors import (
     BadRequest,
@@ -136,6 +138,13 @@ class Records:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
             raise ValidationError(f"A value is out of range: {reason}", [FieldError("(record)", reason)]) from None
 
+    def _run(self, conn: Connection, snap: Any, actor: Actor, now: dt.datetime) -> Run:
+        """The automation of one write transaction (see engine.automation.runtime)."""
+        run = Run(self, conn, snap, actor, now)
+        hooks = conn.info.setdefault("after_commit", [])
+        hooks.append(run.after_commit)
+        return run
+
     # --- metadata as the actor may see it -------------------------------------------
     def catalog_for(self, actor: Actor) -> Catalog:
         """The catalog with only the entities and fields ``actor`` may read (meta, OpenAPI)."""
@@ -234,7 +243,14 @@ class Records:
 
     # --- writes ---------------------------------------------------------------------
     def _insert(
-        self, conn: Connection, snap: Any, actor: Actor, entity: EntityDef, values: dict[str, Any], now: dt.datetime
+        self,
+        conn: Connection,
+        snap: Any,
+        actor: Actor,
+        entity: EntityDef,
+        values: dict[str, Any],
+        now: dt.datetime,
+        run: Run | None = None,
     ) -> str:
         w.apply_defaults(entity, values, snap.catalog)
         values.setdefault("owner", actor.user_id)
@@ -250,20 +266,18 @@ class Records:
         row = w.column_values(entity, values)
         w.fill_autonumbers(conn, entity, row, now)
         owner = values.get("owner", actor.user_id)
+        stored = {
+            "id": record_id,
+            "version": 1,
+            "created_at": now,
+            "created_by": actor.user_id,
+            "updated_at": now,
+            "updated_by": actor.user_id,
+            "owner": owner,
+            **row,
+        }
         # insert() with parameters (not .values()): the statement compiles once and is cached
-        conn.execute(
-            snap.tables.main(entity.name).insert(),
-            {
-                "id": record_id,
-                "version": 1,
-                "created_at": now,
-                "created_by": actor.user_id,
-                "updated_at": now,
-                "updated_by": actor.user_id,
-                "owner": owner,
-                **row,
-            },
-        )
+        conn.execute(snap.tables.main(entity.name).insert(), stored)
         for name, fd in entity.fields.items():
             if fd.type == "table" and values.get(name):
                 w.write_children(conn, snap, entity, record_id, name, values[name], now, existing=False)
@@ -276,6 +290,10 @@ class Records:
         }
         if entity.audit:
             w.record_audit(conn, actor, entity.name, record_id, "create", w.audit_changes(entity, changes), now)
+        if snap.automation.listens(entity.name):
+            run = run or self._run(conn, snap, actor, now)
+            stored.update({"deleted_at": None, "deleted_by": None})
+            run.emit(Event("create", entity, record_id, stored, None, actor, frozenset(changes)))
         return record_id
 
     def _check_children(
@@ -360,7 +378,10 @@ class Records:
         values: dict[str, Any],
         if_match: int | None,
         now: dt.datetime,
+        run: Run | None = None,
+        owner: str = "",
     ) -> None:
+        """Write ``values`` to a record; ``owner`` names the workflow allowed to set its state field."""
         row = fetch_row(conn, snap, entity, record_id, for_update=True)
         current_values = dict(row._mapping)
         if not self._allows(conn, snap, actor, entity, "read", current_values):
@@ -372,6 +393,10 @@ class Records:
                 f"The {entity.name} was changed since version {if_match} "
                 f"(now version {row.version}); reload it and try again"
             )
+        listens = snap.automation.listens(entity.name)
+        if listens:
+            run = run or self._run(conn, snap, actor, now)
+            snap.automation.before_update(run, entity, record_id, current_values, values, owner)
         rule_errors = derive_on_update(conn, snap, actor, entity, dict(row._mapping), values, now)
         errors = w.check_required(
             entity,
@@ -422,6 +447,10 @@ class Records:
             changes[name] = (None, value)
         if entity.audit:
             w.record_audit(conn, actor, entity.name, record_id, "update", w.audit_changes(entity, changes), now)
+        if listens and run is not None:
+            new = {**current_values, **{k: v for k, (_, v) in changes.items() if k in current_values}}
+            new.update(version=row.version + 1, updated_at=now, updated_by=actor.user_id)
+            run.emit(Event("update", entity, record_id, new, current_values, actor, frozenset(changes)))
 
     def update(
         self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None
@@ -430,11 +459,11 @@ class Records:
         entity = self._entity(snap, actor, entity_name)
         values = self._load(snap, entity, data, actor)
 
-        def run(conn: Connection) -> dict[str, Any]:
+        def write(conn: Connection) -> dict[str, Any]:
             self._apply_update(conn, snap, actor, entity, record_id, values, if_match, self.clock())
             return get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
-        return self._write(entity, run)
+        return self._write(entity, write)
 
     def delete(self, actor: Actor, entity_name: str, record_id: str, if_match: int | None = None) -> None:
         self._set_deleted(actor, entity_name, record_id, if_match, trash=True)
@@ -472,6 +501,17 @@ class Records:
             )
             if entity.audit:
                 w.record_audit(conn, actor, entity.name, record_id, "delete" if trash else "restore", None, now)
+            if snap.automation.listens(entity.name):
+                values = dict(row._mapping)
+                event = Event(
+                    "delete" if trash else "restore",
+                    entity,
+                    record_id,
+                    None if trash else values,
+                    values if trash else None,
+                    actor,
+                )
+                self._run(conn, snap, actor, now).emit(event)
             return {} if trash else get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         return self._write(entity, run)

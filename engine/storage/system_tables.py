@@ -121,20 +121,119 @@ action_token = sa.Table(
     sa.Index("ix_tessera_action_token_user", "user_id"),
 )
 
-#: the transactional outbox: external effects (e-mail, SMS, webhooks) written in the same
-#: transaction as the change that caused them, dispatched afterwards
+#: the transactional outbox: external effects (e-mail, SMS, webhooks, plugin jobs) written in
+#: the same transaction as the change that caused them, dispatched afterwards. The database
+#: is the source of truth; a job queue (RQ) only executes. ``key`` makes a retried effect a
+#: no-op (one row per effect); ``available_at`` is when the next attempt may run.
 outbox = sa.Table(
     "tessera_outbox",
     system_metadata,
     sa.Column("id", id_type(), primary_key=True),
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("payload", JSON_TYPE, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending running sent failed discarded
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("sent_at", UTCDateTime()),
     sa.Column("last_error", sa.Text()),
+    sa.Column("key", sa.String(255)),
+    sa.Column("available_at", UTCDateTime()),
+    sa.Column("entity", sa.String(64)),
+    sa.Column("record_id", id_type()),
     sa.Index("ix_tessera_outbox_state", "state", "created_at"),
+    sa.Index("ix_tessera_outbox_due", "state", "available_at"),
+    sa.Index("uq_tessera_outbox_key", "key", unique=True),
+)
+
+#: one row per delivery attempt of an outbox row (the webhook delivery log, job failures)
+delivery = sa.Table(
+    "tessera_delivery",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("outbox_id", id_type(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text()),
+    sa.Column("duration_ms", sa.Integer),
+    sa.Index("ix_tessera_delivery_outbox", "outbox_id", "at"),
+)
+
+#: timers on records: rule timers (``start_timer``) and SLA milestones and escalation levels.
+#: One row per (record, name): starting a timer again moves it.
+timer = sa.Table(
+    "tessera_timer",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", id_type(), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending fired cancelled
+    sa.Column("payload", JSON_TYPE),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("fired_at", UTCDateTime()),
+    sa.UniqueConstraint("entity", "record_id", "name", name="uq_tessera_timer_record_name"),
+    sa.Index("ix_tessera_timer_due", "state", "due_at"),
+)
+
+#: the SLA clock of one milestone of one record
+sla_clock = sa.Table(
+    "tessera_sla_clock",
+    system_metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("record_id", id_type(), primary_key=True),
+    sa.Column("milestone", sa.String(64), primary_key=True),
+    sa.Column("policy", sa.String(120), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("target_seconds", sa.Integer, nullable=False),
+    sa.Column("due_at", UTCDateTime()),
+    sa.Column("paused_at", UTCDateTime()),
+    sa.Column("paused_seconds", sa.Integer, nullable=False),
+    sa.Column("met_at", UTCDateTime()),
+    sa.Column("breached_at", UTCDateTime()),
+    sa.Column("level", sa.Integer, nullable=False),
+)
+
+#: scheduled rules that ran, one row per (rule, record, period): a second tick sends nothing twice
+schedule_run = sa.Table(
+    "tessera_schedule_run",
+    system_metadata,
+    sa.Column("rule", sa.String(200), primary_key=True),
+    sa.Column("record_id", sa.String(36), primary_key=True),  # '' for a cron rule without records
+    sa.Column("period", sa.String(64), primary_key=True),
+    sa.Column("ran_at", UTCDateTime(), nullable=False),
+)
+
+#: approval requests: one row per step of one submission, in order
+approval = sa.Table(
+    "tessera_approval",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", id_type(), nullable=False),
+    sa.Column("process", sa.String(120), nullable=False),
+    sa.Column("submission", id_type(), nullable=False),
+    sa.Column("step", sa.String(120), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # waiting pending approved rejected recalled skipped
+    sa.Column("approver_user", id_type()),
+    sa.Column("approver_role", sa.String(64)),
+    sa.Column("submitted_by", id_type()),
+    sa.Column("submitted_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_by", id_type()),
+    sa.Column("decided_at", UTCDateTime()),
+    sa.Column("comment", sa.Text()),
+    sa.Index("ix_tessera_approval_record", "entity", "record_id", "submitted_at"),
+)
+
+#: round-robin cursors of assignment rules (the last user chosen per rule)
+assignment_cursor = sa.Table(
+    "tessera_assignment_cursor",
+    system_metadata,
+    sa.Column("rule", sa.String(200), primary_key=True),
+    sa.Column("last_user", id_type()),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 SYSTEM_TABLE_NAMES = frozenset(system_metadata.tables) | {"tessera_alembic_version"}

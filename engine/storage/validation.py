@@ -82,11 +82,13 @@ def marshmallow_field(fd: FieldDef, catalog: Catalog) -> mm.Field:
     raise ValueError(f"no input field for type {t!r}")
 
 
-def build_schema(entity: EntityDef, catalog: Catalog, child_row: bool = False) -> Schema:
-    """The input schema of ``entity``: every writable field, unknown keys rejected."""
+def build_schema(entity: EntityDef, catalog: Catalog, child_row: bool = False, system: bool = False) -> Schema:
+    """The input schema of ``entity``: every writable field, unknown keys rejected.
+
+    ``system`` (automation) may also write read-only fields that are not computed."""
     declared: dict[str, mm.Field] = {}
     for fd in entity.fields.values():
-        if fd.readonly:
+        if fd.readonly and not (system and not fd.is_computed and fd.type != "autonumber"):
             continue
         declared[fd.name] = marshmallow_field(fd, catalog)
     if child_row:
@@ -118,12 +120,20 @@ def _flatten(messages: Any, prefix: str = "") -> list[FieldError]:
     return out
 
 
-def load_input(schema: Schema, entity: EntityDef, data: Any) -> dict[str, Any]:
-    """Validate a client document; raise ``ValidationError`` listing every bad field."""
+def load_input(schema: Schema, entity: EntityDef, data: Any, system: bool = False) -> dict[str, Any]:
+    """Validate a client document; raise ``ValidationError`` listing every bad field.
+
+    ``system`` writes (rules, workflows, SLA clocks) may set read-only fields, never computed ones."""
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object", [FieldError("(body)", "Must be a JSON object.")])
     data = {k: v for k, v in data.items() if k not in IGNORED_SYSTEM_FIELDS}
-    readonly = [k for k in data if (fd := entity.fields.get(k)) is not None and fd.readonly]
+    readonly = [
+        k
+        for k in data
+        if (fd := entity.fields.get(k)) is not None
+        and fd.readonly
+        and not (system and not fd.is_computed and fd.type != "autonumber")
+    ]
     errors = [FieldError(k, "Is read-only.") for k in readonly]
     for k in readonly:
         data.pop(k)

@@ -1,0 +1,111 @@
+"""The compiled automation of one metadata snapshot, and the component protocol.
+
+``build_automation`` compiles every automation document once per metadata version (start-up,
+``tessera check`` and every overlay change use it, so a bad definition is refused with the
+same messages everywhere). Components register what they need while compiling: entities
+they listen to, record actions (``POST /api/v1/ENTITY/ID/actions/NAME``), fields a workflow
+owns, named calendars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.dsl.business_time import BusinessCalendar
+from engine.dsl.functions import FunctionRegistry
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef
+from engine.meta.problems import Problems
+
+#: handler of a record action: (run, entity, record_id, body) -> None; the caller returns the record
+RecordAction = Callable[[Any, EntityDef, str, dict[str, Any]], None]
+
+
+class Component(Protocol):
+    name: str
+
+    def compile(
+        self, automation: Automation, catalog: Catalog, functions: FunctionRegistry, problems: Problems
+    ) -> None:
+        """Compile this component's definitions into ``automation.parts[self.name]``."""
+
+    def on_event(self, run: Any, event: Any) -> None:
+        """React to a write or timer inside its transaction."""
+
+    def before_update(
+        self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str
+    ) -> None:
+        """Refuse a change (raise a TesseraError) before it is written; ``owner`` is the workflow writing."""
+
+
+@dataclass
+class Automation:
+    components: list[Component] = field(default_factory=list)
+    parts: dict[str, Any] = field(default_factory=dict)
+    #: entities some component reacts to (writes of other entities cost nothing)
+    listening: set[str] = field(default_factory=set)
+    #: (entity, action name) -> handler
+    actions: dict[tuple[str, str], RecordAction] = field(default_factory=dict)
+    #: entity -> field -> name of the workflow that owns it (no direct writes)
+    owned_fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
+    #: components that react to every entity's events (webhooks: subscriptions are data)
+    always: bool = False
+
+    def listens(self, entity: str) -> bool:
+        return self.always or entity in self.listening
+
+    def before_update(
+        self,
+        run: Any,
+        entity: EntityDef,
+        record_id: str,
+        current: dict[str, Any],
+        values: dict[str, Any],
+        owner: str = "",
+    ) -> None:
+        if self.listens(entity.name):
+            for component in self.components:
+                component.before_update(run, entity, record_id, current, values, owner)
+
+    def register_action(self, entity: str, name: str, handler: RecordAction, problems: Problems, where: str) -> None:
+        if (entity, name) in self.actions:
+            problems.add(where, f"{entity} already has an action {name!r}")
+            return
+        self.actions[(entity, name)] = handler
+        self.listening.add(entity)
+
+
+def components() -> list[Component]:
+    """The engine's components, in the order they see each event."""
+    from engine.automation import assignment, rules, sla, webhooks, workflows
+
+    return [workflows.COMPONENT, sla.COMPONENT, rules.COMPONENT, webhooks.COMPONENT, assignment.COMPONENT]
+
+
+def build_automation(catalog: Catalog, functions: FunctionRegistry, problems: Problems) -> Automation:
+    automation = Automation(components=components())
+    for component in automation.components:
+        component.compile(automation, catalog, functions, problems)
+    return automation
+
+
+class BaseComponent:
+    """Defaults for the optional parts of :class:`Component`."""
+
+    name = "base"
+
+    def compile(
+        self, automation: Automation, catalog: Catalog, functions: FunctionRegistry, problems: Problems
+    ) -> None:
+        return None
+
+    def on_event(self, run: Any, event: Any) -> None:
+        return None
+
+    def before_update(
+        self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str
+    ) -> None:
+        return None

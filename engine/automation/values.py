@@ -1,0 +1,91 @@
+"""Values in automation documents: literals, ``=`` DSL expressions, durations.
+
+As everywhere in metadata, a string that starts with ``=`` is a DSL expression and
+anything else is a literal (``status: closed`` versus ``due: '=now() + 4h'``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+from engine.dsl import Env, Expression, compile_expression
+from engine.dsl.functions import FunctionRegistry
+from engine.errors import DslError
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef
+from engine.meta.problems import Problems
+
+_DURATION = re.compile(r"(\d+)\s*([wdhms])")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+Value = Callable[[Env], Any]
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90d``, ``4h``, ``1h30m``, ``2w`` -> timedelta; ValueError on anything else."""
+    cleaned = str(text).strip()
+    parts = _DURATION.findall(cleaned)
+    if not parts or _DURATION.sub("", cleaned).strip():
+        raise ValueError(f"{text!r} is not a duration like 90d, 4h or 1h30m")
+    delta = dt.timedelta()
+    for amount, unit in parts:
+        delta += dt.timedelta(**{_UNITS[unit]: int(amount)})
+    return delta
+
+
+class Compiler:
+    """Compiles the expressions of one definition, reporting errors at their place in the file."""
+
+    def __init__(
+        self, catalog: Catalog, functions: FunctionRegistry, problems: Problems, definition: Any, automation: Any = None
+    ):
+        self.catalog, self.functions, self.problems, self.definition = catalog, functions, problems, definition
+        #: the automation being built (workflow-owned fields, calendars, record actions)
+        self.automation = automation
+
+    def entity(self, name: Any, *path: Any) -> EntityDef | None:
+        entity = self.catalog.entities.get(name) if isinstance(name, str) else None
+        if entity is None or entity.child:
+            self.problems.add(self.definition.location(*path), f"unknown entity {name!r}")
+            return None
+        return entity
+
+    def fail(self, message: str, *path: Any) -> None:
+        self.problems.add(self.definition.location(*path), message)
+
+    def expression(
+        self, source: str, entity: EntityDef, *path: Any, condition: bool = False, updates: bool = True
+    ) -> Expression | None:
+        try:
+            return compile_expression(
+                source,
+                entity,
+                self.catalog,
+                functions=self.functions,
+                where=self.definition.where(*path),
+                updates=updates,
+                expect="bool" if condition else None,
+            )
+        except DslError as exc:
+            self.problems.add(self.definition.location(*path), exc.detail.replace("\n", "\n    "))
+            return None
+
+    def condition(self, source: str | None, entity: EntityDef, *path: Any, updates: bool = True) -> Expression | None:
+        return None if source is None else self.expression(source, entity, *path, condition=True, updates=updates)
+
+    def value(self, raw: Any, entity: EntityDef, *path: Any) -> Value:
+        """A literal or an ``=expression`` evaluated against the trigger record."""
+        if isinstance(raw, str) and raw.startswith("="):
+            expr = self.expression(raw[1:], entity, *path)
+            return (lambda env: None) if expr is None else expr.evaluate
+        return lambda env: raw
+
+    def duration(self, raw: Any, *path: Any) -> dt.timedelta:
+        try:
+            return parse_duration(raw)
+        except ValueError as exc:
+            self.fail(str(exc), *path)
+            return dt.timedelta()
