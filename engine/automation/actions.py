@@ -204,7 +204,7 @@ class UpdateAction:
             try:
                 condition = compile_expression(
                     spec["filter"],
-                    target_entity,
+                    filtered,
                     c.catalog,
                     functions=c.functions,
                     where=c.definition.where(*path, "filter"),
