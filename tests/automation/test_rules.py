@@ -73,3 +73,22 @@ def test_a_failing_action_rolls_back_the_triggering_write(api: Api) -> None:
     assert "subject" in str(response.get_json()["errors"])
     assert api.get(f"case/{case['id']}").get_json()["subject"] == "Fine"
     assert api.get("task").get_json()["data"] == []
+
+
+def test_a_rule_timer_fires_once_at_its_due_time(auto_workspace: Any) -> None:
+    import datetime as dt
+
+    from engine.automation.timers import fire_due, next_due
+
+    ws = auto_workspace("auto_rules")
+    api = sign_in(create_app(ws.config, ws).test_client(), "rep@test.dev")
+    before = dt.datetime.now(dt.UTC)
+    deal = api.post("deal", {"name": "Big one"}).get_json()
+    due = next_due(ws)
+    assert due is not None and dt.timedelta(days=2) <= due - before < dt.timedelta(days=2, minutes=1)
+    assert fire_due(ws, due - dt.timedelta(seconds=1)) == 0
+    assert fire_due(ws, due) == 1
+    assert fire_due(ws, due + dt.timedelta(days=1)) == 0  # fired once
+    tasks = api.get(f"task?related_id={deal['id']}").get_json()["data"]
+    assert [t["subject"] for t in tasks] == ["Follow up Big one"]
+    assert next_due(ws) is None
