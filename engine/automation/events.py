@@ -28,6 +28,8 @@ class Event:
     #: the transition's name (``transition``) or the timer's name (``timer``)
     name: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    #: the run's write count when the event was emitted: ``new`` is current while it holds
+    writes: int = -1
 
     @property
     def record(self) -> dict[str, Any]:

@@ -73,16 +73,24 @@ class Rules(BaseComponent):
 
     def on_event(self, run: Any, event: Event) -> None:
         ruleset: RuleSet = run.automation.parts[self.name]
+        env = None
+        seen = -1  # run.writes when env was built: re-read the record only after a write
         for rule in ruleset.by_entity.get(event.entity.name, ()):
             if not rule.matches(event):
                 continue
-            if event.kind == "delete":
-                env = run.env(event.entity, event.record)
-            else:
-                current = run.fetch(event.entity, event.record_id)
-                if current is None:  # an earlier rule deleted it
-                    return
-                env = run.env(event.entity, current, event.old)
+            if env is None or seen != run.writes:
+                if event.kind == "delete":
+                    env = run.env(event.entity, event.record)
+                else:
+                    current = (
+                        event.new
+                        if run.writes == event.writes and event.new
+                        else run.fetch(event.entity, event.record_id)
+                    )
+                    if current is None:  # an earlier rule deleted it
+                        return
+                    env = run.env(event.entity, current, event.old)
+                seen = run.writes
             if rule.when is not None and not rule.when.holds(env):
                 continue
             if not run.guard(f"rule:{rule.name}", event):

@@ -45,6 +45,8 @@ class Run:
         self.records, self.conn, self.snap, self.actor, self.now = records, conn, snap, actor, now
         self.automation = snap.automation
         self.depth = 0
+        #: writes made through this run so far (a record read before the last one may be stale)
+        self.writes = 0
         self.counts: Counter[tuple[str, str, str]] = Counter()
         #: called after the transaction commits (wake the dispatcher); never for a rollback
         self.after_commit: list[Callable[[], None]] = []
@@ -57,6 +59,8 @@ class Run:
     def emit(self, event: Event) -> None:
         if not self.automation.listens(event.entity.name):
             return
+        self.writes += 1
+        event.writes = self.writes
         if self.depth >= MAX_DEPTH:
             self.cutoff(event, "(nesting)", f"writes nested more than {MAX_DEPTH} deep")
             return
