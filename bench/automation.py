@@ -88,31 +88,35 @@ def pct(values: list[float], q: float) -> float:
 
 def bench_rules(backend: str, creates: int, warmup: int) -> dict[str, Any]:
     rng = random.Random(SEED)
-    with tempfile.TemporaryDirectory() as tmp_a, tempfile.TemporaryDirectory() as tmp_b:
-        with database(backend, Path(tmp_a)) as url_a, database(backend, Path(tmp_b)) as url_b:
-            plain = workspace(url_a, ("benchauto",), Path(tmp_a))
-            ruled = workspace(url_b, ("benchauto", "benchauto_rules"), Path(tmp_b))
-            actors = {}
-            for name, ws in (("none", plain), ("rules", ruled)):
-                with ws.db.connect() as conn:
-                    user_id = conn.execute(sa.text("SELECT id FROM \"user\" WHERE email = 'admin@bench.dev'")).scalar()
-                    actors[name] = load_actor(conn, ws.snapshot(), user_id, "bench")
-            times: dict[str, list[float]] = {"none": [], "rules": []}
-            pairs = [("none", plain), ("rules", ruled)]
-            gc.collect()
-            for i in range(warmup + creates):
-                data = ticket(rng, i)
-                rng.shuffle(pairs)
-                for name, ws in pairs:
-                    start = time.perf_counter_ns()
-                    ws.records.create(actors[name], "bticket", dict(data))
-                    elapsed = (time.perf_counter_ns() - start) / 1e6
-                    if i >= warmup:
-                        times[name].append(elapsed)
-            with ruled.db.connect() as conn:
-                matched = conn.execute(sa.text("SELECT COUNT(*) FROM bticket WHERE note IS NOT NULL")).scalar()
-            plain.close()
-            ruled.close()
+    with (
+        tempfile.TemporaryDirectory() as tmp_a,
+        tempfile.TemporaryDirectory() as tmp_b,
+        database(backend, Path(tmp_a)) as url_a,
+        database(backend, Path(tmp_b)) as url_b,
+    ):
+        plain = workspace(url_a, ("benchauto",), Path(tmp_a))
+        ruled = workspace(url_b, ("benchauto", "benchauto_rules"), Path(tmp_b))
+        actors = {}
+        for name, ws in (("none", plain), ("rules", ruled)):
+            with ws.db.connect() as conn:
+                user_id = conn.execute(sa.text("SELECT id FROM \"user\" WHERE email = 'admin@bench.dev'")).scalar()
+                actors[name] = load_actor(conn, ws.snapshot(), user_id, "bench")
+        times: dict[str, list[float]] = {"none": [], "rules": []}
+        pairs = [("none", plain), ("rules", ruled)]
+        gc.collect()
+        for i in range(warmup + creates):
+            data = ticket(rng, i)
+            rng.shuffle(pairs)
+            for name, ws in pairs:
+                start = time.perf_counter_ns()
+                ws.records.create(actors[name], "bticket", dict(data))
+                elapsed = (time.perf_counter_ns() - start) / 1e6
+                if i >= warmup:
+                    times[name].append(elapsed)
+        with ruled.db.connect() as conn:
+            matched = conn.execute(sa.text("SELECT COUNT(*) FROM bticket WHERE note IS NOT NULL")).scalar()
+        plain.close()
+        ruled.close()
     result = {"backend": backend, "creates": creates, "matched": matched}
     for name, values in times.items():
         result[f"{name}_p50"] = statistics.median(values)
