@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from engine.api.context import actor, json_body, workspace
-from engine.errors import BadRequest, NotFound
+from engine.automation.record_actions import approval_history, run_action
+from engine.errors import BadRequest
 
 bp = Blueprint("records", __name__, url_prefix="/api/v1")
 
@@ -98,7 +99,10 @@ def related(entity: str, record_id: str, link: str) -> Any:
 
 @bp.post("/<entity>/<record_id>/actions/<name>")
 def action(entity: str, record_id: str, name: str) -> Any:
-    ws = workspace()
-    ws.snapshot().api_entity(entity)
-    actor()
-    raise NotFound(f"{entity} has no action {name!r}")
+    body = json_body() if request.get_data(cache=True) else {}  # the body is optional
+    return _record_response(run_action(workspace().records, actor(), entity, record_id, name, body))
+
+
+@bp.get("/<entity>/<record_id>/approvals")
+def approvals(entity: str, record_id: str) -> Any:
+    return jsonify({"data": approval_history(workspace().records, actor(), entity, record_id)})

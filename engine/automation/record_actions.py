@@ -1,0 +1,107 @@
+"""Record actions: ``POST /api/v1/ENTITY/ID/actions/NAME`` and the approval history of a record.
+
+Components register actions while compiling (``Automation.register_action``): workflow
+transitions, approval decisions, pack actions. :func:`run_action` runs one for a caller
+in one write transaction: the caller must be able to read the record and, unless the
+handler says otherwise (a ``permission`` attribute of ``"read"``: approvers decide on
+records they may not edit), to change it. The handler then acts through a
+:class:`~engine.automation.runtime.Run`, so what it writes is validated, audited and seen
+by rules like any other write, and a failure anywhere rolls everything back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.actor import Actor
+from engine.errors import FieldError, NotFound, PermissionDenied, ValidationError
+from engine.storage import system_tables as st
+from engine.storage.codec import to_json
+from engine.storage.reading import fetch_row, get_record
+
+#: the longest comment an action body may carry
+MAX_COMMENT = 10_000
+
+
+def run_action(records: Any, actor: Actor, entity_name: str, record_id: str, name: str, body: Any) -> dict[str, Any]:
+    """Run the record action ``name`` on one record for ``actor``; returns the record afterwards."""
+    snap = records.ws.snapshot()
+    entity = records._entity(snap, actor, entity_name)
+    handler = snap.automation.actions.get((entity.name, name))
+    if handler is None:
+        raise NotFound(f"{entity.name} has no action {name!r}")
+    permission = getattr(handler, "permission", "update")
+    if permission != "read":
+        records._entity(snap, actor, entity_name, permission)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object", [FieldError("(body)", "Must be a JSON object.")])
+    errors = records._access(snap, actor).write_errors(entity, {k: v for k, v in body.items() if k in entity.fields})
+    if errors:
+        raise ValidationError(f"The {entity.name} is not valid", errors)
+
+    def act(conn: Connection) -> dict[str, Any]:
+        current = dict(fetch_row(conn, snap, entity, record_id, for_update=True)._mapping)
+        if not records._allows(conn, snap, actor, entity, "read", current):
+            raise NotFound(f"No {entity.name} with id {record_id!r}")
+        if permission != "read" and not records._allows(conn, snap, actor, entity, permission, current):
+            raise PermissionDenied(f"You may not change this {entity.name}")
+        run = records._run(conn, snap, actor, records.clock())
+        handler(run, entity, record_id, body)
+        return get_record(conn, snap, entity, record_id, rc=records._rc(actor, snap))
+
+    result: dict[str, Any] = records._write(entity, act)
+    return result
+
+
+def read_body(body: dict[str, Any], fields: tuple[str, ...], action: str) -> tuple[str | None, dict[str, Any]]:
+    """An action body's ``comment`` and the values of ``fields`` it gives; anything else is refused."""
+    unknown = sorted(k for k in body if k != "comment" and k not in fields)
+    if unknown:
+        takes = ", ".join(["comment", *fields])
+        raise ValidationError(
+            f"The action {action!r} takes {takes}",
+            [FieldError(k, f"Not taken by the action {action!r}.") for k in unknown],
+        )
+    comment = body.get("comment")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+        raise ValidationError(
+            "The comment is not valid", [FieldError("comment", f"Must be text of at most {MAX_COMMENT} characters.")]
+        )
+    return (comment or None), {k: v for k, v in body.items() if k != "comment"}
+
+
+def approval_history(records: Any, actor: Actor, entity_name: str, record_id: str) -> list[dict[str, Any]]:
+    """The approval steps of a record (newest submission first, steps in order), if the actor may read it."""
+    snap = records.ws.snapshot()
+    entity = records._entity(snap, actor, entity_name)
+    a = st.approval
+    with records._reading() as conn:
+        get_record(conn, snap, entity, record_id, ["id"], None, records._rc(actor, snap))  # 404 unless readable
+        rows = conn.execute(
+            sa.select(a)
+            .where(a.c.entity == entity.name, a.c.record_id == record_id)
+            .order_by(a.c.submitted_at.desc(), a.c.submission.desc(), a.c.position)
+        ).all()
+    return [
+        {
+            "id": row.id,
+            "process": row.process,
+            "submission": row.submission,
+            "step": row.step,
+            "position": row.position,
+            "state": row.state,
+            "approver": row.approver_user,
+            "approver_role": row.approver_role,
+            "submitted_by": row.submitted_by,
+            "submitted_at": to_json(row.submitted_at),
+            "decided_by": row.decided_by,
+            "decided_at": to_json(row.decided_at),
+            "comment": row.comment,
+        }
+        for row in rows
+    ]
