@@ -178,6 +178,39 @@ def test_extend_for_pause(due: datetime, paused_from: datetime, resumed_at: date
     assert OFFICE.extend_for_pause(due, paused_from, resumed_at) == expected
 
 
+@pytest.mark.parametrize(
+    ("calendar", "due", "paused_from", "resumed_at", "expected"),
+    [
+        # Friday 16:00 CET to Monday 09:00 CEST: one working hour paused, whatever the offsets say
+        pytest.param(
+            BERLIN_OFFICE,
+            local(BERLIN, 3, 30, 12),
+            local(BERLIN, 3, 27, 16),
+            local(BERLIN, 3, 30, 9),
+            local(BERLIN, 3, 30, 13),
+            id="over the spring-forward weekend",
+        ),
+        # Good Friday (3 Apr) and Easter Monday (6 Apr) are public holidays: Thu 1h + Tue 1h
+        pytest.param(
+            BERLIN_OFFICE,
+            local(BERLIN, 4, 7, 15),
+            local(BERLIN, 4, 2, 16),
+            local(BERLIN, 4, 7, 10),
+            local(BERLIN, 4, 7, 17),
+            id="over Easter holidays",
+        ),
+        # the same two UTC instants are 6 working hours in New York, 0 in Berlin (after closing)
+        pytest.param(NEW_YORK_OFFICE, utc(6, 2, 14), utc(6, 1, 15), utc(6, 1, 21), utc(6, 2, 20), id="New York"),
+        pytest.param(BERLIN_OFFICE, utc(6, 2, 14), utc(6, 1, 15), utc(6, 1, 21), utc(6, 2, 14), id="Berlin"),
+        pytest.param(BERLIN_24X7, utc(6, 2, 14), utc(6, 1, 15), utc(6, 1, 21), utc(6, 2, 20), id="24x7"),
+    ],
+)
+def test_extend_for_pause_in_zoned_calendars(
+    calendar: BusinessCalendar, due: datetime, paused_from: datetime, resumed_at: datetime, expected: datetime
+) -> None:
+    assert calendar.extend_for_pause(due, paused_from, resumed_at) == expected
+
+
 def test_resume_before_pause_is_rejected() -> None:
     with pytest.raises(ValueError, match="before pausing"):
         OFFICE.extend_for_pause(utc(6, 1, 15), utc(6, 1, 11), utc(6, 1, 10))
