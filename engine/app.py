@@ -38,6 +38,11 @@ class WorkspaceRouter:
     def for_host(self, host: str) -> Workspace:
         return self.by_host.get(host.split(":")[0].lower(), self.default)
 
+    def workspaces(self) -> list[Workspace]:
+        """Every workspace served, once each."""
+        unique = {id(ws): ws for ws in (self.default, *self.by_host.values())}
+        return list(unique.values())
+
 
 def create_app(config: Config | None = None, workspace: Workspace | None = None) -> Flask:
     config = config or load_config()

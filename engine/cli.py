@@ -189,6 +189,63 @@ def retention(dry_run: bool, now_text: str | None) -> None:
     _run(run)
 
 
+def _instant(text: str | None, option: str = "--now") -> Any:
+    """An ISO datetime option (UTC when it names no zone); None when absent."""
+    import datetime as dt
+
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{option} must be an ISO datetime like 2026-03-01T09:00:00Z, not {text!r}")
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@main.command()
+@click.option("--now", "now_text", help="Run as of this ISO datetime (catch-up, demos, tests).")
+def tick(now_text: str | None) -> None:
+    """Run due timers, scheduled rules and outbox deliveries once; print what ran."""
+    from engine.automation.jobs import InProcessRunner
+
+    def run() -> None:
+        now = _instant(now_text)
+        click.echo(InProcessRunner(_workspace()).tick(now).describe())
+
+    _run(run)
+
+
+@main.command()
+@click.option("--queues", "--queue", "queue", default="tessera", show_default=True, help="RQ queue name.")
+@click.option("--burst", is_flag=True, help="Do one pass and the queued jobs, then exit.")
+def worker(queue: str, burst: bool) -> None:
+    """Run jobs: an RQ worker and its scheduler with TESSERA_REDIS_URL, else the in-process loop."""
+    from engine.automation.jobs import run_worker
+
+    def run() -> None:
+        ws = _workspace()
+        url = ws.config.redis_url
+        if url:
+            import redis
+            import sqlalchemy as sa
+
+            shown = sa.make_url(url).render_as_string(hide_password=True)
+            try:
+                with redis.Redis.from_url(url) as connection:
+                    connection.ping()
+            except (redis.RedisError, ValueError) as exc:
+                _fail(f"cannot reach Redis at {shown}: {exc}")
+            click.echo(f"jobs: RQ worker on queue {queue!r} ({shown}); Ctrl+C stops")
+        else:
+            click.echo("jobs: in-process loop (TESSERA_REDIS_URL is unset); Ctrl+C stops")
+        result = run_worker(ws, queue, burst=burst)
+        if result is not None:
+            click.echo(result.describe())
+
+    _run(run)
+
+
 @main.group()
 def packs() -> None:
     """Installed packs."""

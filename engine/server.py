@@ -1,4 +1,9 @@
-"""Serving with gunicorn (threads per process, several processes with --workers)."""
+"""Serving with gunicorn (threads per process, several processes with --workers).
+
+In embedded mode (no ``TESSERA_REDIS_URL``) each worker process also runs the in-process job
+runner thread (timers, scheduled rules, outbox); claims are atomic, so several processes
+share the work without doing anything twice.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,14 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        # runs in each worker process after the fork: its own app, database pool and job runner
         from engine.app import create_app
+        from engine.automation.jobs import start_in_process
 
-        return create_app()  # each worker process builds its own app and database pool
+        app = create_app()
+        for ws in app.extensions["tessera"].workspaces():
+            start_in_process(ws)  # embedded mode only: with Redis, 'tessera worker' runs jobs
+        return app
 
 
 def run_server(host: str, port: int, workers: int, threads: int) -> None:

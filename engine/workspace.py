@@ -124,6 +124,9 @@ class Workspace:
         self._lock = threading.Lock()
         self.auth = Authenticator(self, config.token_ttl)
         self.permissions = PermissionPolicy()
+        #: the job runner doing this workspace's due work in this process, if one runs here
+        #: (``engine.automation.jobs``); None in tests and one-off commands
+        self.jobs_runner: Any = None
 
     # --- metadata ---------------------------------------------------------------
     def build_snapshot(self, version: int, overlays: tuple[Overlay, ...]) -> Snapshot:
@@ -198,6 +201,12 @@ class Workspace:
         if not hasattr(self, "_records"):
             self._records = Records(self)
         return self._records
+
+    def wake_jobs(self) -> None:
+        """New outbox rows or timers were committed: let this process's job runner look now."""
+        runner = self.jobs_runner
+        if runner is not None:
+            runner.wake()
 
     def instance_file(self, name: str) -> Path:
         self.config.instance_path.mkdir(parents=True, exist_ok=True)

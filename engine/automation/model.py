@@ -80,7 +80,8 @@ class Automation:
 
 def components() -> list[Component]:
     """The engine's components, in the order they see each event."""
-    from engine.automation import assignment, rules, sla, webhooks, workflows
+    # jobs: registers the enqueue action and the job channel
+    from engine.automation import assignment, jobs, rules, sla, webhooks, workflows  # noqa: F401
 
     return [workflows.COMPONENT, sla.COMPONENT, rules.COMPONENT, webhooks.COMPONENT, assignment.COMPONENT]
 
