@@ -11,6 +11,9 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from engine.errors import TesseraError
 
 DEFAULT_DATABASE_URL = "sqlite:///tessera.db"
 
@@ -41,6 +44,22 @@ class Config:
     oidc_teams_claim: str | None = None
     #: argon2 cost: "strong" (default) or "fast" (test suites only: cheap hashes, same code path)
     password_hashing: str = "strong"
+    #: outgoing e-mail (SMTP); unset host: e-mail rows fail with "not configured"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "tessera@localhost"
+    #: upgrade the connection with STARTTLS (``smtp+starttls://``); ``smtp_ssl``: TLS from the start (``smtps://``)
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    #: SMS gateway: JSON ``{"to", "text"}`` is POSTed here with ``Authorization: Bearer sms_token``
+    sms_url: str | None = None
+    sms_token: str | None = None
+    #: seconds an outgoing HTTP call (webhook, SMS gateway) may take
+    http_timeout: float = 10.0
+    #: consecutive failed deliveries after which a webhook subscription is switched off
+    webhook_disable_after: int = 10
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -59,6 +78,31 @@ class Config:
             except FileExistsError:
                 pass
         return path.read_text().strip()
+
+
+def parse_smtp_url(url: str) -> dict[str, object]:
+    """``smtp://user:password@host:port`` (plain), ``smtp+starttls://...`` or ``smtps://...``
+    as Config fields; user and password may be percent-encoded."""
+    parts = urlsplit(url)
+    schemes = {"smtp": (False, False, 25), "smtp+starttls": (True, False, 587), "smtps": (False, True, 465)}
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in schemes or not parts.hostname or port == -1:
+        # the URL itself stays out of the message: it may hold the password
+        raise TesseraError(
+            "TESSERA_SMTP_URL must look like smtp://user:password@host:port (or smtp+starttls://, smtps://)"
+        )
+    starttls, ssl, default_port = schemes[parts.scheme]
+    return {
+        "smtp_host": parts.hostname,
+        "smtp_port": port or default_port,
+        "smtp_user": unquote(parts.username) if parts.username else None,
+        "smtp_password": unquote(parts.password) if parts.password else None,
+        "smtp_starttls": starttls,
+        "smtp_ssl": ssl,
+    }
 
 
 def _split(value: str | None) -> list[str]:
@@ -100,6 +144,14 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
         oidc_role_map=tuple((k.strip(), v.strip()) for k, v in (p for p in role_map if len(p) == 2)),
         oidc_default_roles=tuple(_split(pick("TESSERA_OIDC_DEFAULT_ROLES", "oidc_default_roles"))),
         oidc_teams_claim=pick("TESSERA_OIDC_TEAMS_CLAIM", "oidc_teams_claim"),
+    )
+    smtp_url = pick("TESSERA_SMTP_URL", "smtp_url")
+    if smtp_url:
+        config = config.with_overrides(**parse_smtp_url(smtp_url))
+    config = config.with_overrides(
+        smtp_from=pick("TESSERA_SMTP_FROM", "smtp_from") or config.smtp_from,
+        sms_url=pick("TESSERA_SMS_URL", "sms_url"),
+        sms_token=pick("TESSERA_SMS_TOKEN", "sms_token"),
     )
     instance = pick("TESSERA_INSTANCE_PATH", "instance_path")
     if instance:

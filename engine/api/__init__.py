@@ -10,7 +10,7 @@ from flask import Flask
 
 
 def register_api(app: Flask) -> None:
-    from engine.api import admin, auth, health, meta, oidc, openapi, privacy, problems, records, users
+    from engine.api import admin, auth, health, meta, notifications, oidc, openapi, privacy, problems, records, users
 
     problems.register(app)
     app.register_blueprint(health.bp)
@@ -21,4 +21,5 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(users.bp)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(notifications.bp)
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all
