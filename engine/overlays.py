@@ -1,8 +1,10 @@
-"""Run-time definitions (overlays): entities and fields added by admins through the API.
+"""Run-time definitions (overlays): entities, fields, grants and documents added by admins.
 
 An overlay is validated exactly like a pack document, the schema change it needs is
 applied online in the same transaction that stores it, and the metadata version is
-bumped so every process picks it up without a restart.
+bumped so every process picks it up without a restart. Documents (rules, workflows, SLA
+definitions, calendars: ``engine.automation.definitions.KINDS``) are overlays of their own
+kind, named by their name; one with the name of a pack's definition replaces it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import sqlalchemy as sa
 import yaml
 
 from engine.actor import Actor
-from engine.errors import BadRequest, Conflict, MetadataError, NotFound, PermissionDenied
+from engine.automation.definitions import KINDS, NAME_KEYS, Definition, collect
+from engine.errors import BadRequest, Conflict, FieldError, MetadataError, NotFound, PermissionDenied, ValidationError
 from engine.meta.catalog import Overlay
+from engine.meta.problems import Problems
 from engine.storage import system_tables as st
 from engine.storage.database import advisory_lock, write_transaction
 from engine.storage.ids import new_id
@@ -129,6 +133,107 @@ def describe_entity(ws: Any, name: str) -> dict[str, Any]:
     return entity_document(snap.api_entity(name), snap.catalog)
 
 
+# --- documents: rules, workflows, SLA definitions, calendars ---------------------------------------
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise NotFound(f"There is no document kind {kind!r}; the kinds are {', '.join(KINDS)}")
+    return kind
+
+
+def _definitions(ws: Any, kind: str) -> list[Definition]:
+    # the snapshot was validated when it was built: no problems can turn up here
+    return collect(ws.snapshot().catalog, kind, Problems(), include_disabled=True)
+
+
+def _find(ws: Any, kind: str, name: str) -> Definition | None:
+    return next((d for d in _definitions(ws, kind) if d.name == name), None)
+
+
+def _view(definition: Definition) -> dict[str, Any]:
+    return {
+        "kind": definition.kind,
+        "name": definition.name,
+        "source": definition.pack,
+        "enabled": definition.enabled,
+        "document": definition.data,
+    }
+
+
+def _document_name(kind: str, document: Any, url_name: str | None) -> str:
+    """The name the document gives itself; it must be the one in the URL (PUT)."""
+    if not isinstance(document, dict):
+        raise BadRequest(f"Send the {kind} as a JSON object, the same document as in a pack file")
+    key = NAME_KEYS[kind]
+    name = document.get(key)
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"The {kind} has no name", [FieldError(key, "Required: the name of the definition.")])
+    if url_name is not None and name != url_name:
+        raise ValidationError(
+            f"The {kind} is named {name!r} in the body but {url_name!r} in the URL",
+            [FieldError(key, f"Must be {url_name!r}, the name in the URL.")],
+        )
+    return name
+
+
+def list_documents(ws: Any, actor: Actor, kind: str | None = None) -> list[dict[str, Any]]:
+    """The documents in force (of one ``kind``, or all), from packs and overlays, disabled ones too."""
+    _require_admin(actor)
+    kinds = [_kind(kind)] if kind is not None else list(KINDS)
+    return [_view(d) for k in kinds for d in sorted(_definitions(ws, k), key=lambda d: d.name)]
+
+
+def get_document(ws: Any, actor: Actor, kind: str, name: str) -> dict[str, Any]:
+    _require_admin(actor)
+    found = _find(ws, _kind(kind), name)
+    if found is None:
+        raise NotFound(f"There is no {kind} {name!r}")
+    return _view(found)
+
+
+def add_document(ws: Any, actor: Actor, kind: str, document: Any) -> dict[str, Any]:
+    """A new definition (``POST``); a name a pack or an overlay already has answers 409 (``PUT`` replaces)."""
+    _require_admin(actor)
+    name = _document_name(_kind(kind), document, None)
+    if _find(ws, kind, name) is not None:
+        raise Conflict(f"A {kind} {name!r} exists already; PUT /api/v1/meta/documents/{kind}/{name} replaces it")
+    _store(ws, actor, Overlay(new_id(), kind, name, document), name)
+    return get_document(ws, actor, kind, name)
+
+
+def set_document(ws: Any, actor: Actor, kind: str, name: str, document: Any) -> dict[str, Any]:
+    """Create or replace the overlay ``kind``/``name`` (``PUT``); it overrides a pack's definition
+    of that name. ``"enabled": false`` in the document switches the definition off."""
+    _require_admin(actor)
+    _document_name(_kind(kind), document, name)
+    _store(ws, actor, Overlay(new_id(), kind, name, document), name, replace=True)
+    return get_document(ws, actor, kind, name)
+
+
+def remove_document(ws: Any, actor: Actor, kind: str, name: str) -> None:
+    """Drop the overlay ``kind``/``name`` (``DELETE``): the pack's definition, if any, applies again.
+
+    Refused (422) when the rest would not validate, e.g. an SLA still uses the calendar."""
+    _require_admin(actor)
+    _kind(kind)
+    with write_transaction(ws.db) as conn:
+        advisory_lock(conn, SCHEMA_LOCK)
+        o = st.overlay
+        same = sa.and_(o.c.kind == kind, o.c.target == name, o.c.name == name)
+        row = conn.execute(sa.select(o.c.id, o.c.document).where(same)).first()
+        if row is None:
+            raise NotFound(f"There is no run-time {kind} {name!r} (a pack's definition is changed by a PUT)")
+        conn.execute(o.delete().where(o.c.id == row.id))
+        try:
+            ws.build_snapshot(-1, ws._read_overlays(conn))
+        except MetadataError as exc:
+            raise MetadataError(f"Removing the {kind} {name!r} would leave the metadata invalid", exc.errors) from None
+        ws.bump_version(conn)
+        record_audit(
+            conn, actor, "meta", row.id, f"remove_{kind}", {name: [row.document, None]}, dt.datetime.now(dt.UTC)
+        )
+    ws.reload()
+
+
 def export_overlays(ws: Any, directory: Path, pack_name: str = "overlays") -> list[Path]:
     """Write the workspace's overlays as a pack (``tessera packs export-overlays DIR``)."""
     snap = ws.snapshot()
@@ -144,7 +249,9 @@ def export_overlays(ws: Any, directory: Path, pack_name: str = "overlays") -> li
     )
     extensions: dict[str, dict[str, Any]] = {}
     for overlay in snap.catalog.overlays:
-        if overlay.kind == "entity":
+        if overlay.kind in KINDS:
+            written.append(_export_document(directory, overlay))
+        elif overlay.kind == "entity":
             path = directory / "entities" / f"{overlay.target}.yaml"
             path.write_text(yaml.safe_dump(overlay.document, sort_keys=False, allow_unicode=True))
             written.append(path)
@@ -158,3 +265,18 @@ def export_overlays(ws: Any, directory: Path, pack_name: str = "overlays") -> li
         path.write_text(yaml.safe_dump({"extends": target, **parts}, sort_keys=False, allow_unicode=True))
         written.append(path)
     return written
+
+
+def _export_document(directory: Path, overlay: Overlay) -> Path:
+    """``rules/NAME.yaml`` (as ``{rules: [rule]}``), ``workflows/NAME.yaml``, ``sla/NAME.yaml`` ...
+
+    An overlay that replaces a pack's definition of the same name is written too; 'tessera
+    check' then reports the name as defined twice: drop it from one of the packs."""
+    folder = directory / KINDS[overlay.kind]
+    folder.mkdir(exist_ok=True)
+    document: dict[str, Any] = overlay.document
+    if overlay.kind == "rule":  # a rules file holds a list, as collect() reads it
+        document = {"rules": [overlay.document]}
+    path = folder / f"{overlay.target}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    return path

@@ -1,15 +1,20 @@
-"""Metadata endpoints: read the effective definitions, add overlays (admin)."""
+"""Metadata endpoints: read the effective definitions, add overlays (admin).
+
+``/meta/documents`` serves the automation documents (rules, workflows, SLA definitions,
+calendars) of packs and overlays; ``engine.overlays`` validates and stores them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from engine import overlays
 from engine.api.context import actor, json_body, workspace
 from engine.api.describe import entity_document, entity_summary
-from engine.errors import NotFound
+from engine.automation.definitions import KINDS
+from engine.errors import BadRequest, NotFound
 
 bp = Blueprint("meta", __name__, url_prefix="/api/v1/meta")
 
@@ -52,3 +57,42 @@ def add_field(name: str) -> Any:
     response = jsonify(overlays.add_field(workspace(), actor(), name, json_body()))
     response.status_code = 201
     return response
+
+
+@bp.get("/documents")
+def documents() -> Any:
+    unknown = set(request.args) - {"kind"}
+    if unknown:
+        raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}; use kind")
+    kind = request.args.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
+    return jsonify({"data": overlays.list_documents(workspace(), actor(), kind)})
+
+
+@bp.get("/documents/<kind>")
+def documents_of_kind(kind: str) -> Any:
+    return jsonify({"data": overlays.list_documents(workspace(), actor(), kind)})
+
+
+@bp.get("/documents/<kind>/<name>")
+def document(kind: str, name: str) -> Any:
+    return jsonify(overlays.get_document(workspace(), actor(), kind, name))
+
+
+@bp.post("/documents/<kind>")
+def add_document(kind: str) -> Any:
+    response = jsonify(overlays.add_document(workspace(), actor(), kind, json_body()))
+    response.status_code = 201
+    return response
+
+
+@bp.put("/documents/<kind>/<name>")
+def set_document(kind: str, name: str) -> Any:
+    return jsonify(overlays.set_document(workspace(), actor(), kind, name, json_body()))
+
+
+@bp.delete("/documents/<kind>/<name>")
+def remove_document(kind: str, name: str) -> Any:
+    overlays.remove_document(workspace(), actor(), kind, name)
+    return Response(status=204)

@@ -32,6 +32,8 @@ class Definition:
     pack: str
 
     def location(self, *sub: Any) -> str:
+        if self.pack == "overlay":  # a stored document has no lines: name the place by its path
+            return f"{self.doc.path}:{format_path([*self.path, *sub])}"
         return self.doc.location([*self.path, *sub])
 
     def where(self, *sub: Any) -> str:
