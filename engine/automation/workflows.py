@@ -151,11 +151,15 @@ class Workflows(BaseComponent):
         automation.parts[self.name] = found
 
     def on_event(self, run: Any, event: Event) -> None:
-        if event.kind != "create":
-            return
         found: WorkflowSet = run.automation.parts[self.name]
-        for workflow in found.by_entity.get(event.entity.name, ()):
-            start(run, workflow, event)
+        if event.kind == "create":
+            for workflow in found.by_entity.get(event.entity.name, ()):
+                start(run, workflow, event)
+        elif event.kind == "delete" and run.depth == 1 and run.actor != SYSTEM:
+            # a record awaiting approval is locked against deletion too (the write rolls back)
+            for workflow in found.by_entity.get(event.entity.name, ()):
+                if workflow.approvals:
+                    check_unlocked(run, workflow, event.record_id, event.old or {})
 
     def before_update(
         self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str

@@ -249,6 +249,10 @@ def test_a_two_level_approval_goes_to_the_manager_then_to_a_director(crew: Crew)
         locked = api.patch(f"deal/{deal_id}", {"name": "Changed"})
         assert locked.status_code == 409
         assert "awaits approval" in locked.get_json()["detail"]
+    deleted = crew.admin.delete(f"deal/{deal_id}")  # nor deleted, even by an admin
+    assert deleted.status_code == 409, deleted.get_json()
+    assert "awaits approval" in deleted.get_json()["detail"]
+    assert crew.rep.get(f"deal/{deal_id}").status_code == 200  # still there, unchanged
     assert _act(crew.rep, "deal", deal_id, "submit").status_code == 409
 
     # only the current step's approver decides it
