@@ -21,7 +21,6 @@ from engine.dsl import Expression
 from engine.dsl.functions import FunctionRegistry
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
-from engine.meta.packs import dependency_closure
 from engine.meta.problems import Problems
 
 
@@ -107,12 +106,6 @@ def compile_rule(
     entity = c.entity(data["entity"], "entity")
     if entity is None:
         return None
-    if not _may_target(definition.pack, entity, catalog):
-        c.fail(
-            f"rule targets {entity.name!r} of pack {entity.pack!r}, which pack {definition.pack!r} does not depend on",
-            "entity",
-        )
-        return None
     on = data.get("on", [])
     on = frozenset([on] if isinstance(on, str) else on)
     for key in ("fields",):
@@ -144,14 +137,6 @@ def compile_rule(
         schedule,
         definition,
     )
-
-
-def _may_target(pack: str, entity: EntityDef, catalog: Catalog) -> bool:
-    """A pack's rule may act on entities of its own pack and the packs it depends on (as its
-    links may); an overlay rule, or a rule on an overlay entity, on any."""
-    if pack == "overlay" or entity.pack == "overlay":
-        return True
-    return entity.pack in dependency_closure(catalog.packs).get(pack, {pack, "system"})
 
 
 def compile_schedule(c: Compiler, spec: dict[str, Any], entity: EntityDef) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from engine.dsl.functions import FunctionRegistry
 from engine.errors import DslError
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
+from engine.meta.packs import dependency_closure
 from engine.meta.problems import Problems
 
 _DURATION = re.compile(r"(\d+)\s*([wdhms])")
@@ -36,6 +37,14 @@ def parse_duration(text: str) -> dt.timedelta:
     return delta
 
 
+def may_target(pack: str, entity: EntityDef, catalog: Catalog) -> bool:
+    """A pack's automation may act on entities of its own pack and the packs it depends on
+    (as its links may); an overlay, or anything on an overlay entity, on any."""
+    if pack == "overlay" or entity.pack == "overlay":
+        return True
+    return entity.pack in dependency_closure(catalog.packs).get(pack, {pack, "system"})
+
+
 class Compiler:
     """Compiles the expressions of one definition, reporting errors at their place in the file."""
 
@@ -45,11 +54,18 @@ class Compiler:
         self.catalog, self.functions, self.problems, self.definition = catalog, functions, problems, definition
         #: the automation being built (workflow-owned fields, calendars, record actions)
         self.automation = automation
+        #: variables the expressions being compiled may read: ``$input`` of a record action,
+        #: ``$NAME`` bound by an earlier step's ``as:``, ``$item`` inside ``for_each``
+        self.variables: dict[str, Any] = {}
 
     def entity(self, name: Any, *path: Any) -> EntityDef | None:
         entity = self.catalog.entities.get(name) if isinstance(name, str) else None
         if entity is None or entity.child:
             self.problems.add(self.definition.location(*path), f"unknown entity {name!r}")
+            return None
+        pack = getattr(self.definition, "pack", "overlay")
+        if not may_target(pack, entity, self.catalog):
+            self.fail(f"{entity.name!r} belongs to pack {entity.pack!r}, which pack {pack!r} does not depend on", *path)
             return None
         return entity
 
@@ -68,6 +84,7 @@ class Compiler:
                 where=self.definition.where(*path),
                 updates=updates,
                 expect="bool" if condition else None,
+                variables=self.variables,
             )
         except DslError as exc:
             self.problems.add(self.definition.location(*path), exc.detail.replace("\n", "\n    "))

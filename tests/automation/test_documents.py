@@ -194,16 +194,20 @@ def _pack(root: Path, name: str, depends: list[str]) -> None:
     (root / name / "pack.yaml").write_text(yaml.safe_dump({"name": name, "version": "1.0.0", "depends": depends}))
     rules = f"rules:\n  - name: {name}_rule\n    entity: case\n    on: create\n    do: [{{set: {{note: x}}}}]\n"
     (root / name / "rules" / "cases.yaml").write_text(rules)
+    (root / name / "workflows").mkdir()
+    flow = "workflow: deal_flow\nentity: deal\nfield: status\ntransitions: []\n"
+    (root / name / "workflows" / "deals.yaml").write_text(flow)
 
 
-def test_a_pack_rule_may_target_only_entities_of_packs_it_depends_on(tmp_path: Path) -> None:
+def test_pack_automation_may_target_only_entities_of_packs_it_depends_on(tmp_path: Path) -> None:
     _pack(tmp_path, "dependent", ["autokit"])
     _pack(tmp_path, "stray", [])
     paths = (TEST_PACKS, tmp_path)
     fine, _ = check_packs(Config(database_url="sqlite://", packs=("autokit", "dependent"), extra_pack_paths=paths), [])
     assert not fine, fine.items
     stray, _ = check_packs(Config(database_url="sqlite://", packs=("autokit", "stray"), extra_pack_paths=paths), [])
-    assert [p.message for p in stray.items] == [
-        "rule targets 'case' of pack 'autokit', which pack 'stray' does not depend on"
+    assert sorted(p.message for p in stray.items) == [
+        "'case' belongs to pack 'autokit', which pack 'stray' does not depend on",
+        "'deal' belongs to pack 'autokit', which pack 'stray' does not depend on",  # workflows too
     ]
-    assert str(stray.items[0].location).endswith("stray/rules/cases.yaml:3:5")  # at entity
+    assert any(str(p.location).endswith("stray/rules/cases.yaml:3:5") for p in stray.items)  # at entity
