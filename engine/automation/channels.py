@@ -22,6 +22,8 @@ class Delivery:
     error: str | None = None
     #: False: retrying cannot help (410 Gone, a bad address): fail the row at once
     retry: bool = True
+    #: a success's remark, shown with the attempt ("written to the log: no e-mail server configured")
+    note: str | None = None
 
 
 #: (workspace, outbox row as a dict) -> Delivery; a channel must be idempotent per row id

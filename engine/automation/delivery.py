@@ -3,8 +3,12 @@
 Each channel takes one outbox row (``engine.automation.channels``) and reports a
 :class:`Delivery`; the dispatcher (:mod:`engine.automation.outbox`) logs the attempt and
 retries with backoff. A failure retrying cannot fix (a refused address, ``410 Gone``, most
-``4xx`` answers, a channel that is not configured) is reported with ``retry=False`` and
-goes to the failed list at once.
+``4xx`` answers) is reported with ``retry=False`` and goes to the failed list at once.
+
+Without a configured gateway (``TESSERA_SMTP_URL`` / ``TESSERA_SMS_URL`` unset, or ``log:``)
+e-mail and SMS are written to the application log (logger ``tessera.messages``) instead of
+being sent, and the attempt counts as delivered with a note saying so: the embedded demo shows
+its invitation and notification e-mails in the terminal, and nothing piles up in the failed list.
 
 E-mail and SMS texts are rendered here, when they are sent, from the row's payload
 (:mod:`engine.automation.templates`). Webhooks are signed: ``X-Tessera-Signature:
@@ -38,6 +42,9 @@ from engine.automation.templates import templates_for
 from engine.storage.database import read_transaction, write_transaction
 
 log = logging.getLogger("tessera.jobs")
+#: e-mail and SMS written out instead of sent (no gateway configured); a warning, so it shows
+#: even where logging is not configured
+message_log = logging.getLogger("tessera.messages")
 
 USER_AGENT = "Tessera-Webhooks/1"
 
@@ -76,16 +83,20 @@ def build_email(ws: Any, row: dict[str, Any]) -> EmailMessage:
 
 
 def send_email(ws: Any, row: dict[str, Any]) -> Delivery:
-    """The ``email`` channel: payload ``{to, subject, template, ...}`` sent over SMTP."""
+    """The ``email`` channel: payload ``{to, subject, template, ...}`` sent over SMTP, or
+    written to the log when no SMTP server is configured."""
     config = ws.config
-    if not config.smtp_host:
-        return Delivery(False, error="e-mail is not configured: set TESSERA_SMTP_URL", retry=False)
     if not row["payload"].get("to"):
         return Delivery(False, error="the e-mail has no recipient", retry=False)
     try:
         message = build_email(ws, row)
     except jinja2.TemplateError as exc:
         return Delivery(False, error=f"template {row['payload'].get('template')!r}: {exc}", retry=False)
+    if not config.smtp_host:
+        plain = message.get_body(("plain",))
+        content = str(plain.get_content()).rstrip() if plain is not None else ""
+        headline = f"To: {message['To']}\nSubject: {message['Subject']}"
+        return write_to_log("e-mail", "SMTP server", "TESSERA_SMTP_URL", row, f"{headline}\n\n{content}")
     try:
         smtp_class = smtplib.SMTP_SSL if config.smtp_ssl else smtplib.SMTP
         with smtp_class(config.smtp_host, config.smtp_port, timeout=config.http_timeout) as smtp:
@@ -111,18 +122,29 @@ def send_email(ws: Any, row: dict[str, Any]) -> Delivery:
 def send_sms(ws: Any, row: dict[str, Any]) -> Delivery:
     """The ``sms`` channel: ``{"to", "text"}`` POSTed as JSON to the configured gateway."""
     config = ws.config
-    if not config.sms_url:
-        return Delivery(False, error="SMS is not configured: set TESSERA_SMS_URL", retry=False)
     payload = row["payload"]
     try:
         text = render_message(ws, payload, ("sms.txt",))["sms.txt"]
     except jinja2.TemplateError as exc:
         return Delivery(False, error=f"template {payload.get('template')!r}: {exc}", retry=False)
+    body = {"to": payload.get("to"), "text": (text or _fallback_text(payload)).strip()}
+    if not config.sms_url:
+        return write_to_log("SMS", "SMS gateway", "TESSERA_SMS_URL", row, f"To: {body['to']}\n\n{body['text']}")
     headers = {"X-Tessera-Delivery": str(row["id"])}
     if config.sms_token:
         headers["Authorization"] = f"Bearer {config.sms_token}"
-    body = {"to": payload.get("to"), "text": (text or _fallback_text(payload)).strip()}
     return _post(config.sms_url, json.dumps(body).encode(), headers, config.http_timeout)
+
+
+# --- no gateway: the log ----------------------------------------------------------------------
+
+
+def write_to_log(kind: str, gateway: str, setting: str, row: dict[str, Any], text: str) -> Delivery:
+    """Write a message to the ``tessera.messages`` log instead of sending it; a success whose
+    note says so (the job list shows the row ``sent``, its attempt the note)."""
+    note = f"written to the log, not sent: no {gateway} is configured ({setting})"
+    message_log.warning("%s %s %s\n%s", kind, row["id"], note, text)
+    return Delivery(True, note=note)
 
 
 # --- webhooks -----------------------------------------------------------------------

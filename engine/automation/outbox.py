@@ -192,7 +192,8 @@ def _log_attempt(conn: Any, outbox_id: str, now: dt.datetime, result: Delivery, 
             "at": now,
             "ok": result.ok,
             "status_code": result.status_code,
-            "error": None if result.ok else _error(result),
+            # a successful attempt keeps its note (if any) where a failed one keeps its error
+            "error": result.note if result.ok else _error(result),
             "duration_ms": duration_ms,
         },
     )
@@ -235,6 +236,8 @@ def next_available(ws: Any) -> dt.datetime | None:
 # --- administration (GET/POST /api/v1/admin/jobs...) ----------------------------------
 
 FILTERS = ("state", "channel", "entity", "record_id", "limit", "offset")
+#: the largest ``offset``, as for record lists (a huge one would overflow the database integer)
+MAX_OFFSET = 10_000_000
 #: payload keys whose values stay out of the admin API (sign-in links, tokens, signatures)
 _SECRET_KEY = re.compile(r"token|secret|password|link|authorization|signature|api_?key|credential", re.IGNORECASE)
 HIDDEN = "[hidden]"
@@ -292,10 +295,10 @@ def list_jobs(ws: Any, actor: Actor, params: Mapping[str, str]) -> dict[str, Any
     try:
         limit = int(params.get("limit", 100))
         offset = int(params.get("offset", 0))
-        if not 1 <= limit <= 1000 or offset < 0:
+        if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
             raise ValueError
     except ValueError:
-        raise BadRequest("limit must be 1 to 1000 and offset 0 or more") from None
+        raise BadRequest(f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET}") from None
     with read_transaction(ws.db) as conn:
         rows = conn.execute(
             sa.select(o).where(*conditions).order_by(o.c.created_at.desc(), o.c.id.desc()).limit(limit).offset(offset)
@@ -350,7 +353,8 @@ def discard_job(ws: Any, actor: Actor, outbox_id: str) -> dict[str, Any]:
 
 
 def job_deliveries(ws: Any, actor: Actor, outbox_id: str) -> dict[str, Any]:
-    """Every attempt of one row, oldest first."""
+    """Every attempt of one row, oldest first: a failed one with its ``error``, a successful one
+    with its channel's ``note`` (e-mail written to the log when no server is configured)."""
     _require_admin(actor)
     d = st.delivery
     with read_transaction(ws.db) as conn:
@@ -363,7 +367,8 @@ def job_deliveries(ws: Any, actor: Actor, outbox_id: str) -> dict[str, Any]:
                 "at": to_json(r.at),
                 "ok": bool(r.ok),
                 "status_code": r.status_code,
-                "error": r.error,
+                "error": None if r.ok else r.error,
+                "note": r.error if r.ok else None,
                 "duration_ms": r.duration_ms,
             }
             for r in rows

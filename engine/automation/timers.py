@@ -1,84 +1,203 @@
-"""Firing due timers: each becomes a ``timer`` event on its record, in its own savepoint.
+"""Firing due timers: each becomes a ``timer`` event on its record, all or nothing per timer.
 
 Timers are rows of ``tessera_timer`` (the database is the source of truth). The job
 runner calls :func:`fire_due` when the earliest timer falls due (:func:`next_due`) and on
-every sweep, so a timer fires at its due time and none is lost to a restart. Several
-workers may fire at once: rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
-(SQLite serialises writers) and a timer fires once.
+every sweep, so a timer fires at its due time and none is lost to a restart.
+
+Timers fire in batches, one transaction each: one statement claims the batch (``UPDATE ...
+RETURNING``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the work
+and a timer fires once), one query per entity loads the batch's records, and each component
+may load what it needs for the whole batch (:meth:`Component.on_timers`). A crash before the
+commit leaves the batch pending: it is claimed again.
+
+Each timer's effects are all or nothing. The batch first runs without savepoints (they cost
+two round trips per timer); when a timer fails, the transaction is rolled back and the
+batch runs again with each timer in its own savepoint, so the failing one is marked
+``failed`` with its error and the others fire. The rest of that pass keeps the savepoints.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine.actor import Actor
 from engine.automation.events import Event
+from engine.automation.runtime import Run
 from engine.errors import TesseraError
+from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
 
 log = logging.getLogger("tessera.automation")
 
 TIMER_ACTOR = Actor(None, frozenset({"admin"}), "timer")
+#: what makes one timer fail (its effects are rolled back, the timer is marked failed): a
+#: refused write or action, or a value the database refused (a unique index, a range)
+FAILURES = (TesseraError, sa.exc.IntegrityError, sa.exc.DataError)
+
+_t = st.timer
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """A claimed ``tessera_timer`` row."""
+
+    id: str
+    entity: str
+    record_id: str
+    name: str
+    due_at: dt.datetime
+    payload: dict[str, Any] | None
+
+
+class TimerRun(Run):
+    """The run of one batch of timers.
+
+    It remembers every record a write of the batch touched (every write of a listened entity
+    passes through :meth:`emit`), so a record loaded for the whole batch is used only while
+    nothing in the batch has changed it. ``prepared`` holds what components loaded for the
+    batch in :meth:`Component.on_timers`, by component name; it is emptied when a timer fails,
+    as its rolled-back effects may be in it.
+    """
+
+    def __init__(self, records: Any, conn: Any, snap: Any, actor: Actor, now: dt.datetime):
+        super().__init__(records, conn, snap, actor, now)
+        self.touched: set[tuple[str, str]] = set()
+        self.prepared: dict[str, Any] = {}
+
+    def emit(self, event: Event) -> None:
+        self.touched.add((event.entity.name, event.record_id))
+        super().emit(event)
+
+
+class _Failed(Exception):
+    """A timer of a batch run without savepoints failed: run the batch again with them."""
 
 
 def next_due(ws: Any) -> dt.datetime | None:
     """When the earliest pending timer falls due (None: no timer pending)."""
-    t = st.timer
     with read_transaction(ws.db) as conn:
-        return conn.execute(sa.select(sa.func.min(t.c.due_at)).where(t.c.state == "pending")).scalar()
+        return conn.execute(sa.select(sa.func.min(_t.c.due_at)).where(_t.c.state == "pending")).scalar()
 
 
-def fire_due(ws: Any, now: dt.datetime | None = None, batch: int = 500) -> int:
-    """Fire every pending timer due at ``now``; returns how many fired."""
+def fire_due(ws: Any, now: dt.datetime | None = None, batch: int = 500, savepoints: bool = False) -> int:
+    """Fire every pending timer due at ``now``; returns how many fired.
+
+    ``savepoints``: give every timer its own savepoint from the start (otherwise only a
+    batch in which a timer failed runs again that way)."""
     now = now or dt.datetime.now(dt.UTC)
-    t = st.timer
     fired = 0
     while True:
-        with write_transaction(ws.db) as conn:
-            rows = conn.execute(
-                sa.select(t)
-                .where(t.c.state == "pending", t.c.due_at <= now)
-                .order_by(t.c.due_at, t.c.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            ).all()
-            snap = ws.snapshot()
-            run = ws.records._run(conn, snap, TIMER_ACTOR, now)
-            for timer in rows:
-                fired += _fire(conn, snap, run, timer, now)
-        if len(rows) < batch:
+        try:
+            claimed, count = _fire_batch(ws, now, batch, savepoints)
+        except _Failed:
+            savepoints = True
+            continue
+        fired += count
+        if claimed < batch:
             return fired
 
 
-def _fire(conn: Any, snap: Any, run: Any, timer: Any, now: dt.datetime) -> int:
-    t = st.timer
-    claimed = conn.execute(
-        t.update().where(t.c.id == timer.id, t.c.state == "pending").values(state="fired", fired_at=now)
+def _fire_batch(ws: Any, now: dt.datetime, batch: int, savepoints: bool) -> tuple[int, int]:
+    """Claim up to ``batch`` due timers and fire them in one transaction: (claimed, fired)."""
+    with write_transaction(ws.db) as conn:
+        timers = claim(conn, now, batch)
+        if not timers:
+            return 0, 0
+        snap = ws.snapshot()
+        run = TimerRun(ws.records, conn, snap, TIMER_ACTOR, now)
+        conn.info.setdefault("after_commit", []).append(run.after_commit)
+        records = _prepare(run, timers)
+        fired = 0
+        for timer in timers:
+            entity = snap.catalog.entities.get(timer.entity)
+            if entity is None:  # its entity is gone: nothing to act on
+                continue
+            if not savepoints:
+                try:
+                    fired += _fire(run, entity, timer, records)
+                except FAILURES as exc:
+                    log.info(
+                        "timer %s on %s %s failed; firing its batch again with savepoints",
+                        timer.name,
+                        timer.entity,
+                        timer.record_id,
+                    )
+                    raise _Failed() from exc
+                continue
+            try:
+                with conn.begin_nested():
+                    fired += _fire(run, entity, timer, records)
+            except FAILURES as exc:  # its effects are rolled back; the others stand
+                run.prepared.clear()  # what components cached may hold what was rolled back
+                _mark_failed(conn, timer, exc)
+        return len(timers), fired
+
+
+def claim(conn: Any, now: dt.datetime, batch: int) -> list[DueTimer]:
+    """Mark up to ``batch`` due timers fired in one statement; returns them in due order.
+    Rows another worker holds are skipped (PostgreSQL); SQLite serialises writers."""
+    due = (
+        sa.select(_t.c.id)
+        .where(_t.c.state == "pending", _t.c.due_at <= now)
+        .order_by(_t.c.due_at, _t.c.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
     )
-    if claimed.rowcount != 1:
+    rows = conn.execute(
+        _t.update()
+        .where(_t.c.id.in_(due.scalar_subquery()), _t.c.state == "pending")
+        .values(state="fired", fired_at=now)
+        .returning(_t.c.id, _t.c.entity, _t.c.record_id, _t.c.name, _t.c.due_at, _t.c.payload)
+    ).all()
+    timers = [DueTimer(*row) for row in rows]
+    timers.sort(key=lambda t: (t.due_at, t.id))
+    return timers
+
+
+def _prepare(run: TimerRun, timers: Sequence[DueTimer]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Load the batch's live records (one query per entity) and let components prepare."""
+    by_entity: dict[str, list[DueTimer]] = {}
+    for timer in timers:
+        by_entity.setdefault(timer.entity, []).append(timer)
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, group in by_entity.items():
+        entity = run.snap.catalog.entities.get(name)
+        if entity is None:
+            continue
+        table = run.snap.tables.main(name)
+        ids = sorted({t.record_id for t in group})
+        rows = run.conn.execute(sa.select(table).where(table.c.id.in_(ids), table.c.deleted_at.is_(None)))
+        for row in rows:
+            records[(name, row.id)] = dict(row._mapping)
+        if run.automation.listens(name):
+            for component in run.automation.components:
+                component.on_timers(run, entity, group)
+    return records
+
+
+def _fire(run: TimerRun, entity: EntityDef, timer: DueTimer, records: dict[tuple[str, str], dict[str, Any]]) -> int:
+    key = (timer.entity, timer.record_id)
+    record = run.fetch(entity, timer.record_id) if key in run.touched else records.get(key)
+    if record is None:  # deleted since: the timer has nothing to act on
         return 0
-    entity = snap.catalog.entities.get(timer.entity)
-    if entity is None:
-        return 0
-    try:
-        with conn.begin_nested():
-            record = run.fetch(entity, timer.record_id)
-            if record is None:  # deleted since: the timer has nothing to act on
-                return 0
-            event = Event("timer", entity, timer.record_id, record, None, run.actor, name=timer.name)
-            event.payload = dict(timer.payload or {})
-            run.emit(event)
-    except TesseraError as exc:  # its actions failed: they are rolled back, the timer is marked
-        log.warning("timer %s on %s %s failed: %s", timer.name, timer.entity, timer.record_id, exc)
-        conn.execute(
-            t.update()
-            .where(t.c.id == timer.id)
-            .values(state="failed", payload={**(timer.payload or {}), "error": str(exc)})
-        )
-        return 0
+    event = Event("timer", entity, timer.record_id, record, None, run.actor, name=timer.name)
+    event.payload = dict(timer.payload or {})
+    run.emit(event)
     return 1
+
+
+def _mark_failed(conn: Any, timer: DueTimer, exc: Exception) -> None:
+    reason = str(exc.orig).strip().splitlines()[0] if isinstance(exc, sa.exc.DBAPIError) else str(exc)
+    log.warning("timer %s on %s %s failed: %s", timer.name, timer.entity, timer.record_id, reason)
+    conn.execute(
+        _t.update()
+        .where(_t.c.id == timer.id)
+        .values(state="failed", payload={**(timer.payload or {}), "error": reason})
+    )

@@ -274,15 +274,7 @@ def test_an_unreachable_mail_server_is_retried(
     assert "could not send e-mail" in _outbox(ws, "email")[0].last_error
 
 
-def test_e_mail_without_a_configured_server_fails_at_once(auto_workspace: Any) -> None:
-    unconfigured = auto_workspace("auto_notify")
-    unconfigured.records.clock = lambda: T0
-    api = sign_in(create_app(unconfigured.config, unconfigured).test_client(), "rep@test.dev")
-    api.post("case", {"subject": "B", "priority": "P1"})
-    dispatch_due(unconfigured, T0)
-    rows = _outbox(unconfigured, "email")
-    assert {r.state for r in rows} == {"failed"}
-    assert rows[0].last_error == "e-mail is not configured: set TESSERA_SMTP_URL"
+# e-mail without a configured server goes to the log: tests/automation/test_delivery_console.py
 
 
 def test_an_invitation_is_sent_with_the_engines_default_template(
