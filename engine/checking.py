@@ -10,6 +10,7 @@ from engine.dsl import default_functions
 from engine.meta.catalog import Catalog, build_catalog
 from engine.meta.packs import builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
+from engine.render import check_render_templates
 from engine.storage.expressions import check_catalog_expressions
 
 
@@ -36,6 +37,7 @@ def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
         functions = default_functions()
         check_catalog_expressions(catalog, functions, problems)
         build_automation(catalog, functions, problems)
+        check_render_templates(catalog, problems)
     return problems, len(ordered)
 
 

@@ -217,6 +217,21 @@ def tick(now_text: str | None) -> None:
 
 
 @main.command()
+@click.argument("entity")
+@click.argument("fields", nargs=-1)
+@click.option("--now", "now_text", help="Evaluate today()/now() in filters as of this ISO datetime.")
+def recompute(entity: str, fields: tuple[str, ...], now_text: str | None) -> None:
+    """Recount the rollup fields of every record of ENTITY (all of them, or the FIELDS named)."""
+    from engine.automation.rollups import recompute_all
+
+    def run() -> None:
+        done = recompute_all(_workspace(), entity, list(fields) or None, _instant(now_text))
+        click.echo(f"recomputed {', '.join(fields) or 'every rollup'} of {done} {entity} record(s)")
+
+    _run(run)
+
+
+@main.command()
 @click.option("--queues", "--queue", "queue", default="tessera", show_default=True, help="RQ queue name.")
 @click.option("--burst", is_flag=True, help="Do one pass and the queued jobs, then exit.")
 def worker(queue: str, burst: bool) -> None:

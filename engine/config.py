@@ -31,6 +31,8 @@ class Config:
     token_ttl: int = 12 * 3600
     #: sign-in attempts allowed per client address ("N per minute|hour")
     auth_rate_limit: str = "10 per minute"
+    #: public form and hook submissions per client address, unless the form sets its own
+    capture_rate_limit: str = "20 per minute"
     #: failed sign-ins per account before it is locked for the rest of the window
     login_lockout: str = "5 per 15 minutes"
     #: single sign-on (OpenID Connect); unset issuer: local passwords only
@@ -44,7 +46,8 @@ class Config:
     oidc_teams_claim: str | None = None
     #: argon2 cost: "strong" (default) or "fast" (test suites only: cheap hashes, same code path)
     password_hashing: str = "strong"
-    #: outgoing e-mail (SMTP); unset host: e-mail rows fail with "not configured"
+    #: outgoing e-mail (SMTP); unset host (``TESSERA_SMTP_URL`` unset or ``log:``): messages are
+    #: written to the application log instead of being sent
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None
@@ -53,7 +56,8 @@ class Config:
     #: upgrade the connection with STARTTLS (``smtp+starttls://``); ``smtp_ssl``: TLS from the start (``smtps://``)
     smtp_starttls: bool = False
     smtp_ssl: bool = False
-    #: SMS gateway: JSON ``{"to", "text"}`` is POSTed here with ``Authorization: Bearer sms_token``
+    #: SMS gateway: JSON ``{"to", "text"}`` is POSTed here with ``Authorization: Bearer sms_token``;
+    #: unset (``TESSERA_SMS_URL`` unset or ``log:``): texts are written to the application log
     sms_url: str | None = None
     sms_token: str | None = None
     #: seconds an outgoing HTTP call (webhook, SMS gateway) may take
@@ -80,9 +84,16 @@ class Config:
         return path.read_text().strip()
 
 
+#: the value of ``TESSERA_SMTP_URL`` / ``TESSERA_SMS_URL`` that writes messages to the log
+LOG_TRANSPORT = "log:"
+
+
 def parse_smtp_url(url: str) -> dict[str, object]:
     """``smtp://user:password@host:port`` (plain), ``smtp+starttls://...`` or ``smtps://...``
-    as Config fields; user and password may be percent-encoded."""
+    as Config fields; user and password may be percent-encoded. ``log:`` (the same as unset,
+    but it wins over a ``tessera.toml`` value) writes e-mail to the application log."""
+    if url.strip() == LOG_TRANSPORT:
+        return {"smtp_host": None}
     parts = urlsplit(url)
     schemes = {"smtp": (False, False, 25), "smtp+starttls": (True, False, 587), "smtps": (False, True, 465)}
     try:
@@ -92,7 +103,8 @@ def parse_smtp_url(url: str) -> dict[str, object]:
     if parts.scheme not in schemes or not parts.hostname or port == -1:
         # the URL itself stays out of the message: it may hold the password
         raise TesseraError(
-            "TESSERA_SMTP_URL must look like smtp://user:password@host:port (or smtp+starttls://, smtps://)"
+            "TESSERA_SMTP_URL must look like smtp://user:password@host:port (or smtp+starttls://, smtps://),"
+            " or be log: to write e-mail to the log"
         )
     starttls, ssl, default_port = schemes[parts.scheme]
     return {
@@ -103,6 +115,29 @@ def parse_smtp_url(url: str) -> dict[str, object]:
         "smtp_starttls": starttls,
         "smtp_ssl": ssl,
     }
+
+
+def parse_sms_url(url: str | None) -> str | None:
+    """The SMS gateway's ``http(s)://`` URL; None for unset or ``log:`` (texts go to the log)."""
+    if not url or url.strip() == LOG_TRANSPORT:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TesseraError(
+            "TESSERA_SMS_URL must be the gateway's http:// or https:// URL, or log: to write SMS to the log"
+        )
+    return url.strip()
+
+
+def _rate(value: str, name: str) -> str:
+    """A rate such as "20 per minute", checked now rather than on the first request."""
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise TesseraError(f"{name} must be a rate like '20 per minute', not {value!r}") from None
+    return value
 
 
 def _split(value: str | None) -> list[str]:
@@ -150,9 +185,12 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
         config = config.with_overrides(**parse_smtp_url(smtp_url))
     config = config.with_overrides(
         smtp_from=pick("TESSERA_SMTP_FROM", "smtp_from") or config.smtp_from,
-        sms_url=pick("TESSERA_SMS_URL", "sms_url"),
+        sms_url=parse_sms_url(pick("TESSERA_SMS_URL", "sms_url")),
         sms_token=pick("TESSERA_SMS_TOKEN", "sms_token"),
     )
+    capture_limit = pick("TESSERA_CAPTURE_RATE_LIMIT", "capture_rate_limit")
+    if capture_limit:
+        config = config.with_overrides(capture_rate_limit=_rate(capture_limit, "TESSERA_CAPTURE_RATE_LIMIT"))
     instance = pick("TESSERA_INSTANCE_PATH", "instance_path")
     if instance:
         config = config.with_overrides(instance_path=Path(instance))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import yaml
 
 from engine.actor import Actor
-from engine.automation.definitions import KINDS, NAME_KEYS, Definition, collect
+from engine.automation.definitions import KINDS, LISTS, NAME_KEYS, Definition, collect, definition_name
 from engine.errors import BadRequest, Conflict, FieldError, MetadataError, NotFound, PermissionDenied, ValidationError
 from engine.meta.catalog import Overlay
 from engine.meta.problems import Problems
@@ -164,8 +164,8 @@ def _document_name(kind: str, document: Any, url_name: str | None) -> str:
     if not isinstance(document, dict):
         raise BadRequest(f"Send the {kind} as a JSON object, the same document as in a pack file")
     key = NAME_KEYS[kind]
-    name = document.get(key)
-    if not isinstance(name, str) or not name:
+    name = definition_name(kind, document)
+    if not isinstance(document.get(key), str) or not name:
         raise ValidationError(f"The {kind} has no name", [FieldError(key, "Required: the name of the definition.")])
     if url_name is not None and name != url_name:
         raise ValidationError(
@@ -275,8 +275,8 @@ def _export_document(directory: Path, overlay: Overlay) -> Path:
     folder = directory / KINDS[overlay.kind]
     folder.mkdir(exist_ok=True)
     document: dict[str, Any] = overlay.document
-    if overlay.kind == "rule":  # a rules file holds a list, as collect() reads it
-        document = {"rules": [overlay.document]}
+    if overlay.kind in LISTS:  # a rules (actions) file holds a list, as collect() reads it
+        document = {LISTS[overlay.kind]: [overlay.document]}
     path = folder / f"{overlay.target}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return path

@@ -2,7 +2,8 @@
 
 A seed document names an entity and its records. ``_ref`` gives a record a key; a value
 ``"@key"`` (or a list of them) anywhere in a record is replaced by that record's id, so
-seed files can link accounts, contacts and activities without knowing ids. A reference
+seed files can link accounts, contacts and activities without knowing ids; ``"@user:EMAIL"``
+names an existing user (the demo logins). A reference
 to a record defined later (a parent account further down the file) is filled in by an
 update once every record exists.
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from engine.actor import SYSTEM
 from engine.errors import FieldError, ValidationError
 from engine.meta.packs import read_folder
 from engine.meta.problems import Problems
+from engine.storage.database import read_transaction
 from engine.workspace import Workspace
 
 BATCH = 500
@@ -60,9 +64,18 @@ def _bulk(ws: Workspace, entity: str, payload: list[dict[str, Any]], where: str,
         ) from None
 
 
+def user_refs(ws: Workspace) -> dict[str, str]:
+    """``user:EMAIL`` keys for the users that exist (the demo logins), so seed records can
+    name their owner or assignee: ``owner: '@user:sales.rep@demo.tessera.dev'``."""
+    table = ws.snapshot().tables.main("user")
+    with read_transaction(ws.db) as conn:
+        rows = conn.execute(sa.select(table.c.id, table.c.email).where(table.c.deleted_at.is_(None))).all()
+    return {f"user:{row.email}": row.id for row in rows if row.email}
+
+
 def load_seed(ws: Workspace, packs: list[str] | None = None) -> dict[str, int]:
     """Create every pack's seed records; returns the number created per entity."""
-    refs: dict[str, str] = {}
+    refs: dict[str, str] = user_refs(ws)
     counts: dict[str, int] = {}
     pending: list[tuple[str, str, str, dict[str, Any]]] = []  # (where, entity, id, fields)
     problems = Problems()

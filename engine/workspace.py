@@ -30,6 +30,7 @@ from engine.meta.catalog import Catalog, Overlay, build_catalog
 from engine.meta.model import EntityDef
 from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
+from engine.render import check_render_templates
 from engine.security.auth import Authenticator
 from engine.security.permissions import PermissionPolicy
 from engine.storage import system_tables as st
@@ -118,6 +119,7 @@ class Workspace:
         if not problems:
             check_catalog_expressions(catalog, self.functions, problems)
             build_automation(catalog, self.functions, problems)
+            check_render_templates(catalog, problems)
         problems.raise_if_any("The installed packs are invalid")
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
@@ -136,6 +138,7 @@ class Workspace:
         if not problems:
             check_catalog_expressions(catalog, self.functions, problems)
             automation = build_automation(catalog, self.functions, problems)
+            check_render_templates(catalog, problems)
         problems.raise_if_any("The metadata with overlays is invalid")
         return Snapshot(version, catalog, build_tables(catalog), self.functions, automation)
 
@@ -213,4 +216,8 @@ class Workspace:
         return self.config.instance_path / name
 
     def close(self) -> None:
+        """Stop this process's job runner (its thread uses the pool), then close the pool."""
+        runner = self.jobs_runner
+        if runner is not None:
+            runner.stop()
         self.db.dispose()

@@ -22,4 +22,11 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(privacy.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(notifications.bp)
+    from engine.api import render
+
+    app.register_blueprint(render.bp)
+    from engine.api import capture, timeline
+
+    app.register_blueprint(capture.bp)  # /public/forms, /public/hooks, /admin/hooks
+    app.register_blueprint(timeline.bp)
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

@@ -55,6 +55,23 @@ def entity_document(entity: EntityDef, catalog: Catalog) -> dict[str, Any]:
             children[child.name] = [field_document(c) for c in child.fields.values()]
     if children:
         doc["child_entities"] = children
+    if entity.board:  # the kanban board (engine.meta.board)
+        doc["board"] = entity.board
+    if entity.related:  # the related lists a record page shows (the 360° view), those the caller may read
+        doc["related"] = [
+            r
+            for r in entity.related
+            if r == "timeline" or r in entity.fields or r.partition(".")[0] in catalog.entities
+        ]
+    if entity.duplicates:  # engine.meta.duplicates: what a form may warn about before saving
+        doc["duplicates"] = [
+            {"name": d.name, "label": d.label or d.name, "action": d.action, "fields": sorted(d.key_fields)}
+            for d in entity.duplicates
+        ]
+    if entity.timeline is not None:  # records of this entity appear on other records' timelines
+        doc["timeline"] = {"entity_field": entity.timeline.entity_field, "id_field": entity.timeline.id_field}
+    if entity.templates:  # GET /api/v1/ENTITY/ID/render/NAME
+        doc["templates"] = [{"name": t.name, "label": t.label} for t in entity.templates.values()]
     return doc
 
 

@@ -12,7 +12,9 @@ from apispec import APISpec
 from flask import Blueprint, jsonify
 
 from engine import __version__
+from engine.actor import Actor
 from engine.api.context import actor, workspace
+from engine.automation.model import Automation
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef
 from engine.storage.fields import PHONE
@@ -65,7 +67,8 @@ SYSTEM_PROPS = {
 }
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or JSON null (an empty field reads and writes as null)."""
     if "type" in schema and isinstance(schema["type"], str):
         return {**schema, "type": [schema["type"], "null"]}
     if "oneOf" in schema:
@@ -134,12 +137,13 @@ def field_schema(fd: FieldDef, catalog: Catalog, direction: str) -> dict[str, An
         child = catalog.entities[fd.opt("of")]
         return {
             "type": "array",
-            "items": {"$ref": f"#/components/schemas/{_name(child)}{'Row' if out else 'RowInput'}"},
+            "items": {"$ref": f"#/components/schemas/{schema_name(child)}{'Row' if out else 'RowInput'}"},
         }
     return {}
 
 
-def _name(entity: EntityDef) -> str:
+def schema_name(entity: EntityDef) -> str:
+    """The component name of an entity's schemas: ``amc_contract`` -> ``AmcContract``."""
     return "".join(part.capitalize() for part in entity.name.split("_"))
 
 
@@ -147,7 +151,9 @@ def record_schema(entity: EntityDef, catalog: Catalog, child: bool = False) -> d
     props: dict[str, Any] = {"id": ID} if child else dict(SYSTEM_PROPS)
     for fd in entity.fields.values():
         schema = field_schema(fd, catalog, "out")
-        props[fd.name] = schema if fd.type in ("links", "table") else _nullable(schema)
+        props[fd.name] = schema if fd.type in ("links", "table") else nullable(schema)
+        if fd.readonly:  # computed, rolled up, autonumbered or declared read-only
+            props[fd.name] = {**props[fd.name], "readOnly": True}
     return {"type": "object", "properties": props, "required": ["id"]}
 
 
@@ -155,15 +161,16 @@ def input_schema(entity: EntityDef, catalog: Catalog, child: bool = False) -> di
     props: dict[str, Any] = {}
     for fd in entity.fields.values():
         if not fd.readonly:
-            props[fd.name] = _nullable(field_schema(fd, catalog, "in"))
+            props[fd.name] = nullable(field_schema(fd, catalog, "in"))
     if child:
-        props["id"] = _nullable(ID)
+        props["id"] = nullable(ID)
     else:
-        props["owner"] = _nullable(ID)
+        props["owner"] = nullable(ID)
     return {"type": "object", "properties": props, "additionalProperties": False}
 
 
-def _problem_responses(*codes: int) -> dict[str, Any]:
+def problem_responses(*codes: int) -> dict[str, Any]:
+    """``application/problem+json`` responses for the given status codes."""
     texts = {
         400: "Malformed request",
         401: "Not signed in",
@@ -184,23 +191,47 @@ def _problem_responses(*codes: int) -> dict[str, Any]:
     }
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+def json_response(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    """A JSON response whose body follows ``schema``."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _page(ref: str) -> dict[str, Any]:
+def ref(name: str) -> dict[str, str]:
+    """A reference to the component schema ``name``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def data_schema(items: dict[str, Any]) -> dict[str, Any]:
+    """A collection without paging: ``{"data": [items]}``."""
+    return {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": items}}}
+
+
+def path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A required path parameter (a string unless ``schema`` says otherwise)."""
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def page_schema(item_ref: str) -> dict[str, Any]:
+    """A collection: ``{"data": [...]}`` with ``total`` and ``next_cursor`` when asked for or due."""
     return {
         "type": "object",
         "required": ["data"],
         "properties": {
-            "data": {"type": "array", "items": {"$ref": ref}},
+            "data": {"type": "array", "items": {"$ref": item_ref}},
             "total": {"type": "integer"},
             "next_cursor": {"type": "string"},
         },
     }
 
 
-def build_document(catalog: Catalog) -> dict[str, Any]:
+def build_document(catalog: Catalog, automation: Automation | None = None, who: Actor | None = None) -> dict[str, Any]:
+    """The OpenAPI document of ``catalog`` (what ``who`` may read; None: an administrator),
+    with the operations of the ``automation`` compiled from the same metadata."""
+    # both build on this module's schemas
+    from engine.api.openapi_admin import add_admin_paths
+    from engine.api.openapi_automation import add_automation_paths
+    from engine.api.render import add_render_paths  # document templates (engine.render)
+
     spec = APISpec(
         title="Tessera API",
         version=__version__,
@@ -209,7 +240,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
     )
     spec.components.schema("Problem", PROBLEM)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    common = _problem_responses(400, 401, 403, 404, 413, 429)
+    common = problem_responses(400, 401, 403, 404, 413, 429)
     id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     list_params = [
         {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "DSL condition"},
@@ -227,7 +258,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
         {"name": "trash", "in": "query", "schema": {"type": "boolean"}, "description": "list the trash instead"},
     ]
     for entity in catalog.entities.values():
-        name = _name(entity)
+        name = schema_name(entity)
         if entity.child:
             spec.components.schema(f"{name}Row", record_schema(entity, catalog, child=True))
             spec.components.schema(f"{name}RowInput", input_schema(entity, catalog, child=True))
@@ -235,11 +266,11 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
         spec.components.schema(name, record_schema(entity, catalog))
         spec.components.schema(f"{name}Input", input_schema(entity, catalog))
     for entity in catalog.api_entities():
-        name, base = _name(entity), f"/api/v1/{entity.name}"
+        name, base = schema_name(entity), f"/api/v1/{entity.name}"
         ref = f"#/components/schemas/{name}"
         body = {"required": True, "content": {"application/json": {"schema": {"$ref": f"{ref}Input"}}}}
-        record = _json({"$ref": ref})
-        writes = _problem_responses(409, 412, 422)
+        record = json_response({"$ref": ref})
+        writes = problem_responses(409, 412, 422)
         spec.path(
             path=base,
             operations={
@@ -247,7 +278,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
                     "operationId": f"list_{entity.name}",
                     "tags": [entity.name],
                     "parameters": list_params,
-                    "responses": {"200": _json(_page(ref)), **common},
+                    "responses": {"200": json_response(page_schema(ref)), **common},
                 },
                 "post": {
                     "operationId": f"create_{entity.name}",
@@ -280,7 +311,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
                     "operationId": f"delete_{entity.name}",
                     "tags": [entity.name],
                     "parameters": [id_param],
-                    "responses": {"204": {"description": "Moved to the trash"}, **common, **_problem_responses(412)},
+                    "responses": {"204": {"description": "Moved to the trash"}, **common, **problem_responses(412)},
                 },
             },
         )
@@ -310,7 +341,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "200": _json(
+                        "200": json_response(
                             {
                                 "type": "object",
                                 "required": ["data"],
@@ -331,7 +362,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
                     "tags": [entity.name],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": AGGREGATE_REQUEST}}},
                     "responses": {
-                        "200": _json(
+                        "200": json_response(
                             {
                                 "type": "object",
                                 "required": ["data"],
@@ -351,7 +382,7 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
                     "tags": [entity.name],
                     "parameters": [id_param],
                     "responses": {
-                        "200": _json(
+                        "200": json_response(
                             {
                                 "type": "object",
                                 "required": ["data"],
@@ -363,6 +394,9 @@ def build_document(catalog: Catalog) -> dict[str, Any]:
                 }
             },
         )
+    add_automation_paths(spec, catalog, automation or Automation(), who)
+    add_admin_paths(spec)
+    add_render_paths(spec, catalog)
     return spec.to_dict()
 
 
@@ -374,5 +408,5 @@ def openapi() -> Any:
     key = ("openapi", "*" if who.is_admin else who.roles)  # each role set sees only what it may use
     document = snap.cache.get(key)
     if document is None:
-        document = snap.cache[key] = build_document(ws.records.catalog_for(who))
+        document = snap.cache[key] = build_document(ws.records.catalog_for(who), snap.automation, who)
     return jsonify(document)

@@ -20,6 +20,7 @@ def problem(
     detail: str,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + title.lower().replace(" ", "-"),
@@ -29,6 +30,7 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    body.update(extensions or {})  # RFC 9457 extension members, e.g. the records a duplicate matches
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -40,7 +42,8 @@ def register(app: Flask) -> None:
     def tessera_error(exc: TesseraError) -> Response:
         retry = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry)} if retry is not None else None
-        return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors], headers)
+        extensions = getattr(exc, "extensions", None)
+        return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors], headers, extensions)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -23,6 +23,16 @@ def _params() -> dict[str, str]:
     return params
 
 
+def _allow_duplicates() -> bool:
+    """``?allow_duplicates=true``: write a record duplicate rules would block (needs the rule's role)."""
+    value = request.args.get("allow_duplicates")
+    if value is None:
+        return False
+    if value not in ("true", "false"):
+        raise BadRequest("allow_duplicates must be true or false")
+    return value == "true"
+
+
 def _if_match() -> int | None:
     header = request.headers.get("If-Match")
     if header is None:
@@ -49,7 +59,9 @@ def list_records(entity: str) -> Any:
 @bp.post("/<entity>")
 def create_record(entity: str) -> Any:
     key = request.headers.get("Idempotency-Key")
-    record = workspace().records.create(actor(), entity, json_body(), idempotency_key=key)
+    record = workspace().records.create(
+        actor(), entity, json_body(), idempotency_key=key, allow_duplicates=_allow_duplicates()
+    )
     response = _record_response(record, 201)
     response.headers["Location"] = f"/api/v1/{entity}/{record['id']}"
     return response
@@ -62,7 +74,7 @@ def aggregate(entity: str) -> Any:
 
 @bp.post("/<entity>/bulk")
 def bulk(entity: str) -> Any:
-    return jsonify({"data": workspace().records.bulk(actor(), entity, json_body())})
+    return jsonify({"data": workspace().records.bulk(actor(), entity, json_body(), _allow_duplicates())})
 
 
 @bp.get("/<entity>/<record_id>")
@@ -73,7 +85,8 @@ def get_record(entity: str, record_id: str) -> Any:
 @bp.patch("/<entity>/<record_id>")
 def patch_record(entity: str, record_id: str) -> Any:
     data = json_body()
-    return _record_response(workspace().records.update(actor(), entity, record_id, data, _if_match()))
+    records = workspace().records
+    return _record_response(records.update(actor(), entity, record_id, data, _if_match(), _allow_duplicates()))
 
 
 @bp.delete("/<entity>/<record_id>")

@@ -3,21 +3,31 @@
 An action type compiles its spec once per metadata version (problems reported at their
 place in the file) into a function ``(run, target) -> None``. Plugins add action types by
 calling :func:`register` (the issue on plugins wires that to a hook). The built-in
-types are here; ``transition``, ``assign`` and ``escalate`` register from their own modules.
+types ``set``, ``update`` and the timers are here; ``create`` and ``find_or_create`` (create_actions),
+``transition``, ``assign`` and ``escalate`` register from their own modules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.automation.events import Event
 from engine.automation.values import Compiler
-from engine.dsl import Env
-from engine.errors import TesseraError
+from engine.dsl import Env, compile_expression
+from engine.errors import DslError, TesseraError
 from engine.meta.model import EntityDef
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A record named by ``as:``; expressions read it fresh (``$client.name``)."""
+
+    entity: str
+    record_id: str
 
 
 @dataclass
@@ -29,13 +39,22 @@ class Target:
     event: Event
     #: ``rule:NAME``, ``workflow:NAME``, ``sla:NAME``: recorded as the audit source, used in keys
     source: str
+    #: variables of this list of steps: ``input`` (record actions), names bound by ``as:``
+    #: (a :class:`Bound` record), ``item`` while a ``for_each`` runs
+    variables: dict[str, Any] = field(default_factory=dict)
 
     def record(self, run: Any) -> dict[str, Any]:
         """The record as it is now (earlier actions' changes included)."""
         return run.fetch(self.entity, self.record_id) or dict(self.event.record)
 
     def env(self, run: Any) -> Env:
-        return run.env(self.entity, self.record(run), self.event.old)
+        env: Env = run.env(self.entity, self.record(run), self.event.old)
+        if self.variables:
+            env.vars = {
+                name: env.load(value.entity, value.record_id) if isinstance(value, Bound) else value
+                for name, value in self.variables.items()
+            }
+        return env
 
 
 Step = Callable[[Any, Target], None]
@@ -60,6 +79,15 @@ class ActionFailed(TesseraError):
 
 
 def compile_actions(c: Compiler, specs: list[Any], entity: EntityDef, *path: Any) -> list[Step]:
+    """Compile one list of steps; names bound by ``as:`` are known to the later steps of it."""
+    saved = dict(c.variables)
+    try:
+        return _compile_list(c, specs, entity, path)
+    finally:
+        c.variables = saved
+
+
+def _compile_list(c: Compiler, specs: list[Any], entity: EntityDef, path: tuple[Any, ...]) -> list[Step]:
     steps: list[Step] = []
     for i, spec in enumerate(specs or []):
         where = (*path, i)
@@ -72,10 +100,11 @@ def compile_actions(c: Compiler, specs: list[Any], entity: EntityDef, *path: Any
         if action is None:
             c.fail(f"unknown action {kind!r}; known actions: {', '.join(sorted(ACTIONS))}", *where, kind)
             continue
+        # the condition first: it runs before the step, so it cannot see what the step binds
+        condition = c.condition(spec.get("when"), entity, *where, "when")
         step = action.compile(c, spec[kind], entity, (*where, kind))
         if step is None:
             continue
-        condition = c.condition(spec.get("when"), entity, *where, "when")
         steps.append(step if condition is None else _only_when(condition, step))
     return steps
 
@@ -93,7 +122,7 @@ def run_steps(run: Any, steps: list[Step], target: Target) -> None:
         step(run, target)
 
 
-def _mapping(c: Compiler, spec: Any, path: tuple[Any, ...], what: str) -> dict[str, Any] | None:
+def mapping_spec(c: Compiler, spec: Any, path: tuple[Any, ...], what: str) -> dict[str, Any] | None:
     if not isinstance(spec, dict) or not spec:
         c.fail(f"{what} takes a mapping", *path)
         return None
@@ -101,17 +130,33 @@ def _mapping(c: Compiler, spec: Any, path: tuple[Any, ...], what: str) -> dict[s
 
 
 def compile_values(
-    c: Compiler, values: dict[str, Any], target: EntityDef, source: EntityDef, path: tuple[Any, ...]
+    c: Compiler, values: dict[str, Any], target: EntityDef, source: EntityDef, path: tuple[Any, ...], each: bool = False
 ) -> dict[str, Any]:
     """``{field: literal or '=expr'}`` for records of ``target``, expressions over ``source``."""
     compiled = {}
     for name, raw in values.items():
         fd = target.fields.get(name)
+        if name == "owner" and fd is None and not target.child:
+            compiled[name] = c.value(raw, source, *path, name)  # the record's owner (a system field)
+            continue
         if fd is None:
             c.fail(f"{target.name} has no field {name!r}", *path, name)
             continue
-        if fd.is_computed or fd.type == "autonumber":
+        if fd.is_computed or fd.is_rollup or fd.type == "autonumber":
             c.fail(f"{target.name}.{name} is computed; it cannot be set", *path, name)
+            continue
+        if fd.type == "table" and isinstance(raw, list) and all(isinstance(row, dict) for row in raw):
+            # child rows whose values are literals or expressions: [{product: '=$item.product'}]
+            child = c.catalog.entities[fd.opt("of")]
+            rows = [compile_values(c, row, child, source, (*path, name, i)) for i, row in enumerate(raw)]
+            compiled[name] = _rows_value(rows)
+            continue
+        if fd.type == "table" and isinstance(raw, dict) and set(raw) == {"each"} and isinstance(raw["each"], dict):
+            if not each:
+                c.fail("{each: ...} rows need a create with for_each (one row per item of the group)", *path, name)
+                continue
+            child = c.catalog.entities[fd.opt("of")]
+            compiled[name] = _each_row(compile_values(c, raw["each"], child, source, (*path, name, "each")))
             continue
         compiled[name] = c.value(raw, source, *path, name)
     return compiled
@@ -121,11 +166,42 @@ def evaluate(values: dict[str, Any], env: Env) -> dict[str, Any]:
     return {name: value(env) for name, value in values.items()}
 
 
+#: the variable holding the items of the current ``for_each`` group (read by ``{each: ...}`` rows)
+GROUP = "__group"
+
+
+def _each_row(row: dict[str, Any]) -> Callable[[Env], list[dict[str, Any]]]:
+    """A table field's rows made from ``row`` once per item of the current for_each group."""
+
+    def value(env: Env) -> list[dict[str, Any]]:
+        saved = env.vars
+        items = (saved or {}).get(GROUP) or [(saved or {}).get("item")]
+        try:
+            rows = []
+            for item in items:
+                env.vars = {**(saved or {}), "item": item}
+                rows.append(evaluate(row, env))
+            return rows
+        finally:
+            env.vars = saved
+
+    return value
+
+
+def _rows_value(rows: list[dict[str, Any]]) -> Callable[[Env], list[dict[str, Any]]]:
+    """The value of a table field given as rows of values: each row evaluated in turn."""
+
+    def value(env: Env) -> list[dict[str, Any]]:
+        return [evaluate(row, env) for row in rows]
+
+    return value
+
+
 class SetAction:
     """``set: {field: value, ...}``: change the trigger record."""
 
     def compile(self, c: Compiler, spec: Any, entity: EntityDef, path: tuple[Any, ...]) -> Step | None:
-        if _mapping(c, spec, path, "set") is None:
+        if mapping_spec(c, spec, path, "set") is None:
             return None
         owned = c.automation.owned_fields.get(entity.name, {})
         for name in spec:
@@ -142,26 +218,49 @@ class SetAction:
         return run_set
 
 
-class CreateAction:
-    """``create: {entity: activity, values: {...}}``: a new record; values are evaluated
-    against the trigger record (``'=id'`` links back to it)."""
+#: variable names automation steps may not bind with ``as:`` (the DSL's own, and for_each's)
+RESERVED_VARIABLES = frozenset({"record", "user", "now", "today", "input", "item"})
+_VARIABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
-    def compile(self, c: Compiler, spec: Any, entity: EntityDef, path: tuple[Any, ...]) -> Step | None:
-        if _mapping(c, spec, path, "create") is None:
-            return None
-        unknown = set(spec) - {"entity", "values"}
-        if unknown:
-            c.fail(f"unknown key {sorted(unknown)[0]!r}; create takes entity and values", *path)
-            return None
-        target_entity = c.entity(spec.get("entity"), *path, "entity")
-        if target_entity is None:
-            return None
-        values = compile_values(c, spec.get("values") or {}, target_entity, entity, (*path, "values"))
 
-        def run_create(run: Any, target: Target) -> None:
-            run.create(target_entity, evaluate(values, target.env(run)), target.source)
+def bind_name(c: Compiler, spec: dict[str, Any], path: tuple[Any, ...]) -> str | None:
+    """The ``as:`` name of a step (checked), or None when it binds nothing."""
+    name = spec.get("as")
+    if name is None:
+        return None
+    single = c.catalog.entities.get(name) if isinstance(name, str) else None
+    if not isinstance(name, str) or not _VARIABLE.match(name) or name in RESERVED_VARIABLES:
+        c.fail(f"'as' takes a name such as client (not {', '.join(sorted(RESERVED_VARIABLES))})", *path, "as")
+        return None
+    if single is not None and single.singleton:
+        c.fail(f"{name!r} is a singleton entity (${name} reads its record); bind another name", *path, "as")
+        return None
+    return name
 
-        return run_create
+
+def compile_filter(
+    c: Compiler, source: Any, filtered: EntityDef, entity: EntityDef, path: tuple[Any, ...]
+) -> Any | None:
+    """A condition over records of ``filtered`` (run in SQL); ``$record`` is the trigger record
+    of ``entity`` and the step's variables (``$input``, ``$NAME``) are constants."""
+    if not isinstance(source, str) or not source.strip():
+        c.fail("a filter is a condition such as 'email == $record.email'", *path)
+        return None
+    try:
+        return compile_expression(
+            source,
+            filtered,
+            c.catalog,
+            functions=c.functions,
+            where=c.definition.where(*path),
+            sql=True,
+            expect="bool",
+            record_entity=entity,
+            variables=c.variables,
+        )
+    except DslError as exc:
+        c.fail(exc.detail.replace("\n", "\n    "), *path)
+        return None
 
 
 class UpdateAction:
@@ -171,7 +270,7 @@ class UpdateAction:
     Values are evaluated against the trigger record, like ``create``'s."""
 
     def compile(self, c: Compiler, spec: Any, entity: EntityDef, path: tuple[Any, ...]) -> Step | None:
-        if _mapping(c, spec, path, "update") is None:
+        if mapping_spec(c, spec, path, "update") is None:
             return None
         unknown = set(spec) - {"entity", "link", "filter", "values"}
         if unknown or ("link" in spec) == ("entity" in spec):
@@ -198,29 +297,15 @@ class UpdateAction:
             return None
         condition = None
         if "filter" in spec:
-            from engine.dsl import compile_expression
-            from engine.errors import DslError
-
-            try:
-                condition = compile_expression(
-                    spec["filter"],
-                    filtered,
-                    c.catalog,
-                    functions=c.functions,
-                    where=c.definition.where(*path, "filter"),
-                    sql=True,
-                    expect="bool",
-                    record_entity=entity,
-                )
-            except DslError as exc:
-                c.fail(exc.detail.replace("\n", "\n    "), *path, "filter")
+            condition = compile_filter(c, spec["filter"], filtered, entity, (*path, "filter"))
+            if condition is None:
                 return None
         each = compile_values(c, spec.get("values") or {}, filtered, entity, (*path, "values"))
 
         def run_filtered(run: Any, target: Target) -> None:
             env = target.env(run)
             new_values = evaluate(each, env)
-            for record_id in run.select_ids(filtered, condition, outer=env.record):
+            for record_id in run.select_ids(filtered, condition, outer=env.record, variables=env.vars):
                 run.update(filtered, record_id, new_values, target.source)
 
         return run_filtered
@@ -244,7 +329,7 @@ class TimerAction:
                 run.stop_timers(target.entity.name, target.record_id, name=spec)
 
             return run_stop
-        if _mapping(c, spec, path, "start_timer") is None:
+        if mapping_spec(c, spec, path, "start_timer") is None:
             return None
         name = spec.get("name")
         if not isinstance(name, str) or not name or name.startswith("sla:") or set(spec) - {"name", "after", "at"}:
@@ -274,7 +359,6 @@ def _as_datetime(value: Any) -> dt.datetime | None:
 
 
 register("set", SetAction())
-register("create", CreateAction())
 register("update", UpdateAction())
 register("start_timer", TimerAction(start=True))
 register("stop_timer", TimerAction(start=False))

@@ -2,7 +2,7 @@
 
 ```yaml
 - assign:
-    field: assignee                                 # a user field of the trigger record
+    field: assignee                                 # a user field of the trigger record, or owner
     strategy: least_loaded                          # round_robin | least_loaded | skill | rule
     candidates: '"l1_support" in teams.name'        # a condition over the *user*; $record = trigger
     open: 'status not in ("resolved", "closed")'    # least_loaded: which records count as load
@@ -290,6 +290,8 @@ def _route(
 
 
 def _user_field(c: Compiler, entity: EntityDef, name: Any, path: tuple[Any, ...]) -> str | None:
+    if name == "owner" and "owner" not in entity.fields:
+        return "owner"  # the record's owner (a system field): who owns it for the own/team scopes
     fd = _typed_field(c, entity, name, ("user", "link"), path, "field")
     if fd is None:
         return None

@@ -9,7 +9,7 @@ owns, named calendars.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,6 +33,10 @@ class Component(Protocol):
 
     def on_event(self, run: Any, event: Any) -> None:
         """React to a write or timer inside its transaction."""
+
+    def on_timers(self, run: Any, entity: EntityDef, timers: Sequence[Any]) -> None:
+        """Load what the coming ``timer`` events of this batch need, in bulk (they follow one by
+        one); ``run`` is an ``engine.automation.timers.TimerRun``, ``timers`` its ``DueTimer`` rows."""
 
     def before_update(
         self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str
@@ -81,9 +85,31 @@ class Automation:
 def components() -> list[Component]:
     """The engine's components, in the order they see each event."""
     # jobs: registers the enqueue action and the job channel
-    from engine.automation import assignment, jobs, rules, sla, webhooks, workflows  # noqa: F401
+    from engine.automation import (  # noqa: F401
+        assignment,
+        create_actions,
+        jobs,
+        merge,
+        pack_actions,
+        rollups,  # stored aggregates: before rules, which may read them
+        rules,
+        sla,
+        webhooks,
+        workflows,
+    )
+    from engine.capture import definitions as capture_definitions  # public forms and hooks
 
-    return [workflows.COMPONENT, sla.COMPONENT, rules.COMPONENT, webhooks.COMPONENT, assignment.COMPONENT]
+    return [
+        workflows.COMPONENT,
+        sla.COMPONENT,
+        rollups.COMPONENT,
+        rules.COMPONENT,
+        webhooks.COMPONENT,
+        assignment.COMPONENT,
+        pack_actions.COMPONENT,
+        merge.COMPONENT,
+        capture_definitions.COMPONENT,
+    ]
 
 
 def build_automation(catalog: Catalog, functions: FunctionRegistry, problems: Problems) -> Automation:
@@ -104,6 +130,9 @@ class BaseComponent:
         return None
 
     def on_event(self, run: Any, event: Any) -> None:
+        return None
+
+    def on_timers(self, run: Any, entity: EntityDef, timers: Sequence[Any]) -> None:
         return None
 
     def before_update(

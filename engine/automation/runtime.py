@@ -31,6 +31,8 @@ from engine.storage import system_tables as st
 from engine.storage.codec import to_json
 from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.ids import new_id
+from engine.storage.reading import fetch_row
+from engine.storage.trash import mark_deleted
 from engine.storage.validation import load_input
 from engine.storage.writing import record_audit
 
@@ -107,13 +109,19 @@ class Run:
         )
 
     def select_ids(
-        self, entity: EntityDef, condition: Any, outer: dict[str, Any] | None = None, limit: int = 10_000
+        self,
+        entity: EntityDef,
+        condition: Any,
+        outer: dict[str, Any] | None = None,
+        limit: int = 10_000,
+        variables: dict[str, Any] | None = None,
     ) -> list[str]:
         """Ids of live records of ``entity`` where the compiled DSL ``condition`` holds;
-        ``$record`` in it is ``outer`` (the trigger record)."""
+        ``$record`` in it is ``outer`` (the trigger record), ``$NAME`` one of ``variables``."""
         table = self.snap.tables.main(entity.name)
         loader = RecordLoader(self.conn, self.snap)
         outer_env = make_env(loader, self.actor, self.now, {}, outer=outer)
+        outer_env.vars = variables or {}
         ctx = replace(
             sql_context(self.conn.dialect.name, self.now, self.actor.user_id, self.actor.roles), outer=outer_env
         )
@@ -165,6 +173,12 @@ class Run:
             run=self,
             owner=owner,
         )
+
+    def delete(self, entity: EntityDef | str, record_id: str, source: str) -> None:
+        """Move a record to the trash (the caller checked the right to; merge uses it)."""
+        entity = self._entity(entity)
+        row = fetch_row(self.conn, self.snap, entity, record_id, for_update=True)
+        mark_deleted(self.conn, self.snap, self.system_actor(source), entity, row, True, self.now, lambda: self)
 
     def _entity(self, entity: EntityDef | str) -> EntityDef:
         return self.snap.catalog.entities[entity] if isinstance(entity, str) else entity

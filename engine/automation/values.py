@@ -54,6 +54,9 @@ class Compiler:
         self.catalog, self.functions, self.problems, self.definition = catalog, functions, problems, definition
         #: the automation being built (workflow-owned fields, calendars, record actions)
         self.automation = automation
+        #: variables the expressions being compiled may read: ``$input`` of a record action,
+        #: ``$NAME`` bound by an earlier step's ``as:``, ``$item`` inside ``for_each``
+        self.variables: dict[str, Any] = {}
 
     def entity(self, name: Any, *path: Any) -> EntityDef | None:
         entity = self.catalog.entities.get(name) if isinstance(name, str) else None
@@ -81,6 +84,7 @@ class Compiler:
                 where=self.definition.where(*path),
                 updates=updates,
                 expect="bool" if condition else None,
+                variables=self.variables,
             )
         except DslError as exc:
             self.problems.add(self.definition.location(*path), exc.detail.replace("\n", "\n    "))

@@ -8,6 +8,7 @@ SQLAlchemy expression (``to_sql``) with the same answer on the same data.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,17 +76,27 @@ def compile_expression(
     sql: bool = False,
     expect: str | None = None,
     record_entity: EntityDef | None = None,
+    variables: Mapping[str, EntityDef | Type] | None = None,
 ) -> Expression:
     """Parse, check and compile ``source`` for records of ``entity``.
 
     ``sql`` requires a SQL form (filters, permission rules); ``updates`` allows
     ``old.FIELD`` and ``changed(FIELD)``; ``expect="bool"`` requires a condition.
     ``record_entity`` (link filters) makes ``$record`` mean the record being edited
-    while bare names are fields of the candidate ``entity``.
+    while bare names are fields of the candidate ``entity``. ``variables`` are the named
+    values of automation steps (``$input``, ``$NAME``, ``$item``; see engine.dsl.checker).
     """
     tree = parse(source, where)
     scope = Scope(
-        catalog, entity, functions or default_functions(), source, where, updates, sql, record_entity=record_entity
+        catalog,
+        entity,
+        functions or default_functions(),
+        source,
+        where,
+        updates,
+        sql,
+        record_entity=record_entity,
+        variables=variables or {},
     )
     kind = check(tree, scope)
     if kind.many:

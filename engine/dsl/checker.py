@@ -10,12 +10,13 @@ Python-only functions where SQL is required.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.dsl import nodes as n
 from engine.dsl import types as T
-from engine.dsl.functions import AGGREGATES, FunctionRegistry
+from engine.dsl.functions import AGGREGATES, FunctionRegistry, switch_parts
 from engine.dsl.parser import dsl_error
 from engine.dsl.types import Type
 from engine.meta.catalog import Catalog
@@ -63,6 +64,9 @@ class Scope:
     sql: bool = False  # must compile to SQL
     row: EntityDef | None = None  # inside an aggregate condition: the row entity
     record_entity: EntityDef | None = None  # what $record means when it is not ``entity`` (link filters)
+    #: named variables of automation steps: ``$input``, ``$NAME`` (``as:``), ``$item`` (``for_each``);
+    #: an EntityDef is a record of it (``$client.name``), a Type a plain value
+    variables: Mapping[str, EntityDef | Type] = field(default_factory=dict)
 
 
 class Checker:
@@ -130,7 +134,8 @@ class Checker:
             if kind.kind not in ("record", "id") or kind.entity is None:
                 article = "an" if str(kind)[0] in "aeiou" else "a"
                 raise self.fail(node, f"{'.'.join(names[:index])} is {article} {kind}, it has no field {name!r}")
-            current = self.scope.catalog.entities[kind.entity]
+            # the first hop reads ``entity`` itself: it may be an action's input, not in the catalog
+            current = entity if index == 0 else self.scope.catalog.entities[kind.entity]
             fd = self._field(current, name, node)
             steps.append(Step(fd, current.name))
             if fd.type in ("table", "links"):
@@ -150,7 +155,7 @@ class Checker:
         head, names = node.head, node.names
         if head.startswith("$"):
             if head not in VARIABLES:
-                raise self.fail(node, f"unknown variable {head}; use one of {', '.join(VARIABLES)}")
+                return self._check_variable(node)
             if head in ("$now", "$today"):
                 if names:
                     raise self.fail(node, f"{head} has no fields")
@@ -178,6 +183,33 @@ class Checker:
             return self._walk(scope.row, [head, *names], node, node.steps)
         node.root = "record"
         return self._walk(scope.entity, [head, *names], node, node.steps)
+
+    def _check_variable(self, node: n.Path) -> Type:
+        """``$input.x``, ``$client.name``, ``$item`` (automation variables) and
+        ``$settings.x`` (the one record of an entity declared ``singleton: true``)."""
+        name, names = node.head[1:], node.names
+        bound = self.scope.variables.get(name)
+        node.var = name
+        if isinstance(bound, Type):
+            if names:
+                article = "an" if str(bound)[0] in "aeiou" else "a"
+                raise self.fail(node, f"{node.head} is {article} {bound}, it has no fields")
+            node.root = "value"
+            return bound
+        if bound is not None:
+            node.root = "var"
+            if not names and bound.name.startswith("$"):
+                raise self.fail(node, f"write {node.head}.FIELD")
+            return self._walk(bound, names, node, node.steps) if names else Type("id", entity=bound.name)
+        single = self.scope.catalog.entities.get(name)
+        if single is not None and single.singleton:
+            if not names:
+                raise self.fail(node, f"write {node.head}.FIELD: the fields of the {name} record")
+            node.root = "single"
+            return self._walk(single, names, node, node.steps)
+        usable = [*VARIABLES, *(f"${v}" for v in self.scope.variables)]
+        singles = sorted(f"${e.name}" for e in self.scope.catalog.entities.values() if e.singleton)
+        raise self.fail(node, f"unknown variable {node.head}; use one of {', '.join(usable + singles)}")
 
     # --- operators -------------------------------------------------------------------
     def _check_Unary(self, node: n.Unary) -> Type:
@@ -218,7 +250,8 @@ class Checker:
     def _check_comparison(self, node: n.Binary, left: Type, right: Type) -> None:
         for a, b, other in ((left, right, node.right), (right, left, node.left)):
             if a.kind == "id" and b.kind not in ("id", "record", "null", "any"):
-                if not (isinstance(other, n.Literal) and other.kind == "string"):
+                # an id held as text (``related_id == id``: references to records of any entity)
+                if not (b.kind == "string" and (b.options is None or isinstance(other, n.Literal))):
                     raise self.fail(other, f"a link to {a.entity} can only be compared with an id or null, not {b}")
             if a.kind == "string":
                 self._check_enum_literal(a, other)
@@ -302,6 +335,8 @@ class Checker:
         node.function = function
         if self.scope.sql and function.sql is None:
             raise self.fail(node, f"{name}() cannot be used here: it has no SQL form (lists and filters need one)")
+        if name == "switch":
+            return self._check_switch(node)
         low, high = function.arity
         if len(node.args) < low or (high is not None and len(node.args) > high):
             expected = f"{low}" if low == high else f"{low} to {high}" if high is not None else f"at least {low}"
@@ -321,6 +356,23 @@ class Checker:
             except (ValueError, re.error) as exc:
                 raise self.fail(pattern, f"{name}() cannot use this pattern: {exc}") from None
         return self._result(function.returns, kinds, generic)
+
+    def _check_switch(self, node: n.Call) -> Type:
+        """``switch(value, case, result, ..., default?)``: every case compares with the value as
+        ``==`` would (enum options checked), every result and the default share one type."""
+        if len(node.args) < 3:
+            raise self.fail(node, "switch() takes a value, then cases and results in pairs, then an optional default")
+        value = self.require_one(node.args[0])
+        pairs, default, _ = switch_parts(node.args)
+        generic: Type | None = None
+        for case, result in pairs:
+            kind = self.require_one(case)
+            if value.kind != "null" and kind.kind != "null":
+                self._check_comparison(n.Binary(case.line, case.column, "==", node.args[0], case), value, kind)
+            generic = self._match_param(node, result, self.require_one(result), "T", generic)
+        if default is not None:
+            generic = self._match_param(node, default, self.require_one(default), "T", generic)
+        return generic.one() if generic is not None else T.ANY
 
     def _match_param(self, call: n.Call, arg: n.Node, kind: Type, param: str, generic: Type | None) -> Type | None:
         if kind.kind in ("null", "any") or param == "any":
@@ -383,6 +435,7 @@ class Checker:
                     self.scope.sql,
                     row_entity,
                     self.scope.record_entity,
+                    self.scope.variables,
                 )
             )
             kind = inner.require_one(args[1])

@@ -9,7 +9,6 @@ filters, permission rules). Plugins add functions with ``register``.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from engine.dsl import sqlparts as sp
 from engine.dsl.sqlparts import SqlContext, SqlValue
+from engine.dsl.time_functions import register_time_functions
 
 PyImpl = Callable[..., Any]
 SqlImpl = Callable[..., SqlValue]
@@ -78,23 +78,6 @@ class FunctionRegistry:
 
 
 # --- Python helpers -------------------------------------------------------------------
-_MICROSECOND = dt.timedelta(microseconds=1)
-_HOUR_IN_MICROSECONDS = Decimal(3_600_000_000)
-
-
-def _hours_between(a: Any, b: Any) -> Decimal:
-    # exact and cheap: whole microseconds as an int, one Decimal division
-    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
-        return Decimal((b - a) // _MICROSECOND) / _HOUR_IN_MICROSECONDS
-    return Decimal((b - a).days * 24)
-
-
-def _py_days_between(a: Any, b: Any) -> int:
-    if isinstance(a, dt.datetime):
-        return int((b - a).total_seconds() / 86400)
-    return (b - a).days
-
-
 def _py_round(x: Any, digits: Any = 0) -> Decimal:
     quantum = Decimal(1).scaleb(-int(digits))
     return Decimal(str(x)).quantize(quantum, rounding="ROUND_HALF_UP")
@@ -134,7 +117,32 @@ def _py_matches(text: str, pattern: str) -> bool:
     return compiled.search(text[:10000]) is not None
 
 
+def switch_parts(args: list[Any]) -> tuple[list[tuple[Any, Any]], Any, bool]:
+    """Split ``switch``'s arguments after the value into (case, result) pairs and the default."""
+    rest = args[1:]
+    has_default = len(rest) % 2 == 1
+    pairs = list(zip(rest[0:-1:2] if has_default else rest[0::2], rest[1::2], strict=True))
+    return pairs, rest[-1] if has_default else None, has_default
+
+
+def _py_switch(value: Any, *args: Any) -> Any:
+    """The plain form, for callers outside the compiler (which compares as ``==`` does)."""
+    pairs, default, _ = switch_parts([value, *args])
+    if value is not None:
+        for case, result in pairs:
+            if case is not None and case == value:
+                return result
+    return default
+
+
 # --- SQL helpers ----------------------------------------------------------------------
+def _sql_switch(ctx: SqlContext, value: SqlValue, *args: SqlValue) -> SqlValue:
+    """Plain CASE; the SQL compiler builds its own with the DSL's comparison rules."""
+    pairs, default, _ = switch_parts([value, *args])
+    whens = [(value.expr == case.expr, result.expr) for case, result in pairs]
+    return SqlValue(sa.case(*whens, else_=default.expr if default is not None else sa.null()))
+
+
 def _sql_concat(ctx: SqlContext, *parts: SqlValue) -> SqlValue:
     pieces = [sa.func.coalesce(sa.cast(p.expr, sa.String), "") for p in parts]
     return SqlValue(
@@ -147,12 +155,6 @@ def _join(pieces: list[Any]) -> Any:
     for piece in pieces[1:]:
         expr = expr.op("||")(piece)
     return expr
-
-
-def _sql_seconds_between(ctx: SqlContext, a: SqlValue, b: SqlValue, dates: bool) -> Any:
-    if dates:
-        return (sp.day_number(ctx, b.expr) - sp.day_number(ctx, a.expr)) * 86400
-    return sp.epoch(ctx, b) - sp.epoch(ctx, a)
 
 
 def _sql_scalar_extreme(ctx: SqlContext, name: str, *values: SqlValue) -> SqlValue:
@@ -178,6 +180,18 @@ def builtins() -> FunctionRegistry:
             lambda ctx, c, a, b: SqlValue(sa.case((c.expr, a.expr), else_=b.expr), a.epoch and b.epoch),
             "The second argument when the condition is true, else the third (also when it is null).",
             'if(tier == "gold", 4h, 8h)',
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
+            "switch",
+            "switch(any, any, T, any...) -> T",
+            _py_switch,
+            _sql_switch,
+            "The result paired with the first case equal to the value, else the default (the last"
+            " argument, when the count of arguments is even), else null. A null value matches no case.",
+            'switch(stage, "proposal", 60, "negotiation", 80, 10)',
             null_propagates=False,
         )
     )
@@ -280,7 +294,11 @@ def builtins() -> FunctionRegistry:
             "round(number, int?) -> decimal",
             _py_round,
             lambda ctx, x, d=None: SqlValue(
-                sa.func.round(sp.to_decimal(ctx, x.expr) if ctx.dialect == "postgresql" else x.expr, d.expr if d else 0)
+                sa.func.round(
+                    sp.to_decimal(ctx, x.expr) if ctx.dialect == "postgresql" else x.expr,
+                    # PostgreSQL has round(numeric, integer) only: a bigint parameter finds no function
+                    (sa.cast(d.expr, sa.Integer) if ctx.dialect == "postgresql" else d.expr) if d else 0,
+                )
             ),
             "Rounded half away from zero to the given decimal places (default 0).",
             "round(amount * 0.19, 2)",
@@ -318,76 +336,7 @@ def builtins() -> FunctionRegistry:
             null_propagates=False,
         )
     )
-    add(
-        Function(
-            "now",
-            "now() -> datetime",
-            lambda env: env.now,
-            lambda ctx: SqlValue(sp.datetime_param(ctx.now)),
-            "The current instant (the evaluation's clock; the same in Python and SQL).",
-            "due_at < now()",
-            contextual=True,
-        )
-    )
-    add(
-        Function(
-            "today",
-            "today() -> date",
-            lambda env: env.today,
-            lambda ctx: SqlValue(sa.literal(ctx.today, sa.Date)),
-            "Today's date (UTC).",
-            "expiry_date < today() + 30d",
-            contextual=True,
-        )
-    )
-    add(
-        Function(
-            "days_between",
-            "days_between(temporal, temporal) -> int",
-            _py_days_between,
-            lambda ctx, a, b: SqlValue(sp.trunc(ctx, _sql_seconds_between(ctx, a, b, a.is_date) / 86400.0)),
-            "Whole days from the first date (or datetime) to the second, truncated toward zero.",
-            "days_between(created_at, now()) > 14",
-        )
-    )
-    add(
-        Function(
-            "hours_between",
-            "hours_between(temporal, temporal) -> decimal",
-            _hours_between,
-            lambda ctx, a, b: SqlValue(sp.to_decimal(ctx, _sql_seconds_between(ctx, a, b, a.is_date)) / 3600.0),
-            "Hours (with fraction) from the first instant to the second.",
-            "hours_between(created_at, $now) > 4",
-        )
-    )
-    add(
-        Function(
-            "business_hours_between",
-            "business_hours_between(datetime, datetime) -> decimal",
-            lambda env, a, b: (
-                None if a is None or b is None else Decimal(str(env.calendar.between(a, b).total_seconds() / 3600))
-            ),
-            None,
-            "Working hours between two instants in the workspace's business calendar (Python only).",
-            "business_hours_between(created_at, now()) > 8",
-            contextual=True,
-            null_propagates=False,
-        )
-    )
-    add(
-        Function(
-            "add_business_hours",
-            "add_business_hours(datetime, number) -> datetime",
-            lambda env, start, hours: (
-                None if start is None or hours is None else env.calendar.add(start, dt.timedelta(hours=float(hours)))
-            ),
-            None,
-            "The instant when the given working hours have passed after the start (Python only).",
-            "add_business_hours(created_at, 8)",
-            contextual=True,
-            null_propagates=False,
-        )
-    )
+    register_time_functions(add)
     add(
         Function(
             "has_role",

@@ -39,7 +39,10 @@ class Path(Node):
     names: list[str]
     #: filled by the checker: how to reach the value (see checker.Step)
     steps: list[Any] = field(default_factory=list, repr=False)
-    root: str = field(default="record", repr=False)  # record | old | user | now | today | row | outer
+    #: record | old | user | now | today | row | outer | var (a bound record) | value | single
+    root: str = field(default="record", repr=False)
+    #: roots var/value/single: the variable's name (``$input`` -> "input") or the singleton entity
+    var: str = field(default="", repr=False)
 
 
 @dataclass(eq=False)

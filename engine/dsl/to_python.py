@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.dsl import nodes as n
 from engine.dsl.checker import Step
+from engine.dsl.functions import switch_parts
 
 Fn = Callable[["Env"], Any]
 Loader = Callable[[str, str], dict[str, Any] | None]
@@ -33,11 +34,13 @@ class Env:
         "record",
         "roles",
         "row",
+        "single",
         "team_ids",
         "team_members",
         "teams",
         "today",
         "user_id",
+        "vars",
     )
 
     def __init__(
@@ -54,6 +57,8 @@ class Env:
         outer: dict[str, Any] | None = None,
         team_ids: frozenset[str] = frozenset(),
         team_members: frozenset[str] = frozenset(),
+        variables: dict[str, Any] | None = None,
+        single: Callable[[str], dict[str, Any] | None] | None = None,
     ):
         self.record = record
         self.old = old
@@ -68,6 +73,10 @@ class Env:
         self.outer = outer  # link filters: the record being edited
         self.team_ids = team_ids
         self.team_members = team_members
+        #: automation variables by name (``$input``, ``$NAME`` of ``as:``, ``$item``)
+        self.vars: dict[str, Any] = variables if variables is not None else {}
+        #: the record of a singleton entity (``$settings.x``)
+        self.single = single or (lambda entity: None)
 
 
 def _follow(steps: list[Step]) -> Callable[[Env, Any], Any]:
@@ -103,6 +112,11 @@ def _root(node: n.Path) -> Callable[[Env], Any]:
         return lambda env: env.outer
     if node.root == "user":
         return lambda env: env.load("user", env.user_id) if env.user_id else None
+    name = node.var
+    if node.root == "var":
+        return lambda env: env.vars.get(name)
+    if node.root == "single":
+        return lambda env: env.single(name)
     raise AssertionError(node.root)
 
 
@@ -111,6 +125,13 @@ def _split_many(steps: list[Step]) -> tuple[list[Step], Step, list[Step]]:
         if step.field.type in ("table", "links"):
             return steps[:index], step, steps[index + 1 :]
     raise AssertionError("no to-many step")
+
+
+def _rows_owner(env: Env, value: Any, before: list[Step]) -> Any:
+    """The record holding the rows of ``owner.roles``: the path before them ends at a link's id."""
+    if isinstance(value, str) and before:
+        return env.load(before[-1].field.target or "", value)
+    return value
 
 
 def _rows(env: Env, record: Any, many: Step) -> list[dict[str, Any]]:
@@ -206,6 +227,9 @@ class PythonCompiler:
             return lambda env: env.now
         if node.root == "today":
             return lambda env: env.today
+        if node.root == "value":
+            name = node.var
+            return lambda env: env.vars.get(name)
         if node.root == "record" and len(node.steps) == 1:  # the common case, one closure deep
             name = node.steps[0].field.name
             return lambda env: env.record.get(name)
@@ -342,7 +366,7 @@ class PythonCompiler:
         tail = _follow(after) if after else None
 
         def values(env: Env) -> list[Any]:
-            record = start(env, root(env)) if start else root(env)
+            record = _rows_owner(env, start(env, root(env)), before) if start else root(env)
             rows = _rows(env, record, many)
             if tail is None:
                 return [row.get("id") for row in rows]
@@ -362,6 +386,8 @@ class PythonCompiler:
         if function.name == "if":
             cond, then, other = args
             return lambda env: then(env) if cond(env) is True else other(env)
+        if function.name == "switch":
+            return _switch(args)
 
         def call(env: Env) -> Any:
             values = [arg(env) for arg in args]
@@ -385,7 +411,7 @@ class PythonCompiler:
         condition = self.compile(node.args[1]) if len(node.args) > 1 else None
 
         def aggregate(env: Env) -> Any:
-            record = start(env, root(env)) if start else root(env)
+            record = _rows_owner(env, start(env, root(env)), before) if start else root(env)
             rows = _rows(env, record, many)
             if condition is not None:
                 saved, kept = env.row, []
@@ -407,6 +433,22 @@ class PythonCompiler:
             return min(values) if name == "min" else max(values)
 
         return aggregate
+
+
+def _switch(args: list[Fn]) -> Fn:
+    """Cases compare with the value as ``==`` does; only the chosen result is evaluated."""
+    pairs, default, _ = switch_parts(args)
+    equal = _compare("==")
+
+    def switch(env: Env) -> Any:
+        value = args[0](env)
+        if value is not None:
+            for case, result in pairs:
+                if equal(value, case(env)) is True:
+                    return result(env)
+        return default(env) if default is not None else None
+
+    return switch
 
 
 def _is_null(node: n.Node) -> bool:

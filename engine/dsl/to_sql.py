@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from engine.dsl import nodes as n
 from engine.dsl import sqlparts as sp
 from engine.dsl.checker import Step
+from engine.dsl.functions import switch_parts
 from engine.dsl.sqlparts import SqlContext, SqlValue
 from engine.storage.columns import UTCDateTime
 from engine.storage.tables import Tables
@@ -74,15 +75,32 @@ class SqlCompiler:
             return SqlValue(query.scalar_subquery())
         if node.root == "old":
             raise AssertionError("old.* never reaches SQL")
-        if node.root == "outer":  # a value of the record being edited: a constant for this query
-            from engine.dsl.to_python import compile_to_python
-
-            constant = compile_to_python(node)(self.ctx.outer) if self.ctx.outer is not None else None
-            return SqlValue(sa.literal(constant))
+        if node.root in ("outer", "var", "value"):
+            # a value of the record being edited, or an automation variable: a constant here
+            return SqlValue(self._constant(node))
+        if node.root == "single":  # the oldest live record of a singleton entity
+            single = self.tables.main(node.var).alias()
+            first = sa.select(single.c.id).where(single.c.deleted_at.is_(None)).order_by(single.c.id).limit(1)
+            query = sa.select(self._read(single, node.var, node.steps)).where(single.c.id == first.scalar_subquery())
+            return SqlValue(query.scalar_subquery())
         table = self.row_table if node.root == "row" else self.table
         if not node.steps:
             return SqlValue(table.c.id)
         return SqlValue(self._read(table, "", node.steps))
+
+    def _constant(self, node: n.Path) -> Any:
+        """The value of a variable path, evaluated in Python against ``ctx.outer`` (whose
+        ``vars`` hold the variables), as a typed SQL literal."""
+        from engine.dsl.to_python import compile_to_python
+
+        value = compile_to_python(node)(self.ctx.outer) if self.ctx.outer is not None else None
+        kind = node.type.kind if node.type is not None else ""
+        if kind == "datetime":
+            return sa.literal(value, UTCDateTime())
+        if kind in ("list", "any", "json") and value is not None:
+            return sa.literal(value)
+        # typed, so that PostgreSQL knows the type of a null parameter (``:p IS NULL``)
+        return sa.literal(value, _CONSTANT_TYPES.get(kind, sa.String)())
 
     # --- operators ---------------------------------------------------------------------
     def _c_Unary(self, node: n.Unary) -> SqlValue:
@@ -135,6 +153,14 @@ class SqlCompiler:
                 match = left.expr.in_(others) if others else sa.false()
                 condition = sa.case((match, sa.literal(not negate)), else_=sa.null())
             return SqlValue(condition)
+        if right_type is not None and right_type.many and _constant_root(node.right):
+            from engine.dsl.to_python import PythonCompiler
+
+            many = PythonCompiler()._many_values(node.right)
+            found = [v for v in (many(self.ctx.outer) if self.ctx.outer is not None else []) if v is not None]
+            if not found:
+                return SqlValue(sa.true() if negate else sa.false())
+            return SqlValue(left.expr.not_in(found) if negate else left.expr.in_(found))
         if right_type is not None and right_type.many:
             subquery = self._many_subquery(node.right, values=True)
             return SqlValue(left.expr.not_in(subquery) if negate else left.expr.in_(subquery))
@@ -185,8 +211,29 @@ class SqlCompiler:
         if isinstance(node.function, str):
             return self._aggregate(node)
         function = node.function
+        if function.name == "switch":
+            return self._switch(node)
         args = [self.compile(arg) for arg in node.args]
         return function.sql(self.ctx, *args)
+
+    def _switch(self, node: n.Call) -> SqlValue:
+        """A searched CASE whose tests are the DSL's ``==`` (a null value matches no case)."""
+        value = self.compile(node.args[0])
+        pairs, default, _ = switch_parts(node.args)
+        tests, results = [], []
+        for case, result in pairs:
+            test = n.Binary(case.line, case.column, "==", node.args[0], case)
+            tests.append(self._compare(test, "==", value, self.compile(case)))
+            results.append(self.compile(result))
+        if default is not None:
+            results.append(self.compile(default))
+        epoch = any(r.epoch for r in results)
+        exprs = [sp.epoch(self.ctx, r) if epoch and r.expr is not None else r.expr for r in results]
+        if node.type is not None and node.type.kind == "decimal" and self.ctx.dialect == "postgresql":
+            exprs = [sp.to_decimal(self.ctx, e) for e in exprs]
+        else_ = exprs[-1] if default is not None else sa.null()
+        whens = list(zip(tests, exprs[: len(tests)], strict=True))
+        return SqlValue(sa.case(*whens, else_=else_), epoch=epoch)
 
     def _many_subquery(
         self, path: n.Node, values: bool, condition: n.Node | None = None, aggregate: str | None = None
@@ -235,6 +282,20 @@ class SqlCompiler:
         if node.type is not None and node.type.kind == "string" and self.ctx.dialect == "postgresql":
             value = value.collate("C")
         return SqlValue(sa.select(func(value)).where(*conditions).scalar_subquery())
+
+
+_CONSTANT_TYPES: dict[str, Any] = {
+    "int": sa.BigInteger,
+    "duration": sa.BigInteger,
+    "decimal": lambda: sa.Numeric(38, 10),
+    "bool": sa.Boolean,
+    "date": sa.Date,
+}
+
+
+def _constant_root(node: n.Node) -> bool:
+    """A path read from the trigger record or a variable: one value for the whole query."""
+    return isinstance(node, n.Path) and node.root in ("outer", "var", "value")
 
 
 def _is_null(node: n.Node) -> bool:

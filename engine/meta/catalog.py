@@ -11,11 +11,14 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef, IndexDef, Origin, ValidationDef
+from engine.meta.board import check_board
+from engine.meta.duplicates import check_duplicate_rules, rules_from_document
+from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef, IndexDef, Origin, TemplateDef, ValidationDef
 from engine.meta.packs import Pack, dependency_closure
 from engine.meta.problems import Problems
 from engine.meta.schema_check import iter_errors
 from engine.meta.source import Document, format_path
+from engine.meta.timeline import check_timeline, timeline_from_document
 
 RESERVED_FIELDS = {*SYSTEM_FIELDS, "deleted_at", "deleted_by", "parent_id", "position"}
 #: names taken by API areas under /api/v1 (an entity of that name could not be reached)
@@ -86,6 +89,15 @@ def _validations(doc: Document, data: dict[str, Any], base: str = "validations")
     )
 
 
+def _templates(doc: Document, pack: str, data: dict[str, Any]) -> dict[str, TemplateDef]:
+    out = {}
+    for name, spec in (data.get("templates") or {}).items():
+        spec = spec if isinstance(spec, dict) else {"file": spec}
+        label = spec.get("label") or name.replace("_", " ").capitalize()
+        out[name] = TemplateDef(name, spec["file"], label, _origin(doc, ["templates", name]), pack)
+    return out
+
+
 def entity_from_document(doc: Document, pack: str, problems: Problems, system: bool = False) -> EntityDef | None:
     data = doc.data
     fields = _fields(doc, pack, data, problems)
@@ -130,6 +142,12 @@ def entity_from_document(doc: Document, pack: str, problems: Problems, system: b
         account_field=data.get("account_field"),
         privacy_collection=(data.get("privacy") or {}).get("collection"),
         retention=tuple(data.get("retention") or ()),
+        singleton=bool(data.get("singleton")),
+        merge=bool(data.get("merge")),
+        templates=_templates(doc, pack, data),
+        duplicates=rules_from_document(name, pack, data, lambda path: _origin(doc, path)),
+        timeline=timeline_from_document(data),
+        board=data.get("board"),
     )
 
 
@@ -155,6 +173,16 @@ def _extend(entity: EntityDef, doc: Document, pack: str, problems: Problems) -> 
             )
             continue
         permissions[role] = grant
+    templates = dict(entity.templates)
+    for name, template in _templates(doc, pack, data).items():
+        old_template = templates.get(name)
+        if old_template is not None and (old_template.file, old_template.label) != (template.file, template.label):
+            problems.add(
+                str(template.origin),
+                f"template {entity.name}.{name} is already defined differently in {old_template.origin}",
+            )
+            continue
+        templates.setdefault(name, template)
     return replace(
         entity,
         fields=fields,
@@ -163,6 +191,8 @@ def _extend(entity: EntityDef, doc: Document, pack: str, problems: Problems) -> 
         indexes=entity.indexes + _indexes(entity.name, data.get("indexes") or []),
         search=entity.search + tuple(s for s in data.get("search", ()) if s not in entity.search),
         related=entity.related + tuple(r for r in data.get("related", ()) if r not in entity.related),
+        templates=templates,
+        duplicates=entity.duplicates + rules_from_document(entity.name, pack, data, lambda path: _origin(doc, path)),
     )
 
 
@@ -349,3 +379,33 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
             head = path.split(".")[0]
             if head not in names and head not in SYSTEM_FIELDS:
                 problems.add(str(entity.origin), f"{entity.name}: search path {path!r} starts with an unknown field")
+        check_timeline(entity, problems)
+        check_board(entity, problems)
+        for related in entity.related:
+            if not related_list_exists(catalog, entity, related):
+                problems.add(
+                    str(entity.origin),
+                    f"{entity.name}: related list {related!r} names no links field of {entity.name} and no "
+                    f"ENTITY.FIELD linking to it (or 'timeline')",
+                )
+    check_duplicate_rules(catalog, closure, problems)
+
+
+def related_list_exists(catalog: Catalog, entity: EntityDef, related: str) -> bool:
+    """``timeline``, a ``links`` field of the entity, or ``OTHER[.FIELD]`` with exactly one
+    field of OTHER linking to the entity (as ``GET .../related/NAME`` resolves it)."""
+    if related == "timeline":
+        return True
+    own = entity.fields.get(related)
+    if own is not None and own.type == "links":
+        return True
+    other_name, _, field_name = related.partition(".")
+    other = catalog.entities.get(other_name)
+    if other is None or other.child:
+        return False
+    links = [
+        f
+        for f in other.fields.values()
+        if f.target == entity.name and f.type != "table" and (not field_name or f.name == field_name)
+    ]
+    return len(links) == 1

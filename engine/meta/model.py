@@ -8,7 +8,11 @@ cross-reference error found later still points at a line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.meta.duplicates import DuplicateRule
+    from engine.meta.timeline import TimelineDef
 
 FIELD_TYPES = [
     "string",
@@ -91,12 +95,18 @@ class FieldDef:
 
     @property
     def readonly(self) -> bool:
-        """Never written by clients: computed, autonumbered or declared read-only."""
-        return bool(self.options.get("readonly")) or self.is_computed or self.type == "autonumber"
+        """Never written by clients: computed, rolled up, autonumbered or declared read-only."""
+        return bool(self.options.get("readonly")) or self.is_computed or self.is_rollup or self.type == "autonumber"
 
     @property
     def is_computed(self) -> bool:
         return "compute" in self.options
+
+    @property
+    def is_rollup(self) -> bool:
+        """A stored aggregate over the records of another entity that link here (see
+        engine.automation.rollups); only the engine writes it."""
+        return "rollup" in self.options
 
     @property
     def has_column(self) -> bool:
@@ -153,6 +163,17 @@ class ValidationDef:
 
 
 @dataclass(frozen=True)
+class TemplateDef:
+    """A document template of an entity (``templates:``): a record rendered to HTML or PDF."""
+
+    name: str
+    file: str  # path inside the templates/ folders of the packs, e.g. quote.html
+    label: Any
+    origin: Origin
+    pack: str
+
+
+@dataclass(frozen=True)
 class EntityDef:
     name: str
     label: Any
@@ -185,6 +206,18 @@ class EntityDef:
     privacy_collection: str | None = None
     #: retention rules: ``{name, when, field, older_than, action}`` (see engine.security.retention)
     retention: tuple[dict[str, Any], ...] = ()
+    #: one record holds settings: expressions read it as ``$ENTITY.field`` (the oldest live record)
+    singleton: bool = False
+    #: the record action ``merge`` (engine.automation.merge) is offered for this entity
+    merge: bool = False
+    #: document templates by name (``GET /api/v1/ENTITY/ID/render/NAME``, see engine.render)
+    templates: dict[str, TemplateDef] = field(default_factory=dict)
+    #: duplicate rules (engine.meta.duplicates), enforced on every write
+    duplicates: tuple[DuplicateRule, ...] = ()
+    #: the polymorphic reference that puts records on other records' timelines (engine.meta.timeline)
+    timeline: TimelineDef | None = None
+    #: the kanban board of the entity's records, for the UI (engine.meta.board)
+    board: dict[str, Any] | None = None
 
     def field(self, name: str) -> FieldDef | None:
         return self.fields.get(name)

@@ -11,7 +11,10 @@ from engine.meta.source import Document, SourceError, format_path, read_document
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
 #: folders of a pack whose documents later layers read; the loader only parses them
-KNOWN_FOLDERS = ("entities", "rules", "workflows", "sla", "calendars", "dashboards", "reports", "seed", "templates")
+KNOWN_FOLDERS: tuple[str, ...] = ("entities", "rules", "workflows", "sla", "calendars", "dashboards", "reports")
+KNOWN_FOLDERS += ("seed", "templates")
+KNOWN_FOLDERS += ("forms", "hooks")  # public capture: web forms and inbound hooks (engine.capture)
+KNOWN_FOLDERS += ("actions",)  # record actions (engine.automation.pack_actions)
 
 
 @dataclass

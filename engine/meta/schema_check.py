@@ -23,14 +23,16 @@ from engine.meta.model import FIELD_TYPES
 
 _BASE = "https://tessera.dev/schemas/"
 #: automation document kinds (engine.automation.definitions)
-AUTOMATION_SCHEMAS = ("rules", "rule", "action", "workflow", "sla", "calendar")
+AUTOMATION_SCHEMAS = ("rules", "rule", "action", "workflow", "sla", "calendar", "actions", "record_action")
+#: public capture document kinds (engine.capture): web forms and inbound hooks
+CAPTURE_SCHEMAS = ("form", "hook")
 
 
 @cache
 def _registry() -> Registry:
     root = resources.files("engine.meta") / "schemas"
     resources_: list[tuple[str, Resource]] = []
-    for name in ("common", "pack", "entity", "extension", *AUTOMATION_SCHEMAS):
+    for name in ("common", "pack", "entity", "extension", "duplicates", *AUTOMATION_SCHEMAS, *CAPTURE_SCHEMAS):
         doc = json.loads((root / f"{name}.json").read_text())
         resources_.append((_BASE + f"{name}.json", Resource.from_contents(doc)))
     for type_name in FIELD_TYPES:

@@ -3,6 +3,10 @@
 A request names a DSL ``filter``, ``group_by`` fields and named ``metrics`` such as
 ``count()``, ``sum(amount)`` or ``avg(amount * probability / 100)``; the metric's
 argument is any SQL-ready expression over the entity.
+
+One ``group_by`` field may be a ``links`` field: a record then counts once in the group
+of each record it links to (and in the ``null`` group when it links to none), e.g. the
+value of records per tag they carry.
 """
 
 from __future__ import annotations
@@ -38,8 +42,12 @@ def _parse_body(entity: EntityDef, body: Any) -> tuple[str | None, list[str], di
         raise BadRequest("group_by must be a list of at most 5 field names")
     for name in group_by:
         fd = entity.fields.get(name)
+        if fd is not None and fd.type == "links":
+            continue
         if name not in SYSTEM_TYPES and (fd is None or not fd.has_column or fd.type in UNSORTABLE):
             raise BadRequest(f"Cannot group by {name!r}", [FieldError("group_by", f"{name} is not a groupable field")])
+    if sum(1 for name in group_by if (fd := entity.fields.get(name)) is not None and fd.type == "links") > 1:
+        raise BadRequest("Group by at most one links field", [FieldError("group_by", "More than one links field.")])
     metrics = body.get("metrics") or {"count": "count()"}
     if not isinstance(metrics, dict) or not metrics or len(metrics) > 20:
         raise BadRequest("metrics must be an object of 1 to 20 named metrics")
@@ -76,7 +84,17 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
         if rc.access is not None:
             rc.access.check_expression(expr)
         conditions.append(expr.to_sql(snap.tables, rc.sql, table))
-    columns = [table.c[name].label(name) for name in group_by]
+    source: Any = table
+    keys: list[Any] = []
+    for name in group_by:
+        fd = entity.fields.get(name)
+        if fd is not None and fd.type == "links":  # one row per linked record (or one null row)
+            join = snap.tables.entities[entity.name].joins[name].alias()
+            source = source.outerjoin(join, join.c.source_id == table.c.id)
+            keys.append(join.c.target_id)
+        else:
+            keys.append(table.c[name])
+    columns = [key.label(name) for key, name in zip(keys, group_by, strict=True)]
     kinds: dict[str, str] = {}
     for name, (function, argument) in metrics.items():
         if function == "count" and not argument:
@@ -100,9 +118,8 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
             value = sa.cast(value, sa.Numeric)
         columns.append(getattr(sa.func, function)(value).label(name))
         kinds[name] = expr.type.kind
-    stmt = sa.select(*columns).where(*conditions)
+    stmt = sa.select(*columns).select_from(source).where(*conditions)
     if group_by:
-        keys = [table.c[name] for name in group_by]
         stmt = stmt.group_by(*keys).order_by(*[k.asc().nulls_first() for k in keys])
     rows = conn.execute(stmt.limit(MAX_GROUPS + 1)).all()
     if len(rows) > MAX_GROUPS:

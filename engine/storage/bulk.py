@@ -15,17 +15,24 @@ from sqlalchemy.engine import Connection
 from engine.actor import Actor
 from engine.errors import BadRequest, FieldError, TesseraError, ValidationError
 from engine.storage import writing as w
+from engine.storage.duplicates import DuplicateOptions, with_warnings
 from engine.storage.ids import is_id
 from engine.storage.reading import get_record
 
 if TYPE_CHECKING:
     from engine.storage.records import Records
 
+
 MAX_BULK = 1000
 
 
-def bulk_write(records: Records, actor: Actor, entity_name: str, items: Any) -> list[dict[str, Any]]:
-    """Create (elements without ``id``) or update (with) up to ``MAX_BULK`` records."""
+def bulk_write(
+    records: Records, actor: Actor, entity_name: str, items: Any, allow_duplicates: bool = False
+) -> list[dict[str, Any]]:
+    """Create (elements without ``id``) or update (with) up to ``MAX_BULK`` records.
+
+    Duplicate rules see the rows written before each one, so a batch cannot smuggle in
+    two copies of one record; each record carries its own ``_warnings``."""
     snap = records.ws.snapshot()
     entity = records._entity(snap, actor, entity_name)
     if not isinstance(items, list):
@@ -56,13 +63,18 @@ def bulk_write(records: Records, actor: Actor, entity_name: str, items: Any) -> 
     def run(conn: Connection) -> list[dict[str, Any]]:
         now = records.clock()
         ids: list[str] = []
+        notes: list[DuplicateOptions] = []
         for index, (record_id, values) in enumerate(loaded):
+            options = DuplicateOptions(allow=allow_duplicates)
+            notes.append(options)
             try:
                 with conn.begin_nested():
                     if record_id is None:
-                        ids.append(records._insert(conn, snap, actor, entity, values, now))
+                        ids.append(records._insert(conn, snap, actor, entity, values, now, duplicates=options))
                     else:
-                        records._apply_update(conn, snap, actor, entity, record_id, values, None, now)
+                        records._apply_update(
+                            conn, snap, actor, entity, record_id, values, None, now, duplicates=options
+                        )
                         ids.append(record_id)
             except sa.exc.IntegrityError as exc:
                 errors.extend(FieldError(e.field, e.message, index) for e in w.conflict_from(entity, exc).errors)
@@ -73,6 +85,6 @@ def bulk_write(records: Records, actor: Actor, entity_name: str, items: Any) -> 
         if errors:
             raise ValidationError("Some records are not valid; nothing was written", errors)
         rc = records._rc(actor)
-        return [get_record(conn, snap, entity, i, rc=rc) for i in ids]
+        return [with_warnings(get_record(conn, snap, entity, i, rc=rc), n) for i, n in zip(ids, notes, strict=True)]
 
     return records._write(entity, run)

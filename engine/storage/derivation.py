@@ -146,8 +146,12 @@ def derive_on_update(
     current: dict[str, Any],
     values: dict[str, Any],
     now: dt.datetime,
+    automated: bool = False,
 ) -> list[FieldError]:
-    """Apply readonly_if, recompute stored fields into ``values``; return rule errors."""
+    """Apply readonly_if, recompute stored fields into ``values``; return rule errors.
+
+    ``automated`` writes (rules, record actions, merge) may change fields ``readonly_if``
+    freezes, as they may write ``readonly`` ones: the condition guards what people edit."""
     loader = RecordLoader(conn, snap)
     errors = _derive_rows(snap, entity, values, loader, actor, now, current["id"])
     exprs = snap.expressions(entity.name)
@@ -155,7 +159,7 @@ def derive_on_update(
         return errors
     old = loader.wrap(entity, dict(current))
     old_env = make_env(loader, actor, now, old)
-    for name, expr in exprs.readonly_if.items():
+    for name, expr in ({} if automated else exprs.readonly_if).items():
         if name in values and values[name] != old.get(name) and expr.holds(old_env):
             errors.append(FieldError(name, "Is read-only in this state."))
     record: LazyRecord = loader.wrap(entity, {**current, **values, "updated_at": now, "updated_by": actor.user_id})

@@ -54,6 +54,19 @@ class RecordLoader:
             )
         return self._cache[key]
 
+    def first(self, entity: str) -> LazyRecord | None:
+        """The oldest live record of a singleton entity (``$settings.x`` in expressions)."""
+        key = (entity, "")
+        if key not in self._cache:
+            table = self.snap.tables.main(entity)
+            row = self.conn.execute(
+                sa.select(table).where(table.c.deleted_at.is_(None)).order_by(table.c.id).limit(1)
+            ).first()
+            self._cache[key] = (
+                None if row is None else self.wrap(self.snap.catalog.entities[entity], dict(row._mapping))
+            )
+        return self._cache[key]
+
     def wrap(self, entity: EntityDef, values: dict[str, Any]) -> LazyRecord:
         return LazyRecord(values, self, entity)
 
@@ -96,4 +109,5 @@ def make_env(
         outer=outer,
         team_ids=actor.team_ids,
         team_members=actor.team_members,
+        single=loader.first,
     )

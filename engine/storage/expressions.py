@@ -173,6 +173,21 @@ def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, pro
                 )
             except DslError as rule_error:
                 errors.append((entity.origin, rule_error))
+        errors += duplicate_rule_errors(entity, catalog, functions)
+        board_filter = (entity.board or {}).get("filter")
+        if board_filter:  # a list filter of the UI's board: it must run in SQL
+            try:
+                compile_expression(
+                    board_filter,
+                    entity,
+                    catalog,
+                    functions=functions,
+                    where=f"{entity.name}.board.filter",
+                    sql=True,
+                    expect="bool",
+                )
+            except DslError as board_error:
+                errors.append((entity.origin, board_error))
         for role, grant in entity.permissions.items():
             if not isinstance(grant, dict):
                 continue
@@ -198,3 +213,34 @@ def check_catalog_expressions(catalog: Catalog, functions: FunctionRegistry, pro
             problems.add(
                 str(origin), error.detail.replace("\n", "\n    "), error.errors[0].field if error.errors else ""
             )
+
+
+def duplicate_rule_errors(
+    entity: EntityDef, catalog: Catalog, functions: FunctionRegistry
+) -> list[tuple[Origin, DslError]]:
+    """The expressions of duplicate rules: ``when`` on the record, scope ``filter`` on the
+    candidates (SQL), ``region`` on settings records (engine.storage.duplicates)."""
+    found: list[tuple[Origin, DslError]] = []
+    for rule in entity.duplicates:
+        checks: list[tuple[str | None, EntityDef | None, str, bool]] = [(rule.when, entity, "when", False)]
+        checks += [(s.filter, catalog.entities.get(s.entity), f"scope.{s.entity}.filter", True) for s in rule.scope]
+        checks += [
+            (k.region[1:] if k.region and k.region.startswith("=") else None, entity, "region", False)
+            for k in rule.keys
+        ]
+        for source, target, where, sql in checks:
+            if not source or target is None:
+                continue
+            try:
+                compile_expression(
+                    source,
+                    target,
+                    catalog,
+                    functions=functions,
+                    where=f"{entity.name}.duplicates.{rule.name}.{where}",
+                    sql=sql,
+                    expect=None if where == "region" else "bool",
+                )
+            except DslError as error:
+                found.append((rule.origin, error))
+    return found

@@ -1,4 +1,4 @@
-"""Record ids: UUIDv7 strings, time-ordered (index friendly) with 74 random bits.
+"""Record ids: UUIDv7 strings, time-ordered (index friendly, monotonic within a process) with 62 random bits.
 
 Python 3.11 has no ``uuid.uuid7``; the layout below follows RFC 9562 section 5.7.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 import uuid
 
@@ -14,14 +15,28 @@ ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 ID_LENGTH = 36
 
 
+_lock = threading.Lock()
+_last = (0, 0)  # (milliseconds, counter) of the previous id made by this process
+
+
 def new_id() -> str:
-    ms = time.time_ns() // 1_000_000
-    rand = secrets.randbits(74)
+    """A new id, greater than every id this process made before (RFC 9562 method 1: the
+    12 ``rand_a`` bits count ids within one millisecond), so records and audit entries
+    written in one instant keep their order; 62 random bits keep ids unguessable."""
+    global _last
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        last_ms, counter = _last
+        if ms <= last_ms:
+            ms, counter = (last_ms, counter + 1) if counter < 0xFFF else (last_ms + 1, 0)
+        else:
+            counter = 0
+        _last = (ms, counter)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version
-    value |= (rand >> 62) << 64  # 12 random bits
+    value |= counter << 64
     value |= 0b10 << 62  # variant
-    value |= rand & ((1 << 62) - 1)
+    value |= secrets.randbits(62)
     return str(uuid.UUID(int=value))
 
 

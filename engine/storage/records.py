@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -33,18 +31,21 @@ from engine.errors import (
 )
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
-from engine.storage import system_tables as st
 from engine.storage import writing as w
 from engine.storage.aggregation import aggregate
 from engine.storage.bulk import bulk_write
-from engine.storage.codec import to_json
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.derivation import derive_on_create, derive_on_update
+from engine.storage.duplicates import DuplicateGuard, DuplicateOptions, with_warnings
 from engine.storage.encryption import FieldCipher
 from engine.storage.evaluation import RecordLoader, make_env
+from engine.storage.history import audit_trail
+from engine.storage.idempotency import remember, replayed, request_hash
 from engine.storage.ids import is_id, new_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
 from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records, related_target
+from engine.storage.timeline import check_reference
+from engine.storage.trash import mark_deleted
 from engine.storage.validation import load_input
 
 T = TypeVar("T")
@@ -53,10 +54,6 @@ Clock = Callable[[], dt.datetime]
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _request_hash(entity: str, data: Any) -> str:
-    return hashlib.sha256(json.dumps([entity, data], sort_keys=True, default=str).encode()).hexdigest()
 
 
 class Records:
@@ -210,36 +207,8 @@ class Records:
         if unknown:
             raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}")
         query = parse_list_params(entity, params)
-        table = snap.tables.main(entity.name)
-        rc = self._rc(actor, snap)
-        hidden = rc.hidden(entity)
         with self._reading() as conn:
-            conditions = [table.c.id == record_id]  # trashed records keep their history
-            visible = rc.predicate(snap, entity, table)
-            if visible is not None:
-                conditions.append(visible)
-            if conn.execute(sa.select(table.c.id).where(*conditions)).first() is None:
-                raise NotFound(f"No {entity.name} with id {record_id!r}")
-            a = st.audit
-            rows = conn.execute(
-                sa.select(a)
-                .where(a.c.entity == entity.name, a.c.record_id == record_id)
-                .order_by(a.c.at.desc(), a.c.id.desc())
-                .limit(query.limit)
-                .offset(query.offset)
-            ).all()
-        return Page(
-            [
-                {
-                    "id": r.id,
-                    "at": to_json(r.at),
-                    "actor": r.actor,
-                    "action": r.action,
-                    "changes": {k: v for k, v in (r.changes or {}).items() if k not in hidden},
-                }
-                for r in rows
-            ]
-        )
+            return audit_trail(conn, snap, entity, record_id, query, self._rc(actor, snap))
 
     # --- writes ---------------------------------------------------------------------
     def _insert(
@@ -251,17 +220,20 @@ class Records:
         values: dict[str, Any],
         now: dt.datetime,
         run: Run | None = None,
+        duplicates: DuplicateOptions | None = None,
     ) -> str:
         w.apply_defaults(entity, values, snap.catalog)
         values.setdefault("owner", actor.user_id)
         rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
         errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values)
-        errors += self._check_children(conn, snap, entity, values)
+        errors += self._check_children(conn, snap, entity, values) + check_reference(conn, snap, entity, values)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
         if not self._allows(conn, snap, actor, entity, "create", {**values, "id": None}):
             raise PermissionDenied(f"You may not create this {entity.name}: it would be outside your scope")
+        guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: self._rc(actor, snap), duplicates)
+        found = guard.check(None, values)
         record_id = new_id()
         row = w.column_values(entity, values)
         w.fill_autonumbers(conn, entity, row, now)
@@ -283,6 +255,7 @@ class Records:
                 w.write_children(conn, snap, entity, record_id, name, values[name], now, existing=False)
             elif fd.type == "links" and values.get(name):
                 w.write_links(conn, snap, entity, record_id, name, values[name], existing=False)
+        guard.store(record_id, values, None, found)
         changes = {
             k: (None, v)
             for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
@@ -313,34 +286,33 @@ class Records:
                 )
         return errors
 
-    def create(self, actor: Actor, entity_name: str, data: Any, idempotency_key: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        actor: Actor,
+        entity_name: str,
+        data: Any,
+        idempotency_key: str | None = None,
+        allow_duplicates: bool = False,
+    ) -> dict[str, Any]:
+        """Create a record; it carries ``_warnings`` when duplicate rules let it through."""
         snap = self.ws.snapshot()
+        duplicates = DuplicateOptions(allow=allow_duplicates)
         entity = self._entity(snap, actor, entity_name, "create")
         values = self._load(snap, entity, data, actor)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
             raise BadRequest("Idempotency-Key must be 1 to 255 characters")
-        digest = _request_hash(entity.name, data)
+        digest = request_hash(entity.name, data)
 
         def run(conn: Connection) -> dict[str, Any]:
             if idempotency_key is not None:
-                replay = self._replay(conn, actor, entity, idempotency_key, digest)
+                replay = replayed(conn, actor, entity.name, idempotency_key, digest)
                 if replay is not None:
                     return get_record(conn, snap, snap.api_entity(replay[0]), replay[1], rc=self._rc(actor))
             now = self.clock()
-            record_id = self._insert(conn, snap, actor, entity, values, now)
+            record_id = self._insert(conn, snap, actor, entity, values, now, duplicates=duplicates)
             if idempotency_key is not None:
-                conn.execute(
-                    st.idempotency.insert(),
-                    {
-                        "key": idempotency_key,
-                        "principal": actor.principal,
-                        "entity": entity.name,
-                        "record_id": record_id,
-                        "request_hash": digest,
-                        "created_at": now,
-                    },
-                )
-            return get_record(conn, snap, entity, record_id, rc=self._rc(actor))
+                remember(conn, actor, idempotency_key, entity.name, record_id, digest, now)
+            return with_warnings(get_record(conn, snap, entity, record_id, rc=self._rc(actor)), duplicates)
 
         try:
             return self._write(entity, run)
@@ -349,24 +321,10 @@ class Records:
                 raise
             # a concurrent request with the same key won the race: answer with its record
             with self._reading() as conn:
-                replay = self._replay(conn, actor, entity, idempotency_key, digest)
+                replay = replayed(conn, actor, entity.name, idempotency_key, digest)
                 if replay is None:
                     raise
                 return get_record(conn, snap, entity, replay[1], rc=self._rc(actor))
-
-    def _replay(
-        self, conn: Connection, actor: Actor, entity: EntityDef, key: str, digest: str
-    ) -> tuple[str, str] | None:
-        i = st.idempotency
-        row = conn.execute(sa.select(i).where(i.c.key == key, i.c.principal == actor.principal)).first()
-        if row is None:
-            return None
-        if row.entity != entity.name or row.request_hash != digest:
-            raise ValidationError(
-                "This Idempotency-Key was already used for a different request",
-                [FieldError("Idempotency-Key", "Reused with a different request body.")],
-            )
-        return row.entity, row.record_id
 
     def _apply_update(
         self,
@@ -380,10 +338,17 @@ class Records:
         now: dt.datetime,
         run: Run | None = None,
         owner: str = "",
+        duplicates: DuplicateOptions | None = None,
+        derived: bool = False,
     ) -> None:
-        """Write ``values`` to a record; ``owner`` names the workflow allowed to set its state field."""
+        """Write ``values`` to a record; ``owner`` names the workflow allowed to set its state field.
+
+        ``derived`` writes are values the engine keeps (rollups): the record's validations
+        are not re-checked, so an old record that breaks a newer rule cannot block the
+        write of another record that only changes a total here."""
         row = fetch_row(conn, snap, entity, record_id, for_update=True)
         current_values = dict(row._mapping)
+        automated = run is not None  # a rule, action or workflow writing: readonly_if is for people
         if not self._allows(conn, snap, actor, entity, "read", current_values):
             raise NotFound(f"No {entity.name} with id {record_id!r}")
         if not self._allows(conn, snap, actor, entity, "update", current_values):
@@ -397,7 +362,9 @@ class Records:
         if listens:
             run = run or self._run(conn, snap, actor, now)
             snap.automation.before_update(run, entity, record_id, current_values, values, owner)
-        rule_errors = derive_on_update(conn, snap, actor, entity, dict(row._mapping), values, now)
+        rule_errors = derive_on_update(conn, snap, actor, entity, dict(row._mapping), values, now, automated)
+        if derived:
+            rule_errors = []
         errors = w.check_required(
             entity,
             {k: values[k] for k in values if k in entity.fields}
@@ -409,6 +376,7 @@ class Records:
         )
         errors = [e for e in errors if e.field in values]
         errors += w.check_references(conn, snap, entity, values) + self._check_children(conn, snap, entity, values)
+        errors += check_reference(conn, snap, entity, {**current_values, **values}, values)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
@@ -426,6 +394,8 @@ class Records:
         }
         if not changes and not multi:
             return
+        guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: self._rc(actor, snap), duplicates)
+        found = guard.check(record_id, {**current_values, **values}, changes)
         table = snap.tables.main(entity.name)
         updated = conn.execute(
             table.update()
@@ -439,6 +409,7 @@ class Records:
         )
         if updated.rowcount != 1:
             raise PreconditionFailed(f"The {entity.name} was changed by someone else; reload it and try again")
+        guard.store(record_id, {**current_values, **values}, changes, found)
         for name, value in multi.items():
             if entity.fields[name].type == "table":
                 w.write_children(conn, snap, entity, record_id, name, value or [], now, existing=True)
@@ -453,15 +424,24 @@ class Records:
             run.emit(Event("update", entity, record_id, new, current_values, actor, frozenset(changes)))
 
     def update(
-        self, actor: Actor, entity_name: str, record_id: str, data: Any, if_match: int | None = None
+        self,
+        actor: Actor,
+        entity_name: str,
+        record_id: str,
+        data: Any,
+        if_match: int | None = None,
+        allow_duplicates: bool = False,
     ) -> dict[str, Any]:
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
         values = self._load(snap, entity, data, actor)
+        duplicates = DuplicateOptions(allow=allow_duplicates)
 
         def write(conn: Connection) -> dict[str, Any]:
-            self._apply_update(conn, snap, actor, entity, record_id, values, if_match, self.clock())
-            return get_record(conn, snap, entity, record_id, rc=self._rc(actor))
+            self._apply_update(
+                conn, snap, actor, entity, record_id, values, if_match, self.clock(), duplicates=duplicates
+            )
+            return with_warnings(get_record(conn, snap, entity, record_id, rc=self._rc(actor)), duplicates)
 
         return self._write(entity, write)
 
@@ -487,38 +467,16 @@ class Records:
             if if_match is not None and row.version != if_match:
                 raise PreconditionFailed(f"The {entity.name} was changed since version {if_match}")
             now = self.clock()
-            table = snap.tables.main(entity.name)
-            conn.execute(
-                table.update()
-                .where(table.c.id == record_id)
-                .values(
-                    version=row.version + 1,
-                    updated_at=now,
-                    updated_by=actor.user_id,
-                    deleted_at=now if trash else None,
-                    deleted_by=actor.user_id if trash else None,
-                )
-            )
-            if entity.audit:
-                w.record_audit(conn, actor, entity.name, record_id, "delete" if trash else "restore", None, now)
-            if snap.automation.listens(entity.name):
-                values = dict(row._mapping)
-                event = Event(
-                    "delete" if trash else "restore",
-                    entity,
-                    record_id,
-                    None if trash else values,
-                    values if trash else None,
-                    actor,
-                )
-                self._run(conn, snap, actor, now).emit(event)
+            mark_deleted(conn, snap, actor, entity, row, trash, now, lambda: self._run(conn, snap, actor, now))
             return {} if trash else get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         return self._write(entity, run)
 
-    def bulk(self, actor: Actor, entity_name: str, items: Any) -> builtins.list[dict[str, Any]]:
+    def bulk(
+        self, actor: Actor, entity_name: str, items: Any, allow_duplicates: bool = False
+    ) -> builtins.list[dict[str, Any]]:
         """Create or update up to 1,000 records in one transaction, or write nothing."""
-        return bulk_write(self, actor, entity_name, items)
+        return bulk_write(self, actor, entity_name, items, allow_duplicates)
 
 
 def _check_writable(entity: EntityDef, actor: Actor) -> None:

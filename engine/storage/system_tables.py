@@ -236,4 +236,37 @@ assignment_cursor = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+#: normalised match keys of the fields duplicate rules compare (engine.storage.duplicates):
+#: one row per record, field and normaliser, so a duplicate check is an index look-up
+match_key = sa.Table(
+    "tessera_match_key",
+    system_metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("field", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),  # normaliser, with the phone region: phone:DE
+    sa.Column("record_id", id_type(), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Index("ix_tessera_match_key_value", "kind", "value"),
+)
+
+#: the (entity, field, normaliser) triples whose keys exist for every record (filled once)
+match_key_state = sa.Table(
+    "tessera_match_key_state",
+    system_metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("field", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("built_at", UTCDateTime(), nullable=False),
+)
+
+#: signing secrets of inbound capture hooks (engine.capture), encrypted like secret fields
+hook_secret = sa.Table(
+    "tessera_hook_secret",
+    system_metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("secret", sa.Text(), nullable=False),
+    sa.Column("set_at", UTCDateTime(), nullable=False),
+    sa.Column("set_by", id_type()),
+)
+
 SYSTEM_TABLE_NAMES = frozenset(system_metadata.tables) | {"tessera_alembic_version"}

@@ -85,10 +85,10 @@ def marshmallow_field(fd: FieldDef, catalog: Catalog) -> mm.Field:
 def build_schema(entity: EntityDef, catalog: Catalog, child_row: bool = False, system: bool = False) -> Schema:
     """The input schema of ``entity``: every writable field, unknown keys rejected.
 
-    ``system`` (automation) may also write read-only fields that are not computed."""
+    ``system`` (automation) may also write read-only fields that are not computed or rolled up."""
     declared: dict[str, mm.Field] = {}
     for fd in entity.fields.values():
-        if fd.readonly and not (system and not fd.is_computed and fd.type != "autonumber"):
+        if fd.readonly and not (system and not fd.is_computed and not fd.is_rollup and fd.type != "autonumber"):
             continue
         declared[fd.name] = marshmallow_field(fd, catalog)
     if child_row:
@@ -132,7 +132,7 @@ def load_input(schema: Schema, entity: EntityDef, data: Any, system: bool = Fals
         for k in data
         if (fd := entity.fields.get(k)) is not None
         and fd.readonly
-        and not (system and not fd.is_computed and fd.type != "autonumber")
+        and not (system and not fd.is_computed and not fd.is_rollup and fd.type != "autonumber")
     ]
     errors = [FieldError(k, "Is read-only.") for k in readonly]
     for k in readonly:

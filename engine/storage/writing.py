@@ -37,6 +37,11 @@ def literal_default(fd: FieldDef, catalog: Catalog) -> Any:
 
 def apply_defaults(entity: EntityDef, values: dict[str, Any], catalog: Catalog) -> None:
     for fd in entity.fields.values():
+        if fd.is_rollup and fd.name not in values:  # a new record has nothing to count yet
+            from engine.automation.rollups import initial_value
+
+            values[fd.name] = initial_value(fd)
+            continue
         if fd.name not in values and "default" in fd.options and not fd.readonly:
             value = literal_default(fd, catalog)
             if value is not None:

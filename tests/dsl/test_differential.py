@@ -104,6 +104,7 @@ def ints(depth: int) -> st.SearchStrategy[str]:
         sub.map(lambda s: f"abs({s})"),
         st.tuples(bools(depth - 1), sub, sub).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
         st.tuples(sub, sub).map(lambda t: f"min({t[0]}, {t[1]})"),
+        st.tuples(sub, sub, sub).map(lambda t: f'switch(status, "draft", {t[0]}, "live", {t[1]}, {t[2]})'),
     )
 
 
@@ -134,6 +135,7 @@ def strings(depth: int) -> st.SearchStrategy[str]:
         sub.map(lambda s: f"lower({s})"),
         sub.map(lambda s: f"upper({s})"),
         st.tuples(sub, sub).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
+        st.tuples(ints(depth - 1), sub, sub).map(lambda t: f"switch({t[0]}, 1, {t[1]}, 2, {t[2]})"),
     )
 
 

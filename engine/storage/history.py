@@ -1,0 +1,50 @@
+"""A record's history: its audit trail, newest first, as the reader may see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.errors import NotFound
+from engine.meta.model import EntityDef
+from engine.storage import system_tables as st
+from engine.storage.codec import to_json
+from engine.storage.listing import ListQuery
+from engine.storage.reading import Page, ReadContext
+
+
+def audit_trail(
+    conn: Connection, snap: Any, entity: EntityDef, record_id: str, query: ListQuery, rc: ReadContext
+) -> Page:
+    """The audit entries of a record the reader may read (trashed records keep their
+    history); changes of fields hidden from the reader are left out."""
+    table = snap.tables.main(entity.name)
+    conditions = [table.c.id == record_id]
+    visible = rc.predicate(snap, entity, table)
+    if visible is not None:
+        conditions.append(visible)
+    if conn.execute(sa.select(table.c.id).where(*conditions)).first() is None:
+        raise NotFound(f"No {entity.name} with id {record_id!r}")
+    hidden = rc.hidden(entity)
+    a = st.audit
+    rows = conn.execute(
+        sa.select(a)
+        .where(a.c.entity == entity.name, a.c.record_id == record_id)
+        .order_by(a.c.at.desc(), a.c.id.desc())
+        .limit(query.limit)
+        .offset(query.offset)
+    ).all()
+    return Page(
+        [
+            {
+                "id": r.id,
+                "at": to_json(r.at),
+                "actor": r.actor,
+                "action": r.action,
+                "changes": {k: v for k, v in (r.changes or {}).items() if k not in hidden},
+            }
+            for r in rows
+        ]
+    )
