@@ -9,7 +9,9 @@ Seed files are loaded in file-name order. A value "@key" points at the record wh
 ``_ref`` is ``key`` in an earlier file (records of one file are created together, so they
 cannot point at each other); other packs' seeds may use the refs
 written here: ``acc_001``..``acc_150``, ``con_001``..``con_400``, ``prd_<sku>`` (see
-``PRODUCTS``), ``badge_<title>`` and ``crm_settings``.
+``PRODUCTS``), ``badge_<title>`` and ``crm_settings``. Records are owned by the demo
+logins (``"@user:sales.rep@demo.tessera.dev"``, resolved by the seed loader), and
+activities name their ``account``, so they show on its timeline.
 
 Before writing, every record is checked against the entity definitions in
 ``metadata/core/entities`` (known fields, enum options, lengths, formats), so the seed
@@ -39,7 +41,11 @@ SEED = 2026
 N_ACCOUNTS = 150
 N_SUBSIDIARIES = 14
 N_CONTACTS = 400
-N_ACTIVITIES = 800
+N_ACTIVITIES = 2400
+# The demo logins (engine/demo.py) that own the sample records; seed files name them as
+# "@user:EMAIL". A separate random stream picks owners, so the rest of the data does not move.
+SALES_USERS = {"sales.rep@demo.tessera.dev": 6, "sales.manager@demo.tessera.dev": 3, "director@demo.tessera.dev": 1}
+SUPPORT_USERS = ["support.agent@demo.tessera.dev", "support.lead@demo.tessera.dev", "technician@demo.tessera.dev"]
 
 # --------------------------------------------------------------------------------------
 # Product catalog. One product a line under its category:
@@ -1098,6 +1104,7 @@ def build_activities(
         rec["visibility"] = "public" if public else "internal"
         rec["related_entity"] = "contact" if on_contact else "account"
         rec["related_id"] = "@" + (contact_ref if on_contact else acc_ref)
+        rec["account"] = "@" + acc_ref  # also on the account's timeline, and the portal's
         records.append(rec)
     records.sort(key=lambda r: r["due_at"])
     return records
@@ -1127,6 +1134,34 @@ def build_badges() -> list[dict[str, Any]]:
     ]
 
 
+def assign_owners(
+    accounts: list[dict[str, Any]], contacts: list[dict[str, Any]], activities: list[dict[str, Any]]
+) -> None:
+    """Accounts belong to the sales logins; their contacts and most of their activities to
+    the account's owner, some activities to the support team (who also call customers)."""
+    rng = Random(SEED + 1)
+    users, weights = list(SALES_USERS), list(SALES_USERS.values())
+    owner_of = {}
+    for acc in accounts:
+        owner_of[acc["_ref"]] = acc["owner"] = "@user:" + rng.choices(users, weights)[0]
+    for con in contacts:
+        con["owner"] = owner_of[con["account"][1:]]
+    for act in activities:
+        helper = act["kind"] in ("call", "task") and rng.random() < 0.15
+        act["owner"] = "@user:" + rng.choice(SUPPORT_USERS) if helper else owner_of[act["account"][1:]]
+
+
+def build_user_badges() -> list[dict[str, Any]]:
+    """Badges of the demo logins: updates of the users (records with an ``id``)."""
+    awarded = {
+        "sales.manager@demo.tessera.dev": "badge_legend",
+        "sales.rep@demo.tessera.dev": "badge_top_performer",
+        "presales@demo.tessera.dev": "badge_mentor",
+        "support.agent@demo.tessera.dev": "badge_rookie",
+    }
+    return [{"id": f"@user:{email}", "badge": f"@{badge}"} for email, badge in awarded.items()]
+
+
 def build_settings() -> list[dict[str, Any]]:
     return [
         {
@@ -1151,11 +1186,14 @@ DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 
 
 def load_fields() -> dict[str, dict[str, dict[str, Any]]]:
-    out = {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for path in sorted((PACK / "entities").glob("*.yaml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if "entity" in doc:
-            out[doc["entity"]] = doc["fields"]
+        name = doc.get("entity") or doc.get("extends")
+        out.setdefault(name, {}).update(doc["fields"])
+    for fields in out.values():  # system fields a seed record may set
+        fields.setdefault("owner", {"type": "user"})
+        fields.setdefault("id", {"type": "link"})
     return out
 
 
@@ -1262,8 +1300,11 @@ def main(argv: list[str] | None = None) -> None:
         ("06_activities.yaml", "activity", activities),
         ("07_badges.yaml", "user_badge", build_badges()),
         ("08_settings.yaml", "crm_setting", build_settings()),
+        ("09_user_badges.yaml", "user", build_user_badges()),
     ]
-    fields, refs = load_fields(), set()
+    assign_owners(accounts, contacts, activities)
+    demo_logins = [*SALES_USERS, *SUPPORT_USERS, "presales@demo.tessera.dev"]
+    fields, refs = load_fields(), {f"user:{email}" for email in demo_logins}
     for _, entity, records in files:
         check(entity, records, fields[entity], refs)
     args.out.mkdir(parents=True, exist_ok=True)
