@@ -27,6 +27,8 @@ class Config:
     extra_pack_paths: tuple[Path, ...] = ()
     instance_path: Path = field(default_factory=lambda: Path.cwd() / ".tessera")
     max_body_bytes: int = 10 * 1024 * 1024
+    #: where uploaded files are kept (``TESSERA_FILES_PATH``); unset: ``files/`` in the instance folder
+    files_path: Path | None = None
     #: seconds a bearer token lives
     token_ttl: int = 12 * 3600
     #: sign-in attempts allowed per client address ("N per minute|hour")
@@ -67,6 +69,10 @@ class Config:
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def resolved_files_path(self) -> Path:
+        """The folder of uploaded files (``engine.files``)."""
+        return self.files_path or self.instance_path / "files"
 
     def resolved_secret_key(self) -> str:
         """The configured key, else one generated once into the instance folder."""
@@ -194,4 +200,7 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
     instance = pick("TESSERA_INSTANCE_PATH", "instance_path")
     if instance:
         config = config.with_overrides(instance_path=Path(instance))
+    files = pick("TESSERA_FILES_PATH", "files_path")
+    if files:
+        config = config.with_overrides(files_path=Path(files))
     return config

@@ -93,6 +93,13 @@ class PayloadTooLarge(TesseraError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(TesseraError):
+    """An upload whose type the field does not accept (a file field's ``accept``)."""
+
+    status = 415
+    title = "Unsupported media type"
+
+
 class DslError(BadRequest):
     title = "Invalid expression"
 

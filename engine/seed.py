@@ -3,13 +3,17 @@
 A seed document names an entity and its records. ``_ref`` gives a record a key; a value
 ``"@key"`` (or a list of them) anywhere in a record is replaced by that record's id, so
 seed files can link accounts, contacts and activities without knowing ids; ``"@user:EMAIL"``
-names an existing user (the demo logins). A reference
+names an existing user (the demo logins); ``"@now-3h"`` and ``"@today+30d"`` are instants and
+dates relative to the moment the seed loads (demo tickets opened hours ago, contracts ending
+next month). A reference
 to a record defined later (a parent account further down the file) is filled in by an
 update once every record exists.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,13 +26,32 @@ from engine.storage.database import read_transaction
 from engine.workspace import Workspace
 
 BATCH = 500
+#: ``@now``, ``@today``, optionally moved by terms such as ``-3h``, ``+30d``, ``-6h50m``, ``-1w+2d``
+_RELATIVE = re.compile(r"^@(now|today)((?:[+-](?:\d+[mhdw])+)*)$")
+_TERM = re.compile(r"([+-])((?:\d+[mhdw])+)")
+_AMOUNT = re.compile(r"(\d+)([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class _Pending(Exception):
     """A value refers to a record not created yet."""
 
 
+def relative_time(value: str, now: dt.datetime | None = None) -> str | None:
+    """``@now-3h`` as an ISO instant, ``@today+30d`` as an ISO date; None for anything else."""
+    match = _RELATIVE.match(value)
+    if match is None:
+        return None
+    moment = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    for sign, amounts in _TERM.findall(match[2]):
+        delta = sum((dt.timedelta(**{_UNITS[u]: int(a)}) for a, u in _AMOUNT.findall(amounts)), dt.timedelta())
+        moment = moment + delta if sign == "+" else moment - delta
+    return moment.date().isoformat() if match[1] == "today" else moment.isoformat()
+
+
 def _resolve(value: Any, refs: dict[str, str]) -> Any:
+    if isinstance(value, str) and (relative := relative_time(value)) is not None:
+        return relative
     if isinstance(value, str) and value.startswith("@") and len(value) > 1:
         if value[1:] not in refs:
             raise _Pending(value)

@@ -95,9 +95,15 @@ def test_demo_roles_get_the_default_grants(demo):
     created = client.post("/api/v1/account", json={"name": "Rep's new account"}, headers=rep)
     assert created.status_code == 201
     assert client.post("/api/v1/account", json={"name": "No"}, headers=executive).status_code == 403
-    assert client.get("/api/v1/account?count=true", headers=customer).get_json()["total"] == 0  # no account linked
-    # the portal reads public activities of its own account only: none without an account
-    assert client.get("/api/v1/activity?count=true", headers=customer).get_json()["total"] == 0
+    # the portal customer is linked to one account and sees that account only
+    own = client.get("/api/v1/account?count=true", headers=customer).get_json()
+    assert own["total"] == 1
+    account_id = own["data"][0]["id"]
+    # ... its public activities only, and its own tickets (of which the demo has some)
+    activities = client.get("/api/v1/activity?limit=500", headers=customer).get_json()["data"]
+    assert all(a["visibility"] == "public" for a in activities)
+    tickets = client.get("/api/v1/ticket?limit=500", headers=customer).get_json()["data"]
+    assert tickets and all(t["account"] == account_id for t in tickets)
     assert client.get("/api/v1/product?count=true", headers=customer).status_code == 404  # default deny
 
 

@@ -35,6 +35,9 @@ CONTRACT = {
     # a word that is also an entity name, used in its ordinary sense
     ("quote", "dsl/parser.py"): "the quote character that opened a string literal",
 }
+#: entity names that are also the engine's own vocabulary, allowed everywhere: a metadata
+#: "document" (a pack or overlay file's content, a rendered record) is not the documents pack's entity
+ORDINARY_WORDS = {"document"}
 
 
 def shipped_entities() -> set[str]:
@@ -96,7 +99,7 @@ def test_engine_code_names_no_entity_of_the_shipped_packs():
     for path in sorted(ENGINE.rglob("*.py")):
         relative = path.relative_to(ENGINE).as_posix()
         for line, name in mentions(path.read_text(encoding="utf-8"), names):
-            if (name, relative) not in CONTRACT:
+            if (name, relative) not in CONTRACT and name not in ORDINARY_WORDS:
                 offenders.append(f"engine/{relative}:{line}: {name!r}")
     assert not offenders, "pack entity names in engine code (add a general capability instead):\n" + "\n".join(
         offenders

@@ -13,6 +13,9 @@ def register_api(app: Flask) -> None:
     from engine.api import admin, auth, health, meta, notifications, oidc, openapi, privacy, problems, records, users
 
     problems.register(app)
+    from engine.api import input_guard
+
+    input_guard.register(app)  # no NUL characters in any request
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(oidc.bp)
@@ -25,8 +28,12 @@ def register_api(app: Flask) -> None:
     from engine.api import render
 
     app.register_blueprint(render.bp)
-    from engine.api import capture, timeline
+    from engine.api import capture, files, timeline
 
     app.register_blueprint(capture.bp)  # /public/forms, /public/hooks, /admin/hooks
     app.register_blueprint(timeline.bp)
+    app.register_blueprint(files.bp)  # /ENTITY/ID/files and /ENTITY/ID/files/FIELD
+    from engine.api import respond
+
+    app.register_blueprint(respond.bp)  # /public/respond/TOKEN (record links)
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

@@ -26,7 +26,7 @@ DEFAULT_MESSAGE = {"en": "Thank you, we have received your message.", "de": "Dan
 
 def _capture(kind: str, name: str) -> Capture:
     found = captures(workspace().snapshot(), kind).get(name)
-    if found is None:
+    if found is None or found.link_ttl is not None:  # a record link answers at /public/respond only
         raise NotFound(f"There is no {kind} {name!r}")
     return found
 
@@ -52,12 +52,9 @@ def _received(capture: Capture) -> Any:
     return response
 
 
-@bp.get("/public/forms/<name>")
-def describe_form(name: str) -> Any:
-    """What a web page needs to render the form: its fields with labels, types and options."""
-    capture = _capture("form", name)
+def describe_fields(capture: Capture, locale: str) -> list[dict[str, Any]]:
+    """The form's fields with labels, types, options and ranges (what a page renders)."""
     entity = workspace().snapshot().catalog.entities[capture.entity]
-    locale = _locale()
     fields = []
     for field_name in capture.fields:
         fd = entity.fields[field_name]
@@ -69,12 +66,24 @@ def describe_form(name: str) -> Any:
         }
         if fd.opt("help"):
             item["help"] = label_text(fd.opt("help"), locale)
+        for bound in ("min", "max"):
+            if fd.opt(bound) is not None:
+                item[bound] = fd.opt(bound)
         if fd.enum_options:
             item["options"] = [
                 {"value": o.value, "label": label_text(o.label or o.value, locale)} for o in fd.enum_options
             ]
         fields.append(item)
+    return fields
+
+
+@bp.get("/public/forms/<name>")
+def describe_form(name: str) -> Any:
+    """What a web page needs to render the form: its fields with labels, types and options."""
+    capture = _capture("form", name)
+    locale = _locale()
     label = label_text(capture.label or name.replace("_", " ").capitalize(), locale)
+    fields = describe_fields(capture, locale)
     return jsonify({"form": name, "label": label, "fields": fields, "honeypot": capture.honeypot})
 
 

@@ -45,6 +45,7 @@ PROBLEM = {
                 },
             },
         },
+        "duplicates": {"type": "array", "items": {"$ref": "#/components/schemas/DuplicateWarning"}},
     },
 }
 AGGREGATE_REQUEST = {
@@ -64,6 +65,29 @@ SYSTEM_PROPS = {
     "updated_at": {"type": "string", "format": "date-time"},
     "updated_by": {"type": ["string", "null"]},
     "owner": {"type": ["string", "null"]},
+}
+
+
+LIST_PARAMS = [
+    {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "DSL condition"},
+    {"name": "sort", "in": "query", "schema": {"type": "string"}},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "fields", "in": "query", "schema": {"type": "string"}},
+    {"name": "expand", "in": "query", "schema": {"type": "string"}},
+    {"name": "count", "in": "query", "schema": {"type": "boolean"}},
+    {"name": "trash", "in": "query", "schema": {"type": "boolean"}, "description": "list the trash instead"},
+]
+ALLOW_DUPLICATES = {
+    "name": "allow_duplicates",
+    "in": "query",
+    "schema": {"type": "boolean", "default": False},
+    "description": "write a record a blocking duplicate rule finds (roles the rule's override names; admins)",
 }
 
 
@@ -91,7 +115,11 @@ def field_schema(fd: FieldDef, catalog: Catalog, direction: str) -> dict[str, An
     """JSON Schema of a field's value; ``direction`` is ``out`` (records) or ``in`` (writes)."""
     t = fd.type
     out = direction == "out"
-    if t in ("string", "autonumber", "file"):
+    if t == "file":  # an uploaded file's object (with its URL) or an external reference
+        from engine.api.files import file_value_schema
+
+        return file_value_schema(direction)
+    if t in ("string", "autonumber"):
         return _string(fd)
     if t == "text":
         return _string(fd, single_line=False)
@@ -154,6 +182,8 @@ def record_schema(entity: EntityDef, catalog: Catalog, child: bool = False) -> d
         props[fd.name] = schema if fd.type in ("links", "table") else nullable(schema)
         if fd.readonly:  # computed, rolled up, autonumbered or declared read-only
             props[fd.name] = {**props[fd.name], "readOnly": True}
+    if entity.duplicates and not child:  # what warning duplicate rules found (write answers only)
+        props["_warnings"] = {"type": "array", "items": ref("DuplicateWarning"), "readOnly": True}
     return {"type": "object", "properties": props, "required": ["id"]}
 
 
@@ -227,9 +257,12 @@ def page_schema(item_ref: str) -> dict[str, Any]:
 def build_document(catalog: Catalog, automation: Automation | None = None, who: Actor | None = None) -> dict[str, Any]:
     """The OpenAPI document of ``catalog`` (what ``who`` may read; None: an administrator),
     with the operations of the ``automation`` compiled from the same metadata."""
-    # both build on this module's schemas
+    # all build on this module's schemas
+    from engine.api.files import add_file_paths
     from engine.api.openapi_admin import add_admin_paths
     from engine.api.openapi_automation import add_automation_paths
+    from engine.api.openapi_capture import add_capture_paths, add_record_paths, user_body
+    from engine.api.openapi_system import add_system_paths
     from engine.api.render import add_render_paths  # document templates (engine.render)
 
     spec = APISpec(
@@ -237,26 +270,12 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
         version=__version__,
         openapi_version="3.1.0",
         info={"description": "Generated from the live metadata of this workspace."},
+        security=[{"bearer": []}],  # public operations say security: []
     )
     spec.components.schema("Problem", PROBLEM)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     common = problem_responses(400, 401, 403, 404, 413, 429)
     id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    list_params = [
-        {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "DSL condition"},
-        {"name": "sort", "in": "query", "schema": {"type": "string"}},
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-        },
-        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-        {"name": "fields", "in": "query", "schema": {"type": "string"}},
-        {"name": "expand", "in": "query", "schema": {"type": "string"}},
-        {"name": "count", "in": "query", "schema": {"type": "boolean"}},
-        {"name": "trash", "in": "query", "schema": {"type": "boolean"}, "description": "list the trash instead"},
-    ]
     for entity in catalog.entities.values():
         name = schema_name(entity)
         if entity.child:
@@ -269,6 +288,8 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
         name, base = schema_name(entity), f"/api/v1/{entity.name}"
         ref = f"#/components/schemas/{name}"
         body = {"required": True, "content": {"application/json": {"schema": {"$ref": f"{ref}Input"}}}}
+        if entity.name == "user":  # POST/PATCH /api/v1/user also take a password and role names
+            body = user_body(spec, entity, catalog)
         record = json_response({"$ref": ref})
         writes = problem_responses(409, 412, 422)
         spec.path(
@@ -277,7 +298,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
                 "get": {
                     "operationId": f"list_{entity.name}",
                     "tags": [entity.name],
-                    "parameters": list_params,
+                    "parameters": LIST_PARAMS,
                     "responses": {"200": json_response(page_schema(ref)), **common},
                 },
                 "post": {
@@ -285,7 +306,8 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
                     "tags": [entity.name],
                     "requestBody": body,
                     "parameters": [
-                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}
+                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}},
+                        ALLOW_DUPLICATES,
                     ],
                     "responses": {"201": record, **common, **writes},
                 },
@@ -303,7 +325,11 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
                 "patch": {
                     "operationId": f"update_{entity.name}",
                     "tags": [entity.name],
-                    "parameters": [id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                    "parameters": [
+                        id_param,
+                        {"name": "If-Match", "in": "header", "schema": {"type": "string"}},
+                        ALLOW_DUPLICATES,
+                    ],
                     "requestBody": body,
                     "responses": {"200": record, **common, **writes},
                 },
@@ -332,6 +358,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
                 "post": {
                     "operationId": f"bulk_{entity.name}",
                     "tags": [entity.name],
+                    "parameters": [ALLOW_DUPLICATES],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -397,6 +424,10 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     add_automation_paths(spec, catalog, automation or Automation(), who)
     add_admin_paths(spec)
     add_render_paths(spec, catalog)
+    add_file_paths(spec, catalog)  # upload, download and list the files of records
+    add_record_paths(spec, catalog)  # related lists, timelines
+    add_capture_paths(spec, catalog, automation or Automation())  # public forms and hooks
+    add_system_paths(spec, catalog)  # sign-in, users, metadata, privacy, audit, this document
     return spec.to_dict()
 
 

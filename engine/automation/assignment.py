@@ -43,7 +43,18 @@ STRATEGIES = ("round_robin", "least_loaded", "skill", "rule")
 #: how ``skill`` and ``rule`` pick one of several matching users
 BALANCES = ("round_robin", "least_loaded")
 KEYS = frozenset(
-    {"field", "strategy", "candidates", "skill", "rules", "open", "balance", "only_if_empty", "team_field"}
+    {
+        "field",
+        "strategy",
+        "candidates",
+        "candidates_from",
+        "skill",
+        "rules",
+        "open",
+        "balance",
+        "only_if_empty",
+        "team_field",
+    }
 )
 USER = "user"
 #: more candidates than this are not considered (in id order)
@@ -71,6 +82,23 @@ class Route:
 
 
 @dataclass
+class Holders:
+    """``candidates_from``: only users named in ``field`` of the ``entity`` records where ``where``
+    holds (the users holding a valid certification for the case's OEM, the members of a rota)."""
+
+    entity: str
+    field: str
+    where: Expression | None
+
+    def ids(self, tables: Any, ctx: SqlContext) -> Any:
+        table = tables.main(self.entity)
+        conditions = [table.c.deleted_at.is_(None), table.c[self.field].is_not(None)]
+        if self.where is not None:
+            conditions.append(self.where.to_sql(tables, ctx))
+        return sa.select(table.c[self.field]).where(*conditions)
+
+
+@dataclass
 class Assignment:
     """A compiled ``assign`` action."""
 
@@ -85,6 +113,7 @@ class Assignment:
     only_if_empty: bool
     #: where the action sits in its definition (``do[0].assign``): the cursor key with the source
     path: str
+    holders: Holders | None = None
 
     def __call__(self, run: Any, target: Target) -> None:
         record = target.record(run)
@@ -152,6 +181,8 @@ class _Choice:
         where = [users.c.deleted_at.is_(None), *[c.to_sql(tables, self.ctx) for c in [*self.spec.pool, *extra]]]
         if only is not None:
             where.append(users.c.id == only)
+        if self.spec.holders is not None:
+            where.append(users.c.id.in_(self.spec.holders.ids(tables, self.ctx)))
         query = sa.select(users.c.id).where(*where).order_by(users.c.id).limit(MAX_CANDIDATES)
         return sorted(self.run.conn.execute(query).scalars())
 
@@ -237,6 +268,7 @@ class AssignAction:
         open_ = None
         if "open" in spec:
             open_ = _condition(c, spec["open"], entity, entity, *path, "open")
+        holders = _holders(c, spec["candidates_from"], entity, path) if "candidates_from" in spec else None
         routes = [_route(c, r, i, user, entity, (*path, "rules", i)) for i, r in enumerate(spec.get("rules") or [])]
         if len(c.problems.items) != problems_before:
             return None
@@ -250,6 +282,7 @@ class AssignAction:
             routes=[r for r in routes if r is not None],
             only_if_empty=spec.get("only_if_empty", True) is not False,
             path=format_path(list(path)),
+            holders=holders,
         )
 
 
@@ -269,6 +302,30 @@ def _needs(c: Compiler, spec: dict[str, Any], strategy: str, balance: str, path:
         c.fail("only_if_empty is true or false", *path, "only_if_empty")
         ok = False
     return ok
+
+
+def _holders(c: Compiler, raw: Any, entity: EntityDef, path: tuple[Any, ...]) -> Holders | None:
+    """``candidates_from: {entity, field, where}``: the users a user field of other records names."""
+    where = (*path, "candidates_from")
+    if not isinstance(raw, dict) or set(raw) - {"entity", "field", "where"} or not {"entity", "field"} <= set(raw):
+        c.fail("candidates_from is {entity: NAME, field: USER FIELD, where: CONDITION}", *where)
+        return None
+    source = c.catalog.entities.get(raw["entity"]) if isinstance(raw["entity"], str) else None
+    if source is None:
+        c.fail(f"candidates_from names an entity; {raw['entity']!r} is none", *where, "entity")
+        return None
+    fd = _typed_field(c, source, raw["field"], ("user", "link"), where, "field")
+    if fd is None:
+        return None
+    if fd.type == "link" and fd.target != USER:
+        c.fail(f"field needs a user field; {source.name}.{fd.name} links to {fd.target}", *where, "field")
+        return None
+    condition = None
+    if "where" in raw:
+        condition = _condition(c, raw["where"], source, entity, *where, "where")
+        if condition is None:
+            return None
+    return Holders(source.name, str(fd.name), condition)
 
 
 def _route(

@@ -7,10 +7,12 @@ automation components load (``engine.automation.model.components``).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from engine.automation.actions import (
     GROUP,
+    ActionFailed,
     Bound,
     Step,
     Target,
@@ -33,19 +35,21 @@ class CreateAction:
     read it (``'=$NAME.id'``); ``for_each: lines`` creates one record per child row, linked
     record or list item, each read as ``$item`` (``where: '$item.vendor != null'`` skips the
     items it does not hold for; ``group_by: '$item.vendor'`` makes one record per distinct
-    value, ``$item`` being the group's first item). A table field's value may be a list of
-    rows whose values are literals or expressions (``lines: [{product: '=$item.product'}]``)
-    or, inside ``for_each``, ``{each: {...}}``: one row per item of the group."""
+    value, ``$item`` being the group's first item; ``times: '$item.qty'`` makes that many
+    records per item or group). A table field's value may be a list of rows whose values are
+    literals or expressions (``lines: [{product: '=$item.product'}]``) or, inside
+    ``for_each``, ``{each: {...}}``: one row per item of the group."""
 
     def compile(self, c: Compiler, spec: Any, entity: EntityDef, path: tuple[Any, ...]) -> Step | None:
         if mapping_spec(c, spec, path, "create") is None:
             return None
-        unknown = set(spec) - {"entity", "values", "as", "for_each", "where", "group_by"}
-        misplaced = sorted({"where", "group_by"} & set(spec)) if "for_each" not in spec else []
+        unknown = set(spec) - {"entity", "values", "as", "for_each", "where", "group_by", "times"}
+        misplaced = sorted({"where", "group_by", "times"} & set(spec)) if "for_each" not in spec else []
         if unknown or misplaced:
             key = sorted(unknown)[0] if unknown else misplaced[0]
             c.fail(
-                f"unknown key {key!r}; create takes entity, values, as and for_each (with where and group_by)", *path
+                f"unknown key {key!r}; create takes entity, values, as and for_each (with where, group_by and times)",
+                *path,
             )
             return None
         if "as" in spec and "for_each" in spec:
@@ -92,7 +96,13 @@ class CreateAction:
             values = compile_values(c, spec.get("values") or {}, target_entity, entity, (*path, "values"), each=True)
             # which items get a record: a condition that may read $item
             where = c.condition(spec.get("where"), entity, *path, "where", updates=False)
-            group_by = None
+            group_by = times = None
+            if "times" in spec:
+                source = spec["times"]
+                if isinstance(source, str) and source.strip():
+                    times = c.expression(source, entity, *path, "times", updates=False)
+                else:
+                    c.fail("times takes an expression such as '$item.qty'", *path, "times")
             if "group_by" in spec:
                 source = spec["group_by"]
                 if isinstance(source, str) and source.strip():
@@ -110,7 +120,8 @@ class CreateAction:
             try:
                 for group in _groups(run, target, collection.values(target.env(run)), where, group_by):
                     target.variables.update({"item": group[0], GROUP: group})
-                    run.create(target_entity, evaluate(values, target.env(run)), target.source)
+                    for _ in range(_copies(times, target.env(run))):
+                        run.create(target_entity, evaluate(values, target.env(run)), target.source)
             finally:
                 for key, value in saved.items():
                     if value is None:
@@ -119,6 +130,24 @@ class CreateAction:
                         target.variables[key] = value
 
         return run_for_each
+
+
+#: the most records ``times`` may make per item (a runaway quantity fails the rule)
+MAX_COPIES = 1000
+
+
+def _copies(times: Any, env: Any) -> int:
+    """How many records an item gets: 1 without ``times``, else its whole value (empty or
+    below 1: none)."""
+    if times is None:
+        return 1
+    value = times.evaluate(env)
+    if value is None or isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+        return 0
+    count = int(value)
+    if count > MAX_COPIES:
+        raise ActionFailed(f"times gave {count}; a create makes at most {MAX_COPIES} records per item")
+    return max(count, 0)
 
 
 def _groups(run: Any, target: Target, items: list[Any], where: Any, group_by: Any) -> list[list[Any]]:

@@ -55,7 +55,13 @@ USER_AGENT = "Tessera-Webhooks/1"
 def render_message(ws: Any, payload: dict[str, Any], parts: tuple[str, ...]) -> dict[str, str | None]:
     """The named parts of the row's template, rendered from the payload (None: no such file)."""
     templates = templates_for(ws.snapshot())
-    return {part: templates.render(payload.get("template"), part, payload) for part in parts}
+    context = dict(payload)
+    if payload.get("entity") and payload.get("record_id"):
+        from engine.capture.record_links import link  # capture sits above automation
+
+        # {{ record_link("FORM") }}: a signed single-use link to answer FORM on this record
+        context["record_link"] = lambda form: link(ws, form, payload["entity"], payload["record_id"])
+    return {part: templates.render(payload.get("template"), part, context) for part in parts}
 
 
 def _fallback_text(payload: dict[str, Any]) -> str:

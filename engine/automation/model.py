@@ -92,6 +92,7 @@ def components() -> list[Component]:
         merge,
         pack_actions,
         rollups,  # stored aggregates: before rules, which may read them
+        row_actions,  # the add_row action
         rules,
         sla,
         webhooks,

@@ -79,7 +79,10 @@ def outbox_key(*parts: Any) -> str:
 
 def event_part(target: Target) -> str:
     event = target.event
-    return f"{event.kind}:{event.name}" if event.name else event.kind
+    part = f"{event.kind}:{event.name}" if event.name else event.kind
+    # a scheduled rule's period (90d@2030-12-31, 60d@...): each alert of an unchanged record is its own message
+    period = (event.payload or {}).get("period")
+    return f"{part}:{period}" if period else part
 
 
 # --- recipients ---------------------------------------------------------------------

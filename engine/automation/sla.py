@@ -260,7 +260,8 @@ class SlaComponent(BaseComponent):
                 if milestone.start_when is not None and not milestone.start_when.holds(env):
                     unstarted = unstarted or not done
                     continue
-                clock = Clock(milestone.name, policy.name, now, int(target.total_seconds()))
+                started = _started(sla, milestone, record, now)
+                clock = Clock(milestone.name, policy.name, started, int(target.total_seconds()))
                 clock.met_at = now if done else None
                 clock.paused_at = now if paused and not done else None
             else:
@@ -410,6 +411,18 @@ def _arm(
 def _had_timer(sla: Sla, stored: dict[str, Any]) -> bool:
     clock = Clock(**stored)
     return clock.running and next_step(sla, clock) is not None
+
+
+def _started(sla: Sla, milestone: Milestone, record: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    """When a new clock starts: now, or the record's ``start_field`` when it is earlier (a case
+    opened in another system, imported later); a milestone with ``start_when`` starts now."""
+    value = record.get(sla.start_field) if sla.start_field and milestone.start_when is None else None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if not isinstance(value, dt.datetime):
+        return now
+    value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).replace(microsecond=0)
+    return min(value, now)
 
 
 def _delete_clock(conn: Any, entity: str, record_id: str, milestone: str) -> None:

@@ -100,6 +100,8 @@ class Sla:
     writes: frozenset[str] = frozenset()
     #: fields its conditions and priority read (None: they also read the time or the user)
     reads: frozenset[str] | None = None
+    #: a datetime field giving when the record's clocks started (imported or backdated records)
+    start_field: str | None = None
 
     def concerns(self, event: Event) -> bool:
         """Could this write change a clock? (Most updates of a tracked record cannot.)"""
@@ -187,6 +189,7 @@ def compile_sla(
             c.fail(f"{entity.name}.{state_field} needs the options {', '.join(missing)}", "state_field")
     level_field = _field(c, entity, data, "level_field", ("int",))
     policy_field = _field(c, entity, data, "policy_field", ("string", "text"))
+    start_field = _field(c, entity, data, "start_field", ("datetime",), writes=False)
     milestones = _milestones(c, entity, data["milestones"])
     policies = _policies(c, entity, data["policies"], [m.name for m in milestones], priority_field, calendars)
     levels = _levels(c, entity, data.get("escalation", []), [m.name for m in milestones])
@@ -212,6 +215,7 @@ def compile_sla(
         levels,
         frozenset(writes),
         None if reads is None else frozenset(reads),
+        start_field,
     )
 
 

@@ -6,6 +6,7 @@ and overlays report a bad form with the same ``file:line:col`` messages as a bad
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from limits import parse as parse_limit
 
 from engine.automation.definitions import Definition, collect
 from engine.automation.model import Automation, BaseComponent
-from engine.automation.values import may_target
+from engine.automation.values import may_target, parse_duration
 from engine.dsl import Expression, compile_expression
 from engine.dsl.functions import FunctionRegistry
 from engine.errors import DslError
@@ -47,6 +48,8 @@ class Capture:
     message: Any = None
     label: Any = None
     secret_env: str | None = None
+    #: a record-link form (``record_link:``): how long a link lives; None for an ordinary form
+    link_ttl: dt.timedelta | None = None
 
 
 class CaptureComponent(BaseComponent):
@@ -137,6 +140,9 @@ def _compile(
         message=data.get("message"),
         label=data.get("label"),
         secret_env=data.get("secret_env"),
+        link_ttl=parse_duration((data["record_link"] or {}).get("expires_after", "30d"))
+        if "record_link" in data
+        else None,
     )
 
 

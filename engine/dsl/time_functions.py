@@ -61,6 +61,25 @@ def _sql_start_of(ctx: SqlContext, unit: str, value: SqlValue) -> SqlValue:
     return SqlValue(sa.cast(truncated, sa.Date), is_date=True)
 
 
+def _py_add_months(day: Any, months: Any) -> dt.date:
+    """``day`` moved by whole months; a day the target month lacks becomes its last day."""
+    day = day.date() if isinstance(day, dt.datetime) else day
+    index = day.year * 12 + day.month - 1 + int(months)
+    year, month = divmod(index, 12)
+    following = dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return day.replace(year=year, month=month + 1, day=min(day.day, (following - dt.timedelta(days=1)).day))
+
+
+def _sql_add_months(ctx: SqlContext, day: SqlValue, months: SqlValue) -> SqlValue:
+    if ctx.dialect == "sqlite":
+        first = sa.func.date(day.expr, "start of month", sa.func.printf("%+d months", months.expr))
+        last = sa.func.date(first, "+1 month", "-1 day")
+        wanted = sa.func.date(first, sa.func.printf("+%d days", sa.func.strftime("%d", day.expr) - 1))
+        return SqlValue(sa.func.min(wanted, last), is_date=True)
+    shifted = day.expr + sa.func.make_interval(0, sa.cast(months.expr, sa.Integer))
+    return SqlValue(sa.cast(shifted, sa.Date), is_date=True)
+
+
 def _sql_seconds_between(ctx: SqlContext, a: SqlValue, b: SqlValue, dates: bool) -> Any:
     if dates:
         return (sp.day_number(ctx, b.expr) - sp.day_number(ctx, a.expr)) * 86400
@@ -108,6 +127,16 @@ def register_time_functions(add: Callable[[Function], None]) -> None:
                 example,
             )
         )
+    add(
+        Function(
+            "add_months",
+            "add_months(date, int) -> date",
+            _py_add_months,
+            _sql_add_months,
+            "The date moved by whole months (negative: back); the 31st becomes the last day of a shorter month.",
+            "add_months(start_date, 12)",
+        )
+    )
     add(
         Function(
             "days_between",

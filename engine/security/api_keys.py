@@ -56,7 +56,9 @@ def create_key(ws: Any, actor: Actor, body: Any) -> dict[str, Any]:
     errors = []
     if not isinstance(name, str) or not 1 <= len(name) <= 120:
         errors.append(FieldError("name", "Must be 1 to 120 characters."))
-    if roles is not None and (not isinstance(roles, list) or not set(roles) <= actor.roles):
+    if roles is not None and (
+        not isinstance(roles, list) or not all(isinstance(r, str) for r in roles) or not set(roles) <= actor.roles
+    ):
         errors.append(FieldError("roles", f"Must be a list of your own roles: {', '.join(sorted(actor.roles))}."))
     expires_at = None
     if expires is not None:

@@ -15,6 +15,8 @@ from engine.storage.codec import to_json
 from engine.storage.database import read_transaction
 from engine.storage.ids import is_id
 
+#: the furthest page an offset reaches (narrow the search with since/until instead)
+MAX_OFFSET = 1_000_000
 FILTERS = ("entity", "record_id", "actor", "action", "since", "until", "limit", "offset")
 
 
@@ -35,6 +37,8 @@ def search_audit(ws: Any, actor: Actor, params: Mapping[str, str]) -> dict[str, 
     unknown = set(params) - set(FILTERS)
     if unknown:
         raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}; use {', '.join(FILTERS)}")
+    if any("\x00" in value for value in params.values()):
+        raise BadRequest("Parameters may not contain NUL characters")
     a = st.audit
     conditions = []
     for name in ("entity", "action"):
@@ -53,10 +57,10 @@ def search_audit(ws: Any, actor: Actor, params: Mapping[str, str]) -> dict[str, 
     try:
         limit = min(int(params.get("limit", 100)), 1000)
         offset = int(params.get("offset", 0))
-        if limit < 1 or offset < 0:
+        if limit < 1 or not 0 <= offset <= MAX_OFFSET:
             raise ValueError
     except ValueError:
-        raise BadRequest("limit must be 1 to 1000 and offset 0 or more") from None
+        raise BadRequest(f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET}") from None
     with read_transaction(ws.db) as conn:
         rows = conn.execute(
             sa.select(a).where(*conditions).order_by(a.c.at.desc(), a.c.id.desc()).limit(limit).offset(offset)

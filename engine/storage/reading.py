@@ -22,6 +22,7 @@ from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef
 from engine.storage.codec import converter, iso_or_none, output_value
 from engine.storage.derivation import coerce
 from engine.storage.evaluation import RecordLoader, make_env
+from engine.storage.files import present_files
 from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery, after_cursor, encode_cursor, order_by
 
@@ -126,6 +127,9 @@ def _child_rows(conn: Connection, snap: Snapshot, entity: EntityDef, name: str, 
         for fd in child.column_fields():
             item[fd.name] = output_value(fd, m[fd.name])
         out[m["parent_id"]].append(item)
+    files = [fd.name for fd in child.column_fields() if fd.type == "file"]
+    if files:
+        present_files(conn, [item for items in out.values() for item in items], files)
     return out
 
 
@@ -186,6 +190,9 @@ def rows_to_records(
         if others:  # keep the declared field order
             record = {**{n: record[n] for n in system}, **{n: record[n] for n in names}}
         records.append(record)
+    files = [name for name, _ in columns if entity.fields[name].type == "file"]
+    if files:  # uploaded files show as objects with their download URL
+        present_files(conn, records, files)
     for name in expand or ():
         expand_link(conn, snap, entity, records, name, rc)
     return records

@@ -269,4 +269,23 @@ hook_secret = sa.Table(
     sa.Column("set_by", id_type()),
 )
 
+#: uploaded files (engine.files): one row per upload into a record's file field. The content
+#: is kept by the blob store under its sha256; a new upload never removes an older one, so
+#: earlier versions stay downloadable and rules can compare them.
+file = sa.Table(
+    "tessera_file",
+    system_metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", id_type(), nullable=False),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", id_type()),
+    sa.Index("ix_tessera_file_record", "entity", "record_id", "created_at"),
+)
+
 SYSTEM_TABLE_NAMES = frozenset(system_metadata.tables) | {"tessera_alembic_version"}

@@ -42,7 +42,10 @@ def apply_defaults(entity: EntityDef, values: dict[str, Any], catalog: Catalog) 
 
             values[fd.name] = initial_value(fd)
             continue
-        if fd.name not in values and "default" in fd.options and not fd.readonly:
+        # a declared read-only field takes its default too (clients cannot write it; the
+        # engine and automation start from it); computed and numbered values are not defaulted
+        derived = fd.is_computed or fd.is_rollup or fd.type == "autonumber"
+        if fd.name not in values and "default" in fd.options and not derived:
             value = literal_default(fd, catalog)
             if value is not None:
                 values[fd.name] = value

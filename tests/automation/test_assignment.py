@@ -185,3 +185,39 @@ def test_a_bad_assign_action_is_reported_at_its_place(auto_workspace: Any) -> No
     rule["do"] = [{"assign": {"field": "assignee", "strategy": "skill", "skill": "nosuch == 1"}}]
     messages = " | ".join(e["message"] for e in api.post("meta/documents/rule", rule).get_json()["errors"])
     assert "overlay:rule:broken_assign:do[0].assign.skill: user has no field 'nosuch'" in messages
+
+
+def test_candidates_from_takes_the_users_other_records_name(desk: Desk) -> None:
+    # tom's network badge is valid, tia's expired, ivy's is valid but she is inactive
+    badges = [("tom", "network", "2999-01-01"), ("tia", "network", "2000-01-01"), ("ivy", "network", None)]
+    badges += [("tia", "printer", None), ("ann", "printer", "2999-01-01")]
+    for name, skill, valid_until in badges:
+        desk.ws.records.create(
+            SYSTEM, "skill_badge", {"user": desk.users[name], "skill": skill, "valid_until": valid_until}
+        )
+    assert [_who(desk, _assigned(desk, "badge", required_skill="network")) for _ in range(2)] == ["tom", "tom"]
+    printer = {_who(desk, _assigned(desk, "badge", required_skill="printer")) for _ in range(2)}
+    assert printer == {"tia", "ann"}  # least loaded: one each
+    nobody = _case(desk, note="badge", required_skill="sap")
+    assert nobody["assignee"] is None
+    assert _reasons(desk, nobody["id"]) == ["assignee not assigned: no working user among the candidates"]
+
+
+def test_a_bad_candidates_from_is_reported_at_its_place(auto_workspace: Any) -> None:
+    ws = auto_workspace("auto_assign")
+    api = sign_in(create_app(ws.config, ws).test_client(), "admin@test.dev")
+    source = {"entity": "nosuch", "field": "user"}
+    rule = {
+        "name": "b",
+        "entity": "case",
+        "on": "create",
+        "do": [{"assign": {"field": "assignee", "candidates_from": source}}],
+    }
+    messages = " | ".join(e["message"] for e in api.post("meta/documents/rule", rule).get_json()["errors"])
+    assert "candidates_from names an entity; 'nosuch' is none" in messages
+    source.update(entity="skill_badge", field="skill")
+    messages = " | ".join(e["message"] for e in api.post("meta/documents/rule", rule).get_json()["errors"])
+    assert "field needs a field of type user or link; skill_badge.skill is string" in messages
+    source.update(field="user", where="nosuch == 1")
+    messages = " | ".join(e["message"] for e in api.post("meta/documents/rule", rule).get_json()["errors"])
+    assert "skill_badge has no field 'nosuch'" in messages

@@ -116,6 +116,17 @@ def test_other_changes_leave_the_clocks_alone(desk: Desk) -> None:
     assert changed["version"] == case["version"] + 1  # only the user's change was written
 
 
+def test_start_field_backdates_the_clocks_of_an_imported_case(desk: Desk) -> None:
+    # opened Monday 09:00 in another system, imported Tuesday 09:00: already 9 office hours in
+    case = desk.open(berlin(2, 9), priority="P2", opened_at=shown(berlin(1, 9)))
+    assert (case["response_due"], case["resolution_due"]) == (shown(berlin(1, 11)), shown(berlin(1, 17)))
+    assert desk.fire(berlin(2, 9)) >= 2  # both timers were due in the past: the runner catches up
+    assert desk.get(case)["sla_state"] == "breached"
+    # a start in the future counts from now
+    later = desk.open(berlin(2, 9), priority="P2", opened_at=shown(berlin(5, 9)))
+    assert later["response_due"] == shown(berlin(2, 11))
+
+
 # --- pause, met, reopen ----------------------------------------------------------------------
 def test_pausing_stops_the_clock_and_resuming_moves_the_due_times(desk: Desk) -> None:
     case = desk.open(berlin(1, 9), priority="P2")  # response 11:00, resolution 17:00
