@@ -93,3 +93,14 @@ def json_body() -> Any:
     if data is None and request.get_data(cache=True) != b"null":
         raise BadRequest("The body is not valid JSON")
     return data
+
+
+def if_match() -> int | None:
+    """The version an ``If-Match`` header names (a record's ETag), or None without one."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise BadRequest('If-Match must be the record\'s ETag (its version), e.g. "3"')
+    return int(tag)

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import wrap_file
 
-from engine.api.context import actor, workspace
+from engine.api.context import actor, if_match, workspace
 from engine.errors import BadRequest, FieldError, ValidationError
 from engine.files import Upload, attach_file, list_files, open_file
 from engine.meta.catalog import Catalog
@@ -51,20 +51,10 @@ def _upload() -> Upload:
     return Upload(name, request.content_type, request.stream, request.content_length)
 
 
-def _if_match() -> int | None:
-    header = request.headers.get("If-Match")
-    if header is None:
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise BadRequest('If-Match must be the record\'s ETag (its version), e.g. "3"')
-    return int(tag)
-
-
 @bp.put("/<entity>/<record_id>/files/<field>")
 def upload(entity: str, record_id: str, field: str) -> Any:
     _only({"filename"})
-    record = attach_file(workspace().records, actor(), entity, record_id, field, _upload(), _if_match())
+    record = attach_file(workspace().records, actor(), entity, record_id, field, _upload(), if_match())
     response = jsonify(record)
     response.headers["ETag"] = f'"{record["version"]}"'
     return response

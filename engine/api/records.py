@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from engine.api.context import actor, json_body, workspace
+from engine.api.context import actor, if_match, json_body, workspace
 from engine.automation.record_actions import approval_history, run_action
 from engine.errors import BadRequest
 
@@ -31,16 +31,6 @@ def _allow_duplicates() -> bool:
     if value not in ("true", "false"):
         raise BadRequest("allow_duplicates must be true or false")
     return value == "true"
-
-
-def _if_match() -> int | None:
-    header = request.headers.get("If-Match")
-    if header is None:
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise BadRequest('If-Match must be the record\'s ETag (its version), e.g. "3"')
-    return int(tag)
 
 
 def _record_response(record: dict[str, Any], status: int = 200) -> Response:
@@ -86,12 +76,12 @@ def get_record(entity: str, record_id: str) -> Any:
 def patch_record(entity: str, record_id: str) -> Any:
     data = json_body()
     records = workspace().records
-    return _record_response(records.update(actor(), entity, record_id, data, _if_match(), _allow_duplicates()))
+    return _record_response(records.update(actor(), entity, record_id, data, if_match(), _allow_duplicates()))
 
 
 @bp.delete("/<entity>/<record_id>")
 def delete_record(entity: str, record_id: str) -> Any:
-    workspace().records.delete(actor(), entity, record_id, _if_match())
+    workspace().records.delete(actor(), entity, record_id, if_match())
     return Response(status=204)
 
 
