@@ -5,8 +5,6 @@ contracts stored as documents come with the documents pack (issue 7): that part 
 
 from __future__ import annotations
 
-import pytest
-
 from tests.sales.procurement import (
     account,
     act,
@@ -121,6 +119,4 @@ def test_flow_11_a_delivered_order_creates_its_assets(sales_workspace, api_clien
         assert money(asset["cost"]) == money("1450.00")
 
 
-@pytest.mark.skip(reason="vendor contracts stored as documents come with the documents pack (issue 7)")
-def test_flow_11_vendor_contracts_are_stored_as_documents() -> None:
-    """A vendor contract's signed file is a document linked to it, with expiry and sign-off."""
+# Vendor contracts stored as documents (the rest of flow 11): tests/service/test_flow_09_documents.py
