@@ -9,17 +9,11 @@ The AMC contract part needs the amc pack (issue 7, helper B).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-import metadata
 from engine.workspace import Workspace
 from tests.sales.procurement import account, act, create, day, get, listing, ok, opportunity, vendor
 from tests.service.test_documents import upload
-
-AMC_PACK = Path(metadata.__file__).parent / "amc" / "pack.yaml"
 
 
 def _timeline_ids(api: Any, entity: str, record_id: str) -> set[str]:
@@ -98,7 +92,6 @@ def test_flow_09_documents_hang_off_quotes_and_vendor_contracts(
     assert get(rep, "document", agreement["id"])["file"]["name"] == "reseller-agreement.pdf"  # reps read all
 
 
-@pytest.mark.skipif(not AMC_PACK.exists(), reason="the amc pack (metadata/amc, issue 7 helper B) does not exist yet")
 def test_flow_09_documents_hang_off_amc_contracts(
     sales_workspace: Callable[..., Workspace], api_client: Callable[..., Any]
 ) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import metadata
 from tests.sales.rest import account, act, create, day, get, listing, ok, patch, user_id
 
@@ -103,7 +101,6 @@ def test_flow_10_deployed_assets_link_to_the_account_with_installation_and_histo
     assert portal.patch(f"/api/v1/asset/{first['id']}", json={"notes": "x"}).status_code == 403
 
 
-@pytest.mark.skipif(not (PACKS / "tickets" / "pack.yaml").exists(), reason="needs the tickets pack")
 def test_flow_10_tickets_on_a_deployed_asset_go_to_a_certified_technician(sales_workspace, api_client):
     ws = sales_workspace("assets", "certifications", "tickets")
     admin, lead = api_client(ws, "admin"), api_client(ws, "support_lead")
@@ -136,7 +133,6 @@ def test_flow_10_tickets_on_a_deployed_asset_go_to_a_certified_technician(sales_
     )
 
 
-@pytest.mark.skipif(not (PACKS / "amc" / "pack.yaml").exists(), reason="needs the amc pack")
 def test_flow_10_deployed_assets_link_to_their_amc_coverage(sales_workspace, api_client):
     ws = sales_workspace("amc")
     admin, lead, manager = api_client(ws, "admin"), api_client(ws, "support_lead"), api_client(ws, "sales_manager")
