@@ -66,6 +66,10 @@ class Config:
     http_timeout: float = 10.0
     #: consecutive failed deliveries after which a webhook subscription is switched off
     webhook_disable_after: int = 10
+    #: the address users reach Tessera at (``https://crm.example.com``): links in e-mails
+    #: (record links, invitations, password resets) start with it; unset: record links are
+    #: paths (``/api/v1/public/respond/...``), invitations use the request's address
+    public_url: str | None = None
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -135,6 +139,24 @@ def parse_sms_url(url: str | None) -> str | None:
     return url.strip()
 
 
+def parse_public_url(url: str | None) -> str | None:
+    """The public base address: ``http(s)://host[:port][/path]`` without a query, kept without
+    a trailing slash; None when unset."""
+    if not url or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise TesseraError(
+            "TESSERA_PUBLIC_URL must be the address users reach Tessera at,"
+            f" such as https://crm.example.com, not {url!r}"
+        )
+    return url.strip().rstrip("/")
+
+
 def _rate(value: str, name: str) -> str:
     """A rate such as "20 per minute", checked now rather than on the first request."""
     from limits import parse
@@ -193,6 +215,7 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
         smtp_from=pick("TESSERA_SMTP_FROM", "smtp_from") or config.smtp_from,
         sms_url=parse_sms_url(pick("TESSERA_SMS_URL", "sms_url")),
         sms_token=pick("TESSERA_SMS_TOKEN", "sms_token"),
+        public_url=parse_public_url(pick("TESSERA_PUBLIC_URL", "public_url")),
     )
     capture_limit = pick("TESSERA_CAPTURE_RATE_LIMIT", "capture_rate_limit")
     if capture_limit:

@@ -27,7 +27,7 @@ def update_user(user_id: str) -> Any:
 
 @bp.post("/auth/invitations")
 def invite() -> Any:
-    response = jsonify(links.invite(workspace(), actor(), json_body(), request.url_root))
+    response = jsonify(links.invite(workspace(), actor(), json_body(), _base_url()))
     response.status_code = 201
     return response
 
@@ -41,7 +41,7 @@ def accept_invitation() -> Any:
 @bp.post("/auth/password-reset")
 def request_password_reset() -> Any:
     current_app.extensions["tessera.sign_in_throttle"].hit("reset", request.remote_addr or "?")
-    links.request_reset(workspace(), json_body(), request.url_root, request.remote_addr or "")
+    links.request_reset(workspace(), json_body(), _base_url(), request.remote_addr or "")
     return Response(status=202)  # the same answer whether or not the address has an account
 
 
@@ -55,3 +55,9 @@ def confirm_password_reset() -> Any:
 def change_password() -> Any:
     change_own_password(workspace(), actor(), json_body())
     return Response(status=204)
+
+
+def _base_url() -> str:
+    """Where the links in invitation and reset e-mails point: the configured public address
+    (``TESSERA_PUBLIC_URL``), else the address this request came in at."""
+    return workspace().config.public_url or request.url_root

@@ -354,8 +354,10 @@ def _fields_read(conditions: list[Expression | None]) -> set[str] | None:
         if condition is None:
             continue
         for node in n.walk(condition.tree):
-            if isinstance(node, n.Call) and getattr(node.function, "contextual", False):
-                return None
+            if isinstance(node, n.Call) and (
+                getattr(node.function, "contextual", False) or node.function == "count_where"
+            ):
+                return None  # the time, the user or other records: not only the record's fields
             if isinstance(node, n.Path):
                 if node.root in ("user", "now", "today"):
                     return None

@@ -56,10 +56,11 @@ def issue(ws: Any, form_name: str, entity: str, record_id: str, now: dt.datetime
 
 
 def link(ws: Any, form_name: str, entity: str, record_id: str) -> str:
-    """The path of a new link (what ``record_link("FORM")`` gives a template); a wrong form
-    name is a template error, so the delivery fails visibly instead of mailing a dead link."""
+    """A new link (what ``record_link("FORM")`` gives a template): absolute under the
+    configured ``public_url``, else the path; a wrong form name is a template error, so the
+    delivery fails visibly instead of mailing a dead link."""
     try:
-        return PATH + issue(ws, form_name, entity, record_id)
+        return (ws.config.public_url or "") + PATH + issue(ws, form_name, entity, record_id)
     except ValueError as exc:
         raise jinja2.TemplateRuntimeError(str(exc)) from None
 

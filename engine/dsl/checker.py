@@ -316,6 +316,8 @@ class Checker:
         name = node.name
         if name == "changed":
             return self._check_changed(node)
+        if name == "count_where":
+            return self._check_count_where(node)
         if name in AGGREGATES and node.args and self._is_many(node.args[0]):
             return self._check_aggregate(node)
         if name in ("sum", "count", "avg"):
@@ -460,6 +462,43 @@ class Checker:
             if step.field.type == "links":
                 return self.scope.catalog.entities[step.field.target or ""]
         raise self.fail(path, "expected child rows or links")
+
+    def _check_count_where(self, node: n.Call) -> Type:
+        """``count_where(ENTITY, condition)``: how many live records of another entity match.
+        In the condition, bare names are fields of the counted records (a name they lack is a
+        field of this record, as in an aggregate's condition) and ``$record.x`` is this record."""
+        args = node.args
+        first = args[0] if args else None
+        if len(args) != 2 or not isinstance(first, n.Path) or first.names or first.head.startswith("$"):
+            raise self.fail(
+                node, "write count_where(ENTITY, condition), e.g. count_where(task, owner == $record.owner)"
+            )
+        counted = self.scope.catalog.entities.get(first.head)
+        if counted is None or counted.name.startswith("$"):
+            raise self.fail(first, f"unknown entity {first.head!r}")
+        if self.scope.row is not None:
+            raise self.fail(node, "count_where() cannot be used inside the condition of an aggregate")
+        first.root, first.var = "entity", counted.name
+        first.type = Type("id", entity=counted.name)
+        inner = Checker(
+            Scope(
+                self.scope.catalog,
+                self.scope.entity,
+                self.scope.functions,
+                self.scope.source,
+                self.scope.where,
+                False,
+                self.scope.sql,
+                counted,
+                self.scope.record_entity,
+                self.scope.variables,
+            )
+        )
+        kind = inner.require_one(args[1])
+        if kind.kind not in ("bool", "null"):
+            raise self.fail(args[1], f"the condition of count_where() must be true or false, not {kind}")
+        node.function = "count_where"
+        return T.INT
 
     def _check_changed(self, node: n.Call) -> Type:
         if not self.scope.updates:

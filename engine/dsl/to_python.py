@@ -27,6 +27,7 @@ class Env:
 
     __slots__ = (
         "calendar",
+        "count_where",
         "load",
         "now",
         "old",
@@ -59,6 +60,7 @@ class Env:
         team_members: frozenset[str] = frozenset(),
         variables: dict[str, Any] | None = None,
         single: Callable[[str], dict[str, Any] | None] | None = None,
+        count_where: Callable[[str, n.Node, Env], int | None] | None = None,
     ):
         self.record = record
         self.old = old
@@ -77,6 +79,8 @@ class Env:
         self.vars: dict[str, Any] = variables if variables is not None else {}
         #: the record of a singleton entity (``$settings.x``)
         self.single = single or (lambda entity: None)
+        #: ``count_where(ENTITY, condition)``: counts stored records (None without a database)
+        self.count_where = count_where or (lambda entity, condition, env: None)
 
 
 def _follow(steps: list[Step]) -> Callable[[Env, Any], Any]:
@@ -378,6 +382,9 @@ class PythonCompiler:
         if node.function == "changed":
             name = node.args[0].head  # type: ignore[attr-defined]
             return lambda env: env.old is not None and env.old.get(name) != env.record.get(name)
+        if node.function == "count_where":
+            counted, condition = node.args[0].var, node.args[1]  # type: ignore[attr-defined]
+            return lambda env: env.count_where(counted, condition, env)
         if isinstance(node.function, str):
             return self._aggregate(node)
         function = node.function

@@ -29,8 +29,14 @@ class SqlCompiler:
         self.entity = entity
         self.row_table: Any = None  # inside an aggregate condition: the row table
         self.row_entity: str | None = None
+        #: count_where() evaluated for a record in memory: its values are constants (ctx.outer)
+        self.record_constant = False
 
     def compile(self, node: n.Node) -> SqlValue:
+        if self.record_constant and _reads_record_only(node):
+            value = SqlValue(self._constant(node))
+            value.is_date = node.type is not None and node.type.kind == "date"
+            return value
         value = getattr(self, f"_c_{type(node).__name__}")(node)
         value.is_date = node.type is not None and node.type.kind == "date"
         return value
@@ -88,7 +94,7 @@ class SqlCompiler:
             return SqlValue(table.c.id)
         return SqlValue(self._read(table, "", node.steps))
 
-    def _constant(self, node: n.Path) -> Any:
+    def _constant(self, node: n.Node) -> Any:
         """The value of a variable path, evaluated in Python against ``ctx.outer`` (whose
         ``vars`` hold the variables), as a typed SQL literal."""
         from engine.dsl.to_python import compile_to_python
@@ -153,7 +159,11 @@ class SqlCompiler:
                 match = left.expr.in_(others) if others else sa.false()
                 condition = sa.case((match, sa.literal(not negate)), else_=sa.null())
             return SqlValue(condition)
-        if right_type is not None and right_type.many and _constant_root(node.right):
+        if (
+            right_type is not None
+            and right_type.many
+            and (_constant_root(node.right) or (self.record_constant and _reads_record_only(node.right)))
+        ):
             from engine.dsl.to_python import PythonCompiler
 
             many = PythonCompiler()._many_values(node.right)
@@ -208,6 +218,10 @@ class SqlCompiler:
 
     # --- calls --------------------------------------------------------------------------
     def _c_Call(self, node: n.Call) -> SqlValue:
+        if node.function == "count_where":
+            counted = node.args[0].var  # type: ignore[attr-defined]
+            rows = self.tables.main(counted).alias()
+            return SqlValue(count_where_query(self, rows, counted, node.args[1]).scalar_subquery())
         if isinstance(node.function, str):
             return self._aggregate(node)
         function = node.function
@@ -284,6 +298,33 @@ class SqlCompiler:
         return SqlValue(sa.select(func(value)).where(*conditions).scalar_subquery())
 
 
+def count_where_query(compiler: SqlCompiler, rows: Any, counted: str, condition: n.Node) -> Any:
+    """``SELECT count(*)`` of the live ``rows`` (of entity ``counted``) matching ``condition``,
+    whose bare names are row fields and whose ``$record`` is ``compiler``'s record."""
+    saved = compiler.row_table, compiler.row_entity
+    compiler.row_table, compiler.row_entity = rows, counted
+    try:
+        where = compiler.compile(condition).expr
+    finally:
+        compiler.row_table, compiler.row_entity = saved
+    return sa.select(sa.func.count()).select_from(rows).where(rows.c.deleted_at.is_(None), where)
+
+
+def count_where_in_memory(tables: Tables, ctx: SqlContext, counted: str, condition: n.Node) -> Any:
+    """The count_where() query for the record of ``ctx.outer`` (an Env), which may not be
+    stored yet: its values enter the query as parameters."""
+    compiler = SqlCompiler(tables, ctx, None, "")
+    compiler.record_constant = True
+    return count_where_query(compiler, tables.main(counted).alias(), counted, condition)
+
+
+def _reads_record_only(node: n.Node) -> bool:
+    """A path (or an aggregate over one) read from the record itself, not from a row."""
+    if isinstance(node, n.Call) and isinstance(node.function, str) and node.function != "count_where":
+        node = node.args[0]
+    return isinstance(node, n.Path) and node.root == "record"
+
+
 _CONSTANT_TYPES: dict[str, Any] = {
     "int": sa.BigInteger,
     "duration": sa.BigInteger,
@@ -308,4 +349,4 @@ def compile_to_sql(tree: n.Node, tables: Tables, ctx: SqlContext, table: Any, en
     return value.expr
 
 
-__all__ = ["UTCDateTime", "compile_to_sql"]
+__all__ = ["UTCDateTime", "compile_to_sql", "count_where_in_memory"]

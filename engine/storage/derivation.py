@@ -1,5 +1,6 @@
 """What expressions do on a write: DSL defaults, stored computed values, link filters,
-``readonly_if`` and validations, evaluated on the record as it will be stored."""
+``readonly_if`` and validations, evaluated on the record as it will be stored; and the
+``accept``/``max_size`` of file fields written with a reference."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from engine.actor import Actor
 from engine.errors import FieldError
 from engine.meta.model import EntityDef, FieldDef
 from engine.storage.evaluation import LazyRecord, RecordLoader, make_env
+from engine.storage.files import file_id_of, find_file, reference
 from engine.storage.writing import apply_defaults
 
 if False:  # pragma: no cover - typing only
@@ -81,6 +83,38 @@ def _checks(
     return errors
 
 
+def file_errors(
+    conn: Connection, entity: EntityDef, values: dict[str, Any], current: dict[str, Any]
+) -> list[FieldError]:
+    """A file field written with a value (POST, PATCH, PUT, rules) obeys the field's
+    ``accept`` and ``max_size`` as an upload does: a reference to an uploaded file is checked
+    against that file's name, type and size; an external reference against ``accept`` by its
+    name (its size is unknown). An unchanged value is not checked again."""
+    from engine.files.attach import accepts, media_type  # engine.files builds on this package
+
+    errors: list[FieldError] = []
+    for name, value in values.items():
+        fd = entity.fields.get(name)
+        if fd is None or fd.type != "file" or value is None or value == current.get(name):
+            continue
+        accept, max_size = fd.opt("accept"), fd.opt("max_size")
+        file_id = file_id_of(value)
+        if file_id is None:
+            if accept and not accepts(fd, value, media_type(None, value)):
+                allowed = ", ".join(str(p) for p in accept)
+                errors.append(FieldError(name, f"Accepts {allowed}; this reference names none of them."))
+            continue
+        row = find_file(conn, file_id)
+        if row is None or value != reference(row.id, row.name):
+            errors.append(FieldError(name, "No uploaded file has this reference; upload the file to the field."))
+        elif not accepts(fd, row.name, row.content_type):
+            allowed = ", ".join(str(p) for p in accept)
+            errors.append(FieldError(name, f"Accepts {allowed}; {row.name} is {row.content_type}."))
+        elif max_size is not None and row.size > max_size:
+            errors.append(FieldError(name, f"Takes files of at most {max_size} bytes; {row.name} has {row.size}."))
+    return errors
+
+
 def _derive_rows(
     snap: Snapshot,
     entity: EntityDef,
@@ -118,7 +152,7 @@ def derive_on_create(
 ) -> list[FieldError]:
     """Fill DSL defaults and stored computed fields into ``values``; return rule errors."""
     loader = RecordLoader(conn, snap)
-    errors = _derive_rows(snap, entity, values, loader, actor, now)
+    errors = file_errors(conn, entity, values, {}) + _derive_rows(snap, entity, values, loader, actor, now)
     exprs = snap.expressions(entity.name)
     if not (exprs.defaults or exprs.stored or exprs.link_filters or exprs.validations):
         return errors
@@ -153,7 +187,8 @@ def derive_on_update(
     ``automated`` writes (rules, record actions, merge) may change fields ``readonly_if``
     freezes, as they may write ``readonly`` ones: the condition guards what people edit."""
     loader = RecordLoader(conn, snap)
-    errors = _derive_rows(snap, entity, values, loader, actor, now, current["id"])
+    errors = file_errors(conn, entity, values, current)
+    errors += _derive_rows(snap, entity, values, loader, actor, now, current["id"])
     exprs = snap.expressions(entity.name)
     if not (exprs.stored or exprs.link_filters or exprs.validations or exprs.readonly_if):
         return errors

@@ -8,14 +8,16 @@ actually reads them.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
-from engine.dsl import Env
+from engine.dsl import Env, sql_context
 from engine.dsl.business_time import BusinessCalendar
+from engine.dsl.to_sql import count_where_in_memory
 from engine.meta.model import EntityDef
 
 if False:  # pragma: no cover - typing only
@@ -67,6 +69,15 @@ class RecordLoader:
             )
         return self._cache[key]
 
+    def count_where(self, entity: str, condition: Any, env: Env) -> int:
+        """``count_where(ENTITY, condition)`` for the record of ``env``: a count in the
+        database, in this transaction, with the record's own values as parameters."""
+        ctx = sql_context(
+            self.conn.dialect.name, env.now, env.user_id, env.roles, env.teams, env.team_ids, env.team_members
+        )
+        query = count_where_in_memory(self.snap.tables, replace(ctx, outer=env), entity, condition)
+        return int(self.conn.execute(query).scalar_one())
+
     def wrap(self, entity: EntityDef, values: dict[str, Any]) -> LazyRecord:
         return LazyRecord(values, self, entity)
 
@@ -110,4 +121,5 @@ def make_env(
         team_ids=actor.team_ids,
         team_members=actor.team_members,
         single=loader.first,
+        count_where=loader.count_where,
     )

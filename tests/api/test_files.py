@@ -215,6 +215,41 @@ def test_references_can_be_copied_and_external_ones_stay_strings(client: Any) ->
     assert other.get(f"dossier/{external['id']}/files/photo").status_code == 404
 
 
+def test_a_reference_written_to_a_file_field_obeys_its_accept_and_max_size(client: Any) -> None:
+    rep = sign_in(client, "rep@test.dev")
+    dossier = _dossier(rep)
+    # files uploaded to the unrestricted photo field, copied into the attachment by reference
+    page = _put(rep, f"dossier/{dossier['id']}/files/photo", b"<p>hi</p>", "text/html", "page.html").get_json()
+    big = _put(rep, f"dossier/{dossier['id']}/files/photo", b"%PDF" + b"x" * 100, "application/pdf", "big.pdf")
+    small = _put(rep, f"dossier/{dossier['id']}/files/photo", PDF, "application/pdf", "small.pdf").get_json()
+
+    def refused(reply: Any) -> str:
+        assert reply.status_code == 422, reply.get_json()
+        assert reply.headers["Content-Type"] == "application/problem+json"
+        (error,) = reply.get_json()["errors"]
+        assert error["field"] == "attachment"
+        return str(error["message"])
+
+    path = f"dossier/{dossier['id']}"
+    assert "page.html is text/html" in refused(rep.patch(path, {"attachment": page["photo"]["ref"]}))
+    assert "at most 64 bytes" in refused(rep.patch(path, {"attachment": big.get_json()["photo"]["ref"]}))
+    assert "at most 64 bytes" in refused(
+        rep.post("dossier", {"title": "New", "attachment": big.get_json()["photo"]["ref"]})
+    )
+    unknown = "files/00000000-0000-4000-8000-000000000000/a.pdf"
+    assert "No uploaded file" in refused(rep.patch(path, {"attachment": unknown}))
+    renamed = small["photo"]["ref"].replace("small.pdf", "other.pdf")
+    assert "No uploaded file" in refused(rep.patch(path, {"attachment": renamed}))
+    # an external reference is checked against accept by its name
+    assert "Accepts application/pdf, .txt, image/*" in refused(rep.patch(path, {"attachment": "dms://archive/a.exe"}))
+    assert rep.get(path).get_json()["attachment"] is None  # nothing was written
+    # what fits is taken, and other changes of the record do not check the file again
+    ok = rep.patch(path, {"attachment": small["photo"]["ref"]})
+    assert ok.status_code == 200 and ok.get_json()["attachment"]["name"] == "small.pdf"
+    assert rep.patch(path, {"attachment": "dms://archive/2026/scan.pdf"}).status_code == 200
+    assert rep.patch(path, {"title": "Renamed"}).status_code == 200
+
+
 def test_the_same_content_is_stored_once_and_concurrent_writes_are_whole(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "blobs")
     blobs: list[Any] = []

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from engine.actor import SYSTEM
 from engine.app import create_app
 from engine.automation.delivery import build_email, send_email
+from engine.config import load_config
+from engine.errors import TesseraError
 from engine.security.users import create_user, ensure_roles
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction
@@ -93,3 +95,44 @@ def test_a_record_link_expires_and_a_wrong_form_name_fails_the_delivery(ws):
     wrong = _rows(ws)[-1]
     result = send_email(ws, wrong)
     assert not result.ok and not result.retry and "no_such_form" in (result.error or "")
+
+
+def test_record_links_are_absolute_under_the_configured_public_url(database_url, tmp_path):
+    config = make_config(database_url, tmp_path, ("link_kit",), public_url="https://crm.example.com/tessera")
+    workspace = Workspace(config, meta_check_interval=0)
+    try:
+        workspace.install()
+        ensure_roles(workspace)
+        create_user(workspace, "admin@test.dev", "Ada", PASSWORD, ["admin"])
+        client = create_app(workspace.config, workspace).test_client()
+        admin, public = sign_in(client, "admin@test.dev"), Api(client, None)
+        admin.post("delivery", {"name": "Rack rails", "email": "kim@example.com"})
+        [row] = _rows(workspace)
+        text = str(build_email(workspace, row).get_body(("plain",)).get_content())
+        found = re.search(r"https://crm\.example\.com/tessera(/api/v1/public/respond/\S+)", text)
+        assert found, text
+        # behind the proxy the path answers as before
+        assert public.get(found.group(1)).get_json()["form"] == "confirm_delivery"
+    finally:
+        workspace.close()
+
+
+def test_without_a_public_url_record_links_stay_paths(ws):
+    client = create_app(ws.config, ws).test_client()
+    sign_in(client, "admin@test.dev").post("delivery", {"name": "Rack rails", "email": "kim@example.com"})
+    [row] = _rows(ws)
+    text = str(build_email(ws, row).get_body(("plain",)).get_content())
+    assert "Confirm here: /api/v1/public/respond/" in text
+    assert "http" not in text
+
+
+def test_the_public_url_is_read_from_the_environment_and_checked(tmp_path):
+    none = tmp_path / "none.toml"
+    assert load_config({}, none).public_url is None
+    assert load_config({"TESSERA_PUBLIC_URL": "https://crm.example.com/"}, none).public_url == "https://crm.example.com"
+    toml = tmp_path / "tessera.toml"
+    toml.write_text('[tessera]\npublic_url = "http://localhost:8000"\n')
+    assert load_config({}, toml).public_url == "http://localhost:8000"
+    for bad in ("crm.example.com", "ftp://crm.example.com", "https://crm.example.com/?x=1", "https://:80"):
+        with pytest.raises(TesseraError, match="TESSERA_PUBLIC_URL"):
+            load_config({"TESSERA_PUBLIC_URL": bad}, none)

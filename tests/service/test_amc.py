@@ -158,3 +158,41 @@ def test_renew_refuses_drafts_and_second_renewals(sales_workspace, api_client):
     )
     assert act(manager, "amc_contract", amc["id"], "renew").status_code == 409
     assert act(manager, "amc_contract", amc["id"], "renew", {"value": -1}).status_code == 422
+
+
+def test_a_new_contract_starts_as_a_draft_and_a_running_successor_renews_its_predecessor(sales_workspace, api_client):
+    ws = sales_workspace("amc")
+    at(ws, utc(2030, 1, 2))
+    admin, rep, manager = api_client(ws, "admin"), api_client(ws, "sales_rep"), api_client(ws, "sales_manager")
+    customer = account(admin, "Stadtwerke Kiel AG")
+    fields = {"account": customer["id"], "tier": "gold", "start_date": "2030-01-01"}
+    # nobody creates a running (or finished) contract by hand, not even a manager
+    for api, status in ((rep, "active"), (manager, "active"), (rep, "expiring"), (rep, "expired"), (rep, "renewed")):
+        reply = api.post("/api/v1/amc_contract", json={**fields, "status": status})
+        assert reply.status_code == 422, status
+        (error,) = reply.get_json()["errors"]
+        assert error["field"] == "status" and "starts as a draft" in error["message"]
+    stamped = rep.post(
+        "/api/v1/amc_contract", json={**fields, "status": "active", "activated_at": "2030-01-01T00:00:00Z"}
+    )
+    assert stamped.status_code == 422  # activated_at belongs to the actions
+    assert listing(admin, "amc_contract") == []
+
+    # a successor prepared as a draft renews its predecessor once it is activated
+    old = contract(manager, customer)
+    ok(act(manager, "amc_contract", old["id"], "activate"))
+    draft = contract(rep, customer, start_date="2031-01-01", renewal_of=old["id"])
+    assert (draft["status"], get(rep, "amc_contract", old["id"])["status"]) == ("draft", "active")
+    ok(act(manager, "amc_contract", draft["id"], "activate"))
+    previous = get(rep, "amc_contract", old["id"])
+    assert (previous["status"], previous["renewed_by"]) == ("renewed", draft["id"])
+    assert [r["trigger"] for r in listing(admin, "survey_response", related_id=old["id"])] == ["amc_renewed"]
+    # it is renewed now: the renew action refuses a second renewal
+    assert act(manager, "amc_contract", old["id"], "renew").status_code == 409
+
+    # the renew action closes the same loop, once
+    renewed = ok(act(manager, "amc_contract", draft["id"], "renew"))
+    assert renewed["status"] == "renewed"
+    successor = get(rep, "amc_contract", renewed["renewed_by"])
+    assert (successor["status"], successor["renewal_of"]) == ("active", draft["id"])
+    assert len(listing(admin, "survey_response", related_id=draft["id"])) == 1

@@ -55,6 +55,18 @@ def test_flow_03_everything_of_a_customer_hangs_off_its_account(sales_workspace,
     assert sorted(r["id"] for r in listing(lead, "asset", account=hub)) == assets
     assert sorted(r["id"] for r in listing(lead, "ticket", account=hub)) == tickets
     assert [r["id"] for r in listing(lead, "document", filter=f'account == "{hub}"')] == [document["id"]]
-    # the account page declares the project list
+    # the account page (account 360) declares every one of these lists, each pack its own
     meta = ok(admin.get("/api/v1/meta/entities/account"))
-    assert "project.account" in str(meta.get("related"))
+    declared = str(meta.get("related"))
+    for name in (
+        "opportunity.account",
+        "quote.account",
+        "asset.account",
+        "ticket.account",
+        "amc_contract.account",
+        "license.account",
+        "survey_response.account",
+        "document.account",
+        "project.account",
+    ):
+        assert name in declared, name

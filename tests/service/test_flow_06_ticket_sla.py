@@ -1,8 +1,8 @@
 """Flow 6 (PACKS.md): ticket priority and SLA come from the account's service tier;
 closure sends a survey.
 
-Until the tickets pack links tickets to AMC contracts, the service tier is the account's
-`tier` (platinum and gold accounts get gold service). Closing creates the surveys pack's CSAT
+The service tier is the tier of the account's running (active or expiring) AMC contract,
+else the account's `tier` (platinum counts as gold service). Closing creates the surveys pack's CSAT
 survey response, e-mailed after the survey's delay. Through the REST API on SQLite and
 PostgreSQL, with a controllable clock.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.sales.rest import create, listing, ok, patch
+from tests.sales.rest import act, create, get, listing, ok, patch
 from tests.service.ticketing import Desk, berlin, shown
 
 MONDAY_9AM = berlin(3, 8, 9)
@@ -45,6 +45,36 @@ def test_priority_and_sla_policy_come_from_the_accounts_tier(desk):
     moved = patch(desk.lead, "ticket", slow["id"], {"urgency": "high"})
     assert (moved["service_tier"], moved["priority"], moved["sla_policy"]) == ("gold", "P1", "gold")
     assert moved["resolution_due"] == shown(berlin(3, 8, 13))  # 4 h from 09:00
+
+
+def test_the_running_amc_contracts_tier_decides_the_service_tier(desk):
+    manager = desk.as_("sales_manager")
+    customer = desk.account("Nordwind Logistik GmbH", "bronze")
+    request = {"subject": "E-mail is slow", "impact": "medium", "urgency": "medium"}
+
+    def service() -> tuple[str, str, str]:
+        ticket = desk.ticket(account=customer["id"], **request)
+        return ticket["service_tier"], ticket["priority"], ticket["sla_policy"]
+
+    assert service() == ("bronze", "P3", "bronze")
+    # a draft contract sells nothing yet
+    values = {"account": customer["id"], "tier": "gold", "start_date": "2027-02-01", "term_months": 2}
+    contract = create(manager, "amc_contract", values)
+    assert contract["end_date"] == "2027-03-31"
+    assert service() == ("bronze", "P3", "bronze")
+    # activated: the account's active AMC tier is gold, its tickets get gold service
+    ok(act(manager, "amc_contract", contract["id"], "activate"))
+    assert get(manager, "account", customer["id"])["amc_tier"] == "gold"
+    assert service() == ("gold", "P2", "gold")
+    # once the contract has expired, the account's own tier applies again
+    desk.tick(berlin(4, 2, 9))
+    assert get(manager, "amc_contract", contract["id"])["status"] == "expired"
+    assert get(manager, "account", customer["id"])["amc_tier"] is None
+    assert service() == ("bronze", "P3", "bronze")
+    # renewed (at platinum): the successor runs, platinum counts as gold service
+    ok(act(manager, "amc_contract", contract["id"], "renew", {"tier": "platinum"}))
+    assert get(manager, "account", customer["id"])["amc_tier"] == "platinum"
+    assert service() == ("gold", "P2", "gold")
 
 
 def test_closing_a_ticket_records_when_for_the_satisfaction_survey(desk):

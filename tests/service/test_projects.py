@@ -66,7 +66,7 @@ def test_staffing_needs_a_valid_required_certification(sales_workspace, api_clie
     errors = refused(
         manager.post("/api/v1/project_task", json={"project": project["id"], "title": "Configure", "assignee": agent})
     )
-    assert "no valid certification" in errors["assignee"]
+    assert "every certification" in errors["assignee"]
     task = create(manager, "project_task", {"project": project["id"], "title": "Configure", "assignee": technician})
     assert task["assignee"] == technician
     # reassigning to someone uncertified is refused, the task keeps its assignee
@@ -75,6 +75,35 @@ def test_staffing_needs_a_valid_required_certification(sales_workspace, api_clie
     # other changes of a staffed task still go through
     assert patch(manager, "project_task", task["id"], {"hours": 6})["hours"] in ("6", 6, "6.0")
     assert get(manager, "project_task", free["id"])["assignee"] == agent
+
+
+def test_staffing_needs_every_required_certification_each_valid(sales_workspace, api_client):
+    ws = sales_workspace("projects")
+    admin, manager, lead = api_client(ws, "admin"), api_client(ws, "sales_manager"), api_client(ws, "support_lead")
+    technician = user_id(admin, "technician")
+    ccnp = certified(lead, technician)
+    nse4 = create(
+        lead,
+        "certification",
+        {"oem": "Fortinet", "name": "Fortinet NSE 4", "level": "associate", "validity_months": 24},
+    )
+    project = create(
+        manager,
+        "project",
+        {"name": "Secure campus", "account": account(admin)["id"], "required_certifications": [ccnp["id"], nse4["id"]]},
+    )
+    task = {"project": project["id"], "title": "Firewall and switches", "assignee": technician}
+    # one of the two is not enough
+    assert "every certification" in refused(manager.post("/api/v1/project_task", json=task))["assignee"]
+    # an expired certification counts as missing
+    held = create(
+        lead, "user_certification", {"user": technician, "certification": nse4["id"], "obtained_on": day(-900)}
+    )
+    assert held["status"] == "expired"
+    assert "every certification" in refused(manager.post("/api/v1/project_task", json=task))["assignee"]
+    # renewed: both held and valid, the technician is staffed
+    patch(lead, "user_certification", held["id"], {"obtained_on": day(-10)})
+    assert create(manager, "project_task", task)["assignee"] == technician
 
 
 def test_a_done_installation_task_deploys_its_asset(sales_workspace, api_client):
