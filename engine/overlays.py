@@ -10,6 +10,7 @@ kind, named by their name; one with the name of a pack's definition replaces it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,25 @@ from engine.meta.problems import Problems
 from engine.storage import system_tables as st
 from engine.storage.database import advisory_lock, write_transaction
 from engine.storage.ids import new_id
-from engine.storage.migrate import SCHEMA_LOCK, apply_plan, plan_migration
+from engine.storage.migrate import SCHEMA_LOCK, Plan, apply_plan, plan_migration
 from engine.storage.writing import record_audit
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What an overlay would do: the schema steps it would apply, the snapshot it would give."""
+
+    plan: list[str]
+    snapshot: Any
+
+
+class _DryRun(Exception):
+    """Leaves a dry run's transaction, rolling back what it tried, with what it found."""
+
+    def __init__(self, plan: Plan, snapshot: Any) -> None:
+        super().__init__("dry run")
+        self.plan = plan
+        self.snapshot = snapshot
 
 
 def _require_admin(actor: Actor) -> None:
@@ -33,10 +51,23 @@ def _require_admin(actor: Actor) -> None:
         raise PermissionDenied("Only administrators may change the metadata")
 
 
-def _store(ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool = False) -> None:
+def _store(
+    ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool = False, dry_run: bool = False
+) -> DryRun | None:
     """Validate ``overlay`` with every other overlay, apply its schema change, store it.
 
-    ``replace`` swaps an earlier overlay of the same kind, target and name (permissions)."""
+    ``replace`` swaps an earlier overlay of the same kind, target and name (permissions).
+    ``dry_run`` validates and plans the schema change, then rolls everything back and
+    returns the :class:`DryRun` (the plan and the snapshot the overlay would give)."""
+    try:
+        _write(ws, actor, overlay, name, replace, dry_run)
+    except _DryRun as trial:
+        return DryRun([str(step) for step in trial.plan.additive], trial.snapshot)
+    ws.reload()
+    return None
+
+
+def _write(ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool, dry_run: bool) -> None:
     with write_transaction(ws.db, foreign_keys=False) as conn:
         advisory_lock(conn, SCHEMA_LOCK)
         o = st.overlay
@@ -50,6 +81,8 @@ def _store(ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool = F
         except MetadataError as exc:
             raise MetadataError("The definition is not valid", exc.errors) from None
         plan = plan_migration(conn, snap.tables)
+        if dry_run:
+            raise _DryRun(plan, snap)
         apply_plan(conn, snap.tables, plan, destructive="skip")
         now = dt.datetime.now(dt.UTC)
         try:
@@ -71,7 +104,6 @@ def _store(ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool = F
         ws.bump_version(conn)
         action = f"{'set' if replace else 'add'}_{overlay.kind}"
         record_audit(conn, actor, "meta", overlay.id, action, {name: [before, overlay.document]}, now)
-    ws.reload()
 
 
 def set_permission(ws: Any, actor: Actor, entity: str, role: str, grant: Any) -> dict[str, Any]:
@@ -101,18 +133,20 @@ def remove_permission(ws: Any, actor: Actor, entity: str, role: str) -> None:
     ws.reload()
 
 
-def add_entity(ws: Any, actor: Actor, document: Any) -> dict[str, Any]:
+def add_entity(ws: Any, actor: Actor, document: Any, dry_run: bool = False) -> dict[str, Any]:
+    """A new entity (``POST /meta/entities``); ``dry_run`` answers what would happen, storing nothing."""
     _require_admin(actor)
     if not isinstance(document, dict) or not isinstance(document.get("entity"), str):
         raise BadRequest('Send an entity document: {"entity": NAME, "fields": {...}}')
     name = document["entity"]
     if ws.snapshot().catalog.entity(name) is not None:
         raise Conflict(f"The entity {name!r} already exists")
-    _store(ws, actor, Overlay(new_id(), "entity", name, document), name)
-    return describe_entity(ws, name)
+    trial = _store(ws, actor, Overlay(new_id(), "entity", name, document), name, dry_run=dry_run)
+    return describe_entity(ws, name, trial)
 
 
-def add_field(ws: Any, actor: Actor, entity: str, document: Any) -> dict[str, Any]:
+def add_field(ws: Any, actor: Actor, entity: str, document: Any, dry_run: bool = False) -> dict[str, Any]:
+    """A custom field (``POST /meta/entities/NAME/fields``); ``dry_run`` stores nothing."""
     _require_admin(actor)
     snap = ws.snapshot()
     entity_def = snap.api_entity(entity)
@@ -122,15 +156,20 @@ def add_field(ws: Any, actor: Actor, entity: str, document: Any) -> dict[str, An
     name = document["name"]
     if name in entity_def.fields:
         raise Conflict(f"{entity}.{name} already exists")
-    _store(ws, actor, Overlay(new_id(), "field", entity, {name: spec}), name)
-    return describe_entity(ws, entity)
+    trial = _store(ws, actor, Overlay(new_id(), "field", entity, {name: spec}), name, dry_run=dry_run)
+    return describe_entity(ws, entity, trial)
 
 
-def describe_entity(ws: Any, name: str) -> dict[str, Any]:
-    from engine.api.describe import entity_document  # the public shape of a definition
+def describe_entity(ws: Any, name: str, trial: DryRun | None = None) -> dict[str, Any]:
+    """The public shape of a definition; after a dry run, the one it would have, with the
+    schema steps (``plan``) that storing it would apply."""
+    from engine.api.describe import entity_document
 
-    snap = ws.snapshot()
-    return entity_document(snap.api_entity(name), snap.catalog)
+    snap = trial.snapshot if trial is not None else ws.snapshot()
+    described = entity_document(snap.api_entity(name), snap.catalog)
+    if trial is not None:
+        described.update(dry_run=True, plan=trial.plan)
+    return described
 
 
 # --- documents: rules, workflows, SLA definitions, calendars ---------------------------------------
@@ -140,13 +179,13 @@ def _kind(kind: str) -> str:
     return kind
 
 
-def _definitions(ws: Any, kind: str) -> list[Definition]:
+def _definitions(ws: Any, kind: str, snapshot: Any = None) -> list[Definition]:
     # the snapshot was validated when it was built: no problems can turn up here
-    return collect(ws.snapshot().catalog, kind, Problems(), include_disabled=True)
+    return collect((snapshot or ws.snapshot()).catalog, kind, Problems(), include_disabled=True)
 
 
-def _find(ws: Any, kind: str, name: str) -> Definition | None:
-    return next((d for d in _definitions(ws, kind) if d.name == name), None)
+def _find(ws: Any, kind: str, name: str, snapshot: Any = None) -> Definition | None:
+    return next((d for d in _definitions(ws, kind, snapshot) if d.name == name), None)
 
 
 def _view(definition: Definition) -> dict[str, Any]:
@@ -190,23 +229,33 @@ def get_document(ws: Any, actor: Actor, kind: str, name: str) -> dict[str, Any]:
     return _view(found)
 
 
-def add_document(ws: Any, actor: Actor, kind: str, document: Any) -> dict[str, Any]:
-    """A new definition (``POST``); a name a pack or an overlay already has answers 409 (``PUT`` replaces)."""
+def add_document(ws: Any, actor: Actor, kind: str, document: Any, dry_run: bool = False) -> dict[str, Any]:
+    """A new definition (``POST``); a name a pack or an overlay already has answers 409 (``PUT`` replaces).
+    ``dry_run`` checks it and answers what would be stored, storing nothing."""
     _require_admin(actor)
     name = _document_name(_kind(kind), document, None)
     if _find(ws, kind, name) is not None:
         raise Conflict(f"A {kind} {name!r} exists already; PUT /api/v1/meta/documents/{kind}/{name} replaces it")
-    _store(ws, actor, Overlay(new_id(), kind, name, document), name)
-    return get_document(ws, actor, kind, name)
+    trial = _store(ws, actor, Overlay(new_id(), kind, name, document), name, dry_run=dry_run)
+    return _checked(ws, actor, kind, name, trial)
 
 
-def set_document(ws: Any, actor: Actor, kind: str, name: str, document: Any) -> dict[str, Any]:
+def set_document(ws: Any, actor: Actor, kind: str, name: str, document: Any, dry_run: bool = False) -> dict[str, Any]:
     """Create or replace the overlay ``kind``/``name`` (``PUT``); it overrides a pack's definition
-    of that name. ``"enabled": false`` in the document switches the definition off."""
+    of that name. ``"enabled": false`` in the document switches the definition off.
+    ``dry_run`` checks it and answers what would be stored, storing nothing."""
     _require_admin(actor)
     _document_name(_kind(kind), document, name)
-    _store(ws, actor, Overlay(new_id(), kind, name, document), name, replace=True)
-    return get_document(ws, actor, kind, name)
+    trial = _store(ws, actor, Overlay(new_id(), kind, name, document), name, replace=True, dry_run=dry_run)
+    return _checked(ws, actor, kind, name, trial)
+
+
+def _checked(ws: Any, actor: Actor, kind: str, name: str, trial: DryRun | None) -> dict[str, Any]:
+    if trial is None:
+        return get_document(ws, actor, kind, name)
+    found = _find(ws, kind, name, trial.snapshot)
+    assert found is not None  # the trial snapshot holds the document just checked
+    return {**_view(found), "dry_run": True, "plan": trial.plan}
 
 
 def remove_document(ws: Any, actor: Actor, kind: str, name: str) -> None:

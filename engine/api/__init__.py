@@ -36,4 +36,7 @@ def register_api(app: Flask) -> None:
     from engine.api import respond
 
     app.register_blueprint(respond.bp)  # /public/respond/TOKEN (record links)
+    from engine.api import dashboards
+
+    app.register_blueprint(dashboards.bp)  # /dashboards, /dashboards/NAME
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

@@ -57,6 +57,8 @@ def entity_document(entity: EntityDef, catalog: Catalog) -> dict[str, Any]:
         doc["child_entities"] = children
     if entity.board:  # the kanban board (engine.meta.board)
         doc["board"] = entity.board
+    if entity.calendar:  # the UI's calendar (engine.meta.calendar_view)
+        doc["calendar"] = entity.calendar
     if entity.related:  # the related lists a record page shows (the 360° view), those the caller may read
         doc["related"] = [
             r

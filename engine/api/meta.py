@@ -34,11 +34,24 @@ def entity(name: str) -> Any:
     return jsonify(entity_document(found, catalog))
 
 
+def _dry_run() -> bool:
+    """``?dry_run=true`` on a change: check it and answer what it would do, storing nothing."""
+    raw = request.args.get("dry_run", "false")
+    if raw not in ("true", "false"):
+        raise BadRequest("dry_run must be true or false")
+    return raw == "true"
+
+
+def _created(body: dict[str, Any], dry_run: bool) -> Any:
+    response = jsonify(body)
+    response.status_code = 200 if dry_run else 201
+    return response
+
+
 @bp.post("/entities")
 def add_entity() -> Any:
-    response = jsonify(overlays.add_entity(workspace(), actor(), json_body()))
-    response.status_code = 201
-    return response
+    dry_run = _dry_run()
+    return _created(overlays.add_entity(workspace(), actor(), json_body(), dry_run), dry_run)
 
 
 @bp.put("/entities/<name>/permissions/<role>")
@@ -54,9 +67,8 @@ def remove_permission(name: str, role: str) -> Any:
 
 @bp.post("/entities/<name>/fields")
 def add_field(name: str) -> Any:
-    response = jsonify(overlays.add_field(workspace(), actor(), name, json_body()))
-    response.status_code = 201
-    return response
+    dry_run = _dry_run()
+    return _created(overlays.add_field(workspace(), actor(), name, json_body(), dry_run), dry_run)
 
 
 @bp.get("/documents")
@@ -82,14 +94,13 @@ def document(kind: str, name: str) -> Any:
 
 @bp.post("/documents/<kind>")
 def add_document(kind: str) -> Any:
-    response = jsonify(overlays.add_document(workspace(), actor(), kind, json_body()))
-    response.status_code = 201
-    return response
+    dry_run = _dry_run()
+    return _created(overlays.add_document(workspace(), actor(), kind, json_body(), dry_run), dry_run)
 
 
 @bp.put("/documents/<kind>/<name>")
 def set_document(kind: str, name: str) -> Any:
-    return jsonify(overlays.set_document(workspace(), actor(), kind, name, json_body()))
+    return jsonify(overlays.set_document(workspace(), actor(), kind, name, json_body(), _dry_run()))
 
 
 @bp.delete("/documents/<kind>/<name>")

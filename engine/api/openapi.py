@@ -262,6 +262,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     from engine.api.openapi_admin import add_admin_paths
     from engine.api.openapi_automation import add_automation_paths
     from engine.api.openapi_capture import add_capture_paths, add_record_paths, user_body
+    from engine.api.openapi_dashboards import add_dashboard_paths
     from engine.api.openapi_system import add_system_paths
     from engine.api.render import add_render_paths  # document templates (engine.render)
 
@@ -428,6 +429,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     add_record_paths(spec, catalog)  # related lists, timelines
     add_capture_paths(spec, catalog, automation or Automation())  # public forms and hooks
     add_system_paths(spec, catalog)  # sign-in, users, metadata, privacy, audit, this document
+    add_dashboard_paths(spec)  # the dashboards and their figures
     return spec.to_dict()
 
 

@@ -105,6 +105,13 @@ DOCUMENT_BODY = {
 COMMON = problem_responses(400, 401, 403, 404, 413, 429)
 ID_PARAM = path_param("id")
 KIND_PARAM = path_param("kind", {"type": "string", "enum": list(KINDS)})
+#: ``?dry_run=true`` on a metadata change: check it, answer 200 with ``dry_run`` and ``plan``, store nothing
+DRY_RUN = {
+    "name": "dry_run",
+    "in": "query",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+    "description": "true: check the change and answer what it would do (with `plan`, the schema steps); store nothing",
+}
 
 
 def add_admin_paths(spec: APISpec) -> None:
@@ -229,7 +236,7 @@ def add_documents(spec: APISpec) -> None:
                 "operationId": "add_document",
                 "tags": tags,
                 "summary": "Add a definition as an overlay; 409 when the name exists",
-                "parameters": [KIND_PARAM],
+                "parameters": [KIND_PARAM, DRY_RUN],
                 "requestBody": DOCUMENT_BODY,
                 "responses": {"201": json_response(ref("AutomationDocument"), "Created"), **COMMON, **writes},
             },
@@ -248,7 +255,7 @@ def add_documents(spec: APISpec) -> None:
                 "operationId": "set_document",
                 "tags": tags,
                 "summary": "Create or replace the overlay (it overrides a pack's definition of the name)",
-                "parameters": [KIND_PARAM, name_param],
+                "parameters": [KIND_PARAM, name_param, DRY_RUN],
                 "requestBody": DOCUMENT_BODY,
                 "responses": {"200": one, **COMMON, **writes},
             },

@@ -12,6 +12,7 @@ from __future__ import annotations
 from apispec import APISpec
 
 from engine.api.openapi import ID, data_schema, json_response, path_param, problem_responses, ref, schema_name
+from engine.api.openapi_admin import DRY_RUN
 from engine.api.openapi_auth import add_auth_paths, operation, request_body
 from engine.meta.catalog import Catalog
 from engine.security.audit_search import FILTERS, MAX_OFFSET
@@ -164,6 +165,7 @@ def add_meta(spec: APISpec, catalog: Catalog) -> None:
                 tag,
                 "Add an entity as an overlay (administrators)",
                 {"201": created, **writes},
+                parameters=[DRY_RUN],
                 requestBody=request_body(document),
             ),
         },
@@ -188,7 +190,7 @@ def add_meta(spec: APISpec, catalog: Catalog) -> None:
                 tag,
                 "Add a field as an overlay (administrators)",
                 {"201": created, **writes},
-                parameters=[name],
+                parameters=[name, DRY_RUN],
                 requestBody=request_body(field),
             )
         },

@@ -18,9 +18,10 @@ from engine.meta.source import Document, format_path
 #: overlay kind -> pack folder
 KINDS = {"rule": "rules", "workflow": "workflows", "sla": "sla", "calendar": "calendars", "action": "actions"}
 KINDS.update(form="forms", hook="hooks")  # public capture (engine.capture)
+KINDS.update(dashboard="dashboards", layout="layouts")  # engine.dashboards, engine.layouts
 #: the key naming a definition inside its document (rules are items of a ``rules:`` list)
 NAME_KEYS = {"rule": "name", "workflow": "workflow", "sla": "sla", "calendar": "calendar", "action": "name"}
-NAME_KEYS.update(form="form", hook="hook")
+NAME_KEYS.update(form="form", hook="hook", dashboard="dashboard", layout="layout")
 #: kinds whose pack files hold a list (``rules: [...]``, ``actions: [...]``), one item a definition
 LISTS = {"rule": "rules", "action": "actions"}
 #: the JSON Schema of one definition, when not named after its kind (``action.json`` is a step)

@@ -96,11 +96,23 @@ class Recipient:
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    #: the user turned e-mail notifications off (their ``notify_email`` field, when the
+    #: user entity has one): in-app and SMS still reach them
+    no_email: bool = False
 
 
 def phone_field(user: EntityDef) -> str | None:
     """The user entity's first ``phone`` field (packs add one with ``extends: user``)."""
     return next((f.name for f in user.column_fields() if f.type == "phone"), None)
+
+
+#: a bool field of the user entity (packs add it): False means "no notification e-mails"
+EMAIL_PREFERENCE = "notify_email"
+
+
+def email_preference(user: EntityDef) -> str | None:
+    fd = user.fields.get(EMAIL_PREFERENCE)
+    return fd.name if fd is not None and fd.type == "bool" and fd.has_column else None
 
 
 def _flatten(values: Iterable[Any]) -> list[str]:
@@ -118,7 +130,14 @@ def resolve_recipients(run: Any, values: Iterable[Any], roles: Iterable[str]) ->
     snap = run.snap
     users = snap.tables.main("user")
     phone = phone_field(snap.catalog.entities["user"])
-    columns = [users.c.id, users.c.full_name, users.c.email, *([users.c[phone]] if phone else [])]
+    preference = email_preference(snap.catalog.entities["user"])
+    columns = [
+        users.c.id,
+        users.c.full_name,
+        users.c.email,
+        *([users.c[phone]] if phone else []),
+        *([users.c[preference]] if preference else []),
+    ]
     ids, emails, phones = set(), set(), set()
     for value in _flatten(values):
         if is_id(value):
@@ -147,7 +166,9 @@ def resolve_recipients(run: Any, values: Iterable[Any], roles: Iterable[str]) ->
             sa.select(*columns).where(sa.or_(*conditions), users.c.deleted_at.is_(None), users.c.active.is_not(False))
         ).all()
         for row in rows:
-            found[row.id] = Recipient(row.id, row.id, row.full_name, row.email, row._mapping.get(phone))
+            wants = row._mapping[preference] if preference else None
+            no_email = wants is not None and not wants
+            found[row.id] = Recipient(row.id, row.id, row.full_name, row.email, row._mapping.get(phone), no_email)
     known = {(r.email or "").lower() for r in found.values()}
     for email in sorted(emails):
         if email.lower() not in known:
@@ -325,6 +346,8 @@ def run_notify(run: Any, target: Target, spec: NotifySpec) -> None:
             continue
         for recipient in recipients:
             address = recipient.email if channel == "email" else recipient.phone
+            if channel == "email" and recipient.no_email:
+                continue
             if not address:
                 continue
             key = outbox_key(

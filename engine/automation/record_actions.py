@@ -20,6 +20,7 @@ from engine.actor import Actor
 from engine.errors import FieldError, NotFound, PermissionDenied, ValidationError
 from engine.storage import system_tables as st
 from engine.storage.codec import to_json
+from engine.storage.derivation import label_text
 from engine.storage.reading import fetch_row, get_record
 
 #: the longest comment an action body may carry
@@ -105,3 +106,65 @@ def approval_history(records: Any, actor: Actor, entity_name: str, record_id: st
         }
         for row in rows
     ]
+
+
+def offered_actions(records: Any, actor: Actor, entity_name: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The actions a page offers ``actor`` on ``record``: workflow transitions that leave its
+    current state and that the actor's roles may run, approval decisions while a step is
+    pending (submit otherwise), and the entity's other actions their roles allow.
+
+    Each is ``{"name", "label", "kind", "require"}``; running one still goes through
+    :func:`run_action`, which has the last word (a ``when`` condition may yet refuse)."""
+    from engine.automation.approvals import ApprovalAction
+    from engine.automation.workflows import WorkflowSet
+
+    snap = records.ws.snapshot()
+    entity = snap.catalog.entities[entity_name]
+    offered: list[dict[str, Any]] = []
+    workflows = snap.automation.parts.get("workflows")
+    transitions: set[str] = set()
+    for workflow in workflows.by_entity.get(entity.name, ()) if isinstance(workflows, WorkflowSet) else ():
+        for transition in workflow.transitions.values():
+            transitions.add(transition.name)
+            if not transition.leaves(record.get(workflow.field)):
+                continue
+            if transition.roles and not actor.is_admin and not transition.roles & actor.roles:
+                continue
+            label = label_text(transition.label, actor.locale) if transition.label else _label(transition.name)
+            offered.append(
+                {"name": transition.name, "label": label, "kind": "transition", "require": transition.require}
+            )
+    history = None
+    for (owner, name), handler in sorted(snap.automation.actions.items(), key=lambda item: item[0][1]):
+        if owner != entity.name or name in transitions:
+            continue
+        if isinstance(handler, ApprovalAction):
+            if history is None:
+                history = approval_history(records, actor, entity.name, record["id"])
+            pending = [step for step in history if step["state"] == "pending"]
+            if (handler.verb in ("approve", "reject", "recall")) != bool(pending):
+                continue
+            if (
+                handler.verb in ("approve", "reject")
+                and not actor.is_admin
+                and not any(
+                    step["approver"] == actor.user_id or step["approver_role"] in actor.roles for step in pending
+                )
+            ):
+                continue  # only the step's approver decides
+            if handler.verb == "recall" and not actor.is_admin and pending[0]["submitted_by"] != actor.user_id:
+                continue
+            kind = "approval"
+        else:
+            roles = getattr(handler, "roles", None)
+            if roles and not actor.is_admin and not set(roles) & actor.roles:
+                continue
+            kind = "action"
+        declared = getattr(handler, "label", None)
+        text = label_text(declared, actor.locale) if declared else _label(name)
+        offered.append({"name": name, "label": text, "kind": kind, "require": ()})
+    return offered
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()

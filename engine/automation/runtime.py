@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
 from engine.automation.events import Event
+from engine.change_feed import note as note_change
 from engine.dsl import Env, sql_context
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
@@ -59,6 +60,8 @@ class Run:
 
     # --- events ---------------------------------------------------------------------
     def emit(self, event: Event) -> None:
+        if event.kind == "transition" and event.new is not None:  # the change feed tells it apart
+            note_change(self.ws, self.conn, event.entity.name, event.record_id, event.new["version"], "transition")
         if not self.automation.listens(event.entity.name):
             return
         self.writes += 1

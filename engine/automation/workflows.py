@@ -59,6 +59,8 @@ class Transition:
     message: str | None
     require: tuple[str, ...]
     steps: list[Step]
+    #: what a button says (a plain text or a map by locale); default: the name
+    label: Any = None
 
     def leaves(self, state: Any) -> bool:
         return self.sources is None or state in self.sources
@@ -335,6 +337,7 @@ def compile_transition(
         raw.get("message"),
         require,
         steps,
+        raw.get("label"),
     )
 
 

@@ -50,6 +50,9 @@ class Capture:
     secret_env: str | None = None
     #: a record-link form (``record_link:``): how long a link lives; None for an ordinary form
     link_ttl: dt.timedelta | None = None
+    #: ``embed:`` of a form: True (any site may frame its page ``/forms/NAME/embed``), the
+    #: origins that may, or None (its page cannot be framed)
+    embed: bool | tuple[str, ...] | None = None
 
 
 class CaptureComponent(BaseComponent):
@@ -143,7 +146,14 @@ def _compile(
         link_ttl=parse_duration((data["record_link"] or {}).get("expires_after", "30d"))
         if "record_link" in data
         else None,
+        embed=_embed(data.get("embed")),
     )
+
+
+def _embed(value: Any) -> bool | tuple[str, ...] | None:
+    if value is True:
+        return True
+    return tuple(value) if value else None
 
 
 def _check_writable(entity: EntityDef, name: str, problems: Problems, where: str) -> None:

@@ -342,10 +342,8 @@ def builtins() -> FunctionRegistry:
             "has_role",
             "has_role(string) -> bool",
             lambda env, role: role in env.roles,
-            lambda ctx, role: SqlValue(
-                sa.literal(role.expr.value in ctx.roles if hasattr(role.expr, "value") else False)
-            ),
-            "Whether the current user has the role.",
+            lambda ctx, role: SqlValue(_member_sql(role.expr, ctx.roles)),
+            "Whether the current user has the role (a text, or a field holding a role name).",
             'has_role("sales_manager")',
             contextual=True,
         )
@@ -355,9 +353,7 @@ def builtins() -> FunctionRegistry:
             "in_team",
             "in_team(string) -> bool",
             lambda env, team: team in env.teams,
-            lambda ctx, team: SqlValue(
-                sa.literal(team.expr.value in ctx.teams if hasattr(team.expr, "value") else False)
-            ),
+            lambda ctx, team: SqlValue(_member_sql(team.expr, ctx.teams)),
             "Whether the current user belongs to the team (by name).",
             'in_team("l1_support")',
             contextual=True,
@@ -418,3 +414,11 @@ AGGREGATE_DOCS = {
 }
 
 __all__ = ["AGGREGATES", "Function", "FunctionRegistry", "builtins", "math"]
+
+
+def _member_sql(expr: Any, names: Any) -> Any:
+    """SQL for "this text is one of the user's roles/teams": a literal is decided now, a
+    column is compared with the names (so a stored role name works as in Python)."""
+    if hasattr(expr, "value"):
+        return sa.literal(expr.value in names)
+    return expr.in_(sorted(names)) if names else sa.false()

@@ -45,6 +45,13 @@ def _parser() -> Lark:
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
+def string_literal(value: str) -> str:
+    """``value`` written as a DSL string literal (the inverse of reading one), for filters
+    built from user input: ``name ~ "O\\"Brien"``."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t").replace("\0", "\\0") + '"'
+
+
 def _unescape(token: str) -> str:
     body = token[1:-1]
     out, i = [], 0

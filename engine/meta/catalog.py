@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.meta.board import check_board
+from engine.meta.calendar_view import check_calendar
 from engine.meta.duplicates import check_duplicate_rules, rules_from_document
 from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef, IndexDef, Origin, TemplateDef, ValidationDef
 from engine.meta.packs import Pack, dependency_closure
@@ -148,6 +149,7 @@ def entity_from_document(doc: Document, pack: str, problems: Problems, system: b
         duplicates=rules_from_document(name, pack, data, lambda path: _origin(doc, path)),
         timeline=timeline_from_document(data),
         board=data.get("board"),
+        calendar=data.get("calendar"),
     )
 
 
@@ -381,6 +383,7 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
                 problems.add(str(entity.origin), f"{entity.name}: search path {path!r} starts with an unknown field")
         check_timeline(entity, problems)
         check_board(entity, problems)
+        check_calendar(entity, problems)
         for related in entity.related:
             if not related_list_exists(catalog, entity, related):
                 problems.add(

@@ -218,6 +218,8 @@ class EntityDef:
     timeline: TimelineDef | None = None
     #: the kanban board of the entity's records, for the UI (engine.meta.board)
     board: dict[str, Any] | None = None
+    #: where its records sit on the UI's calendar (engine.meta.calendar_view)
+    calendar: dict[str, Any] | None = None
 
     def field(self, name: str) -> FieldDef | None:
         return self.fields.get(name)

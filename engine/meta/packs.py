@@ -12,6 +12,7 @@ from engine.meta.source import Document, SourceError, format_path, read_document
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
 #: folders of a pack whose documents later layers read; the loader only parses them
 KNOWN_FOLDERS: tuple[str, ...] = ("entities", "rules", "workflows", "sla", "calendars", "dashboards", "reports")
+KNOWN_FOLDERS += ("layouts",)  # form layouts (engine.layouts)
 KNOWN_FOLDERS += ("seed", "templates")
 KNOWN_FOLDERS += ("forms", "hooks")  # public capture: web forms and inbound hooks (engine.capture)
 KNOWN_FOLDERS += ("actions",)  # record actions (engine.automation.pack_actions)

@@ -26,13 +26,16 @@ _BASE = "https://tessera.dev/schemas/"
 AUTOMATION_SCHEMAS = ("rules", "rule", "action", "workflow", "sla", "calendar", "actions", "record_action")
 #: public capture document kinds (engine.capture): web forms and inbound hooks
 CAPTURE_SCHEMAS = ("form", "hook")
+#: other document kinds of later layers (engine.dashboards, engine.layouts)
+VIEW_SCHEMAS = ("dashboard", "layout")
 
 
 @cache
 def _registry() -> Registry:
     root = resources.files("engine.meta") / "schemas"
     resources_: list[tuple[str, Resource]] = []
-    for name in ("common", "pack", "entity", "extension", "duplicates", *AUTOMATION_SCHEMAS, *CAPTURE_SCHEMAS):
+    documents = ("common", "pack", "entity", "extension", "duplicates")
+    for name in (*documents, *AUTOMATION_SCHEMAS, *CAPTURE_SCHEMAS, *VIEW_SCHEMAS):
         doc = json.loads((root / f"{name}.json").read_text())
         resources_.append((_BASE + f"{name}.json", Resource.from_contents(doc)))
     for type_name in FIELD_TYPES:

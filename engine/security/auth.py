@@ -223,6 +223,13 @@ class Authenticator:
             self._cache[digest] = (now_mono, actor, row.expires_at)
         return actor
 
+    def forget_user(self, user_id: str) -> None:
+        """Drop this process's cached actors of a user (their profile or rights changed);
+        other processes see the change when their cache entries expire."""
+        with self._lock:
+            for digest in [d for d, (_, cached, _) in self._cache.items() if cached.user_id == user_id]:
+                del self._cache[digest]
+
     def revoke(self, token: str) -> None:
         digest = _digest(token)
         with self._lock:

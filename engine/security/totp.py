@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from engine.actor import Actor
 from engine.errors import BadRequest, FieldError, ValidationError
 from engine.storage import system_tables as st
-from engine.storage.database import write_transaction
+from engine.storage.database import read_transaction, write_transaction
 
 ISSUER = "Tessera"
 
@@ -75,3 +75,14 @@ def disable(ws: Any, actor: Actor, body: Any) -> None:
             .where(st.credential.c.user_id == actor.user_id)
             .values(totp_enabled=False, totp_secret=None)
         )
+
+
+def is_enabled(ws: Any, actor: Actor) -> bool:
+    """Whether the user's second factor is on (the profile page shows it)."""
+    if actor.user_id is None:
+        return False
+    with read_transaction(ws.db) as conn:
+        on = conn.execute(
+            sa.select(st.credential.c.totp_enabled).where(st.credential.c.user_id == actor.user_id)
+        ).scalar()
+    return bool(on)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -135,3 +137,44 @@ def change_own_password(ws: Any, actor: Actor, body: Any) -> None:
     except ValidationError as exc:
         raise ValidationError(exc.detail, [FieldError("new_password", e.message) for e in exc.errors]) from None
     set_password(ws, actor.user_id, str(new))
+
+
+#: the fields of their own user record people may change themselves (when the user entity
+#: has them): never roles, teams, manager, active or the address they sign in with
+OWN_PROFILE_FIELDS = ("full_name", "locale", "timezone", "phone", "notify_email")
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def own_profile(ws: Any, actor: Actor) -> dict[str, Any]:
+    """The signed-in user's record: email and the fields they may change themselves."""
+    if actor.user_id is None:
+        raise PermissionDenied("Only a signed-in user has a profile")
+    user = ws.records.get(SYSTEM, "user", actor.user_id)
+    fields = ws.snapshot().catalog.entities["user"].fields
+    return {"id": user["id"], "email": user["email"], **{k: user.get(k) for k in OWN_PROFILE_FIELDS if k in fields}}
+
+
+def update_own_profile(ws: Any, actor: Actor, body: Any) -> dict[str, Any]:
+    """Change the signed-in user's own profile fields (``OWN_PROFILE_FIELDS``) and nothing
+    else: the write runs with full rights but in the user's name, so the audit shows who."""
+    if actor.user_id is None or actor.impersonator is not None:
+        raise PermissionDenied("Only the user themself can change their profile")
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object", [FieldError("(body)", "Must be a JSON object.")])
+    fields = ws.snapshot().catalog.entities["user"].fields
+    allowed = [k for k in OWN_PROFILE_FIELDS if k in fields]
+    errors = [FieldError(k, "You cannot change this field yourself.") for k in body if k not in allowed]
+    locale = body.get("locale")
+    if "locale" in body and not (isinstance(locale, str) and _LOCALE.match(locale)):
+        errors.append(FieldError("locale", "A language tag such as en, de or pt-BR."))
+    zone = body.get("timezone")
+    if "timezone" in body and not (isinstance(zone, str) and zone in zoneinfo.available_timezones()):
+        errors.append(FieldError("timezone", "An IANA time zone such as Europe/Berlin."))
+    if errors:
+        raise ValidationError("Some profile fields cannot be changed", errors)
+    if not body:
+        return own_profile(ws, actor)
+    as_self = Actor(actor.user_id, frozenset({"admin"}), actor.source or "profile", actor.locale)
+    ws.records.update(as_self, "user", actor.user_id, dict(body))
+    ws.auth.forget_user(actor.user_id)  # the next request sees the new language
+    return own_profile(ws, actor)

@@ -7,6 +7,10 @@ argument is any SQL-ready expression over the entity.
 One ``group_by`` field may be a ``links`` field: a record then counts once in the group
 of each record it links to (and in the ``null`` group when it links to none), e.g. the
 value of records per tag they carry.
+
+A ``date`` or ``datetime`` field may be grouped by a calendar bucket: ``closed_at:month``
+groups by ``"2026-03"``, ``:day`` by ``"2026-03-14"``, ``:quarter`` by ``"2026-Q1"`` and
+``:year`` by ``"2026"`` (datetimes in UTC); the group's key is the text sent.
 """
 
 from __future__ import annotations
@@ -29,6 +33,28 @@ from engine.storage.reading import Page, ReadContext
 MAX_GROUPS = 1000
 _METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*\((.*)\)\s*$", re.S)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: calendar buckets of date and datetime fields (``closed_at:month``)
+BUCKETS = ("day", "month", "quarter", "year")
+_FORMATS = {
+    "sqlite": {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"},
+    "postgresql": {"day": "YYYY-MM-DD", "month": "YYYY-MM", "year": "YYYY", "quarter": 'YYYY-"Q"Q'},
+}
+
+
+def split_group(name: str) -> tuple[str, str | None]:
+    """``closed_at:month`` -> (``closed_at``, ``month``); a plain field has no bucket."""
+    field, _, bucket = name.partition(":")
+    return field, bucket or None
+
+
+def _bucket_sql(column: Any, bucket: str, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return sa.func.to_char(column, _FORMATS["postgresql"][bucket])
+    if bucket == "quarter":  # SQLite's strftime knows no quarter
+        month = sa.cast(sa.func.strftime("%m", column), sa.Integer)
+        quarter = sa.cast((month + 2) // 3, sa.String)
+        return sa.func.strftime("%Y", column).op("||")(sa.literal("-Q")).op("||")(quarter)
+    return sa.func.strftime(_FORMATS["sqlite"][bucket], column)
 
 
 def _parse_body(entity: EntityDef, body: Any) -> tuple[str | None, list[str], dict[str, tuple[str, str]]]:
@@ -40,8 +66,17 @@ def _parse_body(entity: EntityDef, body: Any) -> tuple[str | None, list[str], di
     group_by = body.get("group_by") or []
     if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by) or len(group_by) > 5:
         raise BadRequest("group_by must be a list of at most 5 field names")
-    for name in group_by:
+    for group in group_by:
+        name, bucket = split_group(group)
         fd = entity.fields.get(name)
+        if bucket is not None:
+            kind = SYSTEM_TYPES.get(name) or (fd.type if fd is not None and fd.has_column else None)
+            if bucket not in BUCKETS or kind not in ("date", "datetime"):
+                raise BadRequest(
+                    f"Cannot group by {group!r}",
+                    [FieldError("group_by", f"Only date and datetime fields take a bucket: {', '.join(BUCKETS)}")],
+                )
+            continue
         if fd is not None and fd.type == "links":
             continue
         if name not in SYSTEM_TYPES and (fd is None or not fd.has_column or fd.type in UNSORTABLE):
@@ -86,9 +121,12 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
         conditions.append(expr.to_sql(snap.tables, rc.sql, table))
     source: Any = table
     keys: list[Any] = []
-    for name in group_by:
+    for group in group_by:
+        name, bucket = split_group(group)
         fd = entity.fields.get(name)
-        if fd is not None and fd.type == "links":  # one row per linked record (or one null row)
+        if bucket is not None:
+            keys.append(_bucket_sql(table.c[name], bucket, rc.sql.dialect))
+        elif fd is not None and fd.type == "links":  # one row per linked record (or one null row)
             join = snap.tables.entities[entity.name].joins[name].alias()
             source = source.outerjoin(join, join.c.source_id == table.c.id)
             keys.append(join.c.target_id)
@@ -130,7 +168,10 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
         item: dict[str, Any] = {}
         for name in group_by:
             fd = entity.fields.get(name)
-            item[name] = output_value(fd, m[name]) if fd is not None else to_json(m[name])
+            if split_group(name)[1] is not None:
+                item[name] = m[name]
+            else:
+                item[name] = output_value(fd, m[name]) if fd is not None else to_json(m[name])
         for name in metrics:
             value = _number(m[name])
             item[name] = (

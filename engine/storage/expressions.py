@@ -26,6 +26,8 @@ class EntityExpressions:
     virtual: dict[str, Expression] = field(default_factory=dict)
     validations: list[tuple[ValidationDef, Expression]] = field(default_factory=list)
     readonly_if: dict[str, Expression] = field(default_factory=dict)
+    #: when a form shows the field (presentation only: the value is kept either way)
+    visible_if: dict[str, Expression] = field(default_factory=dict)
     link_filters: dict[str, Expression] = field(default_factory=dict)
 
     @property
@@ -102,8 +104,8 @@ def compile_entity(
                         fd.opt(option), entity, catalog, functions=functions, where=f"{where}.{option}", expect="bool"
                     ),
                 )
-                if expr is not None and option == "readonly_if":
-                    out.readonly_if[fd.name] = expr
+                if expr is not None:
+                    (out.readonly_if if option == "readonly_if" else out.visible_if)[fd.name] = expr
         if fd.opt("filter") and fd.target and fd.target in catalog.entities:
             expr = attempt(
                 fd.origin,

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from engine.actor import Actor
 from engine.automation.events import Event
 from engine.automation.runtime import Run
+from engine.change_feed import note as note_change
 from engine.dsl import sql_context
 from engine.errors import (
     BadRequest,
@@ -33,7 +34,8 @@ from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
 from engine.storage.aggregation import aggregate
-from engine.storage.bulk import bulk_write
+from engine.storage.bulk import MAX_BULK, bulk_write
+from engine.storage.codec import output_value, to_json
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.derivation import derive_on_create, derive_on_update
 from engine.storage.duplicates import DuplicateGuard, DuplicateOptions, with_warnings
@@ -148,6 +150,17 @@ class Records:
         snap = self.ws.snapshot()
         return self._access(snap, actor).visible_catalog()
 
+    def can(self, actor: Actor, entity_name: str, action: str) -> bool:
+        """Whether ``actor`` may ``action`` (read, create, update, delete) some records of
+        the entity at all: what a page offers (a New button), never what a write checks."""
+        snap = self.ws.snapshot()
+        entity = snap.catalog.entities.get(entity_name)
+        if entity is None:
+            return False
+        if action != "read" and entity.system and not actor.is_admin:
+            return False
+        return bool(self._access(snap, actor).can(entity, action))
+
     # --- reads ----------------------------------------------------------------------
     def get(
         self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str] | None = None
@@ -176,6 +189,44 @@ class Records:
         if entity.audit_reads and records and actor.user_id is not None:
             with write_transaction(self.ws.db) as conn:
                 w.record_reads(conn, actor, entity.name, [r["id"] for r in records], self.clock())
+
+    def preview(self, actor: Actor, entity_name: str, data: Any, record_id: str | None = None) -> dict[str, Any]:
+        """What a form would become, without writing: ``data`` applied to a new record (or
+        to ``record_id``), its defaults and computed fields derived (child-row totals too),
+        and which fields ``visible_if`` hides and ``readonly_if`` freezes for it now.
+
+        Returns ``{"values", "hidden", "readonly", "errors"}``; the same derivations as a
+        save, so a form's live totals are the server's own formulas, never a copy in
+        JavaScript. Type errors come back in ``errors`` instead of being raised."""
+        snap = self.ws.snapshot()
+        entity = self._entity(snap, actor, entity_name, "update" if record_id else "create")
+        try:
+            values = self._load(snap, entity, data, actor)
+        except ValidationError as exc:
+            return {"values": {}, "hidden": [], "readonly": [], "errors": [e.as_dict() for e in exc.errors]}
+        now = self.clock()
+        with self._reading() as conn:
+            current: dict[str, Any] = {}
+            row: dict[str, Any] = {}
+            if record_id is not None:
+                current = get_record(conn, snap, entity, record_id, None, None, self._rc(actor, snap))
+                row = dict(fetch_row(conn, snap, entity, record_id)._mapping)
+                errors = derive_on_update(conn, snap, actor, entity, row, values, now)
+            else:
+                w.apply_defaults(entity, values, snap.catalog)
+                errors = derive_on_create(conn, snap, actor, entity, values, now)
+            merged = {**current, **_api_values(snap.catalog, entity, values)}
+            loader = RecordLoader(conn, snap)
+            env = make_env(loader, actor, now, loader.wrap(entity, {**current, **values}))
+            exprs = snap.expressions(entity.name)
+            hidden = sorted(n for n, e in exprs.visible_if.items() if not e.holds(env))
+            frozen: builtins.list[str] = []
+            if record_id is not None:  # as a save decides it: on the record as stored
+                old_env = make_env(loader, actor, now, loader.wrap(entity, row))
+                frozen = sorted(n for n, e in exprs.readonly_if.items() if e.holds(old_env))
+        readable = self.catalog_for(actor).entities.get(entity.name)
+        shown = {k: v for k, v in merged.items() if readable is None or k in readable.fields or k in ("id", "version")}
+        return {"values": shown, "hidden": hidden, "readonly": frozen, "errors": [e.as_dict() for e in errors]}
 
     def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
         """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""
@@ -256,6 +307,7 @@ class Records:
             elif fd.type == "links" and values.get(name):
                 w.write_links(conn, snap, entity, record_id, name, values[name], existing=False)
         guard.store(record_id, values, None, found)
+        note_change(self.ws, conn, entity.name, record_id, 1, "create")
         changes = {
             k: (None, v)
             for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
@@ -410,6 +462,7 @@ class Records:
         if updated.rowcount != 1:
             raise PreconditionFailed(f"The {entity.name} was changed by someone else; reload it and try again")
         guard.store(record_id, {**current_values, **values}, changes, found)
+        note_change(self.ws, conn, entity.name, record_id, row.version + 1, "update")
         for name, value in multi.items():
             if entity.fields[name].type == "table":
                 w.write_children(conn, snap, entity, record_id, name, value or [], now, existing=True)
@@ -448,6 +501,22 @@ class Records:
     def delete(self, actor: Actor, entity_name: str, record_id: str, if_match: int | None = None) -> None:
         self._set_deleted(actor, entity_name, record_id, if_match, trash=True)
 
+    def delete_many(self, actor: Actor, entity_name: str, record_ids: builtins.list[str]) -> int:
+        """Move several records to the trash in one transaction: all of them, or none when
+        one may not be deleted (the refusal names it)."""
+        if len(record_ids) > MAX_BULK:
+            raise BadRequest(f"At most {MAX_BULK} records at once (got {len(record_ids)})")
+        snap = self.ws.snapshot()
+        entity = self._entity(snap, actor, entity_name)
+        _check_writable(entity, actor)
+
+        def run(conn: Connection) -> int:
+            for record_id in dict.fromkeys(record_ids):
+                self._trash_one(conn, snap, actor, entity, record_id, None, trash=True)
+            return len(set(record_ids))
+
+        return self._write(entity, run)
+
     def restore(self, actor: Actor, entity_name: str, record_id: str) -> dict[str, Any]:
         return self._set_deleted(actor, entity_name, record_id, None, trash=False)
 
@@ -459,18 +528,31 @@ class Records:
         _check_writable(entity, actor)
 
         def run(conn: Connection) -> dict[str, Any]:
-            row = fetch_row(conn, snap, entity, record_id, deleted=not trash, for_update=True)
-            if not self._allows(conn, snap, actor, entity, "read", dict(row._mapping)):
-                raise NotFound(f"No {entity.name} with id {record_id!r}")
-            if not self._allows(conn, snap, actor, entity, "delete", dict(row._mapping)):
-                raise PermissionDenied(f"You may not {'delete' if trash else 'restore'} this {entity.name}")
-            if if_match is not None and row.version != if_match:
-                raise PreconditionFailed(f"The {entity.name} was changed since version {if_match}")
-            now = self.clock()
-            mark_deleted(conn, snap, actor, entity, row, trash, now, lambda: self._run(conn, snap, actor, now))
+            self._trash_one(conn, snap, actor, entity, record_id, if_match, trash)
             return {} if trash else get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         return self._write(entity, run)
+
+    def _trash_one(
+        self,
+        conn: Connection,
+        snap: Any,
+        actor: Actor,
+        entity: EntityDef,
+        record_id: str,
+        if_match: int | None,
+        trash: bool,
+    ) -> None:
+        row = fetch_row(conn, snap, entity, record_id, deleted=not trash, for_update=True)
+        if not self._allows(conn, snap, actor, entity, "read", dict(row._mapping)):
+            raise NotFound(f"No {entity.name} with id {record_id!r}")
+        if not self._allows(conn, snap, actor, entity, "delete", dict(row._mapping)):
+            raise PermissionDenied(f"You may not {'delete' if trash else 'restore'} this {entity.name}")
+        if if_match is not None and row.version != if_match:
+            raise PreconditionFailed(f"The {entity.name} was changed since version {if_match}")
+        now = self.clock()
+        mark_deleted(conn, snap, actor, entity, row, trash, now, lambda: self._run(conn, snap, actor, now))
+        note_change(self.ws, conn, entity.name, record_id, row.version + 1, "delete" if trash else "restore")
 
     def bulk(
         self, actor: Actor, entity_name: str, items: Any, allow_duplicates: bool = False
@@ -483,3 +565,20 @@ def _check_writable(entity: EntityDef, actor: Actor) -> None:
     # users, teams and roles are administered by admins only (full permissions: security issue)
     if entity.system and not actor.is_admin:
         raise PermissionDenied(f"Only administrators may change {entity.name} records")
+
+
+def _api_values(catalog: Catalog, entity: EntityDef, values: dict[str, Any]) -> dict[str, Any]:
+    """Values being written, as the API would show them (child rows included)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        fd = entity.fields.get(name)
+        if fd is None:
+            out[name] = to_json(value)
+        elif fd.type == "table" and isinstance(value, list):
+            child = catalog.entities[fd.opt("of")]
+            out[name] = [_api_values(catalog, child, row) for row in value if isinstance(row, dict)]
+        elif fd.type in ("links", "multi_enum", "json"):
+            out[name] = value
+        else:
+            out[name] = output_value(fd, value)
+    return out

@@ -1,0 +1,120 @@
+"""OpenAPI operations of the dashboards (``engine.api.dashboards``): the list of those the
+caller may open, and one dashboard's computed figures."""
+
+from __future__ import annotations
+
+from apispec import APISpec
+
+from engine.api.openapi import data_schema, json_response, path_param, problem_responses, ref
+from engine.api.openapi_auth import operation
+
+COMMON = problem_responses(400, 401, 403, 404, 413, 429)
+TEXT = {"type": "string"}
+OPTIONAL_TEXT = {"type": ["string", "null"]}
+NUMBER = {"type": ["number", "integer", "string", "null"], "description": "a number (decimals as strings)"}
+
+WIDGET_SUMMARY = {
+    "type": "object",
+    "required": ["name", "type", "entity"],
+    "properties": {"name": TEXT, "type": TEXT, "entity": TEXT},
+}
+DASHBOARD_SUMMARY = {
+    "type": "object",
+    "required": ["name", "label", "roles", "url", "widgets"],
+    "properties": {
+        "name": TEXT,
+        "label": TEXT,
+        "description": TEXT,
+        "roles": {"type": "array", "items": TEXT, "description": "roles whose home dashboard this is"},
+        "url": TEXT,
+        "home": {"type": "boolean", "description": "the caller's home dashboard"},
+        "widgets": {"type": "array", "items": WIDGET_SUMMARY},
+    },
+}
+POINT = {
+    "type": "object",
+    "required": ["key", "label", "value", "filter", "url"],
+    "properties": {
+        "key": {"description": "the group's value (an enum value, an id, a bucket like 2026-03, or null)"},
+        "label": TEXT,
+        "color": OPTIONAL_TEXT,
+        "value": NUMBER,
+        "filter": {"type": "string", "description": "DSL filter selecting exactly the records counted"},
+        "url": {"type": "string", "description": "the list view of those records (drill-down)"},
+    },
+}
+WIDGET = {
+    "type": "object",
+    "required": ["name", "label", "type", "entity", "url"],
+    "properties": {
+        "name": TEXT,
+        "label": TEXT,
+        "type": {"enum": ["kpi", "bar", "line", "pie", "funnel", "table"]},
+        "entity": TEXT,
+        "format": TEXT,
+        "metric": TEXT,
+        "group_by": TEXT,
+        "filter": OPTIONAL_TEXT,
+        "url": TEXT,
+        "value": NUMBER,
+        "series": {"type": "array", "items": ref("DashboardPoint")},
+        "columns": {"type": "array", "items": {"type": "object"}},
+        "rows": {"type": "array", "items": {"type": "object"}},
+        "error": {"type": "string", "description": "why this widget could not be computed for the caller"},
+    },
+}
+DASHBOARD = {
+    "allOf": [
+        ref("DashboardSummary"),
+        {
+            "type": "object",
+            "required": ["filters", "widgets"],
+            "properties": {
+                "filters": {
+                    "type": "object",
+                    "properties": {"from": OPTIONAL_TEXT, "to": OPTIONAL_TEXT, "owner": OPTIONAL_TEXT},
+                },
+                "widgets": {"type": "array", "items": ref("DashboardWidget")},
+            },
+        },
+    ]
+}
+DATE = {"type": "string", "format": "date"}
+
+
+def add_dashboard_paths(spec: APISpec) -> None:
+    for name, schema in (
+        ("DashboardSummary", DASHBOARD_SUMMARY),
+        ("DashboardPoint", POINT),
+        ("DashboardWidget", WIDGET),
+        ("Dashboard", DASHBOARD),
+    ):
+        spec.components.schema(name, schema)
+    spec.path(
+        path="/api/v1/dashboards",
+        operations={
+            "get": operation(
+                "list_dashboards",
+                "dashboards",
+                "The dashboards the caller may open (every entity of their widgets readable)",
+                {"200": json_response(data_schema(ref("DashboardSummary"))), **COMMON},
+            )
+        },
+    )
+    query = [
+        {"name": "from", "in": "query", "schema": DATE, "description": "first day of the date range"},
+        {"name": "to", "in": "query", "schema": DATE, "description": "last day of the date range"},
+        {"name": "owner", "in": "query", "schema": TEXT, "description": "a user id, or me"},
+    ]
+    spec.path(
+        path="/api/v1/dashboards/{name}",
+        operations={
+            "get": operation(
+                "get_dashboard",
+                "dashboards",
+                "A dashboard's figures with the global filters applied, each with its drill-down filter",
+                {"200": json_response(ref("Dashboard")), **COMMON},
+                parameters=[path_param("name"), *query],
+            )
+        },
+    )

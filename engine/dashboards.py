@@ -1,0 +1,533 @@
+"""Dashboards: KPI tiles, charts and small tables over the records, defined in YAML.
+
+A pack's ``dashboards/`` folder holds one document per dashboard (kind ``dashboard``, also
+stored as an overlay). Each widget is a query: an ``entity``, a ``metric`` (``count()``,
+``sum(amount)``...), an optional ``group_by`` field (a date field may take a bucket such as
+``closed_at:month``) and a DSL ``filter``. The definitions are checked with the automation
+(``tessera check``, start-up, overlays); the figures are computed on request through
+``workspace.records`` (``aggregate`` and ``list``), so permissions apply and the work runs in
+SQL.
+
+The dashboard's global filters, a date range on each widget's ``date_field`` and an owner on
+its ``owner_field``, are added to every widget. Every tile, bar, point and slice carries the
+DSL filter that selects exactly the records it counts (the widget's filter, its group and the
+global filters) and the list URL ``/app/ENTITY?filter=...`` of those records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from engine.actor import Actor
+from engine.automation.definitions import Definition, collect
+from engine.automation.model import Automation, BaseComponent
+from engine.automation.values import may_target
+from engine.dsl import compile_expression
+from engine.dsl.functions import FunctionRegistry
+from engine.errors import BadRequest, DslError, NotFound, TesseraError
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef
+from engine.meta.problems import Problems
+from engine.storage.aggregation import BUCKETS, split_group
+from engine.storage.derivation import label_text
+from engine.storage.listing import SYSTEM_TYPES, UNSORTABLE
+
+CHARTS = ("bar", "line", "pie", "funnel")
+_METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*\((.*)\)\s*$", re.S)
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TABLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Widget:
+    name: str
+    label: Any
+    type: str  # kpi | bar | line | pie | funnel | table
+    entity: str
+    metric: str = "count()"
+    group_by: str | None = None
+    filter: str | None = None
+    date_field: str | None = None
+    date_kind: str | None = None  # date | datetime
+    owner_field: str | None = None
+    format: str = "number"
+    columns: tuple[str, ...] = ()
+    sort: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    name: str
+    label: Any
+    description: str
+    roles: tuple[str, ...]
+    widgets: tuple[Widget, ...]
+    pack: str
+
+    @property
+    def entities(self) -> set[str]:
+        return {w.entity for w in self.widgets}
+
+
+# --- definitions --------------------------------------------------------------------------
+
+
+class DashboardComponent(BaseComponent):
+    name = "dashboards"
+
+    def compile(
+        self, automation: Automation, catalog: Catalog, functions: FunctionRegistry, problems: Problems
+    ) -> None:
+        compiled: dict[str, Dashboard] = {}
+        for definition in collect(catalog, "dashboard", problems):
+            dashboard = _compile(definition, catalog, functions, problems)
+            if dashboard is not None:
+                compiled[dashboard.name] = dashboard
+        automation.parts[self.name] = compiled
+
+
+COMPONENT = DashboardComponent()
+
+
+def dashboards(snap: Any) -> dict[str, Dashboard]:
+    """The enabled dashboards of a snapshot, by name."""
+    found: dict[str, Dashboard] = snap.automation.parts.get("dashboards", {})
+    return found
+
+
+def _field_kind(entity: EntityDef, name: str) -> str | None:
+    if name in SYSTEM_TYPES:
+        return SYSTEM_TYPES[name]
+    fd = entity.fields.get(name)
+    return fd.type if fd is not None and fd.has_column else None
+
+
+def _compile(
+    definition: Definition, catalog: Catalog, functions: FunctionRegistry, problems: Problems
+) -> Dashboard | None:
+    data = definition.data
+    before = len(problems.items)
+    widgets: list[Widget] = []
+    seen: set[str] = set()
+    for index, spec in enumerate(data["widgets"]):
+
+        def where(*sub: Any, index: int = index) -> str:
+            return definition.location("widgets", index, *sub)
+
+        if spec["name"] in seen:
+            problems.add(where("name"), f"the dashboard already has a widget {spec['name']!r}")
+        seen.add(spec["name"])
+        widget = _widget(definition, spec, where, catalog, functions, problems)
+        if widget is not None:
+            widgets.append(widget)
+    if len(problems.items) > before:
+        return None
+    return Dashboard(
+        name=definition.name,
+        label=data.get("label") or definition.name.replace("_", " ").capitalize(),
+        description=data.get("description", ""),
+        roles=tuple(data.get("roles", ())),
+        widgets=tuple(widgets),
+        pack=definition.pack,
+    )
+
+
+def _widget(
+    definition: Definition,
+    spec: dict[str, Any],
+    where: Any,
+    catalog: Catalog,
+    functions: FunctionRegistry,
+    problems: Problems,
+) -> Widget | None:
+    entity = catalog.entities.get(spec["entity"])
+    if entity is None or entity.child:
+        problems.add(where("entity"), f"unknown entity {spec['entity']!r}")
+        return None
+    if not may_target(definition.pack, entity, catalog):
+        problems.add(
+            where("entity"), f"{entity.name!r} belongs to pack {entity.pack!r}, which this pack does not depend on"
+        )
+        return None
+    before = len(problems.items)
+    kind = spec["type"]
+    label = f"dashboard {definition.name} widget {spec['name']}"
+
+    def check(source: str, key: str, expect: str | None = None) -> Any:
+        try:
+            return compile_expression(
+                source, entity, catalog, functions=functions, where=f"{label} {key}", sql=True, expect=expect
+            )
+        except DslError as exc:
+            for message in [e.message for e in exc.errors] or [exc.detail]:
+                problems.add(where(key), message)
+            return None
+
+    if spec.get("filter"):
+        check(spec["filter"], "filter", "bool")
+    metric = spec.get("metric", "count()")
+    if kind == "table":
+        if "metric" in spec or "group_by" in spec:
+            problems.add(where("type"), "a table lists records: give columns (and sort), not metric or group_by")
+        if not spec.get("columns"):
+            problems.add(where("type"), "a table needs columns")
+    else:
+        match = _METRIC.match(metric)
+        if match is None:
+            problems.add(where("metric"), f"{metric!r} is not count(), sum(EXPR), avg(EXPR), min(EXPR) or max(EXPR)")
+        elif match.group(2).strip():
+            expr = check(match.group(2).strip(), "metric")
+            if expr is not None and match.group(1) in ("sum", "avg") and not expr.type.numeric:
+                problems.add(where("metric"), f"{match.group(1)}() needs a number, {match.group(2)!r} is {expr.type}")
+        elif match.group(1) != "count":
+            problems.add(where("metric"), f"{match.group(1)}() needs an expression")
+        if "columns" in spec or "sort" in spec:
+            problems.add(where("type"), "columns and sort belong to table widgets")
+    group = spec.get("group_by")
+    if kind in CHARTS and not group:
+        problems.add(where("type"), f"a {kind} chart needs group_by")
+    if kind in ("kpi", "table") and group:
+        problems.add(where("group_by"), f"a {kind} widget has no group_by")
+    if group:
+        name, bucket = split_group(group)
+        field_kind = _field_kind(entity, name)
+        if field_kind is None:
+            problems.add(where("group_by"), f"{entity.name} has no field {name!r}")
+        elif bucket is not None and field_kind not in ("date", "datetime"):
+            problems.add(where("group_by"), f"only date and datetime fields take a bucket ({', '.join(BUCKETS)})")
+        elif bucket is None and (field_kind in UNSORTABLE or field_kind in ("file", "table")):
+            problems.add(where("group_by"), f"{name} is a {field_kind} field; it cannot be grouped by")
+    date_field = spec.get("date_field")
+    date_kind = None
+    if date_field:
+        date_kind = _field_kind(entity, date_field)
+        if date_kind not in ("date", "datetime"):
+            problems.add(where("date_field"), f"{entity.name}.{date_field} is not a date or datetime field")
+    owner_field = spec.get("owner_field")
+    if owner_field and _field_kind(entity, owner_field) != "user":
+        problems.add(where("owner_field"), f"{entity.name}.{owner_field} is not a user field")
+    for index, column in enumerate(spec.get("columns", ())):
+        if _field_kind(entity, column) is None and column not in entity.fields:
+            problems.add(where("columns", index), f"{entity.name} has no field {column!r}")
+    for part in (spec.get("sort") or "").split(","):
+        name = part.strip().lstrip("-")
+        if name and _field_kind(entity, name) is None:
+            problems.add(where("sort"), f"{entity.name} has no field {name!r} to sort by")
+    if len(problems.items) > before:
+        return None
+    return Widget(
+        name=spec["name"],
+        label=spec.get("label") or spec["name"].replace("_", " ").capitalize(),
+        type=kind,
+        entity=entity.name,
+        metric=metric,
+        group_by=group,
+        filter=spec.get("filter"),
+        date_field=date_field,
+        date_kind=date_kind,
+        owner_field=owner_field or "owner",
+        format=spec.get("format", "number"),
+        columns=tuple(spec.get("columns", ())),
+        sort=spec.get("sort"),
+        limit=spec.get("limit"),
+    )
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The dashboard's global filters: a date range (inclusive days) and an owner (a user id)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    owner: str | None = None
+
+    @classmethod
+    def parse(cls, params: Any, actor: Actor) -> Filters:
+        """``from``, ``to`` (ISO dates) and ``owner`` (a user id, or ``me``) of a request."""
+        unknown = set(params) - {"from", "to", "owner"}
+        if unknown:
+            raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}; use from, to and owner")
+
+        def day(key: str) -> dt.date | None:
+            raw = params.get(key) or None
+            if raw is None:
+                return None
+            try:
+                return dt.date.fromisoformat(raw)
+            except ValueError:
+                raise BadRequest(f"{key} must be a date like 2026-03-31, not {raw!r}") from None
+
+        start, end = day("from"), day("to")
+        if start and end and start > end:
+            raise BadRequest("from must not be after to")
+        owner = params.get("owner") or None
+        if owner == "me":
+            owner = actor.user_id
+        if owner is not None and not _ID.match(owner):
+            raise BadRequest(f"owner must be a user id or 'me', not {owner!r}")
+        return cls(start, end, owner)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
+            "owner": self.owner,
+        }
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literal(value: Any, kind: str | None) -> str:
+    """``value`` (as the API returns it) written as a DSL literal of a ``kind`` field."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal | float):
+        return str(value)
+    if kind == "date":
+        return dt.date.fromisoformat(str(value)).isoformat()
+    if kind == "datetime":
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return _quote(str(value))
+
+
+def _moment(day: dt.date, kind: str | None) -> str:
+    return f"{day.isoformat()}T00:00Z" if kind == "datetime" else day.isoformat()
+
+
+def _bucket_range(key: str, bucket: str) -> tuple[dt.date, dt.date]:
+    """The first day of a bucket (``2026-03``, ``2026-Q1``...) and of the next one."""
+    if bucket == "day":
+        start = dt.date.fromisoformat(key)
+        return start, start + dt.timedelta(days=1)
+    if bucket == "year":
+        year = int(key)
+        return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    if bucket == "quarter":
+        year, quarter = int(key[:4]), int(key[-1])
+        month = 3 * (quarter - 1) + 1
+    else:
+        year, month = int(key[:4]), int(key[5:7])
+    span = 3 if bucket == "quarter" else 1
+    start = dt.date(year, month, 1)
+    after = month + span
+    return start, dt.date(year + (after - 1) // 12, (after - 1) % 12 + 1, 1)
+
+
+def group_condition(entity: EntityDef, group: str, key: Any) -> str:
+    """The DSL condition selecting the records of one group (``stage == "proposal"``)."""
+    name, bucket = split_group(group)
+    kind = _field_kind(entity, name)
+    if key is None:
+        return f"{name} == null"
+    if bucket is not None:
+        start, after = _bucket_range(str(key), bucket)
+        return f"{name} >= {_moment(start, kind)} and {name} < {_moment(after, kind)}"
+    return f"{name} == {_literal(key, kind)}"
+
+
+def global_conditions(widget: Widget, filters: Filters) -> list[str]:
+    parts: list[str] = []
+    if widget.date_field and filters.start:
+        parts.append(f"{widget.date_field} >= {_moment(filters.start, widget.date_kind)}")
+    if widget.date_field and filters.end:
+        if widget.date_kind == "datetime":
+            parts.append(f"{widget.date_field} < {_moment(filters.end + dt.timedelta(days=1), 'datetime')}")
+        else:
+            parts.append(f"{widget.date_field} <= {filters.end.isoformat()}")
+    if filters.owner and widget.owner_field:
+        parts.append(f"{widget.owner_field} == {_quote(filters.owner)}")
+    return parts
+
+
+def combine(*conditions: str | None) -> str | None:
+    """``(a) and (b)``; None when there is no condition at all."""
+    present = [c for c in conditions if c]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return " and ".join(f"({c})" for c in present)
+
+
+def list_url(entity: str, condition: str | None) -> str:
+    """The list view of the records a figure counts."""
+    return f"/app/{entity}" + (f"?{urlencode({'filter': condition})}" if condition else "")
+
+
+def _options(entity: EntityDef, name: str, locale: str) -> list[tuple[Any, str, str | None]]:
+    """(value, label, colour) of an enum field's options, in their declared order."""
+    fd = entity.fields.get(name)
+    if fd is None or fd.type != "enum":
+        return []
+    found = []
+    for option in fd.options.get("options") or []:
+        if isinstance(option, dict):
+            found.append(
+                (option["value"], label_text(option.get("label") or option["value"], locale), option.get("color"))
+            )
+        else:
+            found.append((option, str(option), None))
+    return found
+
+
+def visible(ws: Any, actor: Actor) -> list[Dashboard]:
+    """The dashboards ``actor`` may open: those whose every entity they may read."""
+    readable = set(ws.records.catalog_for(actor).entities)
+    return [d for d in dashboards(ws.snapshot()).values() if d.entities <= readable]
+
+
+def find(ws: Any, actor: Actor, name: str) -> Dashboard:
+    for dashboard in visible(ws, actor):
+        if dashboard.name == name:
+            return dashboard
+    raise NotFound(f"There is no dashboard {name!r}")
+
+
+def home(ws: Any, actor: Actor) -> Dashboard | None:
+    """The actor's home dashboard: the first one naming one of their roles (by name), else None."""
+    roles = set(actor.roles)
+    for dashboard in sorted(visible(ws, actor), key=lambda d: d.name):
+        if roles & set(dashboard.roles):
+            return dashboard
+    return None
+
+
+def summary(dashboard: Dashboard, locale: str = "en") -> dict[str, Any]:
+    return {
+        "name": dashboard.name,
+        "label": label_text(dashboard.label, locale),
+        "description": dashboard.description,
+        "roles": list(dashboard.roles),
+        "url": f"/app/dashboards/{dashboard.name}",
+        "widgets": [{"name": w.name, "type": w.type, "entity": w.entity} for w in dashboard.widgets],
+    }
+
+
+def compute(ws: Any, actor: Actor, name: str, filters: Filters | None = None, locale: str = "en") -> dict[str, Any]:
+    """The figures of dashboard ``name`` as ``actor`` sees them: plain data for the API and the UI."""
+    dashboard = find(ws, actor, name)
+    filters = filters or Filters()
+    snap = ws.snapshot()
+    widgets = []
+    for widget in dashboard.widgets:
+        try:
+            widgets.append(_figure(ws, snap, actor, widget, filters, locale))
+        except TesseraError as exc:  # e.g. a field hidden from this viewer: the other widgets still show
+            widgets.append(
+                {**_head(widget, locale), "filter": None, "url": list_url(widget.entity, None), "error": exc.detail}
+            )
+    return {**summary(dashboard, locale), "filters": filters.as_dict(), "widgets": widgets}
+
+
+def _head(widget: Widget, locale: str) -> dict[str, Any]:
+    return {
+        "name": widget.name,
+        "label": label_text(widget.label, locale),
+        "type": widget.type,
+        "entity": widget.entity,
+        "format": widget.format,
+    }
+
+
+def _figure(ws: Any, snap: Any, actor: Actor, widget: Widget, filters: Filters, locale: str) -> dict[str, Any]:
+    entity = snap.catalog.entities[widget.entity]
+    condition = combine(widget.filter, *global_conditions(widget, filters))
+    out: dict[str, Any] = {**_head(widget, locale), "filter": condition, "url": list_url(widget.entity, condition)}
+    if widget.type == "table":
+        out.update(_table(ws, actor, entity, widget, condition))
+        return out
+    out["metric"] = widget.metric
+    body: dict[str, Any] = {"metrics": {"value": widget.metric}}
+    if condition:
+        body["filter"] = condition
+    if widget.type == "kpi":
+        rows = ws.records.aggregate(actor, widget.entity, body).data
+        out["value"] = rows[0]["value"] if rows else None
+        return out
+    assert widget.group_by is not None
+    out["group_by"] = widget.group_by
+    body["group_by"] = [widget.group_by]
+    rows = ws.records.aggregate(actor, widget.entity, body).data
+    name, bucket = split_group(widget.group_by)
+    options = _options(entity, name, locale) if bucket is None else []
+    order = {value: i for i, (value, _, _) in enumerate(options)}
+    labels = {value: (text, colour) for value, text, colour in options}
+    rows.sort(key=lambda r: (r[widget.group_by] is None, order.get(r[widget.group_by], len(order))))
+    names = _titles(ws, actor, entity, name, [r[widget.group_by] for r in rows]) if bucket is None else {}
+    series = []
+    for row in rows:
+        key = row[widget.group_by]
+        text, colour = labels.get(key, (names.get(key) or ("—" if key is None else str(key)), None))
+        drill = combine(condition, group_condition(entity, widget.group_by, key))
+        series.append(
+            {
+                "key": key,
+                "label": text,
+                "color": colour,
+                "value": row["value"],
+                "filter": drill,
+                "url": list_url(widget.entity, drill),
+            }
+        )
+    if widget.limit:
+        series = series[: widget.limit]
+    out["series"] = series
+    return out
+
+
+def _titles(ws: Any, actor: Actor, entity: EntityDef, name: str, keys: list[Any]) -> dict[Any, str]:
+    """Names of the users or linked records a chart is grouped by (ids the reader may not read stay ids)."""
+    kind = _field_kind(entity, name)
+    fd = entity.fields.get(name)
+    target = "user" if kind == "user" else (fd.opt("to") if fd is not None and kind == "link" else None)
+    ids = [k for k in keys if isinstance(k, str) and _ID.match(k)]
+    if not target or not ids:
+        return {}
+    snap = ws.snapshot()
+    target_entity = snap.catalog.entities.get(target)
+    if target_entity is None:
+        return {}
+    title = target_entity.title_field
+    condition = "id in (" + "".join(f"{_quote(i)}, " for i in ids) + ")"  # ("a", ) is a list of one
+    try:
+        rows = ws.records.list(actor, target, {"filter": condition, "fields": f"id,{title}", "limit": "500"}).data
+    except TesseraError:
+        return {}
+    return {r["id"]: str(r.get(title) or r["id"]) for r in rows}
+
+
+def _table(ws: Any, actor: Actor, entity: EntityDef, widget: Widget, condition: str | None) -> dict[str, Any]:
+    readable = ws.records.catalog_for(actor).entities[entity.name].fields  # hidden fields stay out
+    shown = [c for c in widget.columns if c in readable or c in SYSTEM_TYPES]
+    params = {"fields": ",".join(("id", *shown)), "limit": str(widget.limit or TABLE_ROWS)}
+    if condition:
+        params["filter"] = condition
+    if widget.sort:
+        params["sort"] = widget.sort
+    rows = ws.records.list(actor, widget.entity, params).data
+    columns = []
+    for column in shown:
+        fd = entity.fields.get(column)
+        columns.append({"name": column, "label": label_text(fd.label, "en") if fd else column})
+    return {
+        "columns": columns,
+        "rows": [
+            {"id": r["id"], "url": f"/app/{widget.entity}/{r['id']}", "values": [r.get(c) for c in shown]} for r in rows
+        ],
+    }

@@ -1,0 +1,224 @@
+"""The calendar: ``/app/calendar?view=day|week|month&date=YYYY-MM-DD&scope=mine|team``.
+
+Every entity that declares ``calendar:`` (engine.meta.calendar_view) contributes its records:
+activities at their due time, trainings over their days, ... Records are read through the
+data-access layer as the signed-in user, so permissions decide what appears; the scope adds
+a DSL condition on the owner fields (``owner == $user`` or ``is_team_member(owner)``). Days
+are the user's days: datetimes are shown in the time zone of their profile. No JavaScript:
+the view, date and scope are links and a GET form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import request, url_for
+
+from engine.api.context import actor, workspace
+from engine.errors import BadRequest
+from engine.meta.catalog import Catalog
+from engine.meta.model import EntityDef
+from engine.security.users import own_profile
+from ui.pages import bp, catalog, color_class, render_page, signed_in, text
+
+VIEWS = ("month", "week", "day")
+SCOPES = ("mine", "team")
+#: entries read per entity and page; more are announced, not shown
+LIMIT = 500
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass
+class Entry:
+    entity: str
+    entity_label: str
+    record_id: str
+    title: str
+    time: str | None  # "09:30" in the user's time zone, None for date fields and later days
+    color: str  # the CSS class of the option colour (ui.pages.color_class)
+
+
+@dataclass
+class Window:
+    view: str
+    day: dt.date  # the day asked for
+    first: dt.date  # the first day shown
+    last: dt.date  # the last day shown
+    previous: dt.date
+    next: dt.date
+    days: list[dt.date] = field(default_factory=list)
+
+
+def window(view: str, day: dt.date) -> Window:
+    if view == "day":
+        return Window(view, day, day, day, day - dt.timedelta(days=1), day + dt.timedelta(days=1), [day])
+    if view == "week":
+        monday = day - dt.timedelta(days=day.weekday())
+        days = [monday + dt.timedelta(days=i) for i in range(7)]
+        return Window(view, day, monday, days[-1], day - dt.timedelta(days=7), day + dt.timedelta(days=7), days)
+    start = day.replace(day=1)
+    following = (start + dt.timedelta(days=32)).replace(day=1)
+    end = following - dt.timedelta(days=1)
+    first = start - dt.timedelta(days=start.weekday())
+    last = end + dt.timedelta(days=6 - end.weekday())
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    previous = (start - dt.timedelta(days=1)).replace(day=1)
+    return Window(view, day, first, last, previous, following, days)
+
+
+def calendar_entities(cat: Catalog) -> list[EntityDef]:
+    """Entities with ``calendar:`` whose start field the user may read."""
+    return [
+        e
+        for e in cat.entities.values()
+        if e.calendar and not e.child and not e.system and e.calendar["start"] in e.fields
+    ]
+
+
+def _scope_condition(entity: EntityDef, scope: str) -> str:
+    owners = ["owner", *[f for f in entity.owner_fields if f in entity.fields]]
+    if scope == "team":
+        return " or ".join(f"is_team_member({f})" for f in owners)
+    return " or ".join(f"{f} == $user" for f in owners)
+
+
+def _literal(value: dt.date | dt.datetime) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.isoformat()
+
+
+def _time_condition(entity: EntityDef, win: Window, zone: ZoneInfo) -> str:
+    spec = entity.calendar or {}
+    start, end = spec["start"], spec.get("end")
+    if end is not None and end not in entity.fields:
+        end = None
+    lo: dt.date | dt.datetime
+    hi: dt.date | dt.datetime
+    if entity.fields[start].type == "datetime":
+        lo = dt.datetime.combine(win.first, dt.time(0), zone)
+        hi = dt.datetime.combine(win.last + dt.timedelta(days=1), dt.time(0), zone)
+        before = f"{start} < {_literal(hi)}"
+    else:
+        lo, hi = win.first, win.last
+        before = f"{start} <= {_literal(hi)}"
+    if end is None:
+        return f"{start} >= {_literal(lo)} and {before}"
+    return f"{before} and ({start} >= {_literal(lo)} or ({end} != null and {end} >= {_literal(lo)}))"
+
+
+def _local(value: Any, zone: ZoneInfo) -> tuple[dt.date, str | None] | None:
+    """A stored date or datetime as the user's day (and time of day for datetimes)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = (
+            dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else dt.date.fromisoformat(value)
+        )
+    if isinstance(value, dt.datetime):
+        moment = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(zone)
+        return moment.date(), moment.strftime("%H:%M")
+    if isinstance(value, dt.date):
+        return value, None
+    return None
+
+
+def _color(entity: EntityDef, record: dict[str, Any]) -> str:
+    name = (entity.calendar or {}).get("color_by")
+    fd = entity.fields.get(name) if name else None
+    if fd is None:
+        return color_class(None)
+    option = next((o for o in fd.enum_options if o.value == record.get(fd.name)), None)
+    return color_class(option.color if option else None)
+
+
+def entries_by_day(
+    entities: list[EntityDef], win: Window, scope: str, zone: ZoneInfo
+) -> tuple[dict[dt.date, list[Entry]], list[str]]:
+    """The entries of each shown day, in time order, and the entities that had more to show."""
+    ws, who = workspace(), actor()
+    days: dict[dt.date, list[tuple[str, Entry]]] = {d: [] for d in win.days}
+    truncated: list[str] = []
+    for entity in entities:
+        spec = entity.calendar or {}
+        start, end = spec["start"], spec.get("end") if spec.get("end") in entity.fields else None
+        title = spec.get("title") if spec.get("title") in entity.fields else entity.title_field
+        condition = f"({_time_condition(entity, win, zone)}) and ({_scope_condition(entity, scope)})"
+        page = ws.records.list(who, entity.name, {"filter": condition, "sort": start, "limit": str(LIMIT)})
+        if page.next_cursor:
+            truncated.append(text(entity.plural or entity.label))
+        for record in page.data:
+            begins = _local(record.get(start), zone)
+            if begins is None:
+                continue
+            ends = _local(record.get(end), zone) if end else None
+            last_day = max(ends[0], begins[0]) if ends else begins[0]
+            day = max(begins[0], win.first)
+            while day <= min(last_day, win.last):
+                time = begins[1] if day == begins[0] else None
+                entry = Entry(
+                    entity.name,
+                    text(entity.label),
+                    record["id"],
+                    str(record.get(title) or record["id"][:8]),
+                    time,
+                    _color(entity, record),
+                )
+                days[day].append((time or "", entry))
+                day += dt.timedelta(days=1)
+    ordered = {d: [e for _, e in sorted(items, key=lambda item: item[0])] for d, items in days.items()}
+    return ordered, truncated
+
+
+def user_zone() -> ZoneInfo:
+    try:
+        return ZoneInfo(str(own_profile(workspace(), actor()).get("timezone") or "UTC"))
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = request.args.get(name) or allowed[0]
+    if value not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+@bp.get("/app/calendar")
+@signed_in
+def calendar() -> Any:
+    view, scope = _choice("view", VIEWS), _choice("scope", SCOPES)
+    zone = user_zone()
+    raw = request.args.get("date") or ""
+    try:
+        day = dt.date.fromisoformat(raw) if raw else dt.datetime.now(zone).date()
+    except ValueError:
+        raise BadRequest("date must be a date: YYYY-MM-DD") from None
+    win = window(view, day)
+    entities = calendar_entities(catalog())
+    days, truncated = entries_by_day(entities, win, scope, zone)
+
+    def link(**changes: Any) -> str:
+        args = {"view": view, "date": day.isoformat(), "scope": scope, **changes}
+        if isinstance(args["date"], dt.date):
+            args["date"] = args["date"].isoformat()
+        return url_for("ui.calendar", **args)
+
+    weeks = [win.days[i : i + 7] for i in range(0, len(win.days), 7)]
+    return render_page(
+        "calendar.html",
+        win=win,
+        scope=scope,
+        days=days,
+        weeks=weeks,
+        weekdays=WEEKDAYS,
+        entities=entities,
+        truncated=truncated,
+        link=link,
+        today=dt.datetime.now(zone).date(),
+        zone=str(zone),
+        limit=LIMIT,
+    )

@@ -1,0 +1,464 @@
+"""Record pages: ``/app/ENTITY/ID`` (sections, child tables, related lists, the activity
+timeline with quick add, history, workflow and approval buttons, attachments) and the
+create/edit forms ``/app/ENTITY/new`` and ``/app/ENTITY/ID/edit``.
+
+Forms post plain HTML; the values are converted by field type and written through
+``records.create``/``records.update`` as the signed-in user, so the messages next to the
+fields are the API's validation messages, and a stale version is explained, not lost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import abort, flash, jsonify, redirect, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from engine.api.context import actor, workspace
+from engine.automation.record_actions import approval_history, offered_actions, run_action
+from engine.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    TesseraError,
+    ValidationError,
+)
+from engine.files.attach import Upload, attach_file
+from engine.layouts import layout_of
+from engine.meta.model import EntityDef, FieldDef
+from engine.storage.timeline import timeline
+from ui.lists import entity_or_404
+from ui.pages import bp, catalog, flash_refusal, form_ok, render_page, signed_in, text
+from ui.values import choices, list_columns, reference_titles, titles
+
+#: rows of a related list on a record page (the list view has the rest)
+RELATED_ROWS = 10
+#: empty lines offered at the end of a child table in a form
+BLANK_LINES = 3
+#: link pickers list at most this many records; beyond, the id can be typed (JS adds search)
+PICKER_LIMIT = 200
+_NO_FORM = {"json", "file", "links"}
+_STALE = (
+    "Someone changed this record after you opened it. Your changes were not saved: "
+    "reload the record to see theirs, then make yours again."
+)
+
+
+@dataclass
+class Section:
+    label: str
+    fields: list[FieldDef] = field(default_factory=list)
+
+
+def sections(entity: EntityDef, editable_only: bool = False) -> list[Section]:
+    """Fields grouped as the entity's layout says (engine.layouts), then the rest by their
+    ``section:`` option, in definition order; fields the user may not read are not there."""
+
+    def shown(fd: FieldDef) -> bool:
+        return fd.type != "table" and not (editable_only and (fd.readonly or fd.type in _NO_FORM))
+
+    out: dict[str, Section] = {}
+    placed: set[str] = set()
+    layout = layout_of(workspace().snapshot(), entity.name)
+    for part in layout.sections if layout is not None else ():
+        label = text(part.label)
+        placed.update(part.fields)
+        fields = [entity.fields[n] for n in part.fields if n in entity.fields and shown(entity.fields[n])]
+        if fields:
+            out.setdefault(label, Section(label)).fields.extend(fields)
+    for fd in entity.fields.values():
+        if fd.name in placed or not shown(fd):
+            continue
+        label = text(fd.opt("section")) if fd.opt("section") else "Details"
+        out.setdefault(label, Section(label)).fields.append(fd)
+    return list(out.values())
+
+
+def child_entity(fd: FieldDef) -> EntityDef | None:
+    return catalog().entities.get(fd.opt("of")) if fd.type == "table" else None
+
+
+# --- reading a submitted form ----------------------------------------------------------------
+def _convert(fd: FieldDef, raw: str | None, values: list[str]) -> Any:
+    if fd.type == "bool":
+        return raw in ("on", "true", "1")
+    if fd.type == "multi_enum":
+        return values
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    if fd.type == "int":
+        return int(raw) if raw.lstrip("-").isdigit() else raw  # the API explains a bad number
+    if fd.type in ("decimal", "money", "percent", "duration", "rating"):
+        return raw.replace(",", ".") if raw.count(",") == 1 and "." not in raw else raw
+    if fd.type == "datetime" and len(raw) == 16:
+        return raw + ":00Z"  # <input type=datetime-local> has no seconds and no zone: UTC
+    if fd.type == "json":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def form_values(entity: EntityDef, form: MultiDict[str, Any], editing: bool) -> dict[str, Any]:
+    """The body a submitted form stands for: one value per editable field shown."""
+    body: dict[str, Any] = {}
+    for fd in entity.fields.values():
+        if fd.readonly or fd.type in _NO_FORM:
+            continue
+        if fd.type == "table":
+            child = child_entity(fd)
+            if child is not None and f"{fd.name}.present" in form:
+                body[fd.name] = _lines(child, fd.name, form)
+            continue
+        if fd.type == "secret" and editing and not form.get(fd.name):
+            continue  # left empty: the secret stays as it is
+        if fd.name not in form and fd.type not in ("bool", "multi_enum"):
+            continue
+        if fd.type == "bool" and f"{fd.name}.present" not in form:
+            continue
+        value = _convert(fd, form.get(fd.name), form.getlist(fd.name))
+        if value is None and not editing:
+            continue  # left empty on a new record: the field's default (or derivation) applies
+        body[fd.name] = value
+    return body
+
+
+def _lines(child: EntityDef, name: str, form: MultiDict[str, Any]) -> list[dict[str, Any]]:
+    """``lines.0.product``, ``lines.0.qty``...: one row per index with anything filled in."""
+    rows: dict[int, dict[str, Any]] = {}
+    prefix = name + "."
+    for key in form:
+        if not key.startswith(prefix) or key.endswith(".present"):
+            continue
+        index_text, _, column = key[len(prefix) :].partition(".")
+        fd = child.fields.get(column)
+        if not index_text.isdigit() or fd is None or fd.readonly:
+            continue
+        value = _convert(fd, form.get(key), form.getlist(key))
+        rows.setdefault(int(index_text), {})[column] = value
+    kept = []
+    for index in sorted(rows):
+        row = {k: v for k, v in rows[index].items() if k != "id" or v}
+        if any(v not in (None, "", False, []) for k, v in row.items() if k != "id"):
+            kept.append(row)
+    return kept
+
+
+def field_errors(exc: TesseraError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in getattr(exc, "errors", []) or []:
+        assert isinstance(error, FieldError)
+        key = error.field if error.index is None else f"{error.field}[{error.index}]"
+        errors.setdefault(key, error.message)
+    return errors
+
+
+# --- pickers for reference fields -------------------------------------------------------------
+def picker_options(entity: EntityDef, fields: list[FieldDef]) -> dict[str, list[tuple[str, str]]]:
+    """``{field: [(id, title)...]}`` for link, user and team fields, when few enough."""
+    ws, who, cat = workspace(), actor(), catalog()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for fd in fields:
+        target = fd.target if fd.type in ("link", "user", "team") else None
+        found = choices(ws, who, cat, target, PICKER_LIMIT) if target else None
+        if found is not None:
+            out[fd.name] = found
+    return out
+
+
+# --- pages ---------------------------------------------------------------------------------
+def _related(entity: EntityDef, record_id: str) -> list[dict[str, Any]]:
+    ws, who, cat = workspace(), actor(), catalog()
+    lists = []
+    for link in entity.related:
+        if link == "timeline":
+            continue
+        target_name = (
+            link.partition(".")[0] if "." in link else (entity.fields[link].target if link in entity.fields else None)
+        )
+        target = cat.entities.get(target_name or "")
+        if target is None:
+            continue
+        try:
+            page = ws.records.related(who, entity.name, record_id, link, {"limit": str(RELATED_ROWS), "count": "true"})
+        except (NotFound, PermissionDenied, BadRequest):
+            continue
+        columns = list_columns(target)[:5]
+        refs = reference_titles(ws, who, cat, target, page.data, [c.name for c in columns])
+        back = link.partition(".")[2]
+        lists.append(
+            {
+                "link": link,
+                "entity": target,
+                "rows": page.data,
+                "total": page.total,
+                "columns": columns,
+                "refs": refs,
+                "filter": f'{back} == "{record_id}"' if back else None,
+            }
+        )
+    return lists
+
+
+def _timeline(entity: EntityDef, record_id: str) -> tuple[list[dict[str, Any]], list[EntityDef]]:
+    """The record's timeline entries and the entities a quick add can create on it."""
+    cat = catalog()
+    sources = [e for e in cat.entities.values() if e.timeline is not None]
+    if not sources or "timeline" not in entity.related:
+        return [], []
+    try:
+        entries = timeline(workspace().records, actor(), entity.name, record_id, {"limit": "20"}).data
+    except TesseraError:
+        entries = []
+    creatable = [e for e in sources if workspace().records.can(actor(), e.name, "create")]
+    return entries, creatable
+
+
+@bp.get("/app/<entity_name>/<record_id>")
+@signed_in
+def record_view(entity_name: str, record_id: str) -> Any:
+    entity = entity_or_404(entity_name)
+    ws, who, cat = workspace(), actor(), catalog()
+    try:
+        record = ws.records.get(who, entity.name, record_id)
+    except (NotFound, BadRequest):
+        abort(404)
+    names = [f.name for f in entity.fields.values()] + ["owner", "created_by", "updated_by"]
+    refs = reference_titles(ws, who, cat, entity, [record], names)
+    children = {}
+    for fd in entity.fields.values():
+        child = child_entity(fd)
+        if child is not None:
+            rows = record.get(fd.name) or []
+            children[fd.name] = (child, rows, reference_titles(ws, who, cat, child, rows, list(child.fields)))
+    entries, quick_add = _timeline(entity, record_id)
+    try:
+        history = ws.records.history(who, entity.name, record_id, {"limit": "20"}).data
+    except TesseraError:
+        history = []
+    approvals = approval_history(ws.records, who, entity.name, record_id) if _has_approvals(entity) else []
+    users = titles(ws, who, cat, "user", {h.get("actor") for h in history if isinstance(h.get("actor"), str)})
+    return render_page(
+        "record.html",
+        entity=entity,
+        record=record,
+        refs=refs,
+        sections=sections(entity),
+        children=children,
+        related=_related(entity, record_id),
+        entries=entries,
+        quick_add=quick_add,
+        history=history,
+        users=users,
+        approvals=approvals,
+        actions=offered_actions(ws.records, who, entity.name, record),
+        files=[f for f in entity.fields.values() if f.type == "file"],
+        can_update=ws.records.can(who, entity.name, "update"),
+        can_delete=ws.records.can(who, entity.name, "delete"),
+    )
+
+
+def _has_approvals(entity: EntityDef) -> bool:
+    from engine.automation.approvals import ApprovalAction
+
+    actions = workspace().snapshot().automation.actions
+    return any(owner == entity.name and isinstance(h, ApprovalAction) for (owner, _), h in actions.items())
+
+
+def _form(
+    entity: EntityDef,
+    record: dict[str, Any] | None,
+    errors: dict[str, str],
+    status: int = 200,
+    message: str | None = None,
+) -> Any:
+    editable = sections(entity, editable_only=True)
+    fields = [fd for s in editable for fd in s.fields]
+    tables = {}
+    for fd in entity.fields.values():
+        child = child_entity(fd)
+        if child is not None and not fd.readonly:
+            tables[fd.name] = (fd, child, [c for c in child.fields.values() if c.type not in _NO_FORM])
+    pickers = picker_options(entity, fields + [c for _, _, cols in tables.values() for c in cols])
+    record = record or {}
+    editing = bool(record.get("id"))
+    body = {} if editing else {k: v for k, v in record.items() if k in entity.fields and not entity.fields[k].readonly}
+    state = _state(entity, body, record["id"] if editing else None)
+    computed = [f for f in entity.fields.values() if (f.is_computed or f.is_rollup) and f.type != "table"]
+    return render_page(
+        "form.html",
+        status=status,
+        entity=entity,
+        record=record,
+        editing=editing,
+        state=state,
+        computed=computed,
+        sections=editable,
+        tables=tables,
+        pickers=pickers,
+        errors=errors,
+        message=message,
+        blank_lines=BLANK_LINES,
+    )
+
+
+def _state(entity: EntityDef, body: dict[str, Any], record_id: str | None) -> dict[str, Any]:
+    """Hidden and frozen fields and derived values for a form (``records.preview``)."""
+    try:
+        return workspace().records.preview(actor(), entity.name, body, record_id)
+    except TesseraError:
+        return {"values": {}, "hidden": [], "readonly": [], "errors": []}
+
+
+@bp.post("/app/<entity_name>/preview")
+@signed_in
+def record_preview(entity_name: str) -> Any:
+    """What the form being typed would become (live totals, visible_if, readonly_if), as
+    JSON for ``form.js``; nothing is written."""
+    entity = entity_or_404(entity_name)
+    if not form_ok():
+        raise BadRequest("The form expired; reload the page and try again.")
+    record_id = request.form.get("id") or None
+    body = form_values(entity, request.form, editing=record_id is not None)
+    return jsonify(_state(entity, body, record_id))
+
+
+@bp.get("/app/<entity_name>/new")
+@signed_in
+def record_new(entity_name: str) -> Any:
+    entity = entity_or_404(entity_name)
+    if not workspace().records.can(actor(), entity.name, "create"):
+        abort(403)
+    prefill = {k: v for k, v in request.args.items() if k in entity.fields}  # "new contact for this account"
+    return _form(entity, prefill, {})
+
+
+@bp.post("/app/<entity_name>/new")
+@signed_in
+def record_create(entity_name: str) -> Any:
+    entity = entity_or_404(entity_name)
+    if not form_ok():
+        raise BadRequest("The form expired; reload the page and try again.")
+    body = form_values(entity, request.form, editing=False)
+    try:
+        created = workspace().records.create(actor(), entity.name, body)
+    except (ValidationError, Conflict, BadRequest, PermissionDenied) as exc:
+        return _form(entity, body, field_errors(exc), 422, exc.detail)
+    flash(f"{text(entity.label)} created.", "success")
+    return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=created["id"]))
+
+
+@bp.get("/app/<entity_name>/<record_id>/edit")
+@signed_in
+def record_edit(entity_name: str, record_id: str) -> Any:
+    entity = entity_or_404(entity_name)
+    try:
+        record = workspace().records.get(actor(), entity.name, record_id)
+    except (NotFound, BadRequest):
+        abort(404)
+    return _form(entity, record, {})
+
+
+@bp.post("/app/<entity_name>/<record_id>/edit")
+@signed_in
+def record_update(entity_name: str, record_id: str) -> Any:
+    entity = entity_or_404(entity_name)
+    if not form_ok():
+        raise BadRequest("The form expired; reload the page and try again.")
+    body = form_values(entity, request.form, editing=True)
+    version_text = request.form.get("version", "")
+    version = int(version_text) if version_text.isdigit() else None
+    try:
+        workspace().records.update(actor(), entity.name, record_id, body, if_match=version)
+    except PreconditionFailed:
+        return _form(entity, {**body, "id": record_id, "version": version}, {}, 409, _STALE)
+    except (ValidationError, Conflict, BadRequest, PermissionDenied) as exc:
+        return _form(entity, {**body, "id": record_id, "version": version}, field_errors(exc), 422, exc.detail)
+    flash(f"{text(entity.label)} saved.", "success")
+    return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=record_id))
+
+
+@bp.post("/app/<entity_name>/<record_id>/delete")
+@signed_in
+def record_delete(entity_name: str, record_id: str) -> Any:
+    entity = entity_or_404(entity_name)
+    if not form_ok():
+        raise BadRequest("The form expired; reload the page and try again.")
+    try:
+        workspace().records.delete(actor(), entity.name, record_id)
+    except TesseraError as exc:
+        flash(f"Not deleted: {exc.detail}", "error")
+        return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=record_id))
+    flash(f"{text(entity.label)} moved to the trash.", "success")
+    return redirect(url_for("ui.list_view", entity_name=entity.name))
+
+
+@bp.post("/app/<entity_name>/<record_id>/actions/<name>")
+@signed_in
+def record_action(entity_name: str, record_id: str, name: str) -> Any:
+    """A workflow button or an approval decision (with its comment)."""
+    entity = entity_or_404(entity_name)
+    if not form_ok():
+        raise BadRequest("The form expired; reload the page and try again.")
+    body: dict[str, Any] = {}
+    if request.form.get("comment"):
+        body["comment"] = request.form["comment"]
+    for key, raw in request.form.items():
+        fd = entity.fields.get(key)
+        if fd is not None and raw != "":
+            body[key] = _convert(fd, raw, request.form.getlist(key))
+    try:
+        run_action(workspace().records, actor(), entity.name, record_id, name, body)
+        flash(f"{name.replace('_', ' ').capitalize()}: done.", "success")
+    except TesseraError as exc:
+        flash_refusal(f"{name.replace('_', ' ').capitalize()} refused", exc)
+    return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=record_id))
+
+
+@bp.post("/app/<entity_name>/<record_id>/timeline/<source>")
+@signed_in
+def quick_add(entity_name: str, record_id: str, source: str) -> Any:
+    """Quick add of a call, e-mail, meeting, note or task on the record's timeline."""
+    entity = entity_or_404(entity_name)
+    target = catalog().entities.get(source)
+    if target is None or target.timeline is None:
+        abort(404)
+    if not form_ok():
+        raise BadRequest("The form expired; reload the page and try again.")
+    body = form_values(target, request.form, editing=False)
+    body[target.timeline.entity_field] = entity.name
+    body[target.timeline.id_field] = record_id
+    try:
+        workspace().records.create(actor(), target.name, body)
+        flash(f"{text(target.label)} added.", "success")
+    except TesseraError as exc:
+        flash_refusal("Not added", exc)
+    return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=record_id) + "#timeline")
+
+
+@bp.post("/app/<entity_name>/<record_id>/files/<field_name>")
+@signed_in
+def upload_file(entity_name: str, record_id: str, field_name: str) -> Any:
+    """Attach a file from the record page (the same checks as ``PUT .../files/FIELD``)."""
+    entity = entity_or_404(entity_name)
+    if not form_ok():
+        raise BadRequest("The form expired; reload the page and try again.")
+    part = request.files.get("file")
+    back = url_for("ui.record_view", entity_name=entity.name, record_id=record_id)
+    if part is None or not part.filename:
+        flash("Choose a file first.", "warning")
+        return redirect(back)
+    try:
+        upload = Upload(part.filename, part.mimetype or None, part.stream)
+        attach_file(workspace().records, actor(), entity.name, record_id, field_name, upload, None)
+        flash(f"{part.filename} attached.", "success")
+    except TesseraError as exc:
+        flash_refusal("Not attached", exc)
+    return redirect(back)
