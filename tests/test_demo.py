@@ -45,7 +45,7 @@ def test_demo_has_realistic_sample_data(demo):
     assert isinstance(contact["account"], dict) and contact["account"]["name"]
 
 
-def test_every_demo_login_works_and_the_landing_page_lists_entities(demo):
+def test_every_demo_login_works_and_lands_on_a_working_start_page(demo):
     config, logins = demo
     client = create_app(config).test_client()
     assert len(logins) == 12
@@ -58,8 +58,14 @@ def test_every_demo_login_works_and_the_landing_page_lists_entities(demo):
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
     email, password, _ = logins[0]
     client.post("/login", data={"email": email, "password": password, "csrf_token": csrf})
-    page = client.get("/").get_data(as_text=True)
-    assert "/api/v1/account" in page
+    page = client.get("/?menu=1").get_data(as_text=True)
+    assert 'href="/app/account"' in page and 'href="/app/ticket"' in page  # the menu of every pack
+    for email, password, role in logins:  # every demo role gets a working start page
+        web = create_app(config).test_client()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/login").get_data(as_text=True)).group(1)
+        web.post("/login", data={"email": email, "password": password, "csrf_token": token})
+        home = web.get("/", follow_redirects=True)
+        assert home.status_code == 200, (role, home.get_data(as_text=True)[:500])
 
 
 def test_demo_data_is_deterministic(demo, tmp_path):
