@@ -146,8 +146,11 @@ def _lines(child: EntityDef, name: str, form: MultiDict[str, Any]) -> list[dict[
     kept = []
     for index in sorted(rows):
         row = {k: v for k, v in rows[index].items() if k != "id" or v}
-        if any(v not in (None, "", False, []) for k, v in row.items() if k != "id"):
-            kept.append(row)
+        if not any(v not in (None, "", False, []) for k, v in row.items() if k != "id"):
+            continue  # an empty line of the editor
+        if "id" not in row:  # a new line: what is left empty takes its default (a catalog price)
+            row = {k: v for k, v in row.items() if v is not None}
+        kept.append(row)
     return kept
 
 
@@ -291,6 +294,9 @@ def _form(
     editing = bool(record.get("id"))
     body = {} if editing else {k: v for k, v in record.items() if k in entity.fields and not entity.fields[k].readonly}
     state = _state(entity, body, record["id"] if editing else None)
+    if not editing and status == 200:  # a fresh form shows the defaults a save would apply
+        defaults = {k: v for k, v in state["values"].items() if k in entity.fields and not entity.fields[k].readonly}
+        record = {**defaults, **record}
     computed = [f for f in entity.fields.values() if (f.is_computed or f.is_rollup) and f.type != "table"]
     return render_page(
         "form.html",

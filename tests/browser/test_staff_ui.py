@@ -74,12 +74,16 @@ def test_a_quote_with_lines_goes_through_approval(as_role: Any, served: dict[str
     page.locator("select[name='lines.0.product']").select_option(products["SW-48"]["id"])
     page.locator("input[name='lines.0.qty']").fill("2")
     page.locator("input[name='lines.0.discount_pct']").fill("15")
+    total = page.locator("[data-computed-field='net_total']")
+    total.filter(has_text=re.compile(r"[1-9]")).wait_for()  # the live preview: the server's formulas
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # the line editor scrolls in its card
     screenshot(page, "quote-form")
     page.get_by_role("button", name="Create").click()
     page.get_by_role("button", name="Submit for approval").click()
     page.get_by_role("status").first.wait_for()
     quote_id = page.url.rstrip("/").split("/")[-1]
-    assert get(rep, "quote", quote_id)["status"] == "pending_approval"
+    saved = get(rep, "quote", quote_id)
+    assert saved["status"] == "pending_approval" and float(saved["net_total"]) > 0
     manager = as_role("sales_manager")
     manager.goto(f"/app/quote/{quote_id}")
     screenshot(manager, "quote-approval")
@@ -95,6 +99,7 @@ def test_search_shortcut_and_phone_layout(as_role: Any, served: dict[str, Any]) 
     assert not page.get_by_role("navigation", name="Main menu").is_visible()  # collapsed on a phone
     page.get_by_role("button", name="Show the menu").click()
     assert page.get_by_role("navigation", name="Main menu").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     screenshot(page, "phone-menu")
     page.keyboard.press("Escape")
     page.locator("body").click(position={"x": 5, "y": 400})

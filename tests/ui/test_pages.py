@@ -224,6 +224,8 @@ def test_the_form_preview_computes_totals_with_the_server_formulas_and_writes_no
     stored = get(shop["api"]["sales_rep"], "quote", saved[0]["id"])
     assert str(line["line_total"]) == str(stored["lines"][0]["line_total"])
     assert str(state["values"]["net_total"]) == str(stored["net_total"])
+    assert stored["lines"][0]["unit_price"] == products["SW-48"]["list_price"]  # empty cells take defaults
+    assert float(stored["net_total"]) > 0
     assert rep.post("/app/quote/preview", data={**form, "lines.0.qty": "many"}).get_json()["errors"]
     assert len(ok(shop["api"]["sales_rep"].get("/api/v1/quote"))["data"]) == 1  # previews never write
 
