@@ -24,219 +24,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine.actor import Actor
-from engine.automation.definitions import Definition, collect
-from engine.automation.model import Automation, BaseComponent
-from engine.automation.values import may_target
-from engine.dsl import compile_expression
-from engine.dsl.functions import FunctionRegistry
-from engine.errors import BadRequest, DslError, NotFound, TesseraError
-from engine.meta.catalog import Catalog
+from engine.dashboard_definitions import CHARTS, TABLE_ROWS, Dashboard, Widget, column_kind, dashboards  # noqa: F401
+from engine.errors import BadRequest, NotFound, TesseraError
 from engine.meta.model import EntityDef
-from engine.meta.problems import Problems
-from engine.storage.aggregation import BUCKETS, split_group
+from engine.storage.aggregation import split_group
 from engine.storage.derivation import label_text
-from engine.storage.listing import SYSTEM_TYPES, UNSORTABLE
+from engine.storage.listing import SYSTEM_TYPES
 
-CHARTS = ("bar", "line", "pie", "funnel")
-_METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*\((.*)\)\s*$", re.S)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-TABLE_ROWS = 10
-
-
-@dataclass(frozen=True)
-class Widget:
-    name: str
-    label: Any
-    type: str  # kpi | bar | line | pie | funnel | table
-    entity: str
-    metric: str = "count()"
-    group_by: str | None = None
-    filter: str | None = None
-    date_field: str | None = None
-    date_kind: str | None = None  # date | datetime
-    owner_field: str | None = None
-    format: str = "number"
-    columns: tuple[str, ...] = ()
-    sort: str | None = None
-    limit: int | None = None
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    name: str
-    label: Any
-    description: str
-    roles: tuple[str, ...]
-    widgets: tuple[Widget, ...]
-    pack: str
-
-    @property
-    def entities(self) -> set[str]:
-        return {w.entity for w in self.widgets}
-
-
-# --- definitions --------------------------------------------------------------------------
-
-
-class DashboardComponent(BaseComponent):
-    name = "dashboards"
-
-    def compile(
-        self, automation: Automation, catalog: Catalog, functions: FunctionRegistry, problems: Problems
-    ) -> None:
-        compiled: dict[str, Dashboard] = {}
-        for definition in collect(catalog, "dashboard", problems):
-            dashboard = _compile(definition, catalog, functions, problems)
-            if dashboard is not None:
-                compiled[dashboard.name] = dashboard
-        automation.parts[self.name] = compiled
-
-
-COMPONENT = DashboardComponent()
-
-
-def dashboards(snap: Any) -> dict[str, Dashboard]:
-    """The enabled dashboards of a snapshot, by name."""
-    found: dict[str, Dashboard] = snap.automation.parts.get("dashboards", {})
-    return found
-
-
-def _field_kind(entity: EntityDef, name: str) -> str | None:
-    if name in SYSTEM_TYPES:
-        return SYSTEM_TYPES[name]
-    fd = entity.fields.get(name)
-    return fd.type if fd is not None and fd.has_column else None
-
-
-def _compile(
-    definition: Definition, catalog: Catalog, functions: FunctionRegistry, problems: Problems
-) -> Dashboard | None:
-    data = definition.data
-    before = len(problems.items)
-    widgets: list[Widget] = []
-    seen: set[str] = set()
-    for index, spec in enumerate(data["widgets"]):
-
-        def where(*sub: Any, index: int = index) -> str:
-            return definition.location("widgets", index, *sub)
-
-        if spec["name"] in seen:
-            problems.add(where("name"), f"the dashboard already has a widget {spec['name']!r}")
-        seen.add(spec["name"])
-        widget = _widget(definition, spec, where, catalog, functions, problems)
-        if widget is not None:
-            widgets.append(widget)
-    if len(problems.items) > before:
-        return None
-    return Dashboard(
-        name=definition.name,
-        label=data.get("label") or definition.name.replace("_", " ").capitalize(),
-        description=data.get("description", ""),
-        roles=tuple(data.get("roles", ())),
-        widgets=tuple(widgets),
-        pack=definition.pack,
-    )
-
-
-def _widget(
-    definition: Definition,
-    spec: dict[str, Any],
-    where: Any,
-    catalog: Catalog,
-    functions: FunctionRegistry,
-    problems: Problems,
-) -> Widget | None:
-    entity = catalog.entities.get(spec["entity"])
-    if entity is None or entity.child:
-        problems.add(where("entity"), f"unknown entity {spec['entity']!r}")
-        return None
-    if not may_target(definition.pack, entity, catalog):
-        problems.add(
-            where("entity"), f"{entity.name!r} belongs to pack {entity.pack!r}, which this pack does not depend on"
-        )
-        return None
-    before = len(problems.items)
-    kind = spec["type"]
-    label = f"dashboard {definition.name} widget {spec['name']}"
-
-    def check(source: str, key: str, expect: str | None = None) -> Any:
-        try:
-            return compile_expression(
-                source, entity, catalog, functions=functions, where=f"{label} {key}", sql=True, expect=expect
-            )
-        except DslError as exc:
-            for message in [e.message for e in exc.errors] or [exc.detail]:
-                problems.add(where(key), message)
-            return None
-
-    if spec.get("filter"):
-        check(spec["filter"], "filter", "bool")
-    metric = spec.get("metric", "count()")
-    if kind == "table":
-        if "metric" in spec or "group_by" in spec:
-            problems.add(where("type"), "a table lists records: give columns (and sort), not metric or group_by")
-        if not spec.get("columns"):
-            problems.add(where("type"), "a table needs columns")
-    else:
-        match = _METRIC.match(metric)
-        if match is None:
-            problems.add(where("metric"), f"{metric!r} is not count(), sum(EXPR), avg(EXPR), min(EXPR) or max(EXPR)")
-        elif match.group(2).strip():
-            expr = check(match.group(2).strip(), "metric")
-            if expr is not None and match.group(1) in ("sum", "avg") and not expr.type.numeric:
-                problems.add(where("metric"), f"{match.group(1)}() needs a number, {match.group(2)!r} is {expr.type}")
-        elif match.group(1) != "count":
-            problems.add(where("metric"), f"{match.group(1)}() needs an expression")
-        if "columns" in spec or "sort" in spec:
-            problems.add(where("type"), "columns and sort belong to table widgets")
-    group = spec.get("group_by")
-    if kind in CHARTS and not group:
-        problems.add(where("type"), f"a {kind} chart needs group_by")
-    if kind in ("kpi", "table") and group:
-        problems.add(where("group_by"), f"a {kind} widget has no group_by")
-    if group:
-        name, bucket = split_group(group)
-        field_kind = _field_kind(entity, name)
-        if field_kind is None:
-            problems.add(where("group_by"), f"{entity.name} has no field {name!r}")
-        elif bucket is not None and field_kind not in ("date", "datetime"):
-            problems.add(where("group_by"), f"only date and datetime fields take a bucket ({', '.join(BUCKETS)})")
-        elif bucket is None and (field_kind in UNSORTABLE or field_kind in ("file", "table")):
-            problems.add(where("group_by"), f"{name} is a {field_kind} field; it cannot be grouped by")
-    date_field = spec.get("date_field")
-    date_kind = None
-    if date_field:
-        date_kind = _field_kind(entity, date_field)
-        if date_kind not in ("date", "datetime"):
-            problems.add(where("date_field"), f"{entity.name}.{date_field} is not a date or datetime field")
-    owner_field = spec.get("owner_field")
-    if owner_field and _field_kind(entity, owner_field) != "user":
-        problems.add(where("owner_field"), f"{entity.name}.{owner_field} is not a user field")
-    for index, column in enumerate(spec.get("columns", ())):
-        if _field_kind(entity, column) is None and column not in entity.fields:
-            problems.add(where("columns", index), f"{entity.name} has no field {column!r}")
-    for part in (spec.get("sort") or "").split(","):
-        name = part.strip().lstrip("-")
-        if name and _field_kind(entity, name) is None:
-            problems.add(where("sort"), f"{entity.name} has no field {name!r} to sort by")
-    if len(problems.items) > before:
-        return None
-    return Widget(
-        name=spec["name"],
-        label=spec.get("label") or spec["name"].replace("_", " ").capitalize(),
-        type=kind,
-        entity=entity.name,
-        metric=metric,
-        group_by=group,
-        filter=spec.get("filter"),
-        date_field=date_field,
-        date_kind=date_kind,
-        owner_field=owner_field or "owner",
-        format=spec.get("format", "number"),
-        columns=tuple(spec.get("columns", ())),
-        sort=spec.get("sort"),
-        limit=spec.get("limit"),
-    )
 
 
 # --- figures -----------------------------------------------------------------------------
@@ -332,7 +127,7 @@ def _bucket_range(key: str, bucket: str) -> tuple[dt.date, dt.date]:
 def group_condition(entity: EntityDef, group: str, key: Any) -> str:
     """The DSL condition selecting the records of one group (``stage == "proposal"``)."""
     name, bucket = split_group(group)
-    kind = _field_kind(entity, name)
+    kind = column_kind(entity, name)
     if key is None:
         return f"{name} == null"
     if bucket is not None:
@@ -493,7 +288,7 @@ def _figure(ws: Any, snap: Any, actor: Actor, widget: Widget, filters: Filters, 
 
 def _titles(ws: Any, actor: Actor, entity: EntityDef, name: str, keys: list[Any]) -> dict[Any, str]:
     """Names of the users or linked records a chart is grouped by (ids the reader may not read stay ids)."""
-    kind = _field_kind(entity, name)
+    kind = column_kind(entity, name)
     fd = entity.fields.get(name)
     target = "user" if kind == "user" else (fd.opt("to") if fd is not None and kind == "link" else None)
     ids = [k for k in keys if isinstance(k, str) and _ID.match(k)]

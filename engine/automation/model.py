@@ -86,7 +86,7 @@ def components() -> list[Component]:
     """The engine's components, in the order they see each event."""
     # jobs: registers the enqueue action and the job channel
     from engine import (
-        dashboards,  # dashboard documents: checked with the rest, computed on request
+        dashboard_definitions,  # dashboard documents: checked with the rest, computed on request
         layouts,  # form layouts: the sections and field order of pages
     )
     from engine.automation import (  # noqa: F401
@@ -114,7 +114,7 @@ def components() -> list[Component]:
         pack_actions.COMPONENT,
         merge.COMPONENT,
         capture_definitions.COMPONENT,
-        dashboards.COMPONENT,
+        dashboard_definitions.COMPONENT,
         layouts.COMPONENT,
     ]
 

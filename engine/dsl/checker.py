@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.dsl import nodes as n
@@ -426,20 +426,7 @@ class Checker:
         assert isinstance(path, n.Path)
         row_entity = self._row_entity(path)
         if len(args) == 2:
-            inner = Checker(
-                Scope(
-                    self.scope.catalog,
-                    self.scope.entity,
-                    self.scope.functions,
-                    self.scope.source,
-                    self.scope.where,
-                    self.scope.updates,
-                    self.scope.sql,
-                    row_entity,
-                    self.scope.record_entity,
-                    self.scope.variables,
-                )
-            )
+            inner = Checker(replace(self.scope, row=row_entity))
             kind = inner.require_one(args[1])
             if kind.kind not in ("bool", "null"):
                 raise self.fail(args[1], f"the condition of {name}() must be true or false, not {kind}")
@@ -480,20 +467,7 @@ class Checker:
             raise self.fail(node, "count_where() cannot be used inside the condition of an aggregate")
         first.root, first.var = "entity", counted.name
         first.type = Type("id", entity=counted.name)
-        inner = Checker(
-            Scope(
-                self.scope.catalog,
-                self.scope.entity,
-                self.scope.functions,
-                self.scope.source,
-                self.scope.where,
-                False,
-                self.scope.sql,
-                counted,
-                self.scope.record_entity,
-                self.scope.variables,
-            )
-        )
+        inner = Checker(replace(self.scope, updates=False, row=counted))
         kind = inner.require_one(args[1])
         if kind.kind not in ("bool", "null"):
             raise self.fail(args[1], f"the condition of count_where() must be true or false, not {kind}")

@@ -34,8 +34,7 @@ from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
 from engine.storage.aggregation import aggregate
-from engine.storage.bulk import MAX_BULK, bulk_write
-from engine.storage.codec import output_value, to_json
+from engine.storage.bulk import bulk_write
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.derivation import derive_on_create, derive_on_update
 from engine.storage.duplicates import DuplicateGuard, DuplicateOptions, with_warnings
@@ -45,9 +44,10 @@ from engine.storage.history import audit_trail
 from engine.storage.idempotency import remember, replayed, request_hash
 from engine.storage.ids import is_id, new_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
+from engine.storage.preview import preview_record
 from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records, related_target
 from engine.storage.timeline import check_reference
-from engine.storage.trash import mark_deleted
+from engine.storage.trash import trash_many, trash_one
 from engine.storage.validation import load_input
 
 T = TypeVar("T")
@@ -191,42 +191,8 @@ class Records:
                 w.record_reads(conn, actor, entity.name, [r["id"] for r in records], self.clock())
 
     def preview(self, actor: Actor, entity_name: str, data: Any, record_id: str | None = None) -> dict[str, Any]:
-        """What a form would become, without writing: ``data`` applied to a new record (or
-        to ``record_id``), its defaults and computed fields derived (child-row totals too),
-        and which fields ``visible_if`` hides and ``readonly_if`` freezes for it now.
-
-        Returns ``{"values", "hidden", "readonly", "errors"}``; the same derivations as a
-        save, so a form's live totals are the server's own formulas, never a copy in
-        JavaScript. Type errors come back in ``errors`` instead of being raised."""
-        snap = self.ws.snapshot()
-        entity = self._entity(snap, actor, entity_name, "update" if record_id else "create")
-        try:
-            values = self._load(snap, entity, data, actor)
-        except ValidationError as exc:
-            return {"values": {}, "hidden": [], "readonly": [], "errors": [e.as_dict() for e in exc.errors]}
-        now = self.clock()
-        with self._reading() as conn:
-            current: dict[str, Any] = {}
-            row: dict[str, Any] = {}
-            if record_id is not None:
-                current = get_record(conn, snap, entity, record_id, None, None, self._rc(actor, snap))
-                row = dict(fetch_row(conn, snap, entity, record_id)._mapping)
-                errors = derive_on_update(conn, snap, actor, entity, row, values, now)
-            else:
-                w.apply_defaults(entity, values, snap.catalog)
-                errors = derive_on_create(conn, snap, actor, entity, values, now)
-            merged = {**current, **_api_values(snap.catalog, entity, values)}
-            loader = RecordLoader(conn, snap)
-            env = make_env(loader, actor, now, loader.wrap(entity, {**current, **values}))
-            exprs = snap.expressions(entity.name)
-            hidden = sorted(n for n, e in exprs.visible_if.items() if not e.holds(env))
-            frozen: builtins.list[str] = []
-            if record_id is not None:  # as a save decides it: on the record as stored
-                old_env = make_env(loader, actor, now, loader.wrap(entity, row))
-                frozen = sorted(n for n, e in exprs.readonly_if.items() if e.holds(old_env))
-        readable = self.catalog_for(actor).entities.get(entity.name)
-        shown = {k: v for k, v in merged.items() if readable is None or k in readable.fields or k in ("id", "version")}
-        return {"values": shown, "hidden": hidden, "readonly": frozen, "errors": [e.as_dict() for e in errors]}
+        """What a form would become, without writing (see engine.storage.preview)."""
+        return preview_record(self, actor, entity_name, data, record_id)
 
     def aggregate(self, actor: Actor, entity_name: str, body: Any) -> Page:
         """Grouped metrics over the entity's live records (see engine.storage.aggregation)."""
@@ -502,20 +468,8 @@ class Records:
         self._set_deleted(actor, entity_name, record_id, if_match, trash=True)
 
     def delete_many(self, actor: Actor, entity_name: str, record_ids: builtins.list[str]) -> int:
-        """Move several records to the trash in one transaction: all of them, or none when
-        one may not be deleted (the refusal names it)."""
-        if len(record_ids) > MAX_BULK:
-            raise BadRequest(f"At most {MAX_BULK} records at once (got {len(record_ids)})")
-        snap = self.ws.snapshot()
-        entity = self._entity(snap, actor, entity_name)
-        _check_writable(entity, actor)
-
-        def run(conn: Connection) -> int:
-            for record_id in dict.fromkeys(record_ids):
-                self._trash_one(conn, snap, actor, entity, record_id, None, trash=True)
-            return len(set(record_ids))
-
-        return self._write(entity, run)
+        """Move several records to the trash in one transaction: all of them or none."""
+        return trash_many(self, actor, entity_name, record_ids)
 
     def restore(self, actor: Actor, entity_name: str, record_id: str) -> dict[str, Any]:
         return self._set_deleted(actor, entity_name, record_id, None, trash=False)
@@ -528,31 +482,10 @@ class Records:
         _check_writable(entity, actor)
 
         def run(conn: Connection) -> dict[str, Any]:
-            self._trash_one(conn, snap, actor, entity, record_id, if_match, trash)
+            trash_one(self, conn, snap, actor, entity, record_id, if_match, trash)
             return {} if trash else get_record(conn, snap, entity, record_id, rc=self._rc(actor))
 
         return self._write(entity, run)
-
-    def _trash_one(
-        self,
-        conn: Connection,
-        snap: Any,
-        actor: Actor,
-        entity: EntityDef,
-        record_id: str,
-        if_match: int | None,
-        trash: bool,
-    ) -> None:
-        row = fetch_row(conn, snap, entity, record_id, deleted=not trash, for_update=True)
-        if not self._allows(conn, snap, actor, entity, "read", dict(row._mapping)):
-            raise NotFound(f"No {entity.name} with id {record_id!r}")
-        if not self._allows(conn, snap, actor, entity, "delete", dict(row._mapping)):
-            raise PermissionDenied(f"You may not {'delete' if trash else 'restore'} this {entity.name}")
-        if if_match is not None and row.version != if_match:
-            raise PreconditionFailed(f"The {entity.name} was changed since version {if_match}")
-        now = self.clock()
-        mark_deleted(conn, snap, actor, entity, row, trash, now, lambda: self._run(conn, snap, actor, now))
-        note_change(self.ws, conn, entity.name, record_id, row.version + 1, "delete" if trash else "restore")
 
     def bulk(
         self, actor: Actor, entity_name: str, items: Any, allow_duplicates: bool = False
@@ -565,20 +498,3 @@ def _check_writable(entity: EntityDef, actor: Actor) -> None:
     # users, teams and roles are administered by admins only (full permissions: security issue)
     if entity.system and not actor.is_admin:
         raise PermissionDenied(f"Only administrators may change {entity.name} records")
-
-
-def _api_values(catalog: Catalog, entity: EntityDef, values: dict[str, Any]) -> dict[str, Any]:
-    """Values being written, as the API would show them (child rows included)."""
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        fd = entity.fields.get(name)
-        if fd is None:
-            out[name] = to_json(value)
-        elif fd.type == "table" and isinstance(value, list):
-            child = catalog.entities[fd.opt("of")]
-            out[name] = [_api_values(catalog, child, row) for row in value if isinstance(row, dict)]
-        elif fd.type in ("links", "multi_enum", "json"):
-            out[name] = value
-        else:
-            out[name] = output_value(fd, value)
-    return out
