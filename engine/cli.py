@@ -365,6 +365,19 @@ def user_role(email: str, roles: str) -> None:
     click.echo(f"roles of {email}: {roles}")
 
 
+def _add_data_commands() -> None:
+    """``import``, ``export``, ``backup``, ``restore`` live in ``engine.dataio``."""
+    from engine.dataio.backup_cli import backup_command, restore_command
+    from engine.dataio.export_cli import export_command
+    from engine.dataio.import_cli import import_command
+
+    for command in (import_command, export_command, backup_command, restore_command):
+        main.add_command(command)
+
+
+_add_data_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

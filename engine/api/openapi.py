@@ -258,7 +258,9 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     """The OpenAPI document of ``catalog`` (what ``who`` may read; None: an administrator),
     with the operations of the ``automation`` compiled from the same metadata."""
     # all build on this module's schemas
+    from engine.api.exports import add_export_paths
     from engine.api.files import add_file_paths
+    from engine.api.imports import add_import_paths
     from engine.api.openapi_admin import add_admin_paths
     from engine.api.openapi_automation import add_automation_paths
     from engine.api.openapi_capture import add_capture_paths, add_record_paths, user_body
@@ -425,6 +427,8 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     add_automation_paths(spec, catalog, automation or Automation(), who)
     add_admin_paths(spec)
     add_render_paths(spec, catalog)
+    add_import_paths(spec, catalog)
+    add_export_paths(spec, catalog)
     add_file_paths(spec, catalog)  # upload, download and list the files of records
     add_record_paths(spec, catalog)  # related lists, timelines
     add_capture_paths(spec, catalog, automation or Automation())  # public forms and hooks

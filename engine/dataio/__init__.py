@@ -1,0 +1,1 @@
+"""Data in and out: import with mapping and dedupe, export, backup and restore."""
