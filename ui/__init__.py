@@ -16,12 +16,14 @@ from ui import (  # noqa: F401 - routes register on import
     boards,
     calendar,
     dashboards,
+    layout_editor,
     lists,
     live,
     onboarding,
     portal,
     public,
     records,
+    reports,
     shell,
 )
 from ui.pages import bp

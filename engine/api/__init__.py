@@ -39,8 +39,9 @@ def register_api(app: Flask) -> None:
     from engine.api import dashboards
 
     app.register_blueprint(dashboards.bp)  # /dashboards, /dashboards/NAME
-    from engine.api import exports, imports
+    from engine.api import exports, imports, reports
 
     app.register_blueprint(imports.bp)  # /ENTITY/import, /imports/JOB
     app.register_blueprint(exports.bp)  # /ENTITY/export
+    app.register_blueprint(reports.bp)  # /reports, /reports/NAME
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

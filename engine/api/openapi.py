@@ -267,6 +267,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     from engine.api.openapi_dashboards import add_dashboard_paths
     from engine.api.openapi_system import add_system_paths
     from engine.api.render import add_render_paths  # document templates (engine.render)
+    from engine.api.reports import add_report_paths
 
     spec = APISpec(
         title="Tessera API",
@@ -429,6 +430,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     add_render_paths(spec, catalog)
     add_import_paths(spec, catalog)
     add_export_paths(spec, catalog)
+    add_report_paths(spec, catalog)
     add_file_paths(spec, catalog)  # upload, download and list the files of records
     add_record_paths(spec, catalog)  # related lists, timelines
     add_capture_paths(spec, catalog, automation or Automation())  # public forms and hooks

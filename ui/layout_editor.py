@@ -1,0 +1,3 @@
+"""Placeholder: filled by the layout_editor work."""
+
+from __future__ import annotations

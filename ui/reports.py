@@ -1,0 +1,3 @@
+"""Placeholder: filled by the reports work."""
+
+from __future__ import annotations
