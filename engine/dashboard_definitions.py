@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.automation.definitions import Definition, collect
 from engine.automation.model import Automation, BaseComponent
-from engine.automation.values import may_target
+from engine.automation.values import target_entity
 from engine.dsl import compile_expression
 from engine.dsl.functions import FunctionRegistry
 from engine.errors import DslError
@@ -23,26 +23,44 @@ from engine.storage.aggregation import BUCKETS, split_group
 from engine.storage.listing import SYSTEM_TYPES, UNSORTABLE
 
 CHARTS = ("bar", "line", "pie", "funnel")
+#: widgets without an entity: the viewer's day (date, days left in the month) and a quote of the day
+PLAIN = ("today", "quote")
+#: keys of record widgets (kpi, charts, table) that the plain ones do not take
+_RECORD_KEYS: tuple[str, ...] = ("entity", "metric", "rate", "group_by", "filter", "date_field", "period")
+_RECORD_KEYS += ("owner_field", "optional", "format", "columns", "sort", "limit")
 _METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*\((.*)\)\s*$", re.S)
 TABLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: Any  # a label: plain text or a map by locale
+    author: str | None = None
 
 
 @dataclass(frozen=True)
 class Widget:
     name: str
     label: Any
-    type: str  # kpi | bar | line | pie | funnel | table
-    entity: str
+    type: str  # kpi | bar | line | pie | funnel | table | today | quote
+    entity: str | None = None  # None for today and quote
     metric: str = "count()"
+    #: kpi and charts: the percentage of the records matching this condition instead of a metric
+    rate: str | None = None
     group_by: str | None = None
     filter: str | None = None
     date_field: str | None = None
     date_kind: str | None = None  # date | datetime
+    #: the span around the viewer's day the date_field must fall in (today, this_month...)
+    period: str | None = None
     owner_field: str | None = None
     format: str = "number"
     columns: tuple[str, ...] = ()
     sort: str | None = None
     limit: int | None = None
+    #: left out for viewers who may not read the entity (the dashboard stays open to them)
+    optional: bool = False
+    quotes: tuple[Quote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,10 +71,13 @@ class Dashboard:
     roles: tuple[str, ...]
     widgets: tuple[Widget, ...]
     pack: str
+    #: the home of users none of whose roles has a dashboard of its own
+    default: bool = False
 
     @property
     def entities(self) -> set[str]:
-        return {w.entity for w in self.widgets}
+        """The entities a viewer must be able to read to open the dashboard."""
+        return {w.entity for w in self.widgets if w.entity is not None and not w.optional}
 
 
 # --- definitions --------------------------------------------------------------------------
@@ -119,6 +140,7 @@ def _compile(
         roles=tuple(data.get("roles", ())),
         widgets=tuple(widgets),
         pack=definition.pack,
+        default=bool(data.get("default", False)),
     )
 
 
@@ -130,14 +152,15 @@ def _widget(
     functions: FunctionRegistry,
     problems: Problems,
 ) -> Widget | None:
-    entity = catalog.entities.get(spec["entity"])
-    if entity is None or entity.child:
-        problems.add(where("entity"), f"unknown entity {spec['entity']!r}")
+    if spec["type"] in PLAIN:
+        return _plain_widget(spec, where, problems)
+    if not spec.get("entity"):
+        problems.add(where("type"), f"a {spec['type']} widget needs an entity")
         return None
-    if not may_target(definition.pack, entity, catalog):
-        problems.add(
-            where("entity"), f"{entity.name!r} belongs to pack {entity.pack!r}, which this pack does not depend on"
-        )
+    if "quotes" in spec:
+        problems.add(where("quotes"), "quotes belong to quote widgets")
+    entity = target_entity(spec["entity"], definition.pack, catalog, problems, where("entity"))
+    if entity is None:
         return None
     before = len(problems.items)
     kind = spec["type"]
@@ -155,10 +178,15 @@ def _widget(
 
     if spec.get("filter"):
         check(spec["filter"], "filter", "bool")
+    rate = spec.get("rate")
+    if rate:
+        check(rate, "rate", "bool")
+        if "metric" in spec:
+            problems.add(where("rate"), "a rate counts records: give rate or metric, not both")
     metric = spec.get("metric", "count()")
     if kind == "table":
-        if "metric" in spec or "group_by" in spec:
-            problems.add(where("type"), "a table lists records: give columns (and sort), not metric or group_by")
+        if "metric" in spec or "group_by" in spec or rate:
+            problems.add(where("type"), "a table lists records: give columns (and sort), not metric, rate or group_by")
         if not spec.get("columns"):
             problems.add(where("type"), "a table needs columns")
     else:
@@ -193,6 +221,8 @@ def _widget(
         date_kind = column_kind(entity, date_field)
         if date_kind not in ("date", "datetime"):
             problems.add(where("date_field"), f"{entity.name}.{date_field} is not a date or datetime field")
+    if spec.get("period") and not date_field:
+        problems.add(where("period"), "a period applies to the widget's date_field: give one")
     owner_field = spec.get("owner_field")
     if owner_field and column_kind(entity, owner_field) != "user":
         problems.add(where("owner_field"), f"{entity.name}.{owner_field} is not a user field")
@@ -211,13 +241,37 @@ def _widget(
         type=kind,
         entity=entity.name,
         metric=metric,
+        rate=rate,
         group_by=group,
         filter=spec.get("filter"),
         date_field=date_field,
         date_kind=date_kind,
+        period=spec.get("period"),
         owner_field=owner_field or "owner",
-        format=spec.get("format", "number"),
+        format=spec.get("format", "percent" if rate else "number"),
         columns=tuple(spec.get("columns", ())),
         sort=spec.get("sort"),
         limit=spec.get("limit"),
+        optional=bool(spec.get("optional", False)),
+    )
+
+
+def _plain_widget(spec: dict[str, Any], where: Any, problems: Problems) -> Widget | None:
+    """A ``today`` or ``quote`` widget: no entity, no query; a quote widget needs its quotes."""
+    kind = spec["type"]
+    before = len(problems.items)
+    for key in _RECORD_KEYS:
+        if key in spec:
+            problems.add(where(key), f"a {kind} widget has no {key}")
+    if kind == "quote" and not spec.get("quotes"):
+        problems.add(where("type"), "a quote widget needs quotes (text and author)")
+    if kind != "quote" and "quotes" in spec:
+        problems.add(where("quotes"), "quotes belong to quote widgets")
+    if len(problems.items) > before:
+        return None
+    return Widget(
+        name=spec["name"],
+        label=spec.get("label") or spec["name"].replace("_", " ").capitalize(),
+        type=kind,
+        quotes=tuple(Quote(q["text"], q.get("author")) for q in spec.get("quotes", ())),
     )

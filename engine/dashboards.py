@@ -11,22 +11,38 @@ SQL.
 The dashboard's global filters, a date range on each widget's ``date_field`` and an owner on
 its ``owner_field``, are added to every widget. Every tile, bar, point and slice carries the
 DSL filter that selects exactly the records it counts (the widget's filter, its group and the
-global filters) and the list URL ``/app/ENTITY?filter=...`` of those records.
+global filters) and the list URL ``/app/ENTITY?filter=...`` of those records. A ``rate``
+widget shows the percentage of its records matching a condition: each tile and bar carries
+the records it is over (``filter``/``url``) and those matching (``match_filter``/``match_url``).
+
+``today`` and ``quote`` widgets have no entity (``engine.dashboard_daily``); they follow the
+viewer's date in their time zone, from the records' clock. A widget marked ``optional`` is left
+out for viewers who may not read its entity, so one dashboard (``home``) serves every role.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from engine.actor import Actor
-from engine.dashboard_definitions import CHARTS, TABLE_ROWS, Dashboard, Widget, column_kind, dashboards  # noqa: F401
+from engine.dashboard_daily import local_day, period_condition, quote_of_the_day, today_figures, zone_of
+from engine.dashboard_definitions import (  # noqa: F401 - CHARTS, PLAIN, TABLE_ROWS for the pages
+    CHARTS,
+    PLAIN,
+    TABLE_ROWS,
+    Dashboard,
+    Widget,
+    column_kind,
+    dashboards,
+)
 from engine.errors import BadRequest, NotFound, TesseraError
 from engine.meta.model import EntityDef
+from engine.security.users import own_profile
 from engine.storage.aggregation import split_group
 from engine.storage.derivation import label_text
 from engine.storage.listing import SYSTEM_TYPES
@@ -182,9 +198,14 @@ def _options(entity: EntityDef, name: str, locale: str) -> list[tuple[Any, str, 
 
 
 def visible(ws: Any, actor: Actor) -> list[Dashboard]:
-    """The dashboards ``actor`` may open: those whose every entity they may read."""
+    """The dashboards ``actor`` may open: those whose every entity they may read (``optional``
+    widgets aside), without the optional widgets over entities they may not read."""
     readable = set(ws.records.catalog_for(actor).entities)
-    return [d for d in dashboards(ws.snapshot()).values() if d.entities <= readable]
+    return [
+        replace(d, widgets=tuple(w for w in d.widgets if not w.optional or w.entity in readable))
+        for d in dashboards(ws.snapshot()).values()
+        if d.entities <= readable
+    ]
 
 
 def find(ws: Any, actor: Actor, name: str) -> Dashboard:
@@ -195,12 +216,14 @@ def find(ws: Any, actor: Actor, name: str) -> Dashboard:
 
 
 def home(ws: Any, actor: Actor) -> Dashboard | None:
-    """The actor's home dashboard: the first one naming one of their roles (by name), else None."""
+    """The actor's home dashboard: the first one naming one of their roles (by name), else the
+    first marked ``default`` (the home of roles without a dashboard of their own), else None."""
     roles = set(actor.roles)
-    for dashboard in sorted(visible(ws, actor), key=lambda d: d.name):
+    found = sorted(visible(ws, actor), key=lambda d: d.name)
+    for dashboard in found:
         if roles & set(dashboard.roles):
             return dashboard
-    return None
+    return next((d for d in found if d.default), None)
 
 
 def summary(dashboard: Dashboard, locale: str = "en") -> dict[str, Any]:
@@ -209,6 +232,7 @@ def summary(dashboard: Dashboard, locale: str = "en") -> dict[str, Any]:
         "label": label_text(dashboard.label, locale),
         "description": dashboard.description,
         "roles": list(dashboard.roles),
+        "default": dashboard.default,
         "url": f"/app/dashboards/{dashboard.name}",
         "widgets": [{"name": w.name, "type": w.type, "entity": w.entity} for w in dashboard.widgets],
     }
@@ -219,15 +243,34 @@ def compute(ws: Any, actor: Actor, name: str, filters: Filters | None = None, lo
     dashboard = find(ws, actor, name)
     filters = filters or Filters()
     snap = ws.snapshot()
+    zone = viewer_zone(ws, actor)
+    day = local_day(ws.records.clock(), zone)
     widgets = []
     for widget in dashboard.widgets:
+        if widget.type == "today":
+            widgets.append({**_head(widget, locale), **today_figures(day, zone)})
+            continue
+        if widget.type == "quote":
+            widgets.append({**_head(widget, locale), **quote_of_the_day(widget.quotes, day, locale)})
+            continue
+        assert widget.entity is not None  # every other kind counts or lists an entity
         try:
-            widgets.append(_figure(ws, snap, actor, widget, filters, locale))
+            widgets.append(_figure(ws, snap, actor, widget, filters, locale, (day, zone)))
         except TesseraError as exc:  # e.g. a field hidden from this viewer: the other widgets still show
             widgets.append(
                 {**_head(widget, locale), "filter": None, "url": list_url(widget.entity, None), "error": exc.detail}
             )
     return {**summary(dashboard, locale), "filters": filters.as_dict(), "widgets": widgets}
+
+
+def viewer_zone(ws: Any, actor: Actor) -> Any:
+    """The time zone of the viewer's profile (UTC for the engine itself or when unset)."""
+    if actor.user_id is None:
+        return zone_of(None)
+    try:
+        return zone_of(own_profile(ws, actor).get("timezone"))
+    except TesseraError:
+        return zone_of(None)
 
 
 def _head(widget: Widget, locale: str) -> dict[str, Any]:
@@ -240,20 +283,33 @@ def _head(widget: Widget, locale: str) -> dict[str, Any]:
     }
 
 
-def _figure(ws: Any, snap: Any, actor: Actor, widget: Widget, filters: Filters, locale: str) -> dict[str, Any]:
+def _figure(
+    ws: Any, snap: Any, actor: Actor, widget: Widget, filters: Filters, locale: str, today: tuple[dt.date, Any]
+) -> dict[str, Any]:
+    """One record widget's figures; ``today`` is the viewer's date and time zone (for ``period``)."""
+    assert widget.entity is not None  # record widgets (today and quote are computed apart)
     entity = snap.catalog.entities[widget.entity]
-    condition = combine(widget.filter, *global_conditions(widget, filters))
+    span = None
+    if widget.period and widget.date_field:
+        span = period_condition(widget.date_field, widget.date_kind, widget.period, *today)
+    condition = combine(widget.filter, span, *global_conditions(widget, filters))
     out: dict[str, Any] = {**_head(widget, locale), "filter": condition, "url": list_url(widget.entity, condition)}
     if widget.type == "table":
         out.update(_table(ws, actor, entity, widget, condition))
         return out
     out["metric"] = widget.metric
     body: dict[str, Any] = {"metrics": {"value": widget.metric}}
+    if widget.rate:
+        out["rate"] = widget.rate
+        body["metrics"] = {"total": "count()", "matches": f"sum(if({widget.rate}, 1, 0))"}
     if condition:
         body["filter"] = condition
     if widget.type == "kpi":
         rows = ws.records.aggregate(actor, widget.entity, body).data
-        out["value"] = rows[0]["value"] if rows else None
+        if widget.rate:
+            out.update(_rate(widget, condition, rows[0] if rows else {}))
+        else:
+            out["value"] = rows[0]["value"] if rows else None
         return out
     assert widget.group_by is not None
     out["group_by"] = widget.group_by
@@ -270,20 +326,44 @@ def _figure(ws: Any, snap: Any, actor: Actor, widget: Widget, filters: Filters, 
         key = row[widget.group_by]
         text, colour = labels.get(key, (names.get(key) or ("—" if key is None else str(key)), None))
         drill = combine(condition, group_condition(entity, widget.group_by, key))
-        series.append(
-            {
-                "key": key,
-                "label": text,
-                "color": colour,
-                "value": row["value"],
-                "filter": drill,
-                "url": list_url(widget.entity, drill),
-            }
-        )
+        point = {
+            "key": key,
+            "label": text,
+            "color": colour,
+            "value": row.get("value"),
+            "filter": drill,
+            "url": list_url(widget.entity, drill),
+        }
+        if widget.rate:
+            point.update(_rate(widget, drill, row))
+        series.append(point)
     if widget.limit:
         series = series[: widget.limit]
     out["series"] = series
     return out
+
+
+def percentage(part: int, whole: int) -> Decimal | None:
+    """``part`` of ``whole`` in percent, to one decimal (half up); None of nothing. Worked out
+    here from the two counts SQL gives, so SQLite and PostgreSQL show the same digits."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _rate(widget: Widget, condition: str | None, row: dict[str, Any]) -> dict[str, Any]:
+    """A rate figure: how many records, how many of them match, the percentage, and the list
+    of those matching (the tile or bar itself links to all its records)."""
+    assert widget.entity is not None and widget.rate is not None
+    total, matches = int(row.get("total") or 0), int(row.get("matches") or 0)
+    matching = combine(condition, widget.rate)
+    return {
+        "value": percentage(matches, total),
+        "total": total,
+        "matches": matches,
+        "match_filter": matching,
+        "match_url": list_url(widget.entity, matching),
+    }
 
 
 def _titles(ws: Any, actor: Actor, entity: EntityDef, name: str, keys: list[Any]) -> dict[Any, str]:
@@ -308,6 +388,7 @@ def _titles(ws: Any, actor: Actor, entity: EntityDef, name: str, keys: list[Any]
 
 
 def _table(ws: Any, actor: Actor, entity: EntityDef, widget: Widget, condition: str | None) -> dict[str, Any]:
+    assert widget.entity is not None
     readable = ws.records.catalog_for(actor).entities[entity.name].fields  # hidden fields stay out
     shown = [c for c in widget.columns if c in readable or c in SYSTEM_TYPES]
     params = {"fields": ",".join(("id", *shown)), "limit": str(widget.limit or TABLE_ROWS)}

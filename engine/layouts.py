@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.automation.definitions import collect
 from engine.automation.model import Automation, BaseComponent
-from engine.automation.values import may_target
+from engine.automation.values import target_entity
 from engine.dsl.functions import FunctionRegistry
 from engine.meta.catalog import Catalog
 from engine.meta.problems import Problems
@@ -54,15 +54,8 @@ class LayoutComponent(BaseComponent):
         where_defined: dict[str, str] = {}
         for definition in collect(catalog, "layout", problems):
             data = definition.data
-            entity = catalog.entities.get(data["entity"])
-            if entity is None or entity.child:
-                problems.add(definition.location("entity"), f"unknown entity {data['entity']!r}")
-                continue
-            if not may_target(definition.pack, entity, catalog):
-                problems.add(
-                    definition.location("entity"),
-                    f"{entity.name!r} belongs to pack {entity.pack!r}, which this pack does not depend on",
-                )
+            entity = target_entity(data["entity"], definition.pack, catalog, problems, definition.location("entity"))
+            if entity is None:
                 continue
             if entity.name in by_entity:
                 problems.add(

@@ -4,6 +4,8 @@
 aggregate asked of ``POST /api/v1/ENTITY/aggregate``, and every drill-down filter lists (through
 ``GET /api/v1/ENTITY?filter=``) exactly the records counted: their number for ``count()``, the
 sum of their field for ``sum(FIELD)``; the groups of a chart together are the widget's records.
+A ``rate`` tile or bar lists ``total`` records, ``matches`` of them through its ``match_filter``,
+and its value is their percentage. ``today`` and ``quote`` widgets count no records.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def check_figures(api: Any, board: dict[str, Any]) -> int:
     for widget in board["widgets"]:
         entity = widget["entity"]
         name = (board["name"], widget["name"])
-        if widget.get("error"):  # a figure the viewer may not see (a hidden field)
+        if widget.get("error") or entity is None:  # a hidden field; today and quote widgets
+            continue
+        if widget.get("rate"):
+            checked += check_rate(api, widget)
             continue
         assert widget["url"] == "/app/" + entity + ("?" if widget["filter"] else "") + widget["url"].partition("?")[2]
         if widget["type"] == "table":
@@ -72,3 +77,25 @@ def check_figures(api: Any, board: dict[str, Any]) -> int:
                 assert sum(number(r[field]) for r in records) == number(value), (name, condition)
             checked += 1
     return checked
+
+
+def percentage(part: int, whole: int) -> Decimal | None:
+    return (Decimal(part * 100) / whole).quantize(Decimal("0.1"), "ROUND_HALF_UP") if whole else None
+
+
+def check_rate(api: Any, widget: dict[str, Any]) -> int:
+    """A rate widget's tile or bars: each lists ``total`` records, ``matches`` of them match
+    (and only those), and the value is their percentage; the bars together are the widget's records."""
+    entity = widget["entity"]
+    points = [widget] if widget["type"] == "kpi" else widget["series"]
+    for point in points:
+        records = drill(api, entity, point["filter"])
+        matching = drill(api, entity, point["match_filter"])
+        assert len(records) == point["total"] and len(matching) == point["matches"], (widget["name"], point)
+        assert {r["id"] for r in matching} <= {r["id"] for r in records}
+        expected = percentage(point["matches"], point["total"])
+        assert (number(point["value"]) if point["value"] is not None else None) == expected, (widget["name"], point)
+    if widget["type"] != "kpi":
+        total = sum(p["total"] for p in widget["series"])
+        assert total == len(drill(api, entity, widget["filter"])), widget["name"]
+    return len(points)

@@ -3,7 +3,7 @@
 No JavaScript and no stylesheet inside the SVG (the Content-Security-Policy forbids inline
 styles): colours and fonts are presentation attributes (``fill=``, ``font-size=``). Each bar,
 point and slice is wrapped in ``<a href>`` to its drill-down list and carries a ``<title>``
-(the browser's tooltip); the chart is ``role="img"`` with an ``aria-label`` listing its
+(the browser's tooltip); the chart is a ``role="group"`` with an ``aria-label`` listing its
 figures, and each link has its own ``aria-label`` for keyboard and screen-reader users.
 """
 
@@ -80,7 +80,7 @@ def _svg(kind: str, title: str, summary: str, width: float, height: float, body:
         xmlns="http://www.w3.org/2000/svg",
         viewBox=f"0 0 {_num(width)} {_num(height)}",
         width="100%",
-        role="img",
+        role="group",  # not "img": an image may not hold links (axe nested-interactive)
         aria_label=f"{title}: {summary}" if summary else title,
         font_family=FONT,
         font_size="12",

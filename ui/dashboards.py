@@ -5,6 +5,8 @@ The figures come from ``engine.dashboards.compute`` (the same data as
 layer. The charts are drawn on the server (``ui.charts``); each bar, point, slice and tile
 links to the list of the records it counts. The form of the global filters (``from``, ``to``,
 ``owner``) is a plain GET form, so it works without JavaScript and the URL is bookmarkable.
+The ``today`` tile links to the day in the calendar; a rate tile links to the records it is
+of and, below, to those matching; the ``quote`` of the day is a blockquote.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def dashboard(name: str) -> Any:
         error, filters = exc.detail, dashboards.Filters()
     board = dashboards.compute(workspace(), who, name, filters, who.locale)
     for widget in board["widgets"]:
-        if widget.get("error"):
+        if widget.get("error") or widget["type"] in dashboards.PLAIN:
             continue
         if widget["type"] in dashboards.CHARTS:
             points = [Point(p["label"], p["value"], p["url"], p["color"]) for p in widget["series"]]

@@ -8,9 +8,8 @@ the REST API would return to them.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import itertools
 import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
@@ -19,6 +18,7 @@ from typing import Any
 from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
 
 from engine.api.context import actor, workspace
+from engine.dataio.writers import FORMATS, csv_chunks, xlsx_chunks
 from engine.dsl.parser import string_literal
 from engine.errors import BadRequest, NotFound, TesseraError
 from engine.meta.model import EntityDef
@@ -42,8 +42,6 @@ OPERATORS = {
 }
 _NUMBERS = {"int", "decimal", "money", "percent", "duration", "rating"}
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-#: a cell starting with one of these is read as a formula by spreadsheet programs
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def entity_or_404(name: str) -> EntityDef:
@@ -241,19 +239,13 @@ def bulk_action(entity_name: str) -> Any:
 
 
 # --- export of the current view --------------------------------------------------------------
-def neutralise(value: Any) -> Any:
-    """A cell a spreadsheet would run as a formula (``=cmd|...``) is written as text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _cell(value: Any) -> Any:
+    """A value as one cell; the writers neutralise formulas (engine.dataio.formulas)."""
     if isinstance(value, dict):
         return value.get("id")
     if isinstance(value, list):
         return ", ".join(str(_cell(v)) for v in value)
-    return neutralise(value)
+    return value
 
 
 def export_rows(entity: EntityDef, state: ListState) -> Iterator[list[Any]]:
@@ -276,47 +268,22 @@ def export_rows(entity: EntityDef, state: ListState) -> Iterator[list[Any]]:
 @signed_in
 def export(entity_name: str, fmt: str) -> Any:
     entity = entity_or_404(entity_name)
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
     state = ListState(entity, request.args)
     if state.error:
         raise BadRequest(state.error)
     rows = export_rows(entity, state)
     header = next(rows)  # the first page is read now, so a bad filter is a 400, not a broken file
     first = list(_take(rows, EXPORT_PAGE))
+    table = itertools.chain([header], first, rows)
+    chunks = csv_chunks(table) if fmt == "csv" else xlsx_chunks(entity.name, table)
     stamp = dt.date.today().isoformat()
-    if fmt == "csv":
-
-        def lines() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            for row in [header, *first]:
-                writer.writerow(row)
-            yield "\ufeff" + buffer.getvalue()
-            for row in rows:
-                buffer.seek(0)
-                buffer.truncate()
-                writer.writerow(row)
-                yield buffer.getvalue()
-
-        return Response(
-            stream_with_context(lines()),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{entity.name}-{stamp}.csv"'},
-        )
-    if fmt == "xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet(entity.name[:31])
-        for row in [header, *first, *rows]:
-            sheet.append([str(v) if isinstance(v, (list, dict)) else v for v in row])
-        data = io.BytesIO()
-        book.save(data)
-        return Response(
-            data.getvalue(),
-            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{entity.name}-{stamp}.xlsx"'},
-        )
-    abort(404)
+    return Response(
+        stream_with_context(chunks),
+        content_type=FORMATS[fmt][0],
+        headers={"Content-Disposition": f'attachment; filename="{entity.name}-{stamp}.{fmt}"'},
+    )
 
 
 def _take(rows: Iterator[list[Any]], n: int) -> Iterator[list[Any]]:

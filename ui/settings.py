@@ -173,5 +173,9 @@ def help_page(name: str) -> Any:
             target, _, anchor = href.partition("#")
             if target.endswith(".md") and "/" not in target and target[:-3] in GUIDES:  # guide to guide
                 child.attrSet("href", url_for("ui.help_page", name=target[:-3]) + (f"#{anchor}" if anchor else ""))
-    body = Markup(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))  # nosec B704 - raw HTML is escaped
+    rendered = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
+    # code blocks wider than the column scroll sideways: tabindex lets keyboard users reach and
+    # scroll them (WCAG 2.1.1). Raw HTML in the guides is escaped, so "<pre>" is only ours.
+    rendered = rendered.replace("<pre>", '<pre tabindex="0">')
+    body = Markup(rendered)  # nosec B704 - raw HTML is escaped
     return render_page("help.html", guides=None, guide=GUIDES[name], body=body)

@@ -13,10 +13,28 @@ TEXT = {"type": "string"}
 OPTIONAL_TEXT = {"type": ["string", "null"]}
 NUMBER = {"type": ["number", "integer", "string", "null"], "description": "a number (decimals as strings)"}
 
+INTEGER = {"type": "integer"}
+DATE_TEXT = {"type": "string", "format": "date"}
+KINDS = ["kpi", "bar", "line", "pie", "funnel", "table", "today", "quote"]
 WIDGET_SUMMARY = {
     "type": "object",
     "required": ["name", "type", "entity"],
-    "properties": {"name": TEXT, "type": TEXT, "entity": TEXT},
+    "properties": {
+        "name": TEXT,
+        "type": {"enum": KINDS},
+        "entity": {**OPTIONAL_TEXT, "description": "null for today, quote"},
+    },
+}
+#: a rate widget's tile or bar: the percentage (value) of its records (total) that match (matches)
+RATE = {
+    "rate": {
+        "type": "string",
+        "description": "rate widgets: the DSL condition whose share of the records is the value",
+    },
+    "total": {**INTEGER, "description": "rate: the records the percentage is of (those of filter and url)"},
+    "matches": {**INTEGER, "description": "rate: how many of them match the rate's condition"},
+    "match_filter": {"type": "string", "description": "rate: DSL filter selecting exactly the matching records"},
+    "match_url": {"type": "string", "description": "rate: the list view of the matching records"},
 }
 DASHBOARD_SUMMARY = {
     "type": "object",
@@ -26,6 +44,7 @@ DASHBOARD_SUMMARY = {
         "label": TEXT,
         "description": TEXT,
         "roles": {"type": "array", "items": TEXT, "description": "roles whose home dashboard this is"},
+        "default": {"type": "boolean", "description": "the home of users none of whose roles has a dashboard"},
         "url": TEXT,
         "home": {"type": "boolean", "description": "the caller's home dashboard"},
         "widgets": {"type": "array", "items": WIDGET_SUMMARY},
@@ -41,16 +60,22 @@ POINT = {
         "value": NUMBER,
         "filter": {"type": "string", "description": "DSL filter selecting exactly the records counted"},
         "url": {"type": "string", "description": "the list view of those records (drill-down)"},
+        "total": RATE["total"],
+        "matches": RATE["matches"],
+        "match_filter": RATE["match_filter"],
+        "match_url": RATE["match_url"],
     },
 }
 WIDGET = {
     "type": "object",
-    "required": ["name", "label", "type", "entity", "url"],
+    "required": ["name", "label", "type", "entity"],
+    "description": "kpi, bar, line, pie, funnel and table widgets count or list the records of an entity and "
+    "carry url (the drill-down); today gives the viewer's date and the days left, quote the quote of the day",
     "properties": {
         "name": TEXT,
         "label": TEXT,
-        "type": {"enum": ["kpi", "bar", "line", "pie", "funnel", "table"]},
-        "entity": TEXT,
+        "type": {"enum": KINDS},
+        "entity": {**OPTIONAL_TEXT, "description": "null for today and quote"},
         "format": TEXT,
         "metric": TEXT,
         "group_by": TEXT,
@@ -61,6 +86,24 @@ WIDGET = {
         "columns": {"type": "array", "items": {"type": "object"}},
         "rows": {"type": "array", "items": {"type": "object"}},
         "error": {"type": "string", "description": "why this widget could not be computed for the caller"},
+        **RATE,
+        # today
+        "date": {**DATE_TEXT, "description": "today: the viewer's date in their time zone; quote: the day it is for"},
+        "time_zone": {**TEXT, "description": "today: the viewer's time zone (IANA name)"},
+        "weekday": {**INTEGER, "description": "today: 1 (Monday) to 7 (Sunday)"},
+        "week": {**INTEGER, "description": "today: the ISO week number"},
+        "day_of_month": INTEGER,
+        "days_in_month": INTEGER,
+        "days_left_in_month": {**INTEGER, "description": "today: days after today to the month's last day (0 on it)"},
+        "month_end": DATE_TEXT,
+        "days_left_in_quarter": INTEGER,
+        "quarter_end": DATE_TEXT,
+        "days_left_in_year": INTEGER,
+        # quote
+        "text": {**OPTIONAL_TEXT, "description": "quote: the quote of the day"},
+        "author": OPTIONAL_TEXT,
+        "index": {"type": ["integer", "null"], "description": "quote: its place in the list (from 0)"},
+        "count": {**INTEGER, "description": "quote: how many quotes the list holds"},
     },
 }
 DASHBOARD = {

@@ -19,9 +19,10 @@ from engine.meta.source import Document, format_path
 KINDS = {"rule": "rules", "workflow": "workflows", "sla": "sla", "calendar": "calendars", "action": "actions"}
 KINDS.update(form="forms", hook="hooks")  # public capture (engine.capture)
 KINDS.update(dashboard="dashboards", layout="layouts")  # engine.dashboards, engine.layouts
+KINDS.update(report="reports")  # engine.reports
 #: the key naming a definition inside its document (rules are items of a ``rules:`` list)
 NAME_KEYS = {"rule": "name", "workflow": "workflow", "sla": "sla", "calendar": "calendar", "action": "name"}
-NAME_KEYS.update(form="form", hook="hook", dashboard="dashboard", layout="layout")
+NAME_KEYS.update(form="form", hook="hook", dashboard="dashboard", layout="layout", report="report")
 #: kinds whose pack files hold a list (``rules: [...]``, ``actions: [...]``), one item a definition
 LISTS = {"rule": "rules", "action": "actions"}
 #: the JSON Schema of one definition, when not named after its kind (``action.json`` is a step)

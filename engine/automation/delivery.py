@@ -19,6 +19,7 @@ row id in ``X-Tessera-Delivery`` (the same for every retry: receivers deduplicat
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -85,6 +86,10 @@ def build_email(ws: Any, row: dict[str, Any]) -> EmailMessage:
     message.set_content(texts["email.txt"] or _fallback_text(payload))
     if texts["email.html"]:
         message.add_alternative(texts["email.html"], subtype="html")
+    for attached in payload.get("attachments") or ():  # {filename, content_type, data (base64)}: reports
+        maintype, _, subtype = str(attached["content_type"]).split(";")[0].partition("/")
+        data = base64.b64decode(attached["data"])
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=attached["filename"])
     return message
 
 

@@ -88,6 +88,7 @@ def components() -> list[Component]:
     from engine import (
         dashboard_definitions,  # dashboard documents: checked with the rest, computed on request
         layouts,  # form layouts: the sections and field order of pages
+        report_definitions,  # report documents: checked with the rest, computed on request and on schedule
     )
     from engine.automation import (  # noqa: F401
         assignment,
@@ -103,6 +104,7 @@ def components() -> list[Component]:
         workflows,
     )
     from engine.capture import definitions as capture_definitions  # public forms and hooks
+    from engine.dataio import import_jobs, sheets  # noqa: F401 - the import_file and import_sheet jobs
 
     return [
         workflows.COMPONENT,
@@ -116,6 +118,7 @@ def components() -> list[Component]:
         capture_definitions.COMPONENT,
         dashboard_definitions.COMPONENT,
         layouts.COMPONENT,
+        report_definitions.COMPONENT,
     ]
 
 

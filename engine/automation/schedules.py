@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -56,6 +57,14 @@ SCHEDULE_ACTOR = Actor(None, frozenset({"admin"}), "schedule")
 #: ``record_id`` of the row marking a cron rule's period as done
 RULE_MARK = ""
 _KEY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+#: more scheduled work each tick runs after the rules, ``(workspace, now) -> runs made``: the
+#: e-mails of scheduled reports (engine.report_schedule registers itself with :func:`register`)
+SENDERS: list[Callable[[Any, dt.datetime], int]] = []
+
+
+def register(run: Callable[[Any, dt.datetime], int]) -> None:
+    if run not in SENDERS:
+        SENDERS.append(run)
 
 
 # --- compile time ------------------------------------------------------------------------------
@@ -202,6 +211,8 @@ def run_due(ws: Any, now: dt.datetime | None = None, batch: int = BATCH) -> int:
             raise
         except sa.exc.SQLAlchemyError:  # e.g. its when divides by zero in SQL: the other rules still run
             log.exception("scheduled rule %s could not run", rule.name)
+    for send in SENDERS:
+        ran += send(ws, now)
     return ran
 
 

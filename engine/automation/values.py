@@ -45,6 +45,19 @@ def may_target(pack: str, entity: EntityDef, catalog: Catalog) -> bool:
     return entity.pack in dependency_closure(catalog.packs).get(pack, {pack, "system"})
 
 
+def target_entity(name: str, pack: str, catalog: Catalog, problems: Any, where: Any) -> EntityDef | None:
+    """The (non-child) entity a definition of ``pack`` names, or None with the problem
+    reported at ``where`` (a location): unknown, or in a pack this one does not depend on."""
+    entity = catalog.entities.get(name)
+    if entity is None or entity.child:
+        problems.add(where, f"unknown entity {name!r}")
+        return None
+    if not may_target(pack, entity, catalog):
+        problems.add(where, f"{entity.name!r} belongs to pack {entity.pack!r}, which this pack does not depend on")
+        return None
+    return entity
+
+
 class Compiler:
     """Compiles the expressions of one definition, reporting errors at their place in the file."""
 

@@ -14,7 +14,7 @@ from limits import parse as parse_limit
 
 from engine.automation.definitions import Definition, collect
 from engine.automation.model import Automation, BaseComponent
-from engine.automation.values import may_target, parse_duration
+from engine.automation.values import parse_duration, target_entity
 from engine.dsl import Expression, compile_expression
 from engine.dsl.functions import FunctionRegistry
 from engine.errors import DslError
@@ -84,14 +84,8 @@ def _compile(
 ) -> Capture | None:
     data = definition.data
     where = definition.location
-    entity = catalog.entities.get(data["entity"])
-    if entity is None or entity.child:
-        problems.add(where("entity"), f"unknown entity {data['entity']!r}")
-        return None
-    if not may_target(definition.pack, entity, catalog):
-        problems.add(
-            where("entity"), f"{entity.name!r} belongs to pack {entity.pack!r}, which this pack does not depend on"
-        )
+    entity = target_entity(data["entity"], definition.pack, catalog, problems, where("entity"))
+    if entity is None:
         return None
     before = len(problems.items)
     if definition.kind == "form":

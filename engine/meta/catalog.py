@@ -23,7 +23,7 @@ from engine.meta.timeline import check_timeline, timeline_from_document
 
 RESERVED_FIELDS = {*SYSTEM_FIELDS, "deleted_at", "deleted_by", "parent_id", "position"}
 #: names taken by API areas under /api/v1 (an entity of that name could not be reached)
-RESERVED_ENTITIES = {"meta", "auth", "privacy", "search", "dashboards", "public", "admin", "openapi", "me"}
+RESERVED_ENTITIES = {"meta", "auth", "privacy", "search", "dashboards", "reports", "public", "admin", "openapi", "me"}
 AUTONUMBER_RX = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 

@@ -26,8 +26,8 @@ _BASE = "https://tessera.dev/schemas/"
 AUTOMATION_SCHEMAS = ("rules", "rule", "action", "workflow", "sla", "calendar", "actions", "record_action")
 #: public capture document kinds (engine.capture): web forms and inbound hooks
 CAPTURE_SCHEMAS = ("form", "hook")
-#: other document kinds of later layers (engine.dashboards, engine.layouts)
-VIEW_SCHEMAS = ("dashboard", "layout")
+#: other document kinds of later layers (engine.dashboards, engine.layouts, engine.reports)
+VIEW_SCHEMAS = ("dashboard", "layout", "report")
 
 
 @cache

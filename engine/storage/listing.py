@@ -68,7 +68,7 @@ def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:  # not "²"
         raise BadRequest(f"{name} must be a whole number from {lo} to {hi}")
     return int(raw)
 

@@ -174,13 +174,16 @@ class Records:
         self._audit_reads(actor, entity, [record])
         return record
 
-    def list(self, actor: Actor, entity_name: str, params: Mapping[str, str] | ListQuery) -> Page:
+    def list(self, actor: Actor, entity_name: str, params: Mapping[str, str] | ListQuery, action: str = "read") -> Page:
+        """A page of readable records; another ``action`` (``export``) must be granted too and
+        narrows the page to the records its scope allows."""
         snap = self.ws.snapshot()
-        entity = self._entity(snap, actor, entity_name)
+        entity = self._entity(snap, actor, entity_name, action)
         rc = self._rc(actor, snap)
         query = params if isinstance(params, ListQuery) else parse_list_params(entity, params, rc.hidden(entity))
+        allowed = rc.predicate(snap, entity, snap.tables.main(entity.name), action) if action != "read" else None
         with self._reading() as conn:
-            page = list_records(conn, snap, entity, query, rc=rc)
+            page = list_records(conn, snap, entity, query, None if allowed is None else [allowed], rc=rc)
         self._audit_reads(actor, entity, page.data)
         return page
 

@@ -1,12 +1,14 @@
 // Live updates (ui/live.py): on a page with an element carrying data-live-entity (list views,
-// kanban boards), listen to /app/events for that entity and, when other people change its
-// records, show "N records changed - refresh" (and mark the changed cards of a board).
+// kanban boards; the calendar names several entities, comma separated), listen to /app/events
+// for them and, when other people change their records, show "N records changed - refresh"
+// (and mark the changed cards of a board).
 // The stream carries only entity, id, version and kind; the page re-reads by reloading.
 (function () {
   "use strict";
   var root = document.querySelector("[data-live-entity]");
   if (!root || !window.EventSource) { return; }
   var entity = root.getAttribute("data-live-entity");
+  var entities = entity.split(","); // the calendar listens to several ("activity,task")
   var changed = {};
   var missed = false;
   var timer = null;
@@ -58,7 +60,7 @@
     source.addEventListener("change", function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
-      if (data.entity !== entity) { return; }
+      if (entities.indexOf(data.entity) < 0) { return; }
       changed[data.id] = Math.max(changed[data.id] || 0, data.version || 0);
       later();
     });

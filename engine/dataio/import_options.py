@@ -1,0 +1,166 @@
+"""What an import request asks for, checked before anything is kept or queued.
+
+The HTTP API takes an import's options as form fields or query parameters (strings);
+:func:`parse_options` turns them into the keyword arguments of
+:class:`engine.dataio.report.ImportOptions` and of :func:`engine.dataio.sources.read_table`,
+and :func:`check_access` refuses at once what the import itself would refuse later, so a
+wrong request is a problem+json answer rather than a failed job.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.actor import Actor
+from engine.errors import FieldError, NotFound, PermissionDenied, ValidationError
+
+#: import options (``ImportOptions`` fields) a request may give
+OPTION_NAMES = (
+    "mapping",
+    "key",
+    "dedupe",
+    "dry_run",
+    "partial",
+    "rules",
+    "batch_size",
+    "source_detail",
+    "defaults",
+    "auto",
+    "values",
+    "date_order",
+    "decimal",
+    "timezone",
+)
+#: how the file is read (``read_table`` arguments)
+READ_NAMES = ("delimiter", "encoding", "sheet")
+DEDUPE_MODES = ("skip", "update", "flag")
+DATE_ORDERS = ("dmy", "mdy")
+DECIMALS = ("auto", ".", ",")
+MAX_BATCH = 10_000
+
+
+class _Parser:
+    """Collects every problem of a request, so one answer lists them all."""
+
+    def __init__(self, raw: dict[str, str]):
+        self.raw = raw
+        self.errors: list[FieldError] = []
+
+    def text(self, name: str) -> str | None:
+        value = self.raw.get(name)
+        return value if value not in (None, "") else None
+
+    def flag(self, name: str) -> bool | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        if value.lower() in ("true", "1", "yes"):
+            return True
+        if value.lower() in ("false", "0", "no"):
+            return False
+        self.errors.append(FieldError(name, "Must be true or false."))
+        return None
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
+        value = self.text(name)
+        if value is not None and value not in allowed:
+            self.errors.append(FieldError(name, f"Must be one of {', '.join(allowed)}."))
+            return None
+        return value
+
+    def json_object(self, name: str, example: str) -> dict[str, Any] | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            self.errors.append(FieldError(name, f"Must be a JSON object, e.g. {example}."))
+            return None
+        return parsed
+
+
+def parse_options(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ImportOptions keyword arguments, read_table keyword arguments) from request strings;
+    options not given are left out, so the importer's defaults apply."""
+    p = _Parser(raw)
+    mapping = p.json_object("mapping", '{"E-Mail": "email", "Notes": null}')
+    if mapping is not None and not all(isinstance(v, str) or v is None for v in mapping.values()):
+        p.errors.append(FieldError("mapping", "Maps column names to field names (null ignores a column)."))
+    values = p.json_object("values", '{"status": {"Open Deal": "qualified"}}')
+    if values is not None and not all(isinstance(v, dict) for v in values.values()):
+        p.errors.append(FieldError("values", "Maps a field to {cell text: stored value}."))
+    batch_size = None
+    if p.text("batch_size") is not None:
+        text = str(p.text("batch_size"))
+        if not text.isdigit() or not 1 <= int(text) <= MAX_BATCH:
+            p.errors.append(FieldError("batch_size", f"Must be a whole number from 1 to {MAX_BATCH}."))
+        else:
+            batch_size = int(text)
+    timezone = p.text("timezone")
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            p.errors.append(FieldError("timezone", f"Unknown time zone {timezone!r}."))
+    delimiter = p.text("delimiter")
+    if delimiter in ("\\t", "tab"):
+        delimiter = "\t"
+    if delimiter is not None and len(delimiter) != 1:
+        p.errors.append(FieldError("delimiter", "Must be one character (\\t for a tab)."))
+    options = {
+        "mapping": mapping,
+        "key": p.text("key"),
+        "dedupe": p.choice("dedupe", DEDUPE_MODES),
+        "dry_run": p.flag("dry_run"),
+        "partial": p.flag("partial"),
+        "rules": p.flag("rules"),
+        "batch_size": batch_size,
+        "source_detail": p.text("source_detail"),
+        "defaults": p.json_object("defaults", '{"source": "import"}'),
+        "auto": p.flag("auto"),
+        "values": values,
+        "date_order": p.choice("date_order", DATE_ORDERS),
+        "decimal": p.choice("decimal", DECIMALS),
+        "timezone": timezone,
+    }
+    read = {"delimiter": delimiter, "encoding": p.text("encoding"), "sheet": p.text("sheet")}
+    if p.errors:
+        raise ValidationError("The import options are not valid", p.errors)
+    return {k: v for k, v in options.items() if v is not None}, {k: v for k, v in read.items() if v is not None}
+
+
+def check_access(ws: Any, actor: Actor, entity_name: str, options: dict[str, Any]) -> None:
+    """Refuse at once what the import would refuse: an entity the actor cannot read (it does
+    not exist for them), no ``import`` permission, a column mapped or a key on a field they
+    cannot see (unknown) or may only read."""
+    snap = ws.snapshot()
+    entity = snap.api_entity(entity_name)
+    access = ws.permissions.for_actor(snap, actor)
+    if not access.can(entity, "read"):
+        raise NotFound(f"There is no entity {entity_name!r}")
+    if not access.can(entity, "import"):
+        raise PermissionDenied(f"You may not import {entity.name} records")
+    modes = access.field_modes(entity)
+    errors = []
+    targets = [(f"mapping.{column}", target) for column, target in (options.get("mapping") or {}).items()]
+    targets += [(f"defaults.{name}", name) for name in options.get("defaults") or {}]
+    if options.get("key"):
+        targets.append(("key", options["key"]))
+    for where, target in targets:
+        if target is None:
+            continue
+        name = str(target).split(".", 1)[0]  # account.code: the link field account
+        if name in ("id", "owner"):
+            continue
+        mode = modes.get(name)
+        if mode is None:
+            errors.append(FieldError(where, f"{entity.name} has no field {name!r}."))
+        elif mode != "write" and where != "key":
+            errors.append(FieldError(where, f"{name} is read-only for your role."))
+    if errors:
+        raise ValidationError("The import options are not valid", errors)

@@ -1,0 +1,473 @@
+"""Import a table of cells into an entity, through the data-access layer.
+
+Each row is converted (``engine.dataio.convert``), its references resolved in batches
+(``engine.dataio.links``), then validated and written exactly as an API write is
+(``Records._load`` / ``_insert`` / ``_apply_update``: field permissions, validations,
+duplicate rules, audit, automation). Rows are processed in batches inside one
+transaction, each row in a savepoint so that a refused row is reported and the others
+continue (like ``engine.storage.bulk``):
+
+* by default the whole file is one transaction: any row error, and nothing is written;
+* ``partial``: one transaction per batch; a batch with an error is rolled back whole,
+  the others land, and the report lists which batches did;
+* ``dry_run``: everything is done, then rolled back, so the report is exactly what a real
+  run would say (duplicates inside the file included).
+
+``rules=False`` runs the import with a copy of the metadata snapshot whose automation
+lacks the components with side effects (rules, assignment rules, webhooks); workflows,
+rollups and SLA bookkeeping still run, since they keep records consistent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.actor import Actor
+from engine.dataio.convert import REFERENCES, ConversionError, ConvertOptions, converter
+from engine.dataio.links import LinkResolver
+from engine.dataio.mapping import Column, MappingError, Plan, importable_field, plan_columns
+from engine.dataio.report import (
+    Batch,
+    ImportOptions,
+    ImportReport,
+    RowError,
+    check_options,
+    write_error_report,
+)
+from engine.dataio.sources import Table
+from engine.errors import FieldError, PermissionDenied, TesseraError
+from engine.meta.model import EntityDef
+from engine.storage import writing as w
+from engine.storage.database import write_transaction
+from engine.storage.duplicates import DuplicateGuard, DuplicateOptions
+
+__all__ = ["ImportOptions", "ImportReport", "RowError", "import_table", "write_error_report"]
+
+#: automation components whose reactions an import may switch off (``--no-rules``)
+SIDE_EFFECTS = frozenset({"rules", "assignment", "webhooks"})
+
+
+class _Retry(Exception):
+    """A row was refused in a batch written without savepoints: write it again with them."""
+
+
+class _Rollback(Exception):
+    """Leave a transaction without committing (dry run, or a batch with errors)."""
+
+
+def without_rules(snap: Any) -> Any:
+    """The snapshot with its side-effect automation off; the metadata is otherwise the same."""
+    automation = dataclasses.replace(
+        snap.automation, components=[c for c in snap.automation.components if c.name not in SIDE_EFFECTS]
+    )
+    return dataclasses.replace(snap, automation=automation)
+
+
+def import_table(
+    ws: Any,
+    actor: Actor,
+    entity_name: str,
+    table: Table,
+    options: ImportOptions,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import every row of ``table`` into ``entity_name`` as ``actor``; see the module doc.
+
+    Raises a ``TesseraError`` for what makes the whole run impossible (no permission, a
+    mapping naming an unknown field, an unreadable file); row problems go in the report."""
+    check_options(options)
+    records = ws.records
+    snap = ws.snapshot()
+    if not options.rules:
+        snap = without_rules(snap)
+    entity = records._entity(snap, actor, entity_name)
+    access = records._access(snap, actor)
+    if not access.can(entity, "import"):
+        raise PermissionDenied(f"You may not import {entity.name} records")
+    if entity.system and not actor.is_admin:
+        raise PermissionDenied(f"Only administrators may change {entity.name} records")
+    plan = plan_columns(entity, table.headers, options.mapping, options.auto, options.require_columns)
+    if not plan.columns:
+        raise MappingError(
+            f"no column of {table.name} matches a field of {entity.name} "
+            f"(columns: {', '.join(h for h in table.headers if h)}); give a mapping"
+        )
+    runner = _Importer(ws, snap, actor, entity, table, plan, options)
+    return runner.run(progress)
+
+
+class _Importer:
+    """One run: converters and resolvers built once, then batch after batch."""
+
+    def __init__(
+        self, ws: Any, snap: Any, actor: Actor, entity: EntityDef, table: Table, plan: Plan, options: ImportOptions
+    ):
+        self.ws, self.records, self.snap, self.actor = ws, ws.records, snap, actor
+        self.entity, self.table, self.plan, self.options = entity, table, plan, options
+        # ";"-separated files come from locales that write decimal commas (Excel in DE, FR, ...)
+        decimal = "," if options.decimal == "auto" and table.delimiter == ";" else options.decimal
+        self.convert_options = ConvertOptions(options.date_order, decimal, options.timezone)
+        self.readers = {
+            c.index: converter(c.field, self.convert_options, options.values.get(c.field.name)) for c in plan.columns
+        }
+        self.rc = self.records._rc(actor, snap)
+        self.resolvers = {c.index: LinkResolver(snap, self.rc, c) for c in plan.columns if c.field.type in REFERENCES}
+        self.header_of = {c.field.name: c.header for c in plan.columns}
+        self._run: Any = None
+        self.defaults = self._defaults()
+        self.key = self._key()
+        self.report = ImportReport(
+            entity.name,
+            dry_run=options.dry_run,
+            partial=options.partial and not options.dry_run,
+            source=table.name,
+            mapping={c.header: c.field.name + (f".{c.by}" if c.by else "") for c in plan.columns},
+            ignored_columns=plan.ignored,
+            headers=list(table.headers),
+        )
+
+    # --- set-up --------------------------------------------------------------------------
+    def _defaults(self) -> dict[str, Any]:
+        """Template constants and the source category, converted like cells."""
+        raw = dict(self.options.defaults)
+        if self.options.source_detail is not None:
+            if "source_detail" not in self.entity.fields:
+                raise MappingError(f"{self.entity.name} has no field source_detail to hold the source category")
+            raw["source_detail"] = self.options.source_detail
+        out: dict[str, Any] = {}
+        for name, value in raw.items():
+            fd, by = importable_field(self.entity, name)
+            if by is not None or fd.type in REFERENCES:
+                if not isinstance(value, str):
+                    raise MappingError(f"the constant for {name} must name a record")
+                resolver = LinkResolver(self.snap, self.rc, Column(-1, f"constant {name}", fd, by))
+                with self.ws.db.connect() as conn:
+                    parts = [value] if fd.type != "links" else value.split(";")
+                    found = resolver.resolve(conn, {p.strip() for p in parts})
+                ids = []
+                for part, hits in found.items():
+                    if len(hits) != 1:
+                        raise MappingError(f"constant {name}: {resolver.message(part, len(hits))}")
+                    ids += list(hits)
+                out[fd.name] = ids if fd.type == "links" else ids[0]
+            elif isinstance(value, str):
+                try:
+                    out[fd.name] = converter(fd, self.convert_options, self.options.values.get(fd.name))(value)
+                except ConversionError as exc:
+                    raise MappingError(f"constant {name}: {exc}") from None
+            else:
+                out[fd.name] = value
+        return out
+
+    def _key(self) -> str | None:
+        key = self.options.key
+        if key is None:
+            return None
+        fd = self.entity.fields.get(key)
+        if fd is None or not fd.has_column or fd.type in ("json", "links", "table", "multi_enum"):
+            raise MappingError(f"{self.entity.name} has no single-valued stored field {key!r} to use as the key")
+        if key not in self.header_of:
+            raise MappingError(f"no column fills the key field {key!r}")
+        return key
+
+    # --- the run ---------------------------------------------------------------------------
+    def run(self, progress: Callable[[int], None] | None) -> ImportReport:
+        report, done = self.report, 0
+        batches = self._batches()
+        if report.partial:
+            for rows in batches:
+                batch = Batch(rows[0][0], rows[-1][0], len(rows))
+                report.batches.append(batch)
+                landed = (report.created, report.updated, report.flagged)
+                try:
+                    with write_transaction(self.ws.db) as conn:
+                        batch.failed = self._batch(conn, rows)
+                        if batch.failed:
+                            raise _Rollback
+                    batch.written = report.written = True
+                except _Rollback:  # the counters say what landed; the batch's good rows are not_written
+                    report.not_written += batch.rows - batch.failed
+                    report.created, report.updated, report.flagged = landed
+                done += len(rows)
+                if progress is not None:
+                    progress(done)
+            return report
+        try:
+            with write_transaction(self.ws.db) as conn:
+                for rows in batches:
+                    self._batch(conn, rows)
+                    done += len(rows)
+                    if progress is not None:
+                        progress(done)
+                if report.dry_run or report.failed:
+                    raise _Rollback
+            report.written = True
+        except _Rollback:
+            report.not_written = report.total - report.failed - report.skipped
+        return report
+
+    def _batches(self) -> Iterator[list[tuple[int, list[str | None]]]]:
+        size = self.options.batch_size
+        batch: list[tuple[int, list[str | None]]] = []
+        for number, cells in enumerate(self.table.rows, start=1):
+            if not cells or all(c is None or not c.strip() for c in cells):
+                continue  # blank line: not a row, but it keeps the numbering of the file
+            batch.append((number, cells))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    # --- one batch -------------------------------------------------------------------------
+    def _batch(self, conn: Connection, rows: list[tuple[int, list[str | None]]]) -> int:
+        """Write one batch inside ``conn``'s transaction; returns the number of failed rows."""
+        report = self.report
+        failed_before = report.failed
+        converted: list[tuple[int, list[str | None], dict[str, Any]]] = []
+        raws: dict[int, set[str]] = {i: set() for i in self.resolvers}
+        for number, cells in rows:
+            report.total += 1
+            values = self._convert(number, cells)
+            if values is None:
+                continue
+            for index, resolver in self.resolvers.items():
+                raw = values.get(resolver.column.field.name)
+                if raw is not None:
+                    raws[index].update(raw if isinstance(raw, list) else [raw])
+            converted.append((number, cells, values))
+        found = {i: self.resolvers[i].resolve(conn, raws[i]) for i in self.resolvers if raws[i]}
+        linked = [row for row in converted if self._link(row[0], row[1], row[2], found)]
+        keys = self._existing_keys(conn, linked)
+        now = self.records.clock()
+        # Optimistically without a savepoint per row (two round trips less per row); a row
+        # refused after it began writing rolls the batch back, and the batch is written
+        # again with one savepoint per row, so the refused row alone is left out.
+        counters = self._counters()
+        try:
+            with conn.begin_nested():
+                self._write_rows(conn, linked, keys, now, savepoints=False)
+        except _Retry:
+            self._restore(counters)
+            self._write_rows(conn, linked, keys, now, savepoints=True)
+        return report.failed - failed_before
+
+    def _counters(self) -> tuple[int, ...]:
+        r = self.report
+        return (r.created, r.updated, r.skipped, r.flagged, r.failed, len(r.errors), len(r.flags))
+
+    def _restore(self, counters: tuple[int, ...]) -> None:
+        r = self.report
+        r.created, r.updated, r.skipped, r.flagged, r.failed, errors, flags = counters
+        del r.errors[errors:], r.flags[flags:]
+
+    def _write_rows(
+        self,
+        conn: Connection,
+        rows: list[tuple[int, list[str | None], dict[str, Any]]],
+        keys: dict[Any, str],
+        now: Any,
+        savepoints: bool,
+    ) -> None:
+        created_keys: dict[Any, str] = {}
+        # one automation run for the batch's creates, not one per row: a run lives until the
+        # commit, and an import's transaction may hold a million rows
+        if self.snap.automation.listens(self.entity.name):
+            self._run = self.records._run(conn, self.snap, self.actor, now)
+        for number, cells, values in rows:
+            key_value = values.get(self.key) if self.key else None
+            target = None
+            if key_value is not None:
+                target = created_keys.get(key_value) or keys.get(key_value)
+                if target == "":
+                    self._fail(
+                        number, cells, self.key, f"Several {self.entity.name} records have {self.key} {key_value!r}."
+                    )
+                    continue
+            outcome = self._write(conn, number, cells, values, target, now, savepoints)
+            if outcome is not None and key_value is not None and outcome[0] == "created" and outcome[1]:
+                created_keys[key_value] = outcome[1]
+
+    def _convert(self, number: int, cells: list[str | None]) -> dict[str, Any] | None:
+        width = len(self.table.headers)
+        extra = [c for c in cells[width:] if c is not None and c.strip()]
+        if extra or (len(cells) < width and self.table.format == "csv"):
+            self._fail(number, cells, None, f"The row has {len(cells)} cells; the header row has {width}.", column=None)
+            return None
+        values: dict[str, Any] = {}
+        errors: list[RowError] = []
+        for column in self.plan.columns:
+            raw = cells[column.index] if column.index < len(cells) else None
+            if raw is None or not raw.strip():
+                continue  # empty: the default on create, unchanged on update
+            try:
+                values[column.field.name] = self.readers[column.index](raw)
+            except ConversionError as exc:
+                errors.append(RowError(number, column.header, column.field.name, str(exc), cells))
+        if errors:
+            self._fail_all(errors)
+            return None
+        return values
+
+    def _link(self, number: int, cells: list[str | None], values: dict[str, Any], found: dict[int, Any]) -> bool:
+        """Replace reference cells by record ids; False (and reported) when one names no single record."""
+        errors = []
+        for index, resolver in self.resolvers.items():
+            name = resolver.column.field.name
+            raw = values.get(name)
+            if raw is None:
+                continue
+            ids = []
+            for part in raw if isinstance(raw, list) else [raw]:
+                hits = found[index].get(part, set())
+                if len(hits) != 1:
+                    errors.append(
+                        RowError(number, resolver.column.header, name, resolver.message(part, len(hits)), cells)
+                    )
+                else:
+                    ids += list(hits)
+            values[name] = list(dict.fromkeys(ids)) if isinstance(raw, list) else (ids[0] if ids else None)
+        if errors:
+            self._fail_all(errors)
+            return False
+        return True
+
+    def _existing_keys(self, conn: Connection, converted: list[tuple[int, Any, dict[str, Any]]]) -> dict[Any, str]:
+        """Key value -> id of the live record holding it ("" when several do)."""
+        if self.key is None:
+            return {}
+        wanted = sorted({v[self.key] for _, _, v in converted if v.get(self.key) is not None}, key=str)
+        table = self.snap.tables.main(self.entity.name)
+        col = table.c[self.key]
+        out: dict[Any, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = conn.execute(sa.select(table.c.id, col).where(col.in_(chunk), table.c.deleted_at.is_(None)))
+            for record_id, value in rows:
+                value = _as_input(value)
+                out[value] = "" if value in out else record_id
+        return out
+
+    def _write(
+        self,
+        conn: Connection,
+        number: int,
+        cells: list[str | None],
+        values: dict[str, Any],
+        target: str | None,
+        now: Any,
+        savepoint: bool = True,
+    ) -> tuple[str, str | None, bool] | None:
+        """Create or update one record: what happened, the id, whether it was flagged as a
+        possible duplicate; None when the row was refused (and reported). Without a
+        ``savepoint``, a refusal after the first write raises ``_Retry`` instead."""
+        records, snap, actor, entity, report = self.records, self.snap, self.actor, self.entity, self.report
+        mode = self.options.dedupe
+        duplicates = DuplicateOptions(allow=mode == "flag")
+        try:  # input validation reads nothing and writes nothing: no savepoint needed
+            if target is None:
+                data = {**{k: v for k, v in self.defaults.items() if k not in values}, **values}
+                loaded = records._load(snap, entity, data, actor)
+            else:
+                loaded = records._load(snap, entity, values, actor)
+        except TesseraError as exc:
+            self._fail_errors(number, cells, exc.errors or [FieldError("(record)", exc.detail)])
+            return None
+        try:
+            with conn.begin_nested() if savepoint else nullcontext():
+                if target is None:
+                    if mode in ("skip", "update"):
+                        matched = self._duplicates_of(conn, loaded, now)
+                        if matched and mode == "skip":
+                            report.skipped += 1
+                            return ("skipped", None, False)
+                        same = sorted({m.id for m in matched if m.entity == entity.name and m.readable})
+                        if mode == "update" and len(same) > 1:
+                            raise TesseraError(
+                                "ambiguous",
+                                [FieldError("(record)", f"{len(same)} records match; cannot choose which to update.")],
+                            )
+                        if mode == "update" and same:
+                            target = same[0]
+                            loaded = records._load(snap, entity, values, actor)
+                    if target is None:
+                        record_id = records._insert(
+                            conn, snap, actor, entity, loaded, now, self._run, duplicates=duplicates
+                        )
+                        report.created += 1
+                        return ("created", record_id, self._flag(number, cells, duplicates))
+                records._apply_update(conn, snap, actor, entity, target, loaded, None, now, duplicates=duplicates)
+                report.updated += 1
+                return ("updated", target, self._flag(number, cells, duplicates))
+        except (sa.exc.IntegrityError, sa.exc.DataError, TesseraError) as exc:
+            if not savepoint:
+                raise _Retry from exc
+            self._report_refusal(number, cells, exc)
+        return None
+
+    def _report_refusal(self, number: int, cells: list[str | None], exc: Exception) -> None:
+        if isinstance(exc, sa.exc.IntegrityError):
+            self._fail_errors(number, cells, w.conflict_from(self.entity, exc).errors)
+        elif isinstance(exc, sa.exc.DataError):
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
+            self._fail(number, cells, None, f"A value is out of range: {reason}")
+        elif isinstance(exc, TesseraError):
+            self._fail_errors(number, cells, exc.errors or [FieldError("(record)", exc.detail)])
+
+    def _flag(self, number: int, cells: list[str | None], duplicates: DuplicateOptions) -> bool:
+        if not duplicates.warnings:
+            return False
+        self.report.flagged += 1
+        for warning in duplicates.warnings:
+            text = f"Possible duplicate (written): {warning['message']}"
+            self.report.flags.append(RowError(number, None, None, text, cells))
+        return True
+
+    def _duplicates_of(self, conn: Connection, values: dict[str, Any], now: Any) -> list[Any]:
+        """Records the entity's duplicate rules match ``values`` with (as a create would see them)."""
+        record = dict(values)
+        w.apply_defaults(self.entity, record, self.snap.catalog)
+        guard = DuplicateGuard(conn, self.snap, self.actor, self.entity, now, lambda: self.rc)
+        matches = []
+        for rule in guard.compiled.rules:
+            if "create" in rule.events and guard.applies(rule, record):
+                matches += guard.find(rule, record)
+        return matches
+
+    # --- errors ----------------------------------------------------------------------------
+    def _fail_errors(self, number: int, cells: list[str | None], errors: list[FieldError]) -> None:
+        self._fail_all(
+            [
+                RowError(
+                    number,
+                    self.header_of.get(e.field.split("[")[0].split(".")[0]),
+                    None if e.field.startswith("(") else e.field,
+                    e.message,
+                    cells,
+                )
+                for e in errors
+            ]
+        )
+
+    def _fail(
+        self, number: int, cells: list[str | None], field: str | None, message: str, column: str | None = None
+    ) -> None:
+        self._fail_all([RowError(number, column or self.header_of.get(field or ""), field, message, cells)])
+
+    def _fail_all(self, errors: list[RowError]) -> None:
+        self.report.failed += 1
+        for error in errors:
+            self.report.add_error(error)
+
+
+def _as_input(value: Any) -> Any:
+    """A stored key value in the shape a converted cell has (dates as ISO strings)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

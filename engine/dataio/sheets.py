@@ -1,0 +1,424 @@
+"""Google Sheets as an import source, and the ``import_sheet`` job that re-imports one.
+
+Two ways to read a sheet, both giving a :class:`engine.dataio.sources.Table` (first row:
+the headers) that :func:`engine.dataio.importing.import_table` takes like a file:
+
+- **CSV export** (no credentials): a sheet shared as "anyone with the link" (or published
+  to the web) is downloaded from its CSV export URL. ``https://docs.google.com/spreadsheets
+  /d/ID/edit#gid=0`` becomes ``.../d/ID/export?format=csv&gid=0``; any other ``http(s)``
+  URL (a "publish to web" CSV link) is fetched as given.
+- **Sheets API v4** (a service account): ``spreadsheets.values.get`` with an OAuth2 access
+  token from the JWT bearer flow (RFC 7523): a JWT signed with the account's private key
+  (RS256, ``joserfc``) is exchanged at the key file's ``token_uri``. Share the sheet with
+  the account's ``client_email``. The key file is the JSON Google gives; its path comes
+  from the job's ``credentials`` argument or ``GOOGLE_APPLICATION_CREDENTIALS``.
+
+Base URLs are arguments (``api_base``; the key file's ``token_uri``), so tests run against
+a local fake server.
+
+**Scheduled re-import**: the ``import_sheet`` job (args ``entity``, ``url``, ``key``,
+``mapping``...) imports a sheet as an upsert on ``key``: a row whose key exists updates
+that record, a new key creates one, so running it again and again converges on the sheet.
+A cron rule in a pack or overlay queues it (``enqueue: {job: import_sheet, args: ...}``);
+see ``docs/data-import-api.md``. Rows removed from the sheet are not deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+
+import requests
+
+from engine.actor import Actor
+from engine.automation.jobs import register_job
+from engine.errors import BadRequest, TesseraError, ValidationError
+
+log = logging.getLogger("tessera.import")
+
+SHEETS_API = "https://sheets.googleapis.com/v4"
+EXPORT_HOST = "https://docs.google.com"
+SCOPE = "https://www.googleapis.com/auth/spreadsheets.readonly"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: the largest CSV export read (the sheet is held in memory while it is parsed)
+MAX_BYTES = 50 * 1024 * 1024
+TIMEOUT = 30.0
+_SHEET_PATH = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_BARE_ID = re.compile(r"^[A-Za-z0-9_-]{20,}$")
+JOB_NAME = "import_sheet"
+JOB_ARGS = {
+    "entity",
+    "url",
+    "key",
+    "mapping",
+    "sheet",
+    "credentials",
+    "user",
+    "api_base",
+    "dedupe",
+    "partial",
+    "rules",
+    "source_detail",
+    "defaults",
+    "batch_size",
+}
+
+
+class SheetUnavailable(TesseraError):
+    """Google (or the network) did not hand over the sheet."""
+
+    status = 502
+    title = "Bad gateway"
+
+
+@dataclass(frozen=True)
+class SheetRef:
+    """Where a sheet is: its spreadsheet id and tab (``gid``), or a URL to fetch as is."""
+
+    spreadsheet_id: str | None
+    gid: str | None
+    url: str | None
+
+
+def parse_sheet(source: str) -> SheetRef:
+    """A spreadsheet id, a ``.../spreadsheets/d/ID/...`` URL, or another CSV URL."""
+    source = source.strip()
+    if _BARE_ID.match(source):
+        return SheetRef(source, None, None)
+    parts = urlsplit(source)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"{source!r} is neither a spreadsheet id nor an http(s) URL of a sheet")
+    gids = parse_qs(parts.query).get("gid") or parse_qs(parts.fragment).get("gid")
+    gid = gids[0] if gids else None
+    found = _SHEET_PATH.search(parts.path)
+    if found and found.group(1) != "e":  # /d/e/2PACX...: a "publish to web" link, fetched as is
+        return SheetRef(found.group(1), gid, source)
+    return SheetRef(None, gid, source)
+
+
+def csv_export_url(ref: SheetRef) -> str:
+    """The URL the sheet's CSV is downloaded from."""
+    if ref.spreadsheet_id is None:
+        assert ref.url is not None
+        return ref.url
+    query = {"format": "csv", **({"gid": ref.gid} if ref.gid else {})}
+    if ref.url is None:
+        return f"{EXPORT_HOST}/spreadsheets/d/{ref.spreadsheet_id}/export?{urlencode(query)}"
+    parts = urlsplit(ref.url)
+    if parts.path.rstrip("/").endswith("/export"):
+        return ref.url
+    path = f"/spreadsheets/d/{ref.spreadsheet_id}/export"
+    prefix = parts.path[: parts.path.find("/spreadsheets/d/")]
+    return urlunsplit((parts.scheme, parts.netloc, prefix + path, urlencode(query), ""))
+
+
+# --- service accounts ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """The parts of a Google service-account key file the JWT bearer flow needs."""
+
+    client_email: str
+    private_key: str
+    token_uri: str = "https://oauth2.googleapis.com/token"
+    private_key_id: str | None = None
+
+    @classmethod
+    def load(cls, source: str | Path | dict[str, Any]) -> ServiceAccount:
+        """From the key file's JSON (a dict) or its path."""
+        if isinstance(source, dict):
+            data = source
+        else:
+            try:
+                data = json.loads(Path(source).read_text())
+            except (OSError, ValueError) as exc:
+                raise BadRequest(f"The service-account key file {str(source)!r} cannot be read: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The service-account key must be the JSON object Google gives")
+        missing = [k for k in ("client_email", "private_key") if not data.get(k)]
+        if missing:
+            raise BadRequest(f"The service-account key lacks {', '.join(missing)}")
+        return cls(
+            data["client_email"],
+            data["private_key"],
+            data.get("token_uri") or cls.token_uri,
+            data.get("private_key_id"),
+        )
+
+
+def default_credentials() -> ServiceAccount | None:
+    """The key file ``GOOGLE_APPLICATION_CREDENTIALS`` names (Google's own convention), if set."""
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    return ServiceAccount.load(path) if path else None
+
+
+def signed_assertion(account: ServiceAccount, now: float | None = None) -> str:
+    """The JWT the token endpoint exchanges for an access token (valid one hour)."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": account.client_email,
+        "scope": SCOPE,
+        "aud": account.token_uri,
+        "iat": issued,
+        "exp": issued + 3600,
+    }
+    header = {"alg": "RS256", "typ": "JWT", **({"kid": account.private_key_id} if account.private_key_id else {})}
+    try:
+        key = RSAKey.import_key(account.private_key)
+    except Exception as exc:  # joserfc and cryptography raise several kinds for a bad PEM
+        raise BadRequest(f"The service account's private key is not a valid RSA key: {exc}") from None
+    return jwt.encode(header, claims, key)
+
+
+def access_token(account: ServiceAccount, session: requests.Session, timeout: float = TIMEOUT) -> str:
+    """An OAuth2 access token for the account (JWT bearer grant)."""
+    try:
+        answer = session.post(
+            account.token_uri,
+            data={"grant_type": JWT_GRANT, "assertion": signed_assertion(account)},
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise SheetUnavailable(f"The token endpoint {account.token_uri} cannot be reached: {exc}") from None
+    body = _json(answer)
+    if answer.status_code != 200 or not body.get("access_token"):
+        reason = body.get("error_description") or body.get("error") or f"status {answer.status_code}"
+        raise SheetUnavailable(f"Google refused the service account {account.client_email}: {reason}")
+    return str(body["access_token"])
+
+
+def _json(answer: requests.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def sheet_source(
+    source: str,
+    credentials: ServiceAccount | str | Path | dict[str, Any] | None = None,
+    *,
+    sheet: str | None = None,
+    api_base: str = SHEETS_API,
+    session: requests.Session | None = None,
+    timeout: float = TIMEOUT,
+) -> Any:
+    """The sheet as a :class:`engine.dataio.sources.Table`: through the Sheets API with a
+    service account (``credentials``), else from its CSV export. ``sheet``: the tab's name
+    (default: the tab the URL's ``gid`` names, else the first)."""
+    ref = parse_sheet(source)
+    http = session or requests.Session()
+    if credentials is None or isinstance(credentials, ServiceAccount):
+        account = credentials
+    else:
+        account = ServiceAccount.load(credentials)
+    if account is None:
+        return _from_csv_export(ref, http, timeout)
+    if ref.spreadsheet_id is None:
+        raise BadRequest("The Sheets API needs a spreadsheet id or a .../spreadsheets/d/ID/... URL")
+    return _from_api(ref.spreadsheet_id, ref.gid, sheet, account, api_base.rstrip("/"), http, timeout)
+
+
+def _from_csv_export(ref: SheetRef, http: requests.Session, timeout: float) -> Any:
+    from engine.dataio.sources import read_table
+
+    url = csv_export_url(ref)
+    try:
+        with http.get(url, timeout=timeout, stream=True, allow_redirects=True) as answer:
+            if answer.status_code in (401, 403, 404):
+                raise SheetUnavailable(
+                    f"The sheet's CSV export answered {answer.status_code}: share the sheet as 'anyone with"
+                    " the link can view', or use a service account"
+                )
+            if answer.status_code != 200:
+                raise SheetUnavailable(f"The sheet's CSV export answered {answer.status_code}")
+            if "html" in answer.headers.get("Content-Type", ""):  # Google's sign-in page
+                raise SheetUnavailable(
+                    "The sheet is not public (Google answered with a sign-in page): share it as 'anyone"
+                    " with the link can view', or use a service account"
+                )
+            content = _read_limited(answer)
+    except requests.RequestException as exc:
+        raise SheetUnavailable(f"The sheet cannot be downloaded: {exc}") from None
+    name = ref.spreadsheet_id or Path(urlsplit(url).path).name or "sheet"
+    return read_table(content, filename=f"{name}.csv")
+
+
+def _read_limited(answer: requests.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in answer.iter_content(1 << 16):
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise SheetUnavailable(f"The sheet is larger than {MAX_BYTES} bytes; import it as a file")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _api_get(http: requests.Session, url: str, token: str, params: dict[str, str], timeout: float) -> dict[str, Any]:
+    try:
+        answer = http.get(url, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+    except requests.RequestException as exc:
+        raise SheetUnavailable(f"The Sheets API cannot be reached: {exc}") from None
+    body = _json(answer)
+    if answer.status_code == 200:
+        return body
+    message = (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else None
+    if answer.status_code in (403, 404):
+        raise SheetUnavailable(
+            f"The Sheets API answered {answer.status_code} ({message or 'no access'}): check the spreadsheet id"
+            " and share the sheet with the service account's client_email"
+        )
+    raise SheetUnavailable(f"The Sheets API answered {answer.status_code}: {message or answer.reason}")
+
+
+def _from_api(
+    spreadsheet_id: str,
+    gid: str | None,
+    sheet: str | None,
+    account: ServiceAccount,
+    api_base: str,
+    http: requests.Session,
+    timeout: float,
+) -> Any:
+    from engine.dataio.sources import Table
+
+    token = access_token(account, http, timeout)
+    base = f"{api_base}/spreadsheets/{quote(spreadsheet_id, safe='')}"
+    if sheet is None:  # the tab the gid names, else the first
+        meta = _api_get(http, base, token, {"fields": "sheets.properties(sheetId,title)"}, timeout)
+        tabs = [s.get("properties", {}) for s in meta.get("sheets", [])]
+        chosen = next((t for t in tabs if gid is not None and str(t.get("sheetId")) == str(gid)), None)
+        if chosen is None and gid is not None:
+            raise BadRequest(f"The spreadsheet has no tab with gid {gid}")
+        chosen = chosen or (tabs[0] if tabs else None)
+        if chosen is None:
+            raise BadRequest("The spreadsheet has no tabs")
+        sheet = str(chosen.get("title"))
+    a1 = "'" + sheet.replace("'", "''") + "'"
+    body = _api_get(
+        http,
+        f"{base}/values/{quote(a1, safe='')}",
+        token,
+        {"majorDimension": "ROWS", "valueRenderOption": "FORMATTED_VALUE"},
+        timeout,
+    )
+    values: list[list[Any]] = body.get("values") or []
+    if not values:
+        raise BadRequest(f"The tab {sheet!r} is empty: the first row must name the columns")
+    headers = [_text(v) or "" for v in values[0]]
+    return Table(name=sheet, headers=headers, rows=_rows(values[1:], len(headers)))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _rows(values: list[list[Any]], width: int) -> Iterator[list[str | None]]:
+    """Rows as the file reader gives them: the API drops trailing empty cells, so short rows
+    are padded; wholly empty rows are skipped."""
+    for row in values:
+        cells = [_text(v) for v in row]
+        if not any(c is not None for c in cells):
+            continue
+        yield cells + [None] * (width - len(cells))
+
+
+# --- the import_sheet job ------------------------------------------------------------
+
+
+def _job_actor(ws: Any, user: Any) -> Actor:
+    """The user the scheduled import acts as (their permissions apply), else the engine."""
+    if not user:
+        return Actor(None, frozenset({"admin"}), f"job:{JOB_NAME}")
+    import sqlalchemy as sa
+
+    from engine.security.identity import load_actor
+    from engine.storage.database import read_transaction
+
+    snap = ws.snapshot()
+    users = snap.tables.main("user")
+    with read_transaction(ws.db) as conn:
+        user_id = conn.execute(
+            sa.select(users.c.id).where(
+                sa.func.lower(users.c.email) == str(user).strip().lower(), users.c.deleted_at.is_(None)
+            )
+        ).scalar()
+        found = load_actor(conn, snap, user_id, f"job:{JOB_NAME}") if user_id else None
+    if found is None:
+        raise BadRequest(f"import_sheet: no active user {user!r} to import as")
+    return found
+
+
+def import_sheet(ws: Any, args: dict[str, Any]) -> Any:
+    """The ``import_sheet`` job: import a sheet into ``entity``, upserting on ``key``.
+
+    A sheet that cannot be fetched raises (the outbox retries with backoff, then lists the
+    job as failed); rows that fail are logged with the report, and with the default all or
+    nothing the import writes nothing until the sheet is fixed. Returns the report."""
+    from engine.dataio import importing
+
+    unknown = sorted(set(args) - JOB_ARGS)
+    if unknown:
+        raise BadRequest(f"import_sheet does not take {', '.join(unknown)}; it takes {', '.join(sorted(JOB_ARGS))}")
+    for required in ("entity", "url"):
+        if not args.get(required):
+            raise BadRequest(f"import_sheet needs {required}")
+    credentials = args.get("credentials") or default_credentials()
+    table = sheet_source(
+        str(args["url"]),
+        credentials,
+        sheet=args.get("sheet"),
+        api_base=str(args.get("api_base") or SHEETS_API),
+        timeout=float(getattr(ws.config, "http_timeout", TIMEOUT) or TIMEOUT),
+    )
+    key = args.get("key")
+    options = importing.ImportOptions(
+        mapping=args.get("mapping"),
+        key=key,
+        dedupe=args.get("dedupe"),
+        dry_run=False,
+        partial=bool(args.get("partial", False)),
+        batch_size=int(args.get("batch_size") or 500),
+        rules=bool(args.get("rules", True)),
+        source_detail=args.get("source_detail"),
+        defaults=dict(args.get("defaults") or {}),
+    )
+    report = importing.import_table(ws, _job_actor(ws, args.get("user")), str(args["entity"]), table, options)
+    summary = json.dumps({k: v for k, v in report.to_dict().items() if k not in ("errors", "flags")}, default=str)
+    log.info("import_sheet %s into %s: %s", args["url"], args["entity"], summary)
+    if report.failed:
+        # raised, so the job's outbox row shows why (retried with backoff, then listed as failed)
+        first = report.errors[0] if report.errors else None
+        where = f"row {first.row} {first.field or first.column or ''}: {first.message}" if first else "see the log"
+        outcome = "the other rows were written" if report.written else "nothing was written"
+        raise ValidationError(
+            f"import_sheet into {args['entity']}: {report.failed} of {report.total} rows failed ({outcome});"
+            f" first: {where}"
+        )
+    return report
+
+
+def import_sheet_job(ws: Any, args: dict[str, Any]) -> None:
+    import_sheet(ws, args)
+
+
+register_job(JOB_NAME, import_sheet_job)

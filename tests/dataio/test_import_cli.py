@@ -1,0 +1,117 @@
+"""``tessera import``: summary, exit codes, the error report next to the file, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import main
+from engine.config import load_config
+from engine.workspace import Workspace
+from tests.conftest import PASSWORD, TEST_PACKS, table_rows
+
+
+@pytest.fixture
+def env(database_url, tmp_path, monkeypatch):
+    values = {
+        "TESSERA_DATABASE_URL": database_url,
+        "TESSERA_PACKS": "testkit",
+        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
+        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    assert run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD).exit_code == 0
+    result = run("user", "add", "rep@test.dev", "--name", "Rex", "--role", "sales_rep", "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    return values
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def count(name: str = "gadget") -> int:
+    ws = Workspace(load_config(), meta_check_interval=0)
+    try:
+        return table_rows(ws, name)
+    finally:
+        ws.close()
+
+
+def test_an_import_prints_a_summary_and_writes(env, tmp_path):
+    path = write(tmp_path / "gadgets.csv", "Name;Price;Colour\nA;1.234,50;red\nB;2;blue\n")
+    result = run("import", "gadget", path)
+    assert result.exit_code == 0, result.output
+    assert "gadget: 2 rows: 2 created, 0 updated, 0 skipped, 0 flagged, 0 failed" in result.output
+    assert "ignored columns: Colour" in result.output
+    assert count() == 2 and not (tmp_path / "gadgets.csv.errors.csv").exists()
+
+
+def test_row_errors_exit_1_write_nothing_and_leave_a_report_next_to_the_file(env, tmp_path):
+    path = write(tmp_path / "gadgets.csv", "name,count\nA,1\nB,many\n")
+    result = run("import", "gadget", path)
+    assert result.exit_code == 1
+    assert "nothing was written: 1 row(s) failed" in result.output
+    report = tmp_path / "gadgets.csv.errors.csv"
+    assert f"row report: {report}" in result.output
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        assert list(csv.reader(handle))[1] == ["2", "count", "count", "Not a number: 'many'.", "B", "many"]
+    assert count() == 0
+    write(path, "name,count\nA,1\nB,2\n")
+    assert run("import", "gadget", path).exit_code == 0
+    assert not report.exists()  # the stale report is gone
+    assert count() == 2
+
+
+def test_dry_run_and_partial(env, tmp_path):
+    path = write(tmp_path / "g.csv", "name,count\nA,1\nB,x\nC,3\n")
+    dry = run("import", "gadget", path, "--dry-run")
+    assert dry.exit_code == 1 and "dry run: nothing was written" in dry.output and count() == 0
+    partial = run("import", "gadget", path, "--partial", "--batch-size", "1")
+    assert partial.exit_code == 1
+    assert "2 of 3 batches written" in partial.output and "rolled back: rows 2-2 (1 failed)" in partial.output
+    assert count() == 2
+
+
+def test_map_key_and_template(env, tmp_path):
+    path = write(tmp_path / "g.csv", "Produkt,Mail\nA,a@x.test\n")
+    assert run("import", "gadget", path, "--map", "Produkt=name,Mail=email", "--key", "email").exit_code == 0
+    again = run("import", "gadget", path, "--map", "Produkt=name,Mail=email", "--key", "email")
+    assert "0 created, 1 updated" in again.output and count() == 1
+    template = write(tmp_path / "t.yaml", "entity: gadget\ncolumns: {Produkt: name, Mail: email}\nkey: email\n")
+    assert "0 created, 1 updated" in run("import", "gadget", path, "--template", template).output
+    wrong = run("import", "maker", path, "--template", template)
+    assert wrong.exit_code == 1 and wrong.output.strip().endswith("is for gadget, not maker")
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, (), "error: no such file: "),
+        ("", (), "error: x.csv: the file is empty"),
+        ("name\n", (), "error: x.csv has no data rows"),
+        ("name\nA\n", ("--map", "name=colour"), "error: gadget has no field 'colour'"),
+        ("name\nA\n", ("--as", "nobody@test.dev"), "error: no active user nobody@test.dev"),
+        ("name\nA\n", ("--as", "rep@test.dev"), "error: You may not import gadget records"),
+        ("name\nA\n", ("--delimiter", ";;"), "error: the delimiter must be one character"),
+        ("name\nA\n", ("--encoding", "nope"), "error: unknown encoding 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(env, tmp_path, content, args, message):
+    path = tmp_path / "x.csv"
+    if content is not None:
+        write(path, content)
+    result = run("import", "gadget", path, *args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(message), result.output
+    assert count() == 0
