@@ -183,6 +183,7 @@ def list_view(entity_name: str) -> Any:
         can_create=records.can(actor(), entity.name, "create"),
         can_update=records.can(actor(), entity.name, "update"),
         can_delete=records.can(actor(), entity.name, "delete"),
+        can_export=records.can(actor(), entity.name, "export"),
         boards=[f for f in entity.fields.values() if f.type == "enum" and f.has_column],
         assignees=choices(workspace(), actor(), catalog(), "user") or [],
     )
@@ -256,7 +257,7 @@ def export_rows(entity: EntityDef, state: ListState) -> Iterator[list[Any]]:
         params = state.params(limit=str(EXPORT_PAGE), fields=",".join(c.name for c in state.columns))
         if cursor:
             params["cursor"] = cursor
-        page = workspace().records.list(actor(), entity.name, params)
+        page = workspace().records.list(actor(), entity.name, params, action="export")
         for record in page.data:
             yield [_cell(record.get(c.name)) for c in state.columns]
         cursor = page.next_cursor

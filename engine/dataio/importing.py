@@ -92,7 +92,9 @@ def import_table(
         raise PermissionDenied(f"You may not import {entity.name} records")
     if entity.system and not actor.is_admin:
         raise PermissionDenied(f"Only administrators may change {entity.name} records")
-    plan = plan_columns(entity, table.headers, options.mapping, options.auto, options.require_columns)
+    # columns match only fields the importer may read, so a hidden field's name never shows
+    visible = access.visible_catalog().entities.get(entity.name, entity)
+    plan = plan_columns(visible, table.headers, options.mapping, options.auto, options.require_columns)
     if not plan.columns:
         raise MappingError(
             f"no column of {table.name} matches a field of {entity.name} "

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.test_staff_ui import api
+from tests.sales.procurement import opportunity
 from tests.sales.rest import account
 
 OPTIONS = {
@@ -55,4 +56,27 @@ def test_main_pages_have_no_serious_violations(as_role: Any, served: dict[str, A
     acc = account(api(served, "sales_rep"), f"Barrierefrei {path}")
     page = as_role("sales_rep")
     page.goto(path.format(account=acc["id"]))
+    assert violations(page) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("sales_rep", "/app/dashboards/my_sales"),
+        ("sales_rep", "/app/dashboards/home"),
+        ("sales_manager", "/app/reports"),
+        ("sales_manager", "/app/reports/weekly_pipeline"),
+    ],
+)
+def test_dashboards_with_figures_and_reports(as_role: Any, served: dict[str, Any], role: str, path: str) -> None:
+    """Charts holding bars and slices (links inside the SVG) and report tables pass too."""
+    rep = api(served, "sales_rep")
+    acc = account(rep, f"Diagramm {role} {path}")
+    for stage, amount in (("prospecting", "12000"), ("qualification", "34000")):
+        opportunity(rep, acc["id"], name=f"Deal {stage}", stage=stage, amount=amount)
+    page = as_role(role)
+    page.goto(path)
+    assert page.locator("main").count() == 1
+    if path.endswith("my_sales"):
+        assert page.locator("svg.chart a").count() >= 2  # the bars are there to be checked
     assert violations(page) == []

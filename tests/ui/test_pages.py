@@ -158,6 +158,18 @@ def test_export_of_the_current_view_neutralises_formulas(shop):
     assert [r[0] for r in book.active.iter_rows(values_only=True)] == ["Name", "'=cmd|' /C calc'!A0", "Harmlos GmbH"]
 
 
+def test_export_of_the_current_view_needs_the_export_grant(shop):
+    rep_api, manager_api = shop["api"]["sales_rep"], shop["api"]["sales_manager"]
+    account(rep_api, "Mein Kunde")
+    account(manager_api, "Fremder Kunde")
+    rep, finance = shop["ui"]("sales_rep"), shop["ui"]("finance")
+    assert "export.csv" in html(rep.get("/app/account"))
+    rows = list(csv.reader(io.StringIO(rep.get("/app/account/export.csv?columns=name").get_data(as_text=True))))
+    assert [r[0] for r in rows[1:]] == ["Mein Kunde"]  # export: own, although the rep reads every account
+    assert "export.csv" not in html(finance.get("/app/account"))  # finance reads accounts, may not export them
+    assert finance.get("/app/account/export.csv").status_code == 403
+
+
 def test_search_finds_readable_records_and_quick_add_fills_the_timeline(shop):
     api, rep = shop["api"]["sales_rep"], shop["ui"]("sales_rep")
     acc = account(api, "Nordlicht Energie")
