@@ -6,6 +6,9 @@ transaction commits, the changes it made are published once each, as
 ``{entity, id, version, kind}``, to the workspace's :class:`ChangeFeed`; when it rolls back,
 nothing is published. Several writes of one record in one transaction give one change
 (its last version; ``create`` stays ``create``, a ``transition`` outranks an ``update``).
+A transaction keeps at most ``QUEUE_SIZE`` records one by one; beyond that (a large
+import) it publishes one ``many`` change per entity, which a subscriber receives as
+``MISSED``, so memory stays flat however many rows one transaction writes.
 
 A change says *that* a record changed, never *what* it holds: subscribers that show it to a
 person (the UI's live updates, ``ui.live``) must re-read it through the data-access layer,
@@ -57,6 +60,11 @@ class Change:
 MISSED = Change("", "", 0, "missed")
 
 
+def _many(entity: str) -> Change:
+    """Stands for more changes of ``entity`` than one transaction keeps one by one."""
+    return Change(entity, "", 0, "many")
+
+
 class _Pending(list[Any]):
     """The changes of one transaction; ``write_transaction`` calls it after the commit (it
     is a group of the connection's ``after_commit`` hooks) and drops it on a rollback."""
@@ -65,10 +73,17 @@ class _Pending(list[Any]):
         super().__init__([self._publish])
         self.feed = feed
         self.changes: dict[tuple[str, str], Change] = {}
+        #: entities with more changes than are kept one by one (a large import, say)
+        self.overflowed: set[str] = set()
 
     def add(self, change: Change) -> None:
         key = (change.entity, change.id)
         before = self.changes.get(key)
+        if before is None and len(self.changes) >= QUEUE_SIZE:
+            # more than a subscriber could queue anyway: memory stays flat however large the
+            # transaction, and subscribers of the entity are told they missed changes
+            self.overflowed.add(change.entity)
+            return
         if before is not None:
             kind = before.kind if _RANK[before.kind] >= _RANK[change.kind] else change.kind
             if before.kind == "create" and change.kind != "delete":
@@ -77,8 +92,9 @@ class _Pending(list[Any]):
         self.changes[key] = change
 
     def _publish(self) -> None:
-        if self.changes:
-            self.feed.publish(list(self.changes.values()))
+        changes = [*self.changes.values(), *(_many(entity) for entity in sorted(self.overflowed))]
+        if changes:
+            self.feed.publish(changes)
 
 
 def note(ws: Any, conn: Connection, entity: str, record_id: str, version: int, kind: str) -> None:
@@ -101,6 +117,9 @@ class Subscription:
 
     def offer(self, change: Change) -> None:
         if self.entities is not None and change.entity not in self.entities:
+            return
+        if change.kind == "many":  # too many to list: the subscriber is told it missed some
+            self._missed.set()
             return
         try:
             self._queue.put_nowait(change)

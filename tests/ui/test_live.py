@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.app import create_app
-from engine.change_feed import Change, feed_for
+from engine.change_feed import MISSED, Change, feed_for
 from engine.security.users import create_user, ensure_roles
 from engine.storage import system_tables as st
 from engine.workspace import Workspace
@@ -63,6 +63,17 @@ def test_a_rolled_back_write_publishes_nothing(workspace, admin):
         reply = admin.post("gadget/bulk", [{"name": "Three"}, {"name": "Four"}])
         assert reply.status_code in (200, 201), reply.get_json()
         assert sorted(c.kind for c in changes.drain(10)) == ["create", "create"]
+
+
+def test_a_large_transaction_keeps_a_bounded_list_and_says_many_changed(workspace, admin, monkeypatch):
+    with feed_for(workspace).subscribe(["gadget"]) as changes, feed_for(workspace).subscribe(["person"]) as others:
+        monkeypatch.setattr("engine.change_feed.QUEUE_SIZE", 3)  # a transaction lists 3 (the queues hold more)
+        reply = admin.post("gadget/bulk", [{"name": f"Gadget {n}"} for n in range(5)])
+        assert reply.status_code in (200, 201), reply.get_json()
+        assert [c.kind for c in changes.drain(10)] == ["create"] * 3  # the first three, one by one
+        assert changes.get(timeout=0.1) is MISSED  # then: more changed than listed, reload
+        assert others.get(timeout=0.1) is None  # subscribers of other entities hear nothing
+    assert len(admin.get("gadget?limit=10").get_json()["data"]) == 5
 
 
 def test_a_workflow_transition_is_published_as_one_transition(sales_workspace, api_client):
