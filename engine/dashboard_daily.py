@@ -1,6 +1,6 @@
 """The dashboard widgets that follow the calendar rather than the records: ``today`` (the
 viewer's date in their time zone and the days left in the month, quarter and year) and
-``quote`` (one quote of a list a day).
+``daily_quote`` (one quote of a list a day).
 
 Both take the day as an argument, so the caller decides the clock (``ws.records.clock``,
 which tests set) and the time zone (the viewer's profile); nothing here reads a global clock.

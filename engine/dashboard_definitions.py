@@ -24,7 +24,7 @@ from engine.storage.listing import SYSTEM_TYPES, UNSORTABLE
 
 CHARTS = ("bar", "line", "pie", "funnel")
 #: widgets without an entity: the viewer's day (date, days left in the month) and a quote of the day
-PLAIN = ("today", "quote")
+PLAIN = ("today", "daily_quote")
 #: keys of record widgets (kpi, charts, table) that the plain ones do not take
 _RECORD_KEYS: tuple[str, ...] = ("entity", "metric", "rate", "group_by", "filter", "date_field", "period")
 _RECORD_KEYS += ("owner_field", "optional", "format", "columns", "sort", "limit")
@@ -42,8 +42,8 @@ class Quote:
 class Widget:
     name: str
     label: Any
-    type: str  # kpi | bar | line | pie | funnel | table | today | quote
-    entity: str | None = None  # None for today and quote
+    type: str  # kpi | bar | line | pie | funnel | table | today | daily_quote
+    entity: str | None = None  # None for today and daily_quote
     metric: str = "count()"
     #: kpi and charts: the percentage of the records matching this condition instead of a metric
     rate: str | None = None
@@ -257,15 +257,15 @@ def _widget(
 
 
 def _plain_widget(spec: dict[str, Any], where: Any, problems: Problems) -> Widget | None:
-    """A ``today`` or ``quote`` widget: no entity, no query; a quote widget needs its quotes."""
+    """A ``today`` or ``daily_quote`` widget: no entity, no query; a daily_quote widget needs its quotes."""
     kind = spec["type"]
     before = len(problems.items)
     for key in _RECORD_KEYS:
         if key in spec:
             problems.add(where(key), f"a {kind} widget has no {key}")
-    if kind == "quote" and not spec.get("quotes"):
+    if kind == "daily_quote" and not spec.get("quotes"):
         problems.add(where("type"), "a quote widget needs quotes (text and author)")
-    if kind != "quote" and "quotes" in spec:
+    if kind != "daily_quote" and "quotes" in spec:
         problems.add(where("quotes"), "quotes belong to quote widgets")
     if len(problems.items) > before:
         return None

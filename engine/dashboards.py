@@ -15,7 +15,7 @@ global filters) and the list URL ``/app/ENTITY?filter=...`` of those records. A 
 widget shows the percentage of its records matching a condition: each tile and bar carries
 the records it is over (``filter``/``url``) and those matching (``match_filter``/``match_url``).
 
-``today`` and ``quote`` widgets have no entity (``engine.dashboard_daily``); they follow the
+``today`` and ``daily_quote`` widgets have no entity (``engine.dashboard_daily``); they follow the
 viewer's date in their time zone, from the records' clock. A widget marked ``optional`` is left
 out for viewers who may not read its entity, so one dashboard (``home``) serves every role.
 """
@@ -250,7 +250,7 @@ def compute(ws: Any, actor: Actor, name: str, filters: Filters | None = None, lo
         if widget.type == "today":
             widgets.append({**_head(widget, locale), **today_figures(day, zone)})
             continue
-        if widget.type == "quote":
+        if widget.type == "daily_quote":
             widgets.append({**_head(widget, locale), **quote_of_the_day(widget.quotes, day, locale)})
             continue
         assert widget.entity is not None  # every other kind counts or lists an entity
@@ -287,7 +287,7 @@ def _figure(
     ws: Any, snap: Any, actor: Actor, widget: Widget, filters: Filters, locale: str, today: tuple[dt.date, Any]
 ) -> dict[str, Any]:
     """One record widget's figures; ``today`` is the viewer's date and time zone (for ``period``)."""
-    assert widget.entity is not None  # record widgets (today and quote are computed apart)
+    assert widget.entity is not None  # record widgets (today and daily_quote are computed apart)
     entity = snap.catalog.entities[widget.entity]
     span = None
     if widget.period and widget.date_field:

@@ -5,7 +5,7 @@ aggregate asked of ``POST /api/v1/ENTITY/aggregate``, and every drill-down filte
 ``GET /api/v1/ENTITY?filter=``) exactly the records counted: their number for ``count()``, the
 sum of their field for ``sum(FIELD)``; the groups of a chart together are the widget's records.
 A ``rate`` tile or bar lists ``total`` records, ``matches`` of them through its ``match_filter``,
-and its value is their percentage. ``today`` and ``quote`` widgets count no records.
+and its value is their percentage. ``today`` and ``daily_quote`` widgets count no records.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ CONTRACT = {
     ("notification", "api/openapi_automation.py"): "the bell menu endpoints in OpenAPI",
     # a word that is also an entity name, used in its ordinary sense
     ("quote", "dsl/parser.py"): "the quote character that opened a string literal",
+    ("quote", "dataio/sheets.py"): "urllib.parse.quote, percent-encoding a sheet id in a URL",
 }
 #: entity names that are also the engine's own vocabulary, allowed everywhere: a metadata
 #: "document" (a pack or overlay file's content, a rendered record) is not the documents pack's entity

@@ -6,7 +6,7 @@ layer. The charts are drawn on the server (``ui.charts``); each bar, point, slic
 links to the list of the records it counts. The form of the global filters (``from``, ``to``,
 ``owner``) is a plain GET form, so it works without JavaScript and the URL is bookmarkable.
 The ``today`` tile links to the day in the calendar; a rate tile links to the records it is
-of and, below, to those matching; the ``quote`` of the day is a blockquote.
+of and, below, to those matching; the ``daily_quote`` of the day is a blockquote.
 """
 
 from __future__ import annotations

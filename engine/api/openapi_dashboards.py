@@ -15,14 +15,14 @@ NUMBER = {"type": ["number", "integer", "string", "null"], "description": "a num
 
 INTEGER = {"type": "integer"}
 DATE_TEXT = {"type": "string", "format": "date"}
-KINDS = ["kpi", "bar", "line", "pie", "funnel", "table", "today", "quote"]
+KINDS = ["kpi", "bar", "line", "pie", "funnel", "table", "today", "daily_quote"]
 WIDGET_SUMMARY = {
     "type": "object",
     "required": ["name", "type", "entity"],
     "properties": {
         "name": TEXT,
         "type": {"enum": KINDS},
-        "entity": {**OPTIONAL_TEXT, "description": "null for today, quote"},
+        "entity": {**OPTIONAL_TEXT, "description": "null for today, daily_quote"},
     },
 }
 #: a rate widget's tile or bar: the percentage (value) of its records (total) that match (matches)
@@ -70,12 +70,12 @@ WIDGET = {
     "type": "object",
     "required": ["name", "label", "type", "entity"],
     "description": "kpi, bar, line, pie, funnel and table widgets count or list the records of an entity and "
-    "carry url (the drill-down); today gives the viewer's date and the days left, quote the quote of the day",
+    "carry url (the drill-down); today gives the viewer's date and the days left, daily_quote the quote of the day",
     "properties": {
         "name": TEXT,
         "label": TEXT,
         "type": {"enum": KINDS},
-        "entity": {**OPTIONAL_TEXT, "description": "null for today and quote"},
+        "entity": {**OPTIONAL_TEXT, "description": "null for today and daily_quote"},
         "format": TEXT,
         "metric": TEXT,
         "group_by": TEXT,
@@ -88,7 +88,10 @@ WIDGET = {
         "error": {"type": "string", "description": "why this widget could not be computed for the caller"},
         **RATE,
         # today
-        "date": {**DATE_TEXT, "description": "today: the viewer's date in their time zone; quote: the day it is for"},
+        "date": {
+            **DATE_TEXT,
+            "description": "today: the viewer's date in their time zone; daily_quote: the day it is for",
+        },
         "time_zone": {**TEXT, "description": "today: the viewer's time zone (IANA name)"},
         "weekday": {**INTEGER, "description": "today: 1 (Monday) to 7 (Sunday)"},
         "week": {**INTEGER, "description": "today: the ISO week number"},
@@ -99,10 +102,10 @@ WIDGET = {
         "days_left_in_quarter": INTEGER,
         "quarter_end": DATE_TEXT,
         "days_left_in_year": INTEGER,
-        # quote
-        "text": {**OPTIONAL_TEXT, "description": "quote: the quote of the day"},
+        # daily_quote
+        "text": {**OPTIONAL_TEXT, "description": "daily_quote: the quote of the day"},
         "author": OPTIONAL_TEXT,
-        "index": {"type": ["integer", "null"], "description": "quote: its place in the list (from 0)"},
+        "index": {"type": ["integer", "null"], "description": "daily_quote: its place in the list (from 0)"},
         "count": {**INTEGER, "description": "quote: how many quotes the list holds"},
     },
 }

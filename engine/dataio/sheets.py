@@ -34,7 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote as percent_encoded
 
 import requests
 
@@ -161,41 +162,41 @@ def default_credentials() -> ServiceAccount | None:
     return ServiceAccount.load(path) if path else None
 
 
-def signed_assertion(account: ServiceAccount, now: float | None = None) -> str:
+def signed_assertion(service: ServiceAccount, now: float | None = None) -> str:
     """The JWT the token endpoint exchanges for an access token (valid one hour)."""
     from joserfc import jwt
     from joserfc.jwk import RSAKey
 
     issued = int(now if now is not None else time.time())
     claims = {
-        "iss": account.client_email,
+        "iss": service.client_email,
         "scope": SCOPE,
-        "aud": account.token_uri,
+        "aud": service.token_uri,
         "iat": issued,
         "exp": issued + 3600,
     }
-    header = {"alg": "RS256", "typ": "JWT", **({"kid": account.private_key_id} if account.private_key_id else {})}
+    header = {"alg": "RS256", "typ": "JWT", **({"kid": service.private_key_id} if service.private_key_id else {})}
     try:
-        key = RSAKey.import_key(account.private_key)
+        key = RSAKey.import_key(service.private_key)
     except Exception as exc:  # joserfc and cryptography raise several kinds for a bad PEM
         raise BadRequest(f"The service account's private key is not a valid RSA key: {exc}") from None
     return jwt.encode(header, claims, key)
 
 
-def access_token(account: ServiceAccount, session: requests.Session, timeout: float = TIMEOUT) -> str:
+def access_token(service: ServiceAccount, session: requests.Session, timeout: float = TIMEOUT) -> str:
     """An OAuth2 access token for the account (JWT bearer grant)."""
     try:
         answer = session.post(
-            account.token_uri,
-            data={"grant_type": JWT_GRANT, "assertion": signed_assertion(account)},
+            service.token_uri,
+            data={"grant_type": JWT_GRANT, "assertion": signed_assertion(service)},
             timeout=timeout,
         )
     except requests.RequestException as exc:
-        raise SheetUnavailable(f"The token endpoint {account.token_uri} cannot be reached: {exc}") from None
+        raise SheetUnavailable(f"The token endpoint {service.token_uri} cannot be reached: {exc}") from None
     body = _json(answer)
     if answer.status_code != 200 or not body.get("access_token"):
         reason = body.get("error_description") or body.get("error") or f"status {answer.status_code}"
-        raise SheetUnavailable(f"Google refused the service account {account.client_email}: {reason}")
+        raise SheetUnavailable(f"Google refused the service account {service.client_email}: {reason}")
     return str(body["access_token"])
 
 
@@ -225,14 +226,14 @@ def sheet_source(
     ref = parse_sheet(source)
     http = session or requests.Session()
     if credentials is None or isinstance(credentials, ServiceAccount):
-        account = credentials
+        service = credentials
     else:
-        account = ServiceAccount.load(credentials)
-    if account is None:
+        service = ServiceAccount.load(credentials)
+    if service is None:
         return _from_csv_export(ref, http, timeout)
     if ref.spreadsheet_id is None:
         raise BadRequest("The Sheets API needs a spreadsheet id or a .../spreadsheets/d/ID/... URL")
-    return _from_api(ref.spreadsheet_id, ref.gid, sheet, account, api_base.rstrip("/"), http, timeout)
+    return _from_api(ref.spreadsheet_id, ref.gid, sheet, service, api_base.rstrip("/"), http, timeout)
 
 
 def _from_csv_export(ref: SheetRef, http: requests.Session, timeout: float) -> Any:
@@ -291,15 +292,15 @@ def _from_api(
     spreadsheet_id: str,
     gid: str | None,
     sheet: str | None,
-    account: ServiceAccount,
+    service: ServiceAccount,
     api_base: str,
     http: requests.Session,
     timeout: float,
 ) -> Any:
     from engine.dataio.sources import Table
 
-    token = access_token(account, http, timeout)
-    base = f"{api_base}/spreadsheets/{quote(spreadsheet_id, safe='')}"
+    token = access_token(service, http, timeout)
+    base = f"{api_base}/spreadsheets/{percent_encoded(spreadsheet_id, safe='')}"
     if sheet is None:  # the tab the gid names, else the first
         meta = _api_get(http, base, token, {"fields": "sheets.properties(sheetId,title)"}, timeout)
         tabs = [s.get("properties", {}) for s in meta.get("sheets", [])]
@@ -313,7 +314,7 @@ def _from_api(
     a1 = "'" + sheet.replace("'", "''") + "'"
     body = _api_get(
         http,
-        f"{base}/values/{quote(a1, safe='')}",
+        f"{base}/values/{percent_encoded(a1, safe='')}",
         token,
         {"majorDimension": "ROWS", "valueRenderOption": "FORMATTED_VALUE"},
         timeout,

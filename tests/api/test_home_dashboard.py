@@ -158,7 +158,7 @@ def test_today_gives_the_days_left_in_the_month(
 
 def test_the_quote_of_the_day_is_everyones_for_a_day_and_changes_daily(home: dict[str, Any]) -> None:
     shipped = yaml.safe_load(HOME.read_text())
-    quotes = next(w for w in shipped["widgets"] if w["type"] == "quote")["quotes"]
+    quotes = next(w for w in shipped["widgets"] if w["type"] == "daily_quote")["quotes"]
     assert len(quotes) >= 20 and all(q.get("author") for q in quotes)
 
     def quote(api: Any, moment: dt.datetime) -> tuple[str, str]:
@@ -203,14 +203,14 @@ def test_every_staff_role_may_open_home_and_roles_without_a_dashboard_land_on_it
     for api in (rep, technician):
         validator.validate(ok(api.get("/api/v1/dashboards/home")))
     kinds = doc["components"]["schemas"]["DashboardWidget"]["properties"]["type"]["enum"]
-    assert {"today", "quote"} <= set(kinds)
+    assert {"today", "daily_quote"} <= set(kinds)
     assert "match_url" in doc["components"]["schemas"]["DashboardPoint"]["properties"]
 
 
 BAD = """\
 dashboard: broken
 widgets:
-  - {name: a, type: quote}
+  - {name: a, type: daily_quote}
   - {name: b, type: today, entity: deal}
   - {name: c, type: kpi, entity: deal, rate: 'stage == "won"', metric: sum(amount)}
   - {name: d, type: kpi, entity: deal, period: today}

@@ -62,7 +62,7 @@ def test_dashboard_page_links_every_figure_to_its_records(
     for svg in svgs:
         assert "style" not in svg
         root = ET.fromstring(svg)
-        assert root.get("role") == "img" and root.get("aria-label")
+        assert root.get("role") == "group" and root.get("aria-label")  # a group: it holds links
     chart = ET.fromstring(SVG.findall(widget(text, "by_stage"))[0])
     links = {a.get("aria-label"): a.get("href") for a in chart.iter("{http://www.w3.org/2000/svg}a")}
     assert set(links) == {"Lead: 1,000", "Offer: 3,200", "Won: 9,000"}
