@@ -246,7 +246,7 @@ class Records:
         values.setdefault("owner", actor.user_id)
         rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
         errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values)
-        errors += self._check_children(conn, snap, entity, values) + check_reference(conn, snap, entity, values)
+        errors += w.check_children(conn, snap, entity, values) + check_reference(conn, snap, entity, values)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
@@ -289,23 +289,6 @@ class Records:
             stored.update({"deleted_at": None, "deleted_by": None})
             run.emit(Event("create", entity, record_id, stored, None, actor, frozenset(changes)))
         return record_id
-
-    def _check_children(
-        self, conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]
-    ) -> builtins.list[FieldError]:
-        errors: builtins.list[FieldError] = []
-        for name, fd in entity.fields.items():
-            if fd.type != "table" or not values.get(name):
-                continue
-            child = snap.catalog.entities[fd.opt("of")]
-            for i, row in enumerate(values[name]):
-                if row.get("id") is None:
-                    w.apply_defaults(child, row, snap.catalog)
-                    errors += w.check_required(child, row, f"{name}[{i}].")
-                errors += w.check_references(
-                    conn, snap, child, {k: v for k, v in row.items() if k != "id"}, f"{name}[{i}]."
-                )
-        return errors
 
     def create(
         self,
@@ -396,7 +379,7 @@ class Records:
             },
         )
         errors = [e for e in errors if e.field in values]
-        errors += w.check_references(conn, snap, entity, values) + self._check_children(conn, snap, entity, values)
+        errors += w.check_references(conn, snap, entity, values) + w.check_children(conn, snap, entity, values)
         errors += check_reference(conn, snap, entity, {**current_values, **values}, values)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:

@@ -250,3 +250,18 @@ def conflict_from(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
         f"Another {entity.name} already has this {', '.join(fields)}",
         [FieldError(f, "Must be unique; another record (possibly in the trash) has this value.") for f in fields],
     )
+
+
+def check_children(conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]) -> list[FieldError]:
+    """Required fields and references of the new and changed rows of ``table`` fields."""
+    errors: list[FieldError] = []
+    for name, fd in entity.fields.items():
+        if fd.type != "table" or not values.get(name):
+            continue
+        child = snap.catalog.entities[fd.opt("of")]
+        for i, row in enumerate(values[name]):
+            if row.get("id") is None:
+                apply_defaults(child, row, snap.catalog)
+                errors += check_required(child, row, f"{name}[{i}].")
+            errors += check_references(conn, snap, child, {k: v for k, v in row.items() if k != "id"}, f"{name}[{i}].")
+    return errors
