@@ -30,6 +30,7 @@ from engine.meta.catalog import Catalog, Overlay, build_catalog
 from engine.meta.model import EntityDef
 from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
+from engine.plugins import install as install_plugins
 from engine.render import check_render_templates
 from engine.security.auth import Authenticator
 from engine.security.permissions import PermissionPolicy
@@ -108,6 +109,7 @@ class Workspace:
     ):
         self.config = config
         self.name = name
+        install_plugins()  # once per process: plugins' actions, channels and jobs
         #: DSL functions: the standard library plus what plugins registered
         self.functions = functions or default_functions()
         self.db = create_db_engine(config.database_url)

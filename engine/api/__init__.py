@@ -44,4 +44,7 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(imports.bp)  # /ENTITY/import, /imports/JOB
     app.register_blueprint(exports.bp)  # /ENTITY/export
     app.register_blueprint(reports.bp)  # /reports, /reports/NAME
+    from engine.plugins import register_blueprints
+
+    register_blueprints(app)  # plugins' routes (engine.hookspecs.tessera_blueprints)
     app.register_blueprint(records.bp)  # last: its /<entity> routes are the catch-all

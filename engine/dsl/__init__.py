@@ -31,7 +31,12 @@ _DEFAULT_FUNCTIONS: FunctionRegistry | None = None
 def default_functions() -> FunctionRegistry:
     global _DEFAULT_FUNCTIONS  # the standard library is immutable; plugins extend a copy
     if _DEFAULT_FUNCTIONS is None:
-        _DEFAULT_FUNCTIONS = builtins()
+        from engine.plugins import collect_list
+
+        registry = builtins()
+        for function in collect_list("tessera_dsl_functions"):
+            registry.register(function)
+        _DEFAULT_FUNCTIONS = registry
     return _DEFAULT_FUNCTIONS
 
 

@@ -33,10 +33,13 @@ class Pack:
 
 
 def builtin_pack_roots() -> list[Path]:
-    """The engine's own system pack and the first-party ``metadata/`` folder."""
+    """The engine's own system pack, the first-party ``metadata/`` folder and the
+    folders plugins declare (``tessera_pack_roots``)."""
     import metadata  # the first-party packs ship as package data
+    from engine.plugins import pack_roots
 
-    return [Path(__file__).resolve().parent.parent / "system_pack", Path(metadata.__file__).resolve().parent]
+    engine_root = Path(__file__).resolve().parent.parent
+    return [engine_root / "system_pack", Path(metadata.__file__).resolve().parent, *pack_roots()]
 
 
 def _pack_dirs(roots: list[Path]) -> list[Path]:
