@@ -80,45 +80,45 @@ class TesseraSpec:
     """The hook specifications (pluggy collects every ``tessera_*`` method)."""
 
     @hookspec
-    def tessera_dsl_functions(self) -> list[Function]:
+    def tessera_dsl_functions(self) -> list[Function] | None:
         """Functions added to the expression language (each with its Python and, where
         possible, SQL form; see :class:`engine.dsl.functions.Function`)."""
 
     @hookspec
-    def tessera_field_types(self) -> list[FieldType]:
+    def tessera_field_types(self) -> list[FieldType] | None:
         """Field types usable in entity definitions (``type: NAME``)."""
 
     @hookspec
-    def tessera_actions(self) -> dict[str, ActionType]:
+    def tessera_actions(self) -> dict[str, ActionType] | None:
         """Rule and workflow actions by name (see :mod:`engine.automation.actions`)."""
 
     @hookspec
-    def tessera_channels(self) -> dict[str, Channel]:
+    def tessera_channels(self) -> dict[str, Channel] | None:
         """Outbox delivery channels by name (``email``, ``sms`` are built in; a plugin
         may replace them: the last registered wins)."""
 
     @hookspec
-    def tessera_jobs(self) -> dict[str, JobFunction]:
+    def tessera_jobs(self) -> dict[str, JobFunction] | None:
         """Background jobs by name, run through the outbox ``job`` channel (``enqueue``)."""
 
     @hookspec
-    def tessera_connectors(self) -> list[ConnectorKind]:
+    def tessera_connectors(self) -> list[ConnectorKind] | None:
         """Connector kinds for the integrations pack."""
 
     @hookspec
-    def tessera_blueprints(self) -> list[Blueprint]:
+    def tessera_blueprints(self) -> list[Blueprint] | None:
         """Flask blueprints mounted in the application; their routes should live under
         ``/api/v1/plugins/NAME`` or ``/public/plugins/NAME`` and use the engine's
         data-access layer (``flask.g`` holds the workspace and actor as in the API)."""
 
     @hookspec
-    def tessera_ui_panels(self) -> list[Panel]:
+    def tessera_ui_panels(self) -> list[Panel] | None:
         """Panels shown on record pages."""
 
     @hookspec
-    def tessera_pack_roots(self) -> list[Path]:
+    def tessera_pack_roots(self) -> list[Path] | None:
         """Folders holding metadata packs (each pack a sub-folder with ``pack.yaml``)."""
 
     @hookspec
-    def tessera_cli_commands(self) -> list[click.Command]:
+    def tessera_cli_commands(self) -> list[click.Command] | None:
         """Commands added to the ``tessera`` command line."""
