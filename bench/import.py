@@ -147,7 +147,9 @@ def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, parti
     }
     if profiler:
         text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler, stream=text).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(
+            int(os.environ.get("BENCH_TOP", "25"))
+        )
         out["profile"] = text.getvalue()
     return out
 

@@ -30,8 +30,9 @@ from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
 from engine.dataio.convert import REFERENCES, ConversionError, ConvertOptions, converter
+from engine.dataio.import_constants import import_constants
 from engine.dataio.links import LinkResolver
-from engine.dataio.mapping import Column, MappingError, Plan, importable_field, plan_columns
+from engine.dataio.mapping import MappingError, Plan, plan_columns
 from engine.dataio.report import (
     Batch,
     ImportOptions,
@@ -44,6 +45,7 @@ from engine.dataio.sources import Table
 from engine.errors import FieldError, PermissionDenied, TesseraError
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
+from engine.storage.create_batch import CreateBatch
 from engine.storage.database import write_transaction
 from engine.storage.duplicates import DuplicateGuard, DuplicateOptions
 
@@ -122,7 +124,7 @@ class _Importer:
         self.resolvers = {c.index: LinkResolver(snap, self.rc, c) for c in plan.columns if c.field.type in REFERENCES}
         self.header_of = {c.field.name: c.header for c in plan.columns}
         self._run: Any = None
-        self.defaults = self._defaults()
+        self.defaults = import_constants(ws, snap, self.rc, entity, options, self.convert_options)
         self.key = self._key()
         self.report = ImportReport(
             entity.name,
@@ -135,38 +137,6 @@ class _Importer:
         )
 
     # --- set-up --------------------------------------------------------------------------
-    def _defaults(self) -> dict[str, Any]:
-        """Template constants and the source category, converted like cells."""
-        raw = dict(self.options.defaults)
-        if self.options.source_detail is not None:
-            if "source_detail" not in self.entity.fields:
-                raise MappingError(f"{self.entity.name} has no field source_detail to hold the source category")
-            raw["source_detail"] = self.options.source_detail
-        out: dict[str, Any] = {}
-        for name, value in raw.items():
-            fd, by = importable_field(self.entity, name)
-            if by is not None or fd.type in REFERENCES:
-                if not isinstance(value, str):
-                    raise MappingError(f"the constant for {name} must name a record")
-                resolver = LinkResolver(self.snap, self.rc, Column(-1, f"constant {name}", fd, by))
-                with self.ws.db.connect() as conn:
-                    parts = [value] if fd.type != "links" else value.split(";")
-                    found = resolver.resolve(conn, {p.strip() for p in parts})
-                ids = []
-                for part, hits in found.items():
-                    if len(hits) != 1:
-                        raise MappingError(f"constant {name}: {resolver.message(part, len(hits))}")
-                    ids += list(hits)
-                out[fd.name] = ids if fd.type == "links" else ids[0]
-            elif isinstance(value, str):
-                try:
-                    out[fd.name] = converter(fd, self.convert_options, self.options.values.get(fd.name))(value)
-                except ConversionError as exc:
-                    raise MappingError(f"constant {name}: {exc}") from None
-            else:
-                out[fd.name] = value
-        return out
-
     def _key(self) -> str | None:
         key = self.options.key
         if key is None:
@@ -282,7 +252,14 @@ class _Importer:
         # commit, and an import's transaction may hold a million rows
         if self.snap.automation.listens(self.entity.name):
             self._run = self.records._run(conn, self.snap, self.actor, now)
-        for number, cells, values in rows:
+        # Without savepoints, new records that no duplicate rule can match are written
+        # together (CreateBatch); the others, and updates, one at a time after a flush, so
+        # they see every earlier row.
+        batch = (
+            None if savepoints else CreateBatch(self.records, conn, self.snap, self.actor, self.entity, now, self._run)
+        )
+        clean = batch.probe([{**self.defaults, **v} for _, _, v in rows]) if batch else [False] * len(rows)
+        for (number, cells, values), fast in zip(rows, clean, strict=True):
             key_value = values.get(self.key) if self.key else None
             target = None
             if key_value is not None:
@@ -292,9 +269,37 @@ class _Importer:
                         number, cells, self.key, f"Several {self.entity.name} records have {self.key} {key_value!r}."
                     )
                     continue
+            if batch is not None and fast and target is None:
+                record_id = self._add(batch, number, cells, values)
+                if record_id is not None and key_value is not None:
+                    created_keys[key_value] = record_id
+                continue
+            if batch is not None:
+                self._flush(batch)
             outcome = self._write(conn, number, cells, values, target, now, savepoints)
             if outcome is not None and key_value is not None and outcome[0] == "created" and outcome[1]:
                 created_keys[key_value] = outcome[1]
+        if batch is not None:
+            self._flush(batch)
+
+    def _flush(self, batch: CreateBatch) -> None:
+        """Write the batch's new records; a refusal now (a unique index, a failing rule)
+        cannot be pinned on a row: the batch is written again one savepoint per row."""
+        try:
+            self._run = batch.flush()
+        except (sa.exc.IntegrityError, sa.exc.DataError, TesseraError) as exc:
+            raise _Retry from exc
+
+    def _add(self, batch: CreateBatch, number: int, cells: list[str | None], values: dict[str, Any]) -> str | None:
+        """Check a new record and keep it for the batch's write; None when refused (reported)."""
+        data = {**{k: v for k, v in self.defaults.items() if k not in values}, **values}
+        try:  # checks write nothing: a refused row needs no rollback
+            record_id = batch.add(self.records._load(self.snap, self.entity, data, self.actor))
+        except TesseraError as exc:
+            self._fail_errors(number, cells, exc.errors or [FieldError("(record)", exc.detail)])
+            return None
+        self.report.created += 1
+        return record_id
 
     def _convert(self, number: int, cells: list[str | None]) -> dict[str, Any] | None:
         width = len(self.table.headers)

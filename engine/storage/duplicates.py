@@ -236,7 +236,7 @@ class DuplicateGuard:
 
     def find(self, rule: DuplicateRule, record: dict[str, Any], record_id: str | None = None) -> list[Match]:
         """Live records the rule counts as duplicates of ``record`` (itself excluded)."""
-        ensure_built(self.conn, self.snap, _triples(rule), self.regions)
+        ensure_built(self.conn, self.snap, rule_triples(rule), self.regions)
         per_key: list[set[tuple[str, str]]] = []
         for key in rule.keys:
             region = self.regions(key.region, rule.entity)
@@ -315,10 +315,16 @@ class DuplicateGuard:
 
     # --- after the write --------------------------------------------------------------
     def store(
-        self, record_id: str, record: dict[str, Any], changed: Iterable[str] | None, findings: list[Finding]
+        self,
+        record_id: str,
+        record: dict[str, Any],
+        changed: Iterable[str] | None,
+        findings: list[Finding],
+        sink: Any = None,
     ) -> None:
-        """Keep the record's keys current, audit overrides, report warnings."""
-        store_keys(self.conn, self.entity.name, record_id, record, self.compiled.stored, changed, self.regions)
+        """Keep the record's keys current, audit overrides, report warnings (a new record's
+        keys go to ``sink`` when one is given, written with the rest of its batch)."""
+        store_keys(self.conn, self.entity.name, record_id, record, self.compiled.stored, changed, self.regions, sink)
         for finding in findings:
             self.options.warnings.append(finding.as_dict(self.snap.catalog, self.actor.locale))
             if finding.overridden:
@@ -333,7 +339,7 @@ def _field_of(rule: DuplicateRule, record: dict[str, Any]) -> str:
     return next((f for k in rule.keys for f in k.fields if record.get(f) not in (None, "")), rule.keys[0].fields[0])
 
 
-def _triples(rule: DuplicateRule) -> set[Triple]:
+def rule_triples(rule: DuplicateRule) -> set[Triple]:
     out = set()
     for scope in rule.scope:
         for key_name, fields in scope.fields.items():
@@ -359,6 +365,7 @@ def store_keys(
     stored: dict[str, dict[str, StoredKey]],
     changed: Iterable[str] | None,
     regions: Regions,
+    sink: Any = None,
 ) -> None:
     """Write the record's keys of the ``stored`` fields (all on create, changed ones on update)."""
     if not stored:
@@ -380,13 +387,21 @@ def store_keys(
             if value is not None:
                 rows.append({"entity": entity, "field": name, "kind": kind, "record_id": record_id, "value": value})
     if rows:
-        conn.execute(_insert_ignoring(conn, mk), rows)
+        (sink or conn).execute(_insert_ignoring(conn, mk), rows)
+
+
+_IGNORING: dict[tuple[str, str], Any] = {}
 
 
 def _insert_ignoring(conn: Connection, table: sa.Table) -> Any:
-    """INSERT that skips rows whose key exists (two writers building the same keys)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    """INSERT that skips rows whose key exists (two writers building the same keys);
+    built once per table and dialect, so SQLAlchemy's statement cache recognises it."""
+    key = (conn.dialect.name, table.name)
+    statement = _IGNORING.get(key)
+    if statement is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = _IGNORING[key] = dialect.insert(table).on_conflict_do_nothing()
+    return statement
 
 
 def ensure_built(conn: Connection, snap: Snapshot, triples: set[Triple], regions: Regions) -> None:

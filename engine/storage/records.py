@@ -35,14 +35,15 @@ from engine.meta.model import EntityDef
 from engine.storage import writing as w
 from engine.storage.aggregation import aggregate
 from engine.storage.bulk import bulk_write
+from engine.storage.create_batch import emit_create, finish_create, prepare_create
 from engine.storage.database import read_transaction, write_transaction
-from engine.storage.derivation import derive_on_create, derive_on_update
+from engine.storage.derivation import derive_on_update
 from engine.storage.duplicates import DuplicateGuard, DuplicateOptions, with_warnings
 from engine.storage.encryption import FieldCipher
 from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.history import audit_trail
 from engine.storage.idempotency import remember, replayed, request_hash
-from engine.storage.ids import is_id, new_id
+from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
 from engine.storage.preview import preview_record
 from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records, related_target
@@ -242,53 +243,11 @@ class Records:
         run: Run | None = None,
         duplicates: DuplicateOptions | None = None,
     ) -> str:
-        w.apply_defaults(entity, values, snap.catalog)
-        values.setdefault("owner", actor.user_id)
-        rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
-        errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values)
-        errors += w.check_children(conn, snap, entity, values) + check_reference(conn, snap, entity, values)
-        errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
-        if errors:
-            raise ValidationError(f"The {entity.name} is not valid", errors)
-        if not self._allows(conn, snap, actor, entity, "create", {**values, "id": None}):
-            raise PermissionDenied(f"You may not create this {entity.name}: it would be outside your scope")
-        guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: self._rc(actor, snap), duplicates)
-        found = guard.check(None, values)
-        record_id = new_id()
-        row = w.column_values(entity, values)
-        w.fill_autonumbers(conn, entity, row, now)
-        owner = values.get("owner", actor.user_id)
-        stored = {
-            "id": record_id,
-            "version": 1,
-            "created_at": now,
-            "created_by": actor.user_id,
-            "updated_at": now,
-            "updated_by": actor.user_id,
-            "owner": owner,
-            **row,
-        }
-        # insert() with parameters (not .values()): the statement compiles once and is cached
-        conn.execute(snap.tables.main(entity.name).insert(), stored)
-        for name, fd in entity.fields.items():
-            if fd.type == "table" and values.get(name):
-                w.write_children(conn, snap, entity, record_id, name, values[name], now, existing=False)
-            elif fd.type == "links" and values.get(name):
-                w.write_links(conn, snap, entity, record_id, name, values[name], existing=False)
-        guard.store(record_id, values, None, found)
-        note_change(self.ws, conn, entity.name, record_id, 1, "create")
-        changes = {
-            k: (None, v)
-            for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
-            if v not in (None, [])
-        }
-        if entity.audit:
-            w.record_audit(conn, actor, entity.name, record_id, "create", w.audit_changes(entity, changes), now)
-        if snap.automation.listens(entity.name):
-            run = run or self._run(conn, snap, actor, now)
-            stored.update({"deleted_at": None, "deleted_by": None})
-            run.emit(Event("create", entity, record_id, stored, None, actor, frozenset(changes)))
-        return record_id
+        pending = prepare_create(self, conn, snap, actor, entity, values, now, duplicates)
+        conn.execute(snap.tables.main(entity.name).insert(), pending.stored)
+        finish_create(self, conn, snap, actor, entity, pending, now)
+        emit_create(self, conn, snap, actor, entity, pending, run, now)
+        return pending.record_id
 
     def create(
         self,

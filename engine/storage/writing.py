@@ -74,9 +74,17 @@ def _live_ids_statement(snap: Snapshot, entity: str) -> Any:
 
 
 def check_references(
-    conn: Connection, snap: Snapshot, entity: EntityDef, values: dict[str, Any], prefix: str = ""
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    values: dict[str, Any],
+    prefix: str = "",
+    known: dict[str, set[str]] | None = None,
 ) -> list[FieldError]:
-    """Every link, user, team and links value must name a live record of its target."""
+    """Every link, user, team and links value must name a live record of its target.
+
+    ``known`` (target -> ids known to be live, e.g. looked up once for a batch of creates)
+    spares the query for those ids; the ids found live are added to it."""
     wanted: dict[str, list[tuple[str, list[str]]]] = {}  # target entity -> [(field, ids)]
     for name, value in values.items():
         fd = entity.fields.get(name)
@@ -86,8 +94,11 @@ def check_references(
         wanted.setdefault(target, []).append((name, value if isinstance(value, list) else [value]))
     errors = []
     for target, uses in wanted.items():  # one query per target entity, however many fields use it
-        ids = sorted({i for _, group in uses for i in group})
-        found = set(conn.execute(_live_ids_statement(snap, target), {"ids": ids}).scalars())
+        live = known.setdefault(target, set()) if known is not None else set()
+        ids = sorted({i for _, group in uses for i in group} - live)
+        found = set(conn.execute(_live_ids_statement(snap, target), {"ids": ids}).scalars()) if ids else set()
+        found |= live
+        live |= found
         for name, group in uses:
             missing = [i for i in group if i not in found]
             if missing:
@@ -185,9 +196,12 @@ def record_audit(
     action: str,
     changes: dict[str, list[Any]] | None,
     now: dt.datetime,
+    sink: Any = None,
 ) -> None:
-    """Append one entry to the audit trail (there is no API to change or delete one)."""
-    conn.execute(
+    """Append one entry to the audit trail (there is no API to change or delete one);
+    with a ``sink`` (:class:`engine.storage.create_batch.Sink`) the row is written with
+    the sink's other rows."""
+    (sink or conn).execute(
         st.audit.insert(),
         {
             "id": new_id(),

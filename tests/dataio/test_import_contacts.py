@@ -14,6 +14,7 @@ from engine.dataio.sources import read_table
 from engine.security.identity import load_actor
 from engine.security.users import create_user, ensure_roles, find_user
 from engine.storage.database import read_transaction
+from engine.storage.duplicates import DuplicateRecord
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, make_config, table_rows
 
@@ -143,3 +144,19 @@ def test_a_warn_rule_lets_the_row_through_and_flags_it(crm):
     report = run(crm, "contact", "last_name,phone\nColleague,+49 30 1234567\n")
     assert (report.created, report.flagged) == (1, 1)
     assert "A contact with this phone number exists" in report.flags[0].message
+
+
+def test_rows_written_together_keep_their_keys_audit_and_order(crm):
+    """New rows no rule can match are written a batch at a time; each still gets its
+    duplicate keys, its audit entry and its place among the rows that need a look-up."""
+    rows = [f"Person{i},P,p{i}@x.test" for i in range(7)]
+    rows.insert(4, "Again,P,P2@x.test")  # the third row's address: checked after the rows before it
+    report = run(crm, "contact", "last_name,first_name,email\n" + "\n".join(rows) + "\n", batch_size=3, dedupe="flag")
+    assert (report.created, report.flagged, report.failed) == (8, 1, 0), report.errors
+    assert [f.row for f in report.flags] == [5]
+    with pytest.raises(DuplicateRecord):  # the batch's keys were stored with it
+        crm.records.create(SYSTEM, "contact", {"last_name": "Late", "email": "p6@x.test"})
+    history = crm.records.history(actor_of(crm), "contact", contacts(crm)["p6@x.test"]["id"], {})
+    assert [entry["action"] for entry in history.data] == ["create"]
+    again = run(crm, "contact", "last_name,email\nPerson0,p0@x.test\nPerson9,p9@x.test\n", batch_size=3)
+    assert [(e.row, e.column) for e in again.errors] == [(1, "email")] and not again.written
