@@ -31,6 +31,7 @@ from engine.errors import (
 from engine.files.attach import Upload, attach_file
 from engine.layouts import layout_of
 from engine.meta.model import EntityDef, FieldDef
+from engine.plugins import render_panels
 from engine.storage.timeline import timeline
 from ui.lists import entity_or_404
 from ui.pages import bp, catalog, flash_refusal, form_ok, render_page, signed_in, text
@@ -265,6 +266,7 @@ def record_view(entity_name: str, record_id: str) -> Any:
         files=[f for f in entity.fields.values() if f.type == "file"],
         can_update=ws.records.can(who, entity.name, "update"),
         can_delete=ws.records.can(who, entity.name, "delete"),
+        panels=render_panels(ws, who, entity.name, record),  # plugins' panels (tessera_ui_panels)
     )
 
 

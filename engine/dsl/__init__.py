@@ -31,12 +31,9 @@ _DEFAULT_FUNCTIONS: FunctionRegistry | None = None
 def default_functions() -> FunctionRegistry:
     global _DEFAULT_FUNCTIONS  # the standard library is immutable; plugins extend a copy
     if _DEFAULT_FUNCTIONS is None:
-        from engine.plugins import collect_list
+        from engine.plugins import add_dsl_functions
 
-        registry = builtins()
-        for function in collect_list("tessera_dsl_functions"):
-            registry.register(function)
-        _DEFAULT_FUNCTIONS = registry
+        _DEFAULT_FUNCTIONS = add_dsl_functions(builtins())
     return _DEFAULT_FUNCTIONS
 
 

@@ -20,6 +20,7 @@ from engine.meta.problems import Problems
 from engine.meta.schema_check import iter_errors
 from engine.meta.source import Document, format_path
 from engine.meta.timeline import check_timeline, timeline_from_document
+from engine.plugin_fields import storage_type
 
 RESERVED_FIELDS = {*SYSTEM_FIELDS, "deleted_at", "deleted_by", "parent_id", "position"}
 #: names taken by API areas under /api/v1 (an entity of that name could not be reached)
@@ -67,7 +68,7 @@ def _fields(doc: Document, pack: str, data: dict[str, Any], problems: Problems) 
         if name in RESERVED_FIELDS:
             problems.add(doc.location(["fields", name]), f"{name!r} is a system field and cannot be redefined")
             continue
-        out[name] = FieldDef(name, spec["type"], dict(spec), _origin(doc, ["fields", name]), pack)
+        out[name] = FieldDef(name, storage_type(spec["type"]), dict(spec), _origin(doc, ["fields", name]), pack)
     return out
 
 

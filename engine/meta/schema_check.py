@@ -20,6 +20,7 @@ from jsonschema import ValidationError as SchemaError
 from referencing import Registry, Resource
 
 from engine.meta.model import FIELD_TYPES
+from engine.plugin_fields import known_types, storage_type
 
 _BASE = "https://tessera.dev/schemas/"
 #: automation document kinds (engine.automation.definitions)
@@ -81,11 +82,11 @@ def iter_errors(kind: str, data: Any) -> Iterator[tuple[tuple[str | int, ...], s
         for name, spec in data["fields"].items():
             if not isinstance(spec, dict) or "type" not in spec:
                 continue
-            type_name = spec["type"]
+            type_name = storage_type(spec["type"])  # a plugin's field type: its base type's options
             if type_name not in FIELD_TYPES:
                 yield (
                     ("fields", name, "type"),
-                    (f"unknown field type {type_name!r}; known types: {', '.join(FIELD_TYPES)}"),
+                    (f"unknown field type {spec['type']!r}; known types: {', '.join(known_types())}"),
                 )
                 continue
             for path, message in iter_errors(f"fields/{type_name}", spec):

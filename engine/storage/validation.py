@@ -17,6 +17,7 @@ from marshmallow import fields as mm
 from engine.errors import FieldError, ValidationError
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef
+from engine.plugin_fields import input_field
 from engine.storage import fields as f
 
 #: system fields a client may send back unchanged (ignored); ``owner`` is writable
@@ -90,7 +91,7 @@ def build_schema(entity: EntityDef, catalog: Catalog, child_row: bool = False, s
     for fd in entity.fields.values():
         if fd.readonly and not (system and not fd.is_computed and not fd.is_rollup and fd.type != "autonumber"):
             continue
-        declared[fd.name] = marshmallow_field(fd, catalog)
+        declared[fd.name] = input_field(fd, marshmallow_field(fd, catalog))  # + a plugin type's clean
     if child_row:
         declared["id"] = f.RecordId(allow_none=True, required=False)
     else:

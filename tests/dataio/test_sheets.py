@@ -23,7 +23,9 @@ from werkzeug.wrappers import Request, Response
 from engine.actor import SYSTEM
 from engine.automation.jobs import InProcessRunner
 from engine.config import Config
-from engine.dataio.sheets import (
+from engine.errors import BadRequest, PermissionDenied, ValidationError
+from engine.workspace import Workspace
+from plugins.sheets.google import (
     SCOPE,
     ServiceAccount,
     SheetUnavailable,
@@ -32,8 +34,6 @@ from engine.dataio.sheets import (
     parse_sheet,
     sheet_source,
 )
-from engine.errors import BadRequest, PermissionDenied, ValidationError
-from engine.workspace import Workspace
 from tests.conftest import make_config
 
 SHEET_ID = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"

@@ -1,4 +1,5 @@
-"""Google Sheets as an import source, and the ``import_sheet`` job that re-imports one.
+"""Google Sheets as an import source, and the ``import_sheet`` job that re-imports one
+(registered by the first-party ``sheets`` plugin, :mod:`plugins.sheets`).
 
 Two ways to read a sheet, both giving a :class:`engine.dataio.sources.Table` (first row:
 the headers) that :func:`engine.dataio.importing.import_table` takes like a file:
@@ -40,7 +41,6 @@ from urllib.parse import quote as percent_encoded
 import requests
 
 from engine.actor import Actor
-from engine.automation.jobs import register_job
 from engine.errors import BadRequest, TesseraError, ValidationError
 
 log = logging.getLogger("tessera.import")
@@ -420,6 +420,3 @@ def import_sheet(ws: Any, args: dict[str, Any]) -> Any:
 
 def import_sheet_job(ws: Any, args: dict[str, Any]) -> None:
     import_sheet(ws, args)
-
-
-register_job(JOB_NAME, import_sheet_job)
