@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.app import create_app
+from engine.security.users import create_user, ensure_roles
+from engine.workspace import Workspace
+from tests.conftest import PASSWORD, Api, make_config, sign_in
+from tests.plugins_woo.fake_shop import fake_shop  # noqa: F401  (a fixture)
+
+
+@pytest.fixture
+def ws(database_url: str, tmp_path: Path) -> Iterator[Workspace]:
+    workspace = Workspace(make_config(database_url, tmp_path, ("woocommerce",)), meta_check_interval=0)
+    workspace.install()
+    ensure_roles(workspace)
+    create_user(workspace, "admin@test.dev", "Ada Admin", PASSWORD, ["admin"])
+    create_user(workspace, "fin@test.dev", "Finn Finance", PASSWORD, ["finance"])
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def app(ws: Workspace) -> Any:
+    return create_app(ws.config, ws)
+
+
+@pytest.fixture
+def admin(app: Any) -> Api:
+    return sign_in(app.test_client(), "admin@test.dev")
+
+
+@pytest.fixture
+def finance(app: Any) -> Api:
+    return sign_in(app.test_client(), "fin@test.dev")
