@@ -17,6 +17,7 @@ from engine.api.context import actor, workspace
 from engine.automation.model import Automation
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef
+from engine.plugins import openapi_paths as plugin_openapi_paths
 from engine.storage.fields import PHONE
 from engine.storage.ids import ID_PATTERN
 from engine.storage.listing import DEFAULT_LIMIT, MAX_LIMIT
@@ -258,6 +259,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     """The OpenAPI document of ``catalog`` (what ``who`` may read; None: an administrator),
     with the operations of the ``automation`` compiled from the same metadata."""
     # all build on this module's schemas
+    from engine.api.connectors import add_connector_paths
     from engine.api.exports import add_export_paths
     from engine.api.files import add_file_paths
     from engine.api.imports import add_import_paths
@@ -436,6 +438,9 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     add_capture_paths(spec, catalog, automation or Automation())  # public forms and hooks
     add_system_paths(spec, catalog)  # sign-in, users, metadata, privacy, audit, this document
     add_dashboard_paths(spec)  # the dashboards and their figures
+    add_connector_paths(spec)  # run a connector now, its signed webhook (engine.api.connectors)
+    for path, operations in plugin_openapi_paths().items():  # routes plugins document (docs/plugins.md)
+        spec.path(path=path, operations=operations)
     return spec.to_dict()
 
 

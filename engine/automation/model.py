@@ -104,7 +104,12 @@ def components() -> list[Component]:
         workflows,
     )
     from engine.capture import definitions as capture_definitions  # public forms and hooks
-    from engine.dataio import import_jobs, sheets  # noqa: F401 - the import_file and import_sheet jobs
+    from engine.connectors import component as connectors  # integration connectors (engine.connectors)
+    from engine.connectors import push, schedule  # noqa: F401 - the connector_push channel, the connector_sync job
+    from engine.dataio import import_jobs  # noqa: F401 - the import_file job
+    from engine.plugins import install as install_plugins
+
+    install_plugins()  # plugins' actions, channels and jobs, before definitions name them
 
     return [
         workflows.COMPONENT,
@@ -116,6 +121,7 @@ def components() -> list[Component]:
         pack_actions.COMPONENT,
         merge.COMPONENT,
         capture_definitions.COMPONENT,
+        connectors.COMPONENT,
         dashboard_definitions.COMPONENT,
         layouts.COMPONENT,
         report_definitions.COMPONENT,

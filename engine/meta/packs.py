@@ -16,6 +16,7 @@ KNOWN_FOLDERS += ("layouts",)  # form layouts (engine.layouts)
 KNOWN_FOLDERS += ("seed", "templates")
 KNOWN_FOLDERS += ("forms", "hooks")  # public capture: web forms and inbound hooks (engine.capture)
 KNOWN_FOLDERS += ("actions",)  # record actions (engine.automation.pack_actions)
+KNOWN_FOLDERS += ("connectors",)  # where integration connectors are stored (engine.connectors)
 
 
 @dataclass
