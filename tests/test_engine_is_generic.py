@@ -37,8 +37,9 @@ CONTRACT = {
     ("quote", "dataio/sheets.py"): "urllib.parse.quote, percent-encoding a sheet id in a URL",
 }
 #: entity names that are also the engine's own vocabulary, allowed everywhere: a metadata
-#: "document" (a pack or overlay file's content, a rendered record) is not the documents pack's entity
-ORDINARY_WORDS = {"document"}
+#: "document" (a pack or overlay file's content, a rendered record) is not the documents pack's entity;
+#: "order" (a rule's run order, a sort order) is not the commerce pack's entity
+ORDINARY_WORDS = {"document", "order"}
 
 
 def shipped_entities() -> set[str]:

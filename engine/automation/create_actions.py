@@ -23,6 +23,7 @@ from engine.automation.actions import (
     mapping_spec,
     register,
 )
+from engine.automation.selection import compile_selection
 from engine.automation.values import Compiler
 from engine.dsl.iteration import compile_collection
 from engine.errors import DslError
@@ -76,22 +77,31 @@ class CreateAction:
         self, c: Compiler, spec: dict[str, Any], entity: EntityDef, target_entity: EntityDef, path: tuple[Any, ...]
     ) -> Step | None:
         source = spec["for_each"]
-        try:
-            if not isinstance(source, str):
-                raise DslError("for_each takes an expression: child rows (lines), links or a list")
-            collection = compile_collection(
-                source,
-                entity,
-                c.catalog,
-                c.functions,
-                where=c.definition.where(*path, "for_each"),
-                variables=c.variables,
-            )
-        except DslError as exc:
-            c.fail(exc.detail.replace("\n", "\n    "), *path, "for_each")
-            return None
+        if isinstance(source, dict):
+            selection = compile_selection(c, source, entity, (*path, "for_each"))
+            if selection is None:
+                return None
+            item_type: Any = selection.entity
+            items_of: Any = selection.ids
+        else:
+            try:
+                if not isinstance(source, str):
+                    raise DslError("for_each takes an expression: child rows (lines), links or a list")
+                collection = compile_collection(
+                    source,
+                    entity,
+                    c.catalog,
+                    c.functions,
+                    where=c.definition.where(*path, "for_each"),
+                    variables=c.variables,
+                )
+            except DslError as exc:
+                c.fail(exc.detail.replace("\n", "\n    "), *path, "for_each")
+                return None
+            item_type = collection.item
+            items_of = lambda run, target: collection.values(target.env(run))  # noqa: E731
         outer = c.variables.get("item")
-        c.variables["item"] = collection.item
+        c.variables["item"] = item_type
         try:
             values = compile_values(c, spec.get("values") or {}, target_entity, entity, (*path, "values"), each=True)
             # which items get a record: a condition that may read $item
@@ -118,7 +128,7 @@ class CreateAction:
         def run_for_each(run: Any, target: Target) -> None:
             saved = {k: target.variables.get(k) for k in ("item", GROUP)}
             try:
-                for group in _groups(run, target, collection.values(target.env(run)), where, group_by):
+                for group in _groups(run, target, items_of(run, target), where, group_by):
                     target.variables.update({"item": group[0], GROUP: group})
                     for _ in range(_copies(times, target.env(run))):
                         run.create(target_entity, evaluate(values, target.env(run)), target.source)

@@ -105,6 +105,12 @@ _REGEX_CACHE: dict[str, re.Pattern[str]] = {}
 _NESTED_QUANTIFIER = re.compile(r"\([^)]*[+*][^)]*\)[+*{]")
 
 
+def _py_replace(text: str | None, old: str | None, new: str | None) -> str | None:
+    if text is None or not old:
+        return text
+    return text.replace(old, new or "")
+
+
 def _py_matches(text: str, pattern: str) -> bool:
     compiled = _REGEX_CACHE.get(pattern)
     if compiled is None:
@@ -280,6 +286,22 @@ def builtins() -> FunctionRegistry:
     )
     add(
         Function(
+            "replace",
+            "replace(string, string, string) -> string",
+            _py_replace,
+            lambda ctx, s, old, new: SqlValue(
+                sa.case(
+                    (sa.or_(old.expr.is_(None), old.expr == ""), s.expr),
+                    else_=sa.func.replace(s.expr, old.expr, sa.func.coalesce(new.expr, "")),
+                )
+            ),
+            "The text with every occurrence of the second text replaced by the third (an empty third removes it).",
+            'replace(notes, "{{ name }}", name)',
+            null_propagates=False,
+        )
+    )
+    add(
+        Function(
             "matches",
             "matches(string, string) -> bool",
             _py_matches,
@@ -311,7 +333,7 @@ def builtins() -> FunctionRegistry:
             abs,
             lambda ctx, x: SqlValue(sa.func.abs(x.expr)),
             "Absolute value.",
-            "abs(balance) > 100",
+            "abs(days_between(expected_close, today())) > 30",
         )
     )
     add(
@@ -321,7 +343,7 @@ def builtins() -> FunctionRegistry:
             _py_scalar_min,
             lambda ctx, *vs: _sql_scalar_extreme(ctx, "min", *vs),
             "The smallest argument (null if any is null); min(rows.field) aggregates child rows.",
-            "min(expected_close, valid_until)",
+            "min(valid_until, today() + 30d)",
             null_propagates=False,
         )
     )
