@@ -10,6 +10,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from engine.api.jsonio import TesseraJSONProvider
 from engine.config import Config, load_config
+from engine.logging_setup import configure_logging
 from engine.workspace import Workspace
 
 
@@ -59,6 +60,12 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         JSON_SORT_KEYS=False,
     )
     app.extensions["tessera"] = WorkspaceRouter(workspace)
+    app.extensions["tessera.config"] = config
+    if config.trusted_proxies:  # behind nginx: the client's address and scheme from X-Forwarded-*
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     from engine.api import register_api
     from engine.api.hardening import security_headers
     from engine.security.throttle import Throttle
@@ -69,4 +76,5 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     register_api(app)
     register_ui(app)
     logging.getLogger("tessera").setLevel(logging.INFO)
+    configure_logging(config.log_format)  # TESSERA_LOG_FORMAT=json: JSON lines
     return app

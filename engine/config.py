@@ -70,6 +70,13 @@ class Config:
     #: (record links, invitations, password resets) start with it; unset: record links are
     #: paths (``/api/v1/public/respond/...``), invitations use the request's address
     public_url: str | None = None
+    #: ``GET /metrics`` asks for ``Authorization: Bearer metrics_token``; unset: loopback callers only
+    metrics_token: str | None = None
+    #: ``text`` (default) or ``json``: one JSON object per log line (``engine.logging_setup``)
+    log_format: str = "text"
+    #: reverse proxies in front (nginx: 1) whose ``X-Forwarded-For``/``-Proto`` are trusted for
+    #: the client's address and scheme; 0: the connection's own address
+    trusted_proxies: int = 0
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -220,6 +227,14 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
     capture_limit = pick("TESSERA_CAPTURE_RATE_LIMIT", "capture_rate_limit")
     if capture_limit:
         config = config.with_overrides(capture_rate_limit=_rate(capture_limit, "TESSERA_CAPTURE_RATE_LIMIT"))
+    log_format = (pick("TESSERA_LOG_FORMAT", "log_format") or "text").strip().lower()
+    if log_format not in ("text", "json"):
+        raise TesseraError(f"TESSERA_LOG_FORMAT must be text or json, not {log_format!r}")
+    config = config.with_overrides(metrics_token=pick("TESSERA_METRICS_TOKEN", "metrics_token"), log_format=log_format)
+    proxies = (pick("TESSERA_TRUSTED_PROXIES", "trusted_proxies") or "0").strip()
+    if not proxies.isdigit() or int(proxies) > 10:
+        raise TesseraError(f"TESSERA_TRUSTED_PROXIES must be the number of reverse proxies (0-10), not {proxies!r}")
+    config = config.with_overrides(trusted_proxies=int(proxies))
     instance = pick("TESSERA_INSTANCE_PATH", "instance_path")
     if instance:
         config = config.with_overrides(instance_path=Path(instance))

@@ -33,13 +33,16 @@ class _Server(BaseApplication):
 
 
 def run_server(host: str, port: int, workers: int, threads: int) -> None:
+    from engine.config import load_config
+
+    json_logs = load_config().log_format == "json"  # then the app logs each request as a JSON line
     _Server(
         {
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
             "worker_class": "gthread",
-            "accesslog": "-",
+            "accesslog": None if json_logs else "-",
             "timeout": 60,
             "graceful_timeout": 10,
         }

@@ -13,6 +13,9 @@ def register_api(app: Flask) -> None:
     from engine.api import admin, auth, health, meta, notifications, oidc, openapi, privacy, problems, records, users
 
     problems.register(app)
+    from engine.api import metrics
+
+    metrics.register(app)  # /metrics, request counts/latency and X-Request-ID for every request
     from engine.api import input_guard
 
     input_guard.register(app)  # no NUL characters in any request
@@ -44,6 +47,9 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(imports.bp)  # /ENTITY/import, /imports/JOB
     app.register_blueprint(exports.bp)  # /ENTITY/export
     app.register_blueprint(reports.bp)  # /reports, /reports/NAME
+    from engine.api import connectors
+
+    app.register_blueprint(connectors.bp)  # /connectors/NAME/sync, /public/connectors/NAME/webhook
     from engine.plugins import register_blueprints
 
     register_blueprints(app)  # plugins' routes (engine.hookspecs.tessera_blueprints)
