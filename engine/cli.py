@@ -13,6 +13,7 @@ import click
 from engine import __version__
 from engine.config import Config, load_config
 from engine.errors import MetadataError, TesseraError
+from engine.logging_setup import configure_logging
 
 
 def _fail(message: str) -> None:
@@ -38,6 +39,7 @@ def _config(packs: str | None = None) -> Config:
     if packs:
         names = tuple(p.strip() for p in packs.split(",") if p.strip())
         config = config.with_overrides(packs=None if names == ("all",) else names)
+    configure_logging(config.log_format)  # TESSERA_LOG_FORMAT=json: worker, tick, ... log JSON lines
     return config
 
 
@@ -56,8 +58,13 @@ def _workspace(config: Config | None = None, install: bool = False):  # -> Works
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tessera")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Tessera: a metadata-driven CRM engine."""
+    from engine import plugin_cli
+
+    if plugin_cli.failure and ctx.invoked_subcommand != "plugins":
+        _fail(plugin_cli.failure)  # a plugin that cannot load: one line naming it
 
 
 @main.command()
@@ -373,9 +380,25 @@ def _add_data_commands() -> None:
 
     for command in (import_command, export_command, backup_command, restore_command):
         main.add_command(command)
+    from engine.connectors.cli import sync_command  # tessera sync CONNECTOR
+
+    main.add_command(sync_command)
+    from engine.uat_cli import uat_command  # tessera uat: the user acceptance tests
+
+    main.add_command(uat_command)
 
 
 _add_data_commands()
+
+
+def _add_plugin_commands() -> None:
+    """``tessera plugins list`` and the plugins' own commands (``tessera_cli_commands``)."""
+    from engine.plugin_cli import add_plugin_commands
+
+    add_plugin_commands(main)
+
+
+_add_plugin_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover
