@@ -106,7 +106,7 @@ def test_serve_runs_a_production_server(env, backend):
     )
     try:
         body = None
-        for _ in range(100):
+        for _ in range(300):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                     body = json.load(response)

@@ -33,7 +33,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
@@ -41,10 +40,17 @@ from engine.automation.events import Event
 from engine.change_feed import note as note_change
 from engine.errors import PermissionDenied, ValidationError
 from engine.meta.model import EntityDef
-from engine.storage import system_tables as st
 from engine.storage import writing as w
 from engine.storage.derivation import derive_on_create
-from engine.storage.duplicates import DuplicateGuard, DuplicateOptions, Finding, ensure_built, normalise, rule_triples
+from engine.storage.duplicates import (
+    DuplicateGuard,
+    DuplicateOptions,
+    Finding,
+    ensure_built,
+    keys_statement,
+    normalise,
+    rule_triples,
+)
 from engine.storage.ids import new_id
 from engine.storage.timeline import check_reference
 
@@ -237,21 +243,13 @@ class CreateBatch:
         return clean
 
     def _stored_values(self, rule: Any, key: Any, values: set[Any]) -> set[Any]:
-        mk = st.match_key
-        places = [
-            sa.and_(mk.c.entity == scope.entity, mk.c.field.in_(scope.fields[key.name]))
-            for scope in rule.scope
-            if key.name in scope.fields
-        ]
+        """The ``values`` some record in the rule's scope holds for ``key``."""
+        places = {(scope.entity, f) for scope in rule.scope for f in scope.fields.get(key.name, ())}
         found: set[Any] = set()
         ordered = sorted(values, key=str)
         for start in range(0, len(ordered) if places else 0, CHUNK):
-            chunk = ordered[start : start + CHUNK]
-            found |= set(
-                self.conn.execute(
-                    sa.select(mk.c.value).where(mk.c.kind == key.kind, mk.c.value.in_(chunk), sa.or_(*places))
-                ).scalars()
-            )
+            rows = self.conn.execute(keys_statement(), {"kind": key.kind, "values": ordered[start : start + CHUNK]})
+            found |= {r.value for r in rows if (r.entity, r.field) in places}
         return found
 
     def _prefetch_references(self, batch: list[dict[str, Any]]) -> None:

@@ -253,20 +253,11 @@ class DuplicateGuard:
         return self._live(rule, hits)
 
     def _lookup(self, rule: DuplicateRule, key: MatchKey, values: set[Any]) -> set[tuple[str, str]]:
-        mk = st.match_key
-        places = [
-            sa.and_(mk.c.entity == scope.entity, mk.c.field.in_(scope.fields[key.name]))
-            for scope in rule.scope
-            if key.name in scope.fields
-        ]
+        places = {(scope.entity, f) for scope in rule.scope for f in scope.fields.get(key.name, ())}
         if not places:
             return set()
-        rows = self.conn.execute(
-            sa.select(mk.c.entity, mk.c.record_id)
-            .where(mk.c.kind == key.kind, mk.c.value.in_(sorted(values)), sa.or_(*places))
-            .limit(200)
-        )
-        return {(r.entity, r.record_id) for r in rows}
+        rows = self.conn.execute(keys_statement(), {"kind": key.kind, "values": sorted(values)})
+        return {(r.entity, r.record_id) for r in rows if (r.entity, r.field) in places}
 
     def _live(self, rule: DuplicateRule, hits: set[tuple[str, str]]) -> list[Match]:
         by_entity: dict[str, list[str]] = {}
@@ -337,6 +328,18 @@ class DuplicateGuard:
 def _field_of(rule: DuplicateRule, record: dict[str, Any]) -> str:
     """The field an error is reported on: the first key field holding a value."""
     return next((f for k in rule.keys for f in k.fields if record.get(f) not in (None, "")), rule.keys[0].fields[0])
+
+
+def keys_statement() -> Any:
+    """The stored keys holding some of ``values`` of one kind.
+
+    Only the columns of the ``(kind, value)`` index are named: with the entity and field as
+    well, PostgreSQL may prefer the primary key and read every key of the entity, and a
+    prepared (generic) plan may do so too, so the values are inlined (``literal_execute``)."""
+    mk = st.match_key
+    return sa.select(mk.c.entity, mk.c.field, mk.c.record_id, mk.c.value).where(
+        mk.c.kind == sa.bindparam("kind"), mk.c.value.in_(sa.bindparam("values", expanding=True, literal_execute=True))
+    )
 
 
 def rule_triples(rule: DuplicateRule) -> set[Triple]:
