@@ -84,8 +84,9 @@ def build_email(ws: Any, row: dict[str, Any]) -> EmailMessage:
     message["Message-ID"] = f"<{row['id']}@tessera>"
     message["X-Tessera-Delivery"] = str(row["id"])
     message.set_content(texts["email.txt"] or _fallback_text(payload))
-    if texts["email.html"]:
-        message.add_alternative(texts["email.html"], subtype="html")
+    html = texts["email.html"] or payload.get("html")  # the template's, else the action's ``html:``
+    if html:
+        message.add_alternative(html, subtype="html")
     for attached in payload.get("attachments") or ():  # {filename, content_type, data (base64)}: reports
         maintype, _, subtype = str(attached["content_type"]).split(";")[0].partition("/")
         data = base64.b64decode(attached["data"])

@@ -191,12 +191,14 @@ class NotifySpec:
     body: Value | None
     level: str
     step: str
+    #: the HTML alternative of an e-mail (``html:``), when no template file gives one
+    html: Value | None = None
 
 
 class NotifyAction:
-    """``notify: {to, role, channel, template, title, body, level}``: see docs/automation.md."""
+    """``notify: {to, role, channel, template, title, body, html, level}``: see docs/automation.md."""
 
-    KEYS = {"to", "role", "channel", "template", "title", "body", "level"}
+    KEYS = {"to", "role", "channel", "template", "title", "body", "html", "level"}
 
     def compile(self, c: Compiler, spec: Any, entity: EntityDef, path: tuple[Any, ...]) -> Step | None:
         if not isinstance(spec, dict) or not spec:
@@ -216,6 +218,7 @@ class NotifyAction:
         template = self._template(c, spec.get("template"), (*path, "template"))
         title = c.value(spec["title"], entity, *path, "title") if "title" in spec else None
         body = c.value(spec["body"], entity, *path, "body") if "body" in spec else None
+        html = c.value(spec["html"], entity, *path, "html") if "html" in spec else None
         if channels is None or roles is None or to is None:
             return None
         levels: tuple[str, ...] = LEVELS
@@ -237,7 +240,7 @@ class NotifyAction:
                 c.fail(f"an SMS needs a body or title (or a template with {template or 'NAME'}.sms.txt)", *path)
         if len(c.problems.items) > before:
             return None
-        notify = NotifySpec(to, roles, channels, template, title, body, level, format_path([*path]))
+        notify = NotifySpec(to, roles, channels, template, title, body, level, format_path([*path]), html)
         return lambda run, target: run_notify(run, target, notify)
 
     def _recipients(self, c: Compiler, raw: Any, entity: EntityDef, path: tuple[Any, ...]) -> list[Value] | None:
@@ -332,6 +335,7 @@ def run_notify(run: Any, target: Target, spec: NotifySpec) -> None:
         "subject": title,
         "title": title,
         "body": body,
+        "html": _text(spec.html(env)) if spec.html else None,
         "template": spec.template,
         "level": spec.level,
         "entity": target.entity.name,

@@ -67,6 +67,10 @@ def recipient_record(ws: Any, payload: dict[str, Any], options: EmailSettings) -
     return entity.name, str(record_id), consent
 
 
+#: where a message wants its unsubscribe link (a marketing template's variable)
+PLACEHOLDER = "{{ unsubscribe_url }}"
+
+
 def consent_field_of(ws: Any, entity_name: str, options: EmailSettings) -> str | None:
     """The consent field when ``entity_name`` has it as a yes/no field."""
     entity = ws.snapshot().catalog.entities.get(entity_name)
@@ -97,7 +101,9 @@ def track(
         message["List-Unsubscribe"] = f"<{unsubscribe}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     plain = message.get_body(("plain",))
-    if plain is not None and unsubscribe:
+    if plain is not None and PLACEHOLDER in str(plain.get_content()):
+        plain.set_content(str(plain.get_content()).replace(PLACEHOLDER, unsubscribe or ""))
+    elif plain is not None and unsubscribe:
         text = str(plain.get_content()).rstrip()
         plain.set_content(f"{text}\n\n--\nUnsubscribe: {unsubscribe}\n")
     if html_part is not None and html_text is not None:
@@ -156,7 +162,9 @@ def _tracked_html(
 
     text = _HREF.sub(redirect, html_text) if options.track_clicks else html_text
     extra = ""
-    if unsubscribe:
+    if PLACEHOLDER in text:  # the mail places its own unsubscribe link ({{ unsubscribe_url }})
+        text = text.replace(PLACEHOLDER, html.escape(unsubscribe or ""))
+    elif unsubscribe:
         extra += f'<p style="font-size:small"><a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>'
     if options.track_opens:
         extra += PIXEL.format(url=html.escape(tokens.open_url(ws, base, record_id)))
