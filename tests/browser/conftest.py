@@ -94,7 +94,7 @@ def as_role(browser: Any, served: dict[str, Any]) -> Iterator[Any]:
         context = browser.new_context(base_url=served["url"], viewport={"width": width, "height": 900})
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(60_000)  # a dry run of a metadata change checks all packs: slow on a busy CI machine
         page.goto("/login")
         page.get_by_label("E-mail").fill(f"{role}@test.dev")
         page.get_by_label("Password", exact=True).fill(PASSWORD)

@@ -31,7 +31,7 @@ def sign_in(browser: Any, served: dict[str, Any], email: str, password: str = PA
     """A new browser context, signed in through the login form (the page after it)."""
     context = browser.new_context(base_url=served["url"], viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)  # a dry run of a metadata change checks all packs: slow on a busy CI machine
     page.goto("/login")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password", exact=True).fill(password)

@@ -75,7 +75,7 @@ def as_demo(browser: Any, served: dict[str, Any]) -> Iterator[Any]:
         context = browser.new_context(base_url=served["url"], viewport=VIEWPORT)
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(60_000)
         page.goto("/login")
         page.get_by_label("E-mail").fill(f"{role.replace('_', '.')}@{DEMO_DOMAIN}")
         page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
