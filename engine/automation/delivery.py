@@ -97,13 +97,19 @@ def build_email(ws: Any, row: dict[str, Any]) -> EmailMessage:
 def send_email(ws: Any, row: dict[str, Any]) -> Delivery:
     """The ``email`` channel: payload ``{to, subject, template, ...}`` sent over SMTP, or
     written to the log when no SMTP server is configured."""
-    config = ws.config
     if not row["payload"].get("to"):
         return Delivery(False, error="the e-mail has no recipient", retry=False)
     try:
         message = build_email(ws, row)
     except jinja2.TemplateError as exc:
         return Delivery(False, error=f"template {row['payload'].get('template')!r}: {exc}", retry=False)
+    return transmit_email(ws, row, message)
+
+
+def transmit_email(ws: Any, row: dict[str, Any], message: EmailMessage) -> Delivery:
+    """Send a built message over the SMTP server (``TESSERA_SMTP_URL``), or write it to the
+    log when none is configured; plugins replacing the ``email`` channel reuse it."""
+    config = ws.config
     if not config.smtp_host:
         plain = message.get_body(("plain",))
         content = str(plain.get_content()).rstrip() if plain is not None else ""

@@ -18,15 +18,13 @@ from __future__ import annotations
 import html
 import re
 import secrets
-import smtplib
-import ssl
 from email.message import EmailMessage
 from typing import Any
 
 import jinja2
 
 from engine.automation.channels import Delivery
-from engine.automation.delivery import build_email, write_to_log
+from engine.automation.delivery import build_email, transmit_email
 from plugins.email import tokens
 from plugins.email.settings import ACTOR, EmailSettings, find_one, installed, now, settings
 
@@ -50,7 +48,7 @@ def send_tracked_email(ws: Any, row: dict[str, Any]) -> Delivery:
         if payload.get("consent_required") and target is not None and target[2] is False:
             return Delivery(False, error="the recipient has unsubscribed (consent is no)", retry=False)
         track(ws, row, message, options, target)
-    return transmit(ws, row, message)
+    return transmit_email(ws, row, message)
 
 
 def recipient_record(ws: Any, payload: dict[str, Any], options: EmailSettings) -> tuple[str, str, Any] | None:
@@ -172,29 +170,3 @@ def _tracked_html(
         return text
     closing = text.lower().rfind("</body>")
     return text[:closing] + extra + text[closing:] if closing >= 0 else text + extra
-
-
-def transmit(ws: Any, row: dict[str, Any], message: EmailMessage) -> Delivery:
-    """Send over the engine's SMTP server (``TESSERA_SMTP_URL``), or write to the log."""
-    config = ws.config
-    if not config.smtp_host:
-        plain = message.get_body(("plain",))
-        content = str(plain.get_content()).rstrip() if plain is not None else ""
-        text = f"To: {message['To']}\nSubject: {message['Subject']}\n\n{content}"
-        return write_to_log("e-mail", "SMTP server", "TESSERA_SMTP_URL", row, text)
-    try:
-        smtp_class = smtplib.SMTP_SSL if config.smtp_ssl else smtplib.SMTP
-        with smtp_class(config.smtp_host, config.smtp_port, timeout=config.http_timeout) as smtp:
-            if config.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if config.smtp_user:
-                smtp.login(config.smtp_user, config.smtp_password or "")
-            smtp.send_message(message)
-    except smtplib.SMTPRecipientsRefused as exc:
-        return Delivery(False, error=f"the server refused the recipient: {exc.recipients}", retry=False)
-    except smtplib.SMTPResponseException as exc:
-        error = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-        return Delivery(False, exc.smtp_code, f"SMTP {exc.smtp_code}: {error}", retry=exc.smtp_code < 500)
-    except (OSError, smtplib.SMTPException) as exc:
-        return Delivery(False, error=f"could not send e-mail: {type(exc).__name__}: {exc}")
-    return Delivery(True)
