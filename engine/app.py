@@ -45,6 +45,17 @@ class WorkspaceRouter:
         return list(unique.values())
 
 
+def _registered_workspaces(config: Config) -> dict[str, Workspace]:
+    """The workspaces of ``workspaces.yaml`` by host name (``engine.workspaces``)."""
+    from engine.workspaces import read_registry, workspace_config
+
+    by_host: dict[str, Workspace] = {}
+    for entry in read_registry(config).values():
+        ws = Workspace(workspace_config(config, entry), name=entry.name)
+        by_host.update(dict.fromkeys(entry.hosts, ws))
+    return by_host
+
+
 def create_app(config: Config | None = None, workspace: Workspace | None = None) -> Flask:
     config = config or load_config()
     workspace = workspace or Workspace(config)
@@ -59,7 +70,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         SESSION_COOKIE_SAMESITE="Lax",
         JSON_SORT_KEYS=False,
     )
-    app.extensions["tessera"] = WorkspaceRouter(workspace)
+    app.extensions["tessera"] = WorkspaceRouter(workspace, _registered_workspaces(config))
     app.extensions["tessera.config"] = config
     if config.trusted_proxies:  # behind nginx: the client's address and scheme from X-Forwarded-*
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -29,6 +29,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -41,6 +42,8 @@ log = logging.getLogger("tessera.changes")
 KINDS = ("create", "update", "delete", "restore", "transition")
 #: changes a subscriber may have waiting before it is told it missed some
 QUEUE_SIZE = 1000
+#: seconds the feed publishes in this process only after Redis failed, before trying it again
+REDIS_RETRY_SECONDS = 10.0
 #: the strength of a kind when one transaction changes a record several times
 _RANK = {"update": 0, "transition": 1, "create": 2, "restore": 3, "delete": 4}
 
@@ -164,6 +167,8 @@ class ChangeFeed:
         self._redis: Any = None
         self._listener: threading.Thread | None = None
         self._ready = threading.Event()
+        #: after a failed publish, Redis is tried again only after this (monotonic) time
+        self._redis_down_until = 0.0
 
     # --- subscribing ------------------------------------------------------------------
     def subscribe(self, entities: Iterable[str] | None = None) -> Subscription:
@@ -190,11 +195,13 @@ class ChangeFeed:
 
     # --- publishing -------------------------------------------------------------------
     def publish(self, changes: list[Change]) -> None:
-        if self.redis_url:
+        if self.redis_url and time.monotonic() >= self._redis_down_until:
             try:
                 self._client().publish(self.channel, json.dumps([c.as_dict() for c in changes]))
                 return
             except Exception as exc:  # live updates are best effort: the write has committed
+                # a Redis that does not answer must not slow every write down: wait before trying again
+                self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
                 log.warning("could not publish changes to Redis (%s); only this process sees them", exc)
         self._deliver(changes)
 

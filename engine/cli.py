@@ -34,8 +34,19 @@ def _run(fn: Callable[[], Any]) -> Any:
         _fail(str(exc))
 
 
+def _workspace_name() -> str | None:
+    """The workspace chosen with ``tessera --workspace NAME`` (or ``TESSERA_WORKSPACE``)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().params.get("workspace") if ctx is not None else None
+
+
 def _config(packs: str | None = None) -> Config:
-    config = load_config()
+    from engine.workspaces import config_for
+
+    try:
+        config = config_for(load_config(), _workspace_name())
+    except TesseraError as exc:
+        _fail(str(exc))
     if packs:
         names = tuple(p.strip() for p in packs.split(",") if p.strip())
         config = config.with_overrides(packs=None if names == ("all",) else names)
@@ -48,7 +59,7 @@ def _workspace(config: Config | None = None, install: bool = False):  # -> Works
     from engine.workspace import Workspace
 
     with friendly_db_errors():
-        ws = Workspace(config or _config())
+        ws = Workspace(config or _config(), name=_workspace_name() or "default")
         if install:
             ws.install()
         elif not ws.is_installed():
@@ -58,8 +69,13 @@ def _workspace(config: Config | None = None, install: bool = False):  # -> Works
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tessera")
+@click.option(
+    "--workspace",
+    envvar="TESSERA_WORKSPACE",
+    help="Run the command on this registered workspace (see 'tessera workspace list').",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, workspace: str | None) -> None:
     """Tessera: a metadata-driven CRM engine."""
     from engine import plugin_cli
 
@@ -102,6 +118,7 @@ def init(packs: str | None, admin_email: str | None, admin_password: str | None)
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the UI and API with a production WSGI server (gunicorn)."""
     _run(lambda: _workspace(install=True).close())
+    _run(_install_registered)
     _config().resolved_secret_key()  # made once here, before the workers fork
     from engine.server import run_server
 
@@ -238,14 +255,37 @@ def recompute(entity: str, fields: tuple[str, ...], now_text: str | None) -> Non
     _run(run)
 
 
+def _install_registered() -> None:
+    """Bring every registered workspace's database to the metadata (before serving them)."""
+    from engine.workspace import Workspace
+    from engine.workspaces import read_registry, workspace_config
+
+    base = _config()
+    for entry in read_registry(base).values():
+        ws = Workspace(workspace_config(base, entry), name=entry.name)
+        try:
+            ws.install()
+        finally:
+            ws.close()
+
+
 @main.command()
-@click.option("--queues", "--queue", "queue", default="tessera", show_default=True, help="RQ queue name.")
+@click.option(
+    "--queues", "--queue", "queue", help="RQ queue name.  [default: tessera, or tessera-NAME with --workspace]"
+)
 @click.option("--burst", is_flag=True, help="Do one pass and the queued jobs, then exit.")
-def worker(queue: str, burst: bool) -> None:
+@click.option("--now", "now_text", help="With --burst: make the pass as of this ISO datetime (catch-up, tests).")
+def worker(queue: str | None, burst: bool, now_text: str | None) -> None:
     """Run jobs: an RQ worker and its scheduler with TESSERA_REDIS_URL, else the in-process loop."""
     from engine.automation.jobs import run_worker
+    from engine.workspaces import queue_name
+
+    queue = queue or queue_name(_workspace_name())
+    if now_text and not burst:
+        raise click.UsageError("--now applies to a --burst pass only")
 
     def run() -> None:
+        now = _instant(now_text)
         ws = _workspace()
         url = ws.config.redis_url
         if url:
@@ -261,7 +301,7 @@ def worker(queue: str, burst: bool) -> None:
             click.echo(f"jobs: RQ worker on queue {queue!r} ({shown}); Ctrl+C stops")
         else:
             click.echo("jobs: in-process loop (TESSERA_REDIS_URL is unset); Ctrl+C stops")
-        result = run_worker(ws, queue, burst=burst)
+        result = run_worker(ws, queue, burst=burst, now=now)
         if result is not None:
             click.echo(result.describe())
 
@@ -386,6 +426,9 @@ def _add_data_commands() -> None:
     from engine.uat_cli import uat_command  # tessera uat: the user acceptance tests
 
     main.add_command(uat_command)
+    from engine.workspace_cli import workspace_group  # tessera workspace create/list
+
+    main.add_command(workspace_group)
 
 
 _add_data_commands()

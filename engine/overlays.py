@@ -10,6 +10,9 @@ kind, named by their name; one with the name of a pack's definition replaces it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,16 @@ import yaml
 
 from engine.actor import Actor
 from engine.automation.definitions import KINDS, LISTS, NAME_KEYS, Definition, collect, definition_name
-from engine.errors import BadRequest, Conflict, FieldError, MetadataError, NotFound, PermissionDenied, ValidationError
+from engine.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    MetadataError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ValidationError,
+)
 from engine.meta.catalog import Overlay
 from engine.meta.problems import Problems
 from engine.storage import system_tables as st
@@ -51,30 +63,64 @@ def _require_admin(actor: Actor) -> None:
         raise PermissionDenied("Only administrators may change the metadata")
 
 
+#: the definition in force in a snapshot (None when there is none): what ``If-Match`` is about
+Current = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """``If-Match``: the change applies only while the definition in force has this tag."""
+
+    tag: str
+    current: Current
+
+
+def document_tag(document: Any) -> str:
+    """The ETag of a definition: a digest of its JSON (``If-Match`` on a ``PUT`` names it)."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
 def _store(
-    ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool = False, dry_run: bool = False
+    ws: Any,
+    actor: Actor,
+    overlay: Overlay,
+    name: str,
+    replace: bool = False,
+    dry_run: bool = False,
+    expect: Expect | None = None,
 ) -> DryRun | None:
     """Validate ``overlay`` with every other overlay, apply its schema change, store it.
 
     ``replace`` swaps an earlier overlay of the same kind, target and name (permissions).
     ``dry_run`` validates and plans the schema change, then rolls everything back and
-    returns the :class:`DryRun` (the plan and the snapshot the overlay would give)."""
+    returns the :class:`DryRun` (the plan and the snapshot the overlay would give).
+    Overlay writes are serialised under the schema lock and checked again inside it: an
+    overlay another admin added meanwhile answers 409, and ``expect`` (``If-Match``) 412
+    when the definition changed since the caller read it."""
     try:
-        _write(ws, actor, overlay, name, replace, dry_run)
+        _write(ws, actor, overlay, name, replace, dry_run, expect)
     except _DryRun as trial:
         return DryRun([str(step) for step in trial.plan.additive], trial.snapshot)
     ws.reload()
     return None
 
 
-def _write(ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool, dry_run: bool) -> None:
+def _write(
+    ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool, dry_run: bool, expect: Expect | None
+) -> None:
     with write_transaction(ws.db, foreign_keys=False) as conn:
         advisory_lock(conn, SCHEMA_LOCK)
         o = st.overlay
         same = sa.and_(o.c.kind == overlay.kind, o.c.target == overlay.target, o.c.name == name)
+        if expect is not None:
+            _check_expected(ws, conn, expect)
         before = conn.execute(sa.select(o.c.document).where(same)).scalar() if replace else None
         if replace:
             conn.execute(o.delete().where(same))
+        elif conn.execute(sa.select(o.c.id).where(same)).first() is not None:
+            where = "" if overlay.target == name else f" on {overlay.target!r}"
+            raise Conflict(f"Another change added the {overlay.kind} {name!r}{where} meanwhile; reload and try again")
         existing = ws._read_overlays(conn)
         try:
             snap = ws.build_snapshot(-1, (*existing, overlay))
@@ -104,6 +150,16 @@ def _write(ws: Any, actor: Actor, overlay: Overlay, name: str, replace: bool, dr
         ws.bump_version(conn)
         action = f"{'set' if replace else 'add'}_{overlay.kind}"
         record_audit(conn, actor, "meta", overlay.id, action, {name: [before, overlay.document]}, now)
+
+
+def _check_expected(ws: Any, conn: Any, expect: Expect) -> None:
+    """412 unless the definition in force (read under the lock) still has the expected tag."""
+    found = expect.current(ws.build_snapshot(-1, ws._read_overlays(conn)))
+    if found is None or (expect.tag != "*" and document_tag(found) != expect.tag):
+        raise PreconditionFailed(
+            "The definition was changed by someone else since you read it (If-Match does not match); "
+            "read it again and apply your change to the new version"
+        )
 
 
 def set_permission(ws: Any, actor: Actor, entity: str, role: str, grant: Any) -> dict[str, Any]:
@@ -240,13 +296,23 @@ def add_document(ws: Any, actor: Actor, kind: str, document: Any, dry_run: bool 
     return _checked(ws, actor, kind, name, trial)
 
 
-def set_document(ws: Any, actor: Actor, kind: str, name: str, document: Any, dry_run: bool = False) -> dict[str, Any]:
+def set_document(
+    ws: Any, actor: Actor, kind: str, name: str, document: Any, dry_run: bool = False, if_match: str | None = None
+) -> dict[str, Any]:
     """Create or replace the overlay ``kind``/``name`` (``PUT``); it overrides a pack's definition
     of that name. ``"enabled": false`` in the document switches the definition off.
-    ``dry_run`` checks it and answers what would be stored, storing nothing."""
+    ``dry_run`` checks it and answers what would be stored, storing nothing. ``if_match`` (the
+    ETag of ``GET``) replaces only the version read: a change made meanwhile answers 412."""
     _require_admin(actor)
     _document_name(_kind(kind), document, name)
-    trial = _store(ws, actor, Overlay(new_id(), kind, name, document), name, replace=True, dry_run=dry_run)
+
+    def current(snapshot: Any) -> Any:
+        found = _find(ws, kind, name, snapshot)
+        return found.data if found is not None else None
+
+    expect = Expect(if_match, current) if if_match is not None else None
+    overlay = Overlay(new_id(), kind, name, document)
+    trial = _store(ws, actor, overlay, name, replace=True, dry_run=dry_run, expect=expect)
     return _checked(ws, actor, kind, name, trial)
 
 

@@ -21,24 +21,24 @@ from typing import Any
 import sqlalchemy as sa
 from marshmallow import Schema
 
-from engine.automation.model import Automation, build_automation
+from engine.automation.model import Automation
 from engine.config import Config
 from engine.dsl import Expression, compile_expression, default_functions
 from engine.dsl.functions import FunctionRegistry
 from engine.errors import NotFound
-from engine.meta.catalog import Catalog, Overlay, build_catalog
+from engine.meta.catalog import Catalog, Overlay
 from engine.meta.model import EntityDef
 from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
+from engine.metadata_cache import compile_metadata
 from engine.plugins import install as install_plugins
-from engine.render import check_render_templates
 from engine.security.auth import Authenticator
 from engine.security.permissions import PermissionPolicy
 from engine.storage import system_tables as st
 from engine.storage.database import create_db_engine, read_transaction, write_transaction
-from engine.storage.expressions import EntityExpressions, check_catalog_expressions, compile_entity
+from engine.storage.expressions import EntityExpressions, compile_entity
 from engine.storage.migrate import Plan, migrate, upgrade_system_tables
-from engine.storage.tables import Tables, build_tables
+from engine.storage.tables import Tables
 from engine.storage.validation import build_schema
 
 
@@ -116,13 +116,9 @@ class Workspace:
         self.meta_check_interval = meta_check_interval
         problems = Problems()
         self.packs = load_packs(config, problems)
-        # start-up refuses invalid packs with the same messages as 'tessera check'
-        catalog = build_catalog(self.packs, (), problems)
-        if not problems:
-            check_catalog_expressions(catalog, self.functions, problems)
-            build_automation(catalog, self.functions, problems)
-            check_render_templates(catalog, problems)
         problems.raise_if_any("The installed packs are invalid")
+        # start-up refuses invalid packs with the same messages as 'tessera check'
+        compile_metadata(self.packs, (), self.functions, "The installed packs are invalid")
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -134,15 +130,8 @@ class Workspace:
 
     # --- metadata ---------------------------------------------------------------
     def build_snapshot(self, version: int, overlays: tuple[Overlay, ...]) -> Snapshot:
-        problems = Problems()
-        catalog = build_catalog(self.packs, overlays, problems)
-        automation = Automation()
-        if not problems:
-            check_catalog_expressions(catalog, self.functions, problems)
-            automation = build_automation(catalog, self.functions, problems)
-            check_render_templates(catalog, problems)
-        problems.raise_if_any("The metadata with overlays is invalid")
-        return Snapshot(version, catalog, build_tables(catalog), self.functions, automation)
+        compiled = compile_metadata(self.packs, overlays, self.functions, "The metadata with overlays is invalid")
+        return Snapshot(version, compiled.catalog, compiled.tables, self.functions, compiled.automation)
 
     def _read_state(self, conn: sa.Connection) -> int:
         return conn.execute(sa.select(st.meta_state.c.version).where(st.meta_state.c.id == 1)).scalar() or 0
@@ -170,7 +159,7 @@ class Workspace:
             return self._snapshot
 
     def reload(self) -> Snapshot:
-        self._checked_at = 0.0
+        self._checked_at = float("-inf")  # re-read now, whatever the check interval
         return self.snapshot()
 
     def bump_version(self, conn: sa.Connection) -> int:

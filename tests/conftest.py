@@ -19,6 +19,7 @@ from engine.app import create_app
 from engine.config import Config
 from engine.security.users import create_user, ensure_roles
 from engine.workspace import Workspace
+from tests.templates import Templates
 
 TEST_PACKS = Path(__file__).parent / "packs"
 PG_URL = os.environ.get("TESSERA_TEST_DATABASE_URL")
@@ -63,6 +64,14 @@ def make_config(database_url: str, tmp_path: Path, packs: tuple[str, ...] = ("te
         password_hashing="fast",
         **{"auth_rate_limit": "1000 per minute", **extra},
     )
+
+
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """This worker's installed template databases (``tests.templates``)."""
+    templates = Templates(tmp_path_factory.mktemp("templates"), _pg_url() if PG_URL else None)
+    yield templates
+    templates.drop_all()
 
 
 @pytest.fixture

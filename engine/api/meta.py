@@ -87,9 +87,27 @@ def documents_of_kind(kind: str) -> Any:
     return jsonify({"data": overlays.list_documents(workspace(), actor(), kind)})
 
 
+def _tagged(view: dict[str, Any]) -> Response:
+    """A document with its ``ETag`` (what ``If-Match`` on a ``PUT`` names)."""
+    response = jsonify(view)
+    if not view.get("dry_run"):
+        response.headers["ETag"] = f'"{overlays.document_tag(view["document"])}"'
+    return response
+
+
+def _if_match() -> str | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag:
+        raise BadRequest("If-Match must be the ETag a GET of the document answered, or *")
+    return tag
+
+
 @bp.get("/documents/<kind>/<name>")
 def document(kind: str, name: str) -> Any:
-    return jsonify(overlays.get_document(workspace(), actor(), kind, name))
+    return _tagged(overlays.get_document(workspace(), actor(), kind, name))
 
 
 @bp.post("/documents/<kind>")
@@ -100,7 +118,7 @@ def add_document(kind: str) -> Any:
 
 @bp.put("/documents/<kind>/<name>")
 def set_document(kind: str, name: str) -> Any:
-    return jsonify(overlays.set_document(workspace(), actor(), kind, name, json_body(), _dry_run()))
+    return _tagged(overlays.set_document(workspace(), actor(), kind, name, json_body(), _dry_run(), _if_match()))
 
 
 @bp.delete("/documents/<kind>/<name>")

@@ -267,6 +267,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     from engine.api.openapi_automation import add_automation_paths
     from engine.api.openapi_capture import add_capture_paths, add_record_paths, user_body
     from engine.api.openapi_dashboards import add_dashboard_paths
+    from engine.api.openapi_links import add_record_links
     from engine.api.openapi_system import add_system_paths
     from engine.api.render import add_render_paths  # document templates (engine.render)
     from engine.api.reports import add_report_paths
@@ -441,7 +442,9 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     add_connector_paths(spec)  # run a connector now, its signed webhook (engine.api.connectors)
     for path, operations in plugin_openapi_paths().items():  # routes plugins document (docs/plugins.md)
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    add_record_links(document)  # create -> read, change, delete the record (engine.api.openapi_links)
+    return document
 
 
 @bp.get("/openapi.json")

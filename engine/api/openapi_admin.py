@@ -254,10 +254,16 @@ def add_documents(spec: APISpec) -> None:
             "put": {
                 "operationId": "set_document",
                 "tags": tags,
-                "summary": "Create or replace the overlay (it overrides a pack's definition of the name)",
-                "parameters": [KIND_PARAM, name_param, DRY_RUN],
+                "summary": "Create or replace the overlay (it overrides a pack's definition of the name); "
+                "with If-Match (the ETag of GET) only the version read, else 412",
+                "parameters": [
+                    KIND_PARAM,
+                    name_param,
+                    DRY_RUN,
+                    {"name": "If-Match", "in": "header", "schema": {"type": "string"}},
+                ],
                 "requestBody": DOCUMENT_BODY,
-                "responses": {"200": one, **COMMON, **writes},
+                "responses": {"200": one, **COMMON, **writes, **problem_responses(412)},
             },
             "delete": {
                 "operationId": "remove_document",

@@ -349,14 +349,17 @@ def start_in_process(ws: Any, **options: Any) -> InProcessRunner | None:
     return runner
 
 
-def run_worker(ws: Any, queue_name: str = "tessera", burst: bool = False) -> TickResult | None:
+def run_worker(
+    ws: Any, queue_name: str = "tessera", burst: bool = False, now: dt.datetime | None = None
+) -> TickResult | None:
     """``tessera worker``: with Redis, the scheduler loop (a thread) and an RQ worker (this
     thread, which handles the stop signals); without, the in-process loop in the foreground.
-    ``burst``: one pass, then work off the queue and return what the pass did."""
+    ``burst``: one pass (as of ``now``, default the real time), then work off the queue and
+    return what the pass did."""
     if not ws.config.redis_url:
         runner: JobRunner = InProcessRunner(ws)
         if burst:
-            return runner.tick()
+            return runner.tick(now)
         try:
             runner.run_forever()
         except KeyboardInterrupt:
@@ -365,7 +368,7 @@ def run_worker(ws: Any, queue_name: str = "tessera", burst: bool = False) -> Tic
     rq_runner = RqRunner(ws, ws.config.redis_url, queue_name)
     try:
         if burst:
-            result = rq_runner.tick()
+            result = rq_runner.tick(now)
             rq_runner.worker().work(burst=True)
             return result
         rq_runner.start()

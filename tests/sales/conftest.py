@@ -1,14 +1,16 @@
 """Workspaces with the shipped sales packs (``metadata/``), on SQLite and PostgreSQL.
 
-``sales_workspace("leads", "deals")`` installs the named packs (and what they depend on)
-without demo data, creates one user per demo role (``ROLE@test.dev``, password
-``PASSWORD``) and returns the workspace; ``api_client(ws, "sales_rep")`` gives a Flask test
+``sales_workspace("leads", "deals")`` gives a fresh database with the named packs (and what
+they depend on) installed without demo data and one user per demo role (``ROLE@test.dev``,
+password ``PASSWORD``), copied from this worker's template of that pack set
+(``tests.templates``), and returns the workspace; ``api_client(ws, "sales_rep")`` gives a Flask test
 client signed in as that role's user.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from engine.app import create_app
 from engine.security.users import DEFAULT_ROLES, create_user, ensure_roles
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, make_config
+from tests.templates import Templates
 
 
 def shipped_packs() -> tuple[str, ...]:
@@ -28,21 +31,36 @@ def shipped_packs() -> tuple[str, ...]:
 
 
 @pytest.fixture
-def sales_workspace(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Workspace]]:
+def sales_workspace(backend: str, tmp_path: Path, db_templates: Templates) -> Iterator[Callable[..., Workspace]]:
     made: list[Workspace] = []
+    copies = ExitStack()
 
     def build(*packs: str, **config: Any) -> Workspace:
-        ws = Workspace(make_config(database_url, tmp_path, packs or shipped_packs(), **config), meta_check_interval=0)
-        ws.install()
-        ensure_roles(ws)
-        for role in DEFAULT_ROLES:
-            create_user(ws, f"{role}@test.dev", role.replace("_", " ").title(), PASSWORD, [role])
+        packs = packs or shipped_packs()
+
+        def install(url: str) -> None:
+            ws = Workspace(make_config(url, tmp_path / "template", packs, **config), meta_check_interval=0)
+            try:
+                ws.install()
+                ensure_roles(ws)
+                for role in DEFAULT_ROLES:
+                    create_user(ws, f"{role}@test.dev", role.replace("_", " ").title(), PASSWORD, [role])
+            finally:
+                ws.close()
+
+        key = Templates.key(packs, sorted(config.items()))
+        if backend == "sqlite":
+            url = db_templates.sqlite_copy(key, tmp_path / f"workspace_{len(made)}.db", install)
+        else:
+            url = copies.enter_context(db_templates.postgres_copy(key, install))
+        ws = Workspace(make_config(url, tmp_path, packs, **config), meta_check_interval=0)
         made.append(ws)
         return ws
 
     yield build
     for ws in made:
         ws.close()
+    copies.close()
 
 
 class ApiClient:
