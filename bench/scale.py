@@ -21,7 +21,8 @@ rows). An account's record page ``/app/account/ID`` (related lists with counts, 
 history) and the API calls behind it (the record, three related lists, the timeline), for
 the account with the most activities and for random accounts; global search
 ``/app/search?q=``; every shipped dashboard (``GET /api/v1/dashboards/NAME``) as the admin
-and the home dashboard of the rep and of the manager.
+and the home dashboard of the rep and of the manager, both as kept figures (a second view
+within ``TESSERA_DASHBOARD_CACHE_SECONDS``) and computed afresh (``?refresh=true``).
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ def operations(
             ops.append((f"global search {q!r}", role, lambda n, q=q: f"/app/search?q={q}"))
     for role, names in dashboards.items():
         for name in names:
+            # as a viewer opening it again within a minute (kept figures), and computed afresh
             ops.append((f"dashboard {name}", role, lambda n, d=name: f"/api/v1/dashboards/{d}"))
+            ops.append((f"dashboard {name}, computed", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
     return ops
 
 

@@ -70,6 +70,9 @@ class Config:
     #: (record links, invitations, password resets) start with it; unset: record links are
     #: paths (``/api/v1/public/respond/...``), invitations use the request's address
     public_url: str | None = None
+    #: seconds computed dashboard figures are kept per viewer (0: computed at every view);
+    #: a change to a counted entity drops them at once (``engine.dashboard_cache``)
+    dashboard_cache_seconds: float = 60.0
     #: ``GET /metrics`` asks for ``Authorization: Bearer metrics_token``; unset: loopback callers only
     metrics_token: str | None = None
     #: ``text`` (default) or ``json``: one JSON object per log line (``engine.logging_setup``)
@@ -235,6 +238,10 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
     if not proxies.isdigit() or int(proxies) > 10:
         raise TesseraError(f"TESSERA_TRUSTED_PROXIES must be the number of reverse proxies (0-10), not {proxies!r}")
     config = config.with_overrides(trusted_proxies=int(proxies))
+    cache = (pick("TESSERA_DASHBOARD_CACHE_SECONDS", "dashboard_cache_seconds") or "60").strip()
+    if not cache.isdigit() or int(cache) > 86400:
+        raise TesseraError(f"TESSERA_DASHBOARD_CACHE_SECONDS must be seconds from 0 to 86400, not {cache!r}")
+    config = config.with_overrides(dashboard_cache_seconds=float(cache))
     instance = pick("TESSERA_INSTANCE_PATH", "instance_path")
     if instance:
         config = config.with_overrides(instance_path=Path(instance))

@@ -22,6 +22,7 @@ out for viewers who may not read its entity, so one dashboard (``home``) serves 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine.actor import Actor
+from engine.dashboard_cache import cache_for
 from engine.dashboard_daily import local_day, period_condition, quote_of_the_day, today_figures, zone_of
 from engine.dashboard_definitions import (  # noqa: F401 - CHARTS, PLAIN, TABLE_ROWS for the pages
     CHARTS,
@@ -64,9 +66,9 @@ class Filters:
     @classmethod
     def parse(cls, params: Any, actor: Actor) -> Filters:
         """``from``, ``to`` (ISO dates) and ``owner`` (a user id, or ``me``) of a request."""
-        unknown = set(params) - {"from", "to", "owner"}
+        unknown = set(params) - {"from", "to", "owner", "refresh"}  # refresh: see compute
         if unknown:
-            raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}; use from, to and owner")
+            raise BadRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}; use from, to, owner and refresh")
 
         def day(key: str) -> dt.date | None:
             raw = params.get(key) or None
@@ -93,6 +95,14 @@ class Filters:
             "to": self.end.isoformat() if self.end else None,
             "owner": self.owner,
         }
+
+
+def wants_refresh(params: Any) -> bool:
+    """``refresh=true``: compute the figures now instead of showing the kept ones."""
+    raw = (params.get("refresh") or "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise BadRequest("refresh must be true or false")
+    return raw in ("true", "1")
 
 
 def _quote(text: str) -> str:
@@ -238,13 +248,29 @@ def summary(dashboard: Dashboard, locale: str = "en") -> dict[str, Any]:
     }
 
 
-def compute(ws: Any, actor: Actor, name: str, filters: Filters | None = None, locale: str = "en") -> dict[str, Any]:
-    """The figures of dashboard ``name`` as ``actor`` sees them: plain data for the API and the UI."""
+def compute(
+    ws: Any, actor: Actor, name: str, filters: Filters | None = None, locale: str = "en", refresh: bool = False
+) -> dict[str, Any]:
+    """The figures of dashboard ``name`` as ``actor`` sees them: plain data for the API and the
+    UI, kept a short while per viewer (``engine.dashboard_cache``; ``refresh`` computes them again)."""
     dashboard = find(ws, actor, name)
     filters = filters or Filters()
     snap = ws.snapshot()
     zone = viewer_zone(ws, actor)
     day = local_day(ws.records.clock(), zone)
+    viewer = (actor.user_id, actor.roles, actor.team_members, actor.impersonator)
+    key = (name, viewer, filters, locale, day, str(zone), snap.version)
+    entities = frozenset(w.entity for w in dashboard.widgets if w.entity)
+    figures = cache_for(ws).figures(
+        key, entities, lambda: _compute(ws, snap, actor, dashboard, filters, locale, (day, zone)), refresh
+    )
+    return copy.deepcopy(figures)  # the pages decorate their copy
+
+
+def _compute(
+    ws: Any, snap: Any, actor: Actor, dashboard: Dashboard, filters: Filters, locale: str, today: tuple[dt.date, Any]
+) -> dict[str, Any]:
+    day, zone = today
     widgets = []
     for widget in dashboard.widgets:
         if widget.type == "today":

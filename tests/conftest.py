@@ -66,6 +66,28 @@ def make_config(database_url: str, tmp_path: Path, packs: tuple[str, ...] = ("te
     )
 
 
+@pytest.fixture
+def cli_packs() -> str:
+    """The packs of ``cli_env``; a test module overrides this fixture for others."""
+    return "testkit"
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_packs: str) -> dict[str, str]:
+    """The environment the ``tessera`` command reads its configuration from: the test
+    database, ``cli_packs`` and an instance folder in ``tmp_path``; returns what it set."""
+    values = {
+        "TESSERA_DATABASE_URL": database_url,
+        "TESSERA_PACKS": cli_packs,
+        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
+        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
 @pytest.fixture(scope="session")
 def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     """This worker's installed template databases (``tests.templates``)."""

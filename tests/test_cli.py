@@ -15,28 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from tests.conftest import PASSWORD, TEST_PACKS
-
-
-@pytest.fixture
-def env(database_url, tmp_path, monkeypatch):
-    values = {
-        "TESSERA_DATABASE_URL": database_url,
-        "TESSERA_PACKS": "testkit",
-        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
-        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32,
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
+from tests.conftest import PASSWORD
 
 
 def run(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
-def test_init_creates_the_admin_and_user_commands_manage_users(env):
+def test_init_creates_the_admin_and_user_commands_manage_users(cli_env):
     result = run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD)
     assert result.exit_code == 0, result.output
     assert "created administrator boss@test.dev" in result.output
@@ -59,13 +45,13 @@ def test_init_creates_the_admin_and_user_commands_manage_users(env):
     assert run("user", "passwd", "nobody@test.dev", "--password", "Another-pass-2").exit_code == 1
 
 
-def test_commands_on_an_uninitialised_database_say_so(env):
+def test_commands_on_an_uninitialised_database_say_so(cli_env):
     result = run("user", "add", "x@test.dev", "--password", PASSWORD)
     assert result.exit_code == 1
     assert "is not initialised; run 'tessera init' first" in result.output
 
 
-def test_packs_list_and_show(env):
+def test_packs_list_and_show(cli_env):
     listed = run("packs", "list")
     assert listed.exit_code == 0 and "testkit" in listed.output and "system" in listed.output
     shown = run("packs", "show", "testkit")
@@ -74,7 +60,7 @@ def test_packs_list_and_show(env):
     assert missing.exit_code == 1 and "no pack 'nope'" in missing.output
 
 
-def test_bad_database_url_is_one_line_not_a_traceback(env, monkeypatch):
+def test_bad_database_url_is_one_line_not_a_traceback(cli_env, monkeypatch):
     monkeypatch.setenv("TESSERA_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = run("init")
     assert result.exit_code == 1
@@ -82,7 +68,7 @@ def test_bad_database_url_is_one_line_not_a_traceback(env, monkeypatch):
     assert "Traceback" not in result.output
 
 
-def test_usage_errors_exit_2(env):
+def test_usage_errors_exit_2(cli_env):
     assert run("serve", "--port", "not-a-number").exit_code == 2
     assert run("no-such-command").exit_code == 2
 
@@ -94,12 +80,12 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_serve_runs_a_production_server(env, backend):
+def test_serve_runs_a_production_server(cli_env, backend):
     assert run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD).exit_code == 0
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
-        env={**os.environ, **env},
+        env={**os.environ, **cli_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         cwd=Path(__file__).parents[1],

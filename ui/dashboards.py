@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import request, url_for
 
 from engine import dashboards
 from engine.api.context import actor, workspace
@@ -61,9 +61,10 @@ def dashboard(name: str) -> Any:
     error = None
     try:
         filters = dashboards.Filters.parse(request.args, who)
+        refresh = dashboards.wants_refresh(request.args)
     except BadRequest as exc:
-        error, filters = exc.detail, dashboards.Filters()
-    board = dashboards.compute(workspace(), who, name, filters, who.locale)
+        error, filters, refresh = exc.detail, dashboards.Filters(), False
+    board = dashboards.compute(workspace(), who, name, filters, who.locale, refresh)
     for widget in board["widgets"]:
         if widget.get("error") or widget["type"] in dashboards.PLAIN:
             continue
@@ -81,4 +82,7 @@ def dashboard(name: str) -> Any:
         error=error,
         owners=_owners(filters.owner),
         others=[dashboards.summary(d, who.locale) for d in others],
+        refresh_url=url_for(
+            "ui.dashboard", name=name, refresh="true", **{k: v for k, v in board["filters"].items() if v}
+        ),
     )

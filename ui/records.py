@@ -39,6 +39,7 @@ from ui.values import choices, list_columns, reference_titles, titles
 
 #: rows of a related list on a record page (the list view has the rest)
 RELATED_ROWS = 10
+RELATED_COUNT_LIMIT = 1_000  # "1000+" beyond: a key account may have tens of thousands of activities
 #: empty lines offered at the end of a child table in a form
 BLANK_LINES = 3
 #: link pickers list at most this many records; beyond, the id can be typed (JS adds search)
@@ -180,29 +181,35 @@ def picker_options(entity: EntityDef, fields: list[FieldDef]) -> dict[str, list[
 # --- pages ---------------------------------------------------------------------------------
 def _related(entity: EntityDef, record_id: str) -> list[dict[str, Any]]:
     ws, who, cat = workspace(), actor(), catalog()
-    lists = []
+    targets = {}
     for link in entity.related:
         if link == "timeline":
             continue
         target_name = (
             link.partition(".")[0] if "." in link else (entity.fields[link].target if link in entity.fields else None)
         )
-        target = cat.entities.get(target_name or "")
-        if target is None:
+        if target_name in cat.entities:
+            targets[link] = cat.entities[target_name]
+    params = {"limit": str(RELATED_ROWS), "count_limit": str(RELATED_COUNT_LIMIT)}
+    try:
+        pages = ws.records.related_lists(who, entity.name, record_id, targets, params)
+    except (NotFound, PermissionDenied, BadRequest):
+        return []
+    lists = []
+    for link, target in targets.items():
+        page = pages[link]
+        if isinstance(page, TesseraError):
             continue
-        try:
-            page = ws.records.related(who, entity.name, record_id, link, {"limit": str(RELATED_ROWS), "count": "true"})
-        except (NotFound, PermissionDenied, BadRequest):
-            continue
-        columns = list_columns(target)[:5]
-        refs = reference_titles(ws, who, cat, target, page.data, [c.name for c in columns])
         back = link.partition(".")[2]
+        columns = [c for c in list_columns(target) if c.name != back][:5]  # every row links to this record
+        refs = reference_titles(ws, who, cat, target, page.data, [c.name for c in columns])
         lists.append(
             {
                 "link": link,
                 "entity": target,
                 "rows": page.data,
                 "total": page.total,
+                "capped": page.total_capped,
                 "columns": columns,
                 "refs": refs,
                 "filter": f'{back} == "{record_id}"' if back else None,

@@ -1,8 +1,9 @@
 """Global search: the records of every entity the user may read whose search fields (the
 entity's ``search:`` list, else its title field) contain the words typed, ignoring case.
 
-Each entity is one list call through the data-access layer with a DSL filter, so record
-permissions apply exactly as in its list view.
+Each entity is one list call through the data-access layer (``q=``, ``engine.storage.search``),
+so record permissions apply exactly as in its list view; "all results" opens the list with
+the same condition as a DSL filter.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.actor import Actor
-from engine.dsl.parser import string_literal
 from engine.errors import TesseraError
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
+from engine.storage.search import search_filter
 
 #: hits shown per entity (the "all results" link opens the filtered list)
 PER_ENTITY = 5
-_TEXT_TYPES = {"string", "email", "phone", "url", "text", "autonumber"}
 
 
 @dataclass(frozen=True)
@@ -28,22 +28,6 @@ class SearchGroup:
     filter: str
 
 
-def search_filter(entity: EntityDef, query: str) -> str | None:
-    """The DSL condition matching ``query`` in the entity's search fields (every word must
-    appear in one of them); None when the entity has no text to search."""
-    names = [n for n in (entity.search or (entity.title_field,)) if _searchable(entity, n)]
-    words = query.split()
-    if not names or not words:
-        return None
-    per_word = ["(" + " or ".join(f"{n} ~ {string_literal(w)}" for n in names) + ")" for w in words[:8]]
-    return " and ".join(per_word)
-
-
-def _searchable(entity: EntityDef, name: str) -> bool:
-    fd = entity.fields.get(name)
-    return fd is not None and fd.type in _TEXT_TYPES and fd.has_column
-
-
 def search_records(ws: Any, who: Actor, catalog: Catalog, query: str) -> list[SearchGroup]:
     groups = []
     for entity in catalog.api_entities():
@@ -51,7 +35,7 @@ def search_records(ws: Any, who: Actor, catalog: Catalog, query: str) -> list[Se
         if condition is None or entity.system:
             continue
         try:
-            page = ws.records.list(who, entity.name, {"filter": condition, "limit": str(PER_ENTITY)})
+            page = ws.records.list(who, entity.name, {"q": query, "limit": str(PER_ENTITY)})
         except TesseraError:
             continue  # an entity the user may see but not list is simply not searched
         if page.data:

@@ -31,4 +31,5 @@ def list_dashboards() -> Any:
 def dashboard(name: str) -> Any:
     who = actor()
     filters = dashboards.Filters.parse(request.args, who)
-    return jsonify(dashboards.compute(workspace(), who, name, filters, who.locale))
+    refresh = dashboards.wants_refresh(request.args)
+    return jsonify(dashboards.compute(workspace(), who, name, filters, who.locale, refresh))

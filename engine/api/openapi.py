@@ -81,7 +81,19 @@ LIST_PARAMS = [
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
     {"name": "fields", "in": "query", "schema": {"type": "string"}},
     {"name": "expand", "in": "query", "schema": {"type": "string"}},
-    {"name": "count", "in": "query", "schema": {"type": "boolean"}},
+    {
+        "name": "q",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "words to find in the search fields (all of them, ignoring case); title matches first",
+    },
+    {"name": "count", "in": "query", "schema": {"type": "boolean"}, "description": "add the exact total"},
+    {
+        "name": "count_limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "description": "add the total, counted up to this many (`total_capped` when there are more)",
+    },
     {"name": "trash", "in": "query", "schema": {"type": "boolean"}, "description": "list the trash instead"},
 ]
 ALLOW_DUPLICATES = {
@@ -250,6 +262,7 @@ def page_schema(item_ref: str) -> dict[str, Any]:
         "properties": {
             "data": {"type": "array", "items": {"$ref": item_ref}},
             "total": {"type": "integer"},
+            "total_capped": {"type": "boolean"},
             "next_cursor": {"type": "string"},
         },
     }

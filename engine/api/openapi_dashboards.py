@@ -114,13 +114,14 @@ DASHBOARD = {
         ref("DashboardSummary"),
         {
             "type": "object",
-            "required": ["filters", "widgets"],
+            "required": ["filters", "widgets", "as_of"],
             "properties": {
                 "filters": {
                     "type": "object",
                     "properties": {"from": OPTIONAL_TEXT, "to": OPTIONAL_TEXT, "owner": OPTIONAL_TEXT},
                 },
                 "widgets": {"type": "array", "items": ref("DashboardWidget")},
+                "as_of": {**TEXT, "format": "date-time", "description": "when the figures were computed"},
             },
         },
     ]
@@ -151,6 +152,12 @@ def add_dashboard_paths(spec: APISpec) -> None:
         {"name": "from", "in": "query", "schema": DATE, "description": "first day of the date range"},
         {"name": "to", "in": "query", "schema": DATE, "description": "last day of the date range"},
         {"name": "owner", "in": "query", "schema": TEXT, "description": "a user id, or me"},
+        {
+            "name": "refresh",
+            "in": "query",
+            "schema": {"type": "boolean"},
+            "description": "compute the figures now instead of returning those kept for up to a minute",
+        },
     ]
     spec.path(
         path="/api/v1/dashboards/{name}",

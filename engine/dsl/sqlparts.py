@@ -80,6 +80,17 @@ def lower(ctx: SqlContext, expr: Any) -> Any:
     return sa.func.tessera_lower(expr) if ctx.dialect == "sqlite" else sa.func.lower(expr)
 
 
+def contains(ctx: SqlContext, haystack: Any, needle: Any, constant: str | None) -> Any:
+    """``haystack ~ needle``: needle occurs in haystack, ignoring case (NULL when either is).
+
+    On PostgreSQL a constant needle becomes ``lower(haystack) LIKE lower('%needle%')``, which
+    a trigram index on ``lower(haystack)`` serves (``engine.storage.search``)."""
+    if constant is not None and ctx.dialect == "postgresql":
+        pattern = "%" + constant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return sa.func.lower(haystack).like(sa.func.lower(sa.literal(pattern, sa.String)), escape="\\")
+    return position(ctx, lower(ctx, haystack), lower(ctx, needle)) > 0
+
+
 def upper(ctx: SqlContext, expr: Any) -> Any:
     return sa.func.tessera_upper(expr) if ctx.dialect == "sqlite" else sa.func.upper(expr)
 

@@ -129,7 +129,7 @@ class SqlCompiler:
         if op in ("==", "!=", "<", "<=", ">", ">="):
             return SqlValue(self._compare(node, op, left, right))
         if op == "~":
-            return SqlValue(sp.position(self.ctx, sp.lower(self.ctx, left.expr), sp.lower(self.ctx, right.expr)) > 0)
+            return SqlValue(sp.contains(self.ctx, left.expr, right.expr, _string_literal(node.right)))
         return self._arithmetic(node, op, left, right)
 
     def _compare(self, node: n.Binary, op: str, left: SqlValue, right: SqlValue) -> Any:
@@ -140,7 +140,12 @@ class SqlCompiler:
             a, b = sp.epoch(self.ctx, left), sp.epoch(self.ctx, right)
         elif lk == rk == "string" and op not in ("==", "!=") and self.ctx.dialect == "postgresql":
             a, b = a.collate("C"), b.collate("C")  # code-point order, as Python compares
-        if lk == rk == "bool" or "bool" in (lk, rk):
+        if "bool" in (lk, rk):
+            flag = _bool_literal(node.right if isinstance(a, sa.Column) else node.left)
+            column = a if isinstance(a, sa.Column) else b if isinstance(b, sa.Column) else None
+            if op in ("==", "!=") and column is not None and flag is not None:
+                # ``done == false`` stays a plain comparison, which an index on the column can serve
+                return column == flag if op == "==" else column != flag
             a, b = sa.cast(a, sa.Integer), sa.cast(b, sa.Integer)
         return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
@@ -341,6 +346,14 @@ def _constant_root(node: n.Node) -> bool:
 
 def _is_null(node: n.Node) -> bool:
     return isinstance(node, n.Literal) and node.kind == "null"
+
+
+def _string_literal(node: n.Node) -> str | None:
+    return node.value if isinstance(node, n.Literal) and node.kind == "string" else None
+
+
+def _bool_literal(node: n.Node) -> bool | None:
+    return bool(node.value) if isinstance(node, n.Literal) and node.kind == "bool" else None
 
 
 def compile_to_sql(tree: n.Node, tables: Tables, ctx: SqlContext, table: Any, entity: str) -> Any:

@@ -364,12 +364,13 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
         if entity.title and entity.title not in names:
             problems.add(str(entity.origin), f"{entity.name}: title field {entity.title!r} does not exist")
         for index in entity.indexes:
-            for name in index.fields:
+            for name, _ in index.columns:
                 fdef = entity.fields.get(name)
-                if fdef is None or not fdef.has_column:
+                if name not in SYSTEM_FIELDS and (fdef is None or not fdef.has_column):
                     problems.add(
                         str(entity.origin),
-                        f"{entity.name}: index {index.name} names {name!r}, which is not a stored field",
+                        f"{entity.name}: index {index.name or list(index.fields)} names {name!r},"
+                        " which is not a stored or system field",
                     )
         if entity.default_sort:
             sort_field = entity.default_sort.lstrip("-")

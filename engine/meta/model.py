@@ -150,8 +150,13 @@ class FieldDef:
 @dataclass(frozen=True)
 class IndexDef:
     name: str
-    fields: tuple[str, ...]
+    fields: tuple[str, ...]  # as written: ``-due_at`` is ``due_at`` descending, nulls last
     unique: bool = False
+
+    @property
+    def columns(self) -> tuple[tuple[str, bool], ...]:
+        """``(column, descending)`` per field, in order."""
+        return tuple((f.removeprefix("-"), f.startswith("-")) for f in self.fields)
 
 
 @dataclass(frozen=True)

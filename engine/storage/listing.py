@@ -23,7 +23,21 @@ from engine.storage.codec import cursor_value, parse_query_value, to_json
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-RESERVED_PARAMS = {"filter", "sort", "limit", "offset", "cursor", "fields", "expand", "count", "trash"}
+RESERVED_PARAMS = {
+    "filter",
+    "q",
+    "sort",
+    "limit",
+    "offset",
+    "cursor",
+    "fields",
+    "expand",
+    "count",
+    "count_limit",
+    "trash",
+}
+MAX_SEARCH = 200  # characters of q=
+MAX_COUNT_LIMIT = 1_000_000
 UNSORTABLE = {"table", "links", "json", "multi_enum", "secret", "text"}
 SYSTEM_TYPES = {
     "id": "id",
@@ -40,6 +54,7 @@ SYSTEM_TYPES = {
 class ListQuery:
     equals: list[tuple[str, Any]] = field(default_factory=list)
     filter: str | None = None
+    q: str | None = None  # words to find in the search fields, best matches first
     sort: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
     limit: int = DEFAULT_LIMIT
     offset: int = 0
@@ -47,6 +62,7 @@ class ListQuery:
     fields: list[str] | None = None
     expand: list[str] = field(default_factory=list)
     count: bool = False
+    count_limit: int | None = None  # count at most this many (``total_capped`` beyond)
     trash: bool = False
 
     def sort_spec(self) -> str:
@@ -136,12 +152,15 @@ def parse_list_params(entity: EntityDef, params: Mapping[str, str], hidden: Set[
     """
     if hidden:
         entity = replace(entity, fields={k: v for k, v in entity.fields.items() if k not in hidden})
+    count_limit = _int(params, "count_limit", 0, 1, MAX_COUNT_LIMIT) or None
     query = ListQuery(
         filter=params.get("filter") or None,
+        q=" ".join((params.get("q") or "").split()) or None,
         sort=parse_sort(entity, params.get("sort")),
         limit=_int(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=_int(params, "offset", 0, 0, 10_000_000),
-        count=_bool(params, "count"),
+        count=_bool(params, "count") or count_limit is not None,
+        count_limit=count_limit,
         trash=_bool(params, "trash"),
     )
     if params.get("fields"):
@@ -166,9 +185,13 @@ def parse_list_params(entity: EntityDef, params: Mapping[str, str], hidden: Set[
         if kind in UNSORTABLE or (fd is not None and not fd.has_column):
             raise BadRequest(f"Cannot filter on {name!r} by equality: use filter=")
         query.equals.append((name, parse_query_value(fd, name, raw)))
+    if query.q is not None and len(query.q) > MAX_SEARCH:
+        raise BadRequest(f"q must be at most {MAX_SEARCH} characters")
     if params.get("cursor"):
         if query.offset:
             raise BadRequest("Use either cursor or offset, not both")
+        if query.q is not None:
+            raise BadRequest("A search (q=) pages with offset, not cursor")
         query.cursor = decode_cursor(entity, query, params["cursor"])
     return query
 

@@ -29,6 +29,7 @@ from alembic.operations import ops as alembic_ops
 from sqlalchemy.engine import Connection
 
 from engine.errors import DestructiveChange
+from engine.storage import search
 from engine.storage.database import advisory_lock
 from engine.storage.system_tables import SYSTEM_TABLE_NAMES
 from engine.storage.tables import Tables
@@ -90,6 +91,8 @@ def upgrade_system_tables(conn: Connection) -> None:
 def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     if type_ == "table":
         return name not in SYSTEM_TABLE_NAMES and not (name or "").startswith("sqlite_")
+    if type_ == "index":
+        return not (name or "").endswith(search.SUFFIX)  # planned by engine.storage.search
     return True
 
 
@@ -164,7 +167,10 @@ def plan_migration(conn: Connection, tables: Tables) -> Plan:
             steps += _classify(op, "")
     dropped = {s.table for s in steps if s.action == "drop_table"}
     # an orphan table keeps its indexes until the table itself goes
-    return Plan([s for s in steps if not (s.table in dropped and s.action == "drop_index")])
+    steps = [s for s in steps if not (s.table in dropped and s.action == "drop_index")]
+    for name in search.missing(conn, tables.search):
+        steps.append(Step("add_search_index", tables.search[name][0], name, False, "trigram (global search)"))
+    return Plan(steps)
 
 
 def apply_plan(conn: Connection, tables: Tables, plan: Plan, destructive: str = "refuse") -> None:
@@ -182,6 +188,8 @@ def apply_plan(conn: Connection, tables: Tables, plan: Plan, destructive: str = 
             "rerun with --allow-destructive",
             [],
         )
+    trigram = [s.name for s in plan.steps if s.action == "add_search_index"]
+    plan = Plan([s for s in plan.steps if s.action != "add_search_index"])
     new_tables = [tables.metadata.tables[s.table] for s in plan.steps if s.action == "add_table"]
     created = {t.name for t in new_tables}
     if new_tables:
@@ -205,6 +213,7 @@ def apply_plan(conn: Connection, tables: Tables, plan: Plan, destructive: str = 
         else:
             for step in steps:
                 operations.invoke(step.op)
+    search.create(conn, tables.search, trigram)
 
 
 def migrate(conn: Connection, tables: Tables, destructive: str = "refuse", dry_run: bool = False) -> Plan:

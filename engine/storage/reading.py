@@ -25,6 +25,7 @@ from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.files import present_files
 from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery, after_cursor, encode_cursor, order_by
+from engine.storage.search import relevance, search_filter
 
 if False:  # pragma: no cover - typing only
     from engine.workspace import Snapshot
@@ -99,11 +100,14 @@ class Page:
     data: list[dict[str, Any]]
     next_cursor: str | None = None
     total: int | None = None
+    total_capped: bool = False  # there are more than ``total`` (``count_limit``)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"data": self.data}
         if self.total is not None:
             out["total"] = self.total
+        if self.total_capped:
+            out["total_capped"] = True
         if self.next_cursor:
             out["next_cursor"] = self.next_cursor
         return out
@@ -298,10 +302,15 @@ def list_records(
     for name, value in query.equals:
         column = _column(table, name)
         conditions.append(column.is_(None) if value is None else column == value)
-    if query.filter:
+    search = search_filter(entity, query.q) if query.q else None
+    if query.q and search is None:
+        raise BadRequest(f"{entity.name} has no search fields to look in")
+    for source in (query.filter, search):
+        if not source:
+            continue
         if rc is None:
             raise BadRequest("filter= needs a reading context")
-        expr = snap.filter_expression(entity, query.filter)
+        expr = snap.filter_expression(entity, source)
         if rc.access is not None:
             rc.access.check_expression(expr)
         conditions.append(expr.to_sql(snap.tables, rc.sql, table))
@@ -313,6 +322,8 @@ def list_records(
     stmt = sa.select(table, *computed_columns(snap, entity, table, rc)).where(*conditions)
     if query.cursor is not None:
         stmt = stmt.where(after_cursor(keys, query.cursor))
+    if query.q and rc is not None:
+        stmt = stmt.order_by(relevance(entity, table, query.q, rc.sql))
     stmt = stmt.order_by(*order_by(keys)).limit(query.limit + 1)
     if query.offset:
         stmt = stmt.offset(query.offset)
@@ -320,12 +331,30 @@ def list_records(
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     page = Page(rows_to_records(conn, snap, entity, rows, query.fields, query.expand, rc))
-    if more and rows:
+    if more and rows and not query.q:  # a search pages with offset: its order is no keyset
         last = rows[-1]._mapping
         page.next_cursor = encode_cursor(query, [last[name] for name, _ in query.sort] + [last["id"]])
     if query.count:
-        page.total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+        count_rows(conn, page, table, conditions, query, whole=not (more or query.cursor or query.offset))
     return page
+
+
+def count_rows(
+    conn: Connection, page: Page, table: sa.Table, conditions: list[Any], query: ListQuery, whole: bool
+) -> None:
+    """``page.total``: the rows of the list, counted up to ``count_limit`` when one is given
+    (an exact count reads every matching row). A first page that holds them all is its own count."""
+    if whole:
+        page.total = len(page.data)
+        return
+    matching = sa.select(sa.literal(1)).select_from(table).where(*conditions)
+    if query.count_limit is not None:
+        matching = matching.limit(query.count_limit + 1)
+    total = conn.execute(sa.select(sa.func.count()).select_from(matching.subquery())).scalar_one()
+    if query.count_limit is not None and total > query.count_limit:
+        page.total, page.total_capped = query.count_limit, True
+    else:
+        page.total = total
 
 
 def related_target(

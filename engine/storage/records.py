@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from engine.errors import (
     NotFound,
     PermissionDenied,
     PreconditionFailed,
+    TesseraError,
     ValidationError,
 )
 from engine.meta.catalog import Catalog
@@ -208,16 +209,32 @@ class Records:
     def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
         """Records related to one record: a ``links`` field of it, or records of another
         entity whose link points at it (``contact`` or ``contact.account``)."""
+        found = self.related_lists(actor, entity_name, record_id, [link], params)[link]
+        if isinstance(found, TesseraError):
+            raise found
+        return found
+
+    def related_lists(
+        self, actor: Actor, entity_name: str, record_id: str, links: Iterable[str], params: Mapping[str, str]
+    ) -> dict[str, Page | TesseraError]:
+        """Several related lists of one record (a record page's), the record read once: per
+        link its page, or the error that list alone gives (unknown, not readable...)."""
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
         rc = self._rc(actor, snap)
+        out: dict[str, Page | TesseraError] = {}
         with self._reading() as conn:
             get_record(conn, snap, entity, record_id, ["id"], None, rc)  # 404 unless readable
-            target, where = related_target(snap, entity, record_id, link, rc)
-            if not self._access(snap, actor).can(target, "read"):
-                raise NotFound(f"{entity.name} has no related list {link!r}")
-            query = parse_list_params(target, params, rc.hidden(target))
-            return list_records(conn, snap, target, query, where, rc=rc)
+            for link in links:
+                try:
+                    target, where = related_target(snap, entity, record_id, link, rc)
+                    if not self._access(snap, actor).can(target, "read"):
+                        raise NotFound(f"{entity.name} has no related list {link!r}")
+                    query = parse_list_params(target, params, rc.hidden(target))
+                    out[link] = list_records(conn, snap, target, query, where, rc=rc)
+                except TesseraError as exc:
+                    out[link] = exc
+        return out
 
     def history(self, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str]) -> Page:
         snap = self.ws.snapshot()

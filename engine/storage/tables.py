@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.schema import SchemaItem
 
 from engine.meta.catalog import Catalog
-from engine.meta.model import EntityDef, FieldDef
+from engine.meta.model import EntityDef, FieldDef, IndexDef
+from engine.storage import search
 from engine.storage.columns import UTCDateTime, column_type, id_type
 
 MAX_NAME = 63
@@ -41,6 +46,8 @@ class EntityTables:
 class Tables:
     metadata: sa.MetaData
     entities: dict[str, EntityTables]
+    #: trigram indexes of global search: name -> (table, column) (``engine.storage.search``)
+    search: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def main(self, entity: str) -> sa.Table:
         return self.entities[entity].main
@@ -74,6 +81,47 @@ def _system_columns() -> list[SchemaItem]:
     ]
 
 
+class DescNullsLast(UnaryExpression[Any]):
+    """An index column sorted ``DESC NULLS LAST``, the order of a descending list (the engine
+    puts empty values last both ways). SQLite sorts nulls last in descending order anyway and
+    refuses the clause in an index, so it gets a plain ``DESC``."""
+
+    inherit_cache = True
+
+    def __init__(self, column: sa.ColumnElement[Any]) -> None:
+        super().__init__(column.desc(), modifier=operators.nulls_last_op)
+
+
+@compiles(DescNullsLast, "sqlite")
+def _desc_on_sqlite(element: DescNullsLast, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.element, **kw))
+
+
+def sort_index(entity: EntityDef) -> IndexDef | None:
+    """The index of the entity's default list order (its sort field, then ``id`` for ties),
+    so the first page of a list is read in index order however large the table."""
+    sort = entity.default_sort
+    if not sort or sort.lstrip("-") not in entity.fields:
+        return None  # a system column: indexed already, and rarely tied
+    return IndexDef("", (sort, "-id" if sort.startswith("-") else "id"))
+
+
+def _add_index(table: sa.Table, index: IndexDef, declared: dict[str, tuple[str, ...]]) -> None:
+    """Attach ``index`` unless an index of that name or those columns exists already (a
+    field's own ``index: true`` makes the one-field ones)."""
+    terms: list[Any] = []
+    for column_name, descending in index.columns:
+        column = table.c[column_name]
+        terms.append((DescNullsLast(column) if column.nullable else column.desc()) if descending else column)
+    parts = [f"{c}_desc" if d else c for c, d in index.columns]
+    name = index.name or constraint_name("uq" if index.unique else "ix", table.name, *parts)
+    key = tuple(str(term) for term in terms)
+    if name in declared or (not index.unique and key in declared.values()):
+        return
+    declared[name] = key
+    sa.Index(name, *terms, unique=index.unique)
+
+
 def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) -> EntityTables:
     name = entity.name
     items = _system_columns()
@@ -81,13 +129,12 @@ def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) ->
     items.append(sa.Index(constraint_name("ix", name, "created_at"), "created_at"))
     items.append(sa.Index(constraint_name("ix", name, "updated_at"), "updated_at"))
     items += _field_columns(entity, name, catalog)
-    declared = {str(item.name) for item in items if isinstance(item, sa.Index)}
-    for index in entity.indexes:
-        index_name = index.name or constraint_name("uq" if index.unique else "ix", name, *index.fields)
-        if index_name not in declared:  # a one-field index the field's own options already made
-            declared.add(index_name)
-            items.append(sa.Index(index_name, *index.fields, unique=index.unique))
-    tables = EntityTables(sa.Table(name, metadata, *items))
+    table = sa.Table(name, metadata, *items)
+    declared = {str(ix.name): tuple(str(e) for e in ix.expressions) for ix in table.indexes}
+    sort = sort_index(entity)
+    for index in (*entity.indexes, *([sort] if sort else [])):
+        _add_index(table, index, declared)
+    tables = EntityTables(table)
     for f in entity.fields.values():
         if f.type == "table":
             tables.children[f.name] = _child_table(entity, f, catalog.entities[f.opt("of")], metadata, catalog)
@@ -138,4 +185,4 @@ def _join_table(source: EntityDef, f: FieldDef, metadata: sa.MetaData) -> sa.Tab
 def build_tables(catalog: Catalog) -> Tables:
     metadata = sa.MetaData()
     entities = {e.name: _entity_table(e, metadata, catalog) for e in catalog.entities.values() if not e.child}
-    return Tables(metadata, entities)
+    return Tables(metadata, entities, search.wanted(catalog))

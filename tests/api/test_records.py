@@ -146,6 +146,23 @@ def test_list_sort_filter_fields_count_and_cursor(admin):
     assert "next_cursor" not in rest.get_json()
 
 
+def test_count_limit_counts_up_to_the_limit_and_says_when_there_are_more(admin):
+    for i in range(7):
+        admin.post("gadget", {"name": f"G{i}", "status": "live" if i < 5 else "draft"})
+    capped = admin.get("gadget?count_limit=3&limit=2").get_json()
+    assert (capped["total"], capped["total_capped"]) == (3, True)
+    exact = admin.get("gadget?status=live&count_limit=5&limit=2").get_json()
+    assert exact["total"] == 5 and "total_capped" not in exact
+    # a page that holds every match is its own count, and a later page counts all of them
+    whole = admin.get("gadget?status=draft&count=true").get_json()
+    assert whole["total"] == 2 and len(whole["data"]) == 2
+    later = admin.get(f"gadget?count=true&limit=2&cursor={capped['next_cursor']}").get_json()
+    assert later["total"] == 7
+    for bad in ("0", "x", "1000001"):
+        response = admin.get(f"gadget?count_limit={bad}")
+        assert response.status_code == 400 and "count_limit" in response.get_json()["detail"]
+
+
 def test_cursor_pages_visit_every_row_once_with_nulls(admin):
     for i in range(11):
         admin.post("gadget", {"name": f"G{i:02d}", "count": None if i % 4 == 0 else i % 3})
@@ -191,3 +208,18 @@ def test_logout_revokes_the_token(admin):
 
 def test_healthz_needs_no_sign_in(anonymous):
     assert anonymous.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_q_finds_every_word_in_the_search_fields_title_matches_first(admin):
+    for name in ("Alpha pump", "Pump Alpha", "Big pump station", "Other", "50% off"):
+        admin.post("gadget", {"name": name})
+    found = admin.get("gadget?q=pump&sort=name&count=true").get_json()
+    assert [r["name"] for r in found["data"]] == ["Pump Alpha", "Alpha pump", "Big pump station"]
+    assert found["total"] == 3 and "next_cursor" not in found
+    assert [r["name"] for r in admin.get("gadget?q=ALPHA%20pump").get_json()["data"]] == ["Alpha pump", "Pump Alpha"]
+    assert [r["name"] for r in admin.get("gadget?q=50%25").get_json()["data"]] == ["50% off"]
+    second = admin.get("gadget?q=pump&sort=name&limit=1&offset=1").get_json()["data"]
+    assert [r["name"] for r in second] == ["Alpha pump"]
+    for bad, message in (("q=pump&cursor=abc", "offset, not cursor"), ("q=" + "x" * 201, "at most 200")):
+        reply = admin.get(f"gadget?{bad}")
+        assert reply.status_code == 400 and message in reply.get_json()["detail"]

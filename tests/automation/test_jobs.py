@@ -144,20 +144,17 @@ def test_an_unknown_job_or_a_malformed_enqueue_is_reported_at_its_place(tmp_path
 
 
 @pytest.fixture
-def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "TESSERA_DATABASE_URL": database_url,
-        "TESSERA_PACKS": "autokit,auto_jobs",
-        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
-        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32,
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
+def cli_packs() -> str:
+    return "autokit,auto_jobs"
+
+
+@pytest.fixture
+def cli_env(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The shared ``tessera`` environment without Redis, initialised with an administrator."""
     monkeypatch.delenv("TESSERA_REDIS_URL", raising=False)
     result = CliRunner().invoke(main, ["init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD])
     assert result.exit_code == 0, result.output
-    return values
+    return cli_env
 
 
 def _add_client(name: str) -> None:

@@ -11,24 +11,16 @@ from click.testing import CliRunner
 from engine.cli import main
 from engine.config import load_config
 from engine.workspace import Workspace
-from tests.conftest import PASSWORD, TEST_PACKS, table_rows
+from tests.conftest import PASSWORD, table_rows
 
 
 @pytest.fixture
-def env(database_url, tmp_path, monkeypatch):
-    values = {
-        "TESSERA_DATABASE_URL": database_url,
-        "TESSERA_PACKS": "testkit",
-        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
-        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32,
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    """The ``tessera`` environment, initialised, with an administrator and a sales rep."""
     assert run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD).exit_code == 0
     result = run("user", "add", "rep@test.dev", "--name", "Rex", "--role", "sales_rep", "--password", PASSWORD)
     assert result.exit_code == 0, result.output
-    return values
+    return cli_env
 
 
 def run(*args: str):

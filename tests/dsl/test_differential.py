@@ -24,7 +24,7 @@ from engine.errors import DslError
 from engine.storage.evaluation import RecordLoader
 
 NOW = dt.datetime(2026, 6, 15, 12, 30, tzinfo=dt.UTC)
-WORDS = ["alpha", "Beta", "gamma ray", "Δelta", "éclair", "", "ZULU", "mixed Case"]
+WORDS = ["alpha", "Beta", "gamma ray", "Δelta", "éclair", "", "ZULU", "mixed Case", "50% off", "a_b", "axb", "5"]
 
 
 def _maybe(rng: random.Random, value: Any, null_rate: float = 0.25) -> Any:

@@ -5,6 +5,7 @@ records, users, tokens nor metadata overlays."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -14,20 +15,13 @@ from engine.app import create_app
 from engine.cli import main
 from engine.config import load_config
 from engine.workspaces import read_registry
-from tests.conftest import PASSWORD, TEST_PACKS, _pg_url
+from tests.conftest import PASSWORD, _pg_url
 
 
 @pytest.fixture
-def deployment(database_url, tmp_path, monkeypatch):
-    values = {
-        "TESSERA_DATABASE_URL": database_url,
-        "TESSERA_PACKS": "testkit",
-        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
-        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TESSERA_SECRET_KEY": "workspace-test-secret-" + "w" * 32,
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
+def deployment(cli_env: dict[str, str], database_url: str) -> Iterator[list[str]]:
+    """The ``tessera`` environment; collects the PostgreSQL databases the CLI creates
+    for the workspaces, dropped after the test."""
     created: list[str] = []
     yield created
     if created and database_url.startswith("postgresql"):  # the PostgreSQL databases the CLI made

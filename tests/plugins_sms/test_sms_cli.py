@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
@@ -11,23 +9,15 @@ from engine.actor import SYSTEM
 from engine.cli import main
 from engine.config import load_config
 from engine.workspace import Workspace
-from tests.conftest import PASSWORD, TEST_PACKS
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture
-def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    values = {
-        "TESSERA_DATABASE_URL": database_url,
-        "TESSERA_PACKS": "testkit,sms",
-        "TESSERA_EXTRA_PACK_PATHS": str(TEST_PACKS),
-        "TESSERA_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TESSERA_SECRET_KEY": "cli-test-secret-" + "z" * 32,
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
+def cli_packs() -> str:
+    return "testkit,sms"
 
 
-def test_sms_send_queues_a_logged_message(env: None) -> None:
+def test_sms_send_queues_a_logged_message(cli_env: dict[str, str]) -> None:
     runner = CliRunner()
     init = runner.invoke(main, ["init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD])
     assert init.exit_code == 0, init.output

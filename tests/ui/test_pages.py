@@ -333,3 +333,25 @@ def test_a_form_layout_orders_sections_and_fields_and_keeps_the_rest(shop):
     assert legends[:2] == ["Where", "Who"] and len(legends) > 2  # the fields it does not name follow
     assert page.index('name="city"') < page.index('name="country"') < page.index('name="name"')
     assert page.index('name="name"') < page.index('name="industry"')
+
+
+def test_long_lists_count_up_to_a_limit_and_related_lists_leave_out_the_parent_column(shop, monkeypatch):
+    import ui.lists
+    import ui.records
+
+    monkeypatch.setattr(ui.lists, "PAGE_SIZE", 2)
+    monkeypatch.setattr(ui.lists, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(ui.records, "RELATED_ROWS", 1)
+    monkeypatch.setattr(ui.records, "RELATED_COUNT_LIMIT", 2)
+    api, rep = shop["api"]["sales_rep"], shop["ui"]("sales_rep")
+    parent = account(api, "Grosskunde AG")
+    for i in range(4):
+        create(api, "contact", {"first_name": f"Person{i}", "last_name": "Muster", "account": parent["id"]})
+    listed = html(rep.get("/app/contact"))
+    assert re.search(r"data-total>3\+</span>", listed)  # more than three: "3+"
+    assert re.search(r"data-total>1</span>", html(rep.get("/app/account")))  # a whole page is its own count
+    page = html(rep.get(f"/app/account/{parent['id']}"))
+    first = re.search(r"Person\d", page).start()
+    assert '<span class="badge text-bg-light">2+</span>' in page[first - 3000 : first]
+    related = page[first : first + 3000]
+    assert "Grosskunde AG" not in related  # the rows all belong to this account: no column for it
