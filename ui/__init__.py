@@ -21,6 +21,7 @@ from ui import (  # noqa: F401 - routes register on import
     live,
     onboarding,
     portal,
+    portal_kb,
     public,
     records,
     reports,

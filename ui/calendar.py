@@ -3,9 +3,12 @@
 Every entity that declares ``calendar:`` (engine.meta.calendar_view) contributes its records:
 activities at their due time, trainings over their days, ... Records are read through the
 data-access layer as the signed-in user, so permissions decide what appears; the scope adds
-a DSL condition on the owner fields (``owner == $user`` or ``is_team_member(owner)``). Days
-are the user's days: datetimes are shown in the time zone of their profile. No JavaScript:
-the view, date and scope are links and a GET form.
+a DSL condition on the owner fields (``owner == $user``, or ``$user in attendees`` for a
+``links`` field to users, or ``is_team_member(owner)``). Which
+records are events is ``engine.calendar_events``, shared with the iCalendar feed the page
+links to ("Subscribe", ``engine.calendar_feed``). Days are the user's days: datetimes are
+shown in the time zone of their profile. No JavaScript: the view, date and scope are links
+and a GET form.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 from flask import request, url_for
 
+from engine.api.calendar import feed_address
 from engine.api.context import actor, workspace
-from engine.errors import BadRequest
-from engine.meta.catalog import Catalog
+from engine.calendar_events import calendar_entities, event_condition, event_fields, moment, read_events
+from engine.errors import BadRequest, PermissionDenied
 from engine.meta.model import EntityDef
+from engine.security import feed_tokens
 from engine.security.users import own_profile
 from ui.pages import bp, catalog, color_class, render_page, signed_in, text
 
@@ -69,65 +74,17 @@ def window(view: str, day: dt.date) -> Window:
     return Window(view, day, first, last, previous, following, days)
 
 
-def calendar_entities(cat: Catalog) -> list[EntityDef]:
-    """Entities with ``calendar:`` whose start field the user may read."""
-    return [
-        e
-        for e in cat.entities.values()
-        if e.calendar and not e.child and not e.system and e.calendar["start"] in e.fields
-    ]
-
-
-def _scope_condition(entity: EntityDef, scope: str) -> str:
-    owners = ["owner", *[f for f in entity.owner_fields if f in entity.fields]]
-    if scope == "team":
-        return " or ".join(f"is_team_member({f})" for f in owners)
-    return " or ".join(f"{f} == $user" for f in owners)
-
-
-def _literal(value: dt.date | dt.datetime) -> str:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return value.isoformat()
-
-
-def _time_condition(entity: EntityDef, win: Window, zone: ZoneInfo) -> str:
-    spec = entity.calendar or {}
-    start, end = spec["start"], spec.get("end")
-    if end is not None and end not in entity.fields:
-        end = None
-    lo: dt.date | dt.datetime
-    hi: dt.date | dt.datetime
-    if entity.fields[start].type == "datetime":
-        lo = dt.datetime.combine(win.first, dt.time(0), zone)
-        hi = dt.datetime.combine(win.last + dt.timedelta(days=1), dt.time(0), zone)
-        before = f"{start} < {_literal(hi)}"
-    else:
-        lo, hi = win.first, win.last
-        before = f"{start} <= {_literal(hi)}"
-    if end is None:
-        return f"{start} >= {_literal(lo)} and {before}"
-    return f"{before} and ({start} >= {_literal(lo)} or ({end} != null and {end} >= {_literal(lo)}))"
-
-
 def _local(value: Any, zone: ZoneInfo) -> tuple[dt.date, str | None] | None:
     """A stored date or datetime as the user's day (and time of day for datetimes)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = (
-            dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else dt.date.fromisoformat(value)
-        )
+    value = moment(value)
     if isinstance(value, dt.datetime):
-        moment = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(zone)
-        return moment.date(), moment.strftime("%H:%M")
-    if isinstance(value, dt.date):
-        return value, None
-    return None
+        local = value.astimezone(zone)
+        return local.date(), local.strftime("%H:%M")
+    return (value, None) if value is not None else None
 
 
 def _color(entity: EntityDef, record: dict[str, Any]) -> str:
-    name = (entity.calendar or {}).get("color_by")
+    name = event_fields(entity).color_by
     fd = entity.fields.get(name) if name else None
     if fd is None:
         return color_class(None)
@@ -143,14 +100,13 @@ def entries_by_day(
     days: dict[dt.date, list[tuple[str, Entry]]] = {d: [] for d in win.days}
     truncated: list[str] = []
     for entity in entities:
-        spec = entity.calendar or {}
-        start, end = spec["start"], spec.get("end") if spec.get("end") in entity.fields else None
-        title = spec.get("title") if spec.get("title") in entity.fields else entity.title_field
-        condition = f"({_time_condition(entity, win, zone)}) and ({_scope_condition(entity, scope)})"
-        page = ws.records.list(who, entity.name, {"filter": condition, "sort": start, "limit": str(LIMIT)})
-        if page.next_cursor:
+        fields = event_fields(entity)
+        start, end, title = fields.start, fields.end, fields.title
+        condition = event_condition(entity, win.first, win.last, zone, scope)
+        records, more = next(read_events(ws, who, entity, condition, LIMIT))
+        if more:
             truncated.append(text(entity.plural or entity.label))
-        for record in page.data:
+        for record in records:
             begins = _local(record.get(start), zone)
             if begins is None:
                 continue
@@ -163,7 +119,7 @@ def entries_by_day(
                     entity.name,
                     text(entity.label),
                     record["id"],
-                    str(record.get(title) or record["id"][:8]),
+                    str((record.get(title) if title else None) or record["id"][:8]),
                     time,
                     _color(entity, record),
                 )
@@ -178,6 +134,18 @@ def user_zone() -> ZoneInfo:
         return ZoneInfo(str(own_profile(workspace(), actor()).get("timezone") or "UTC"))
     except (ValueError, KeyError):
         return ZoneInfo("UTC")
+
+
+def subscribe_link() -> str:
+    """The user's feed as webcal:// (calendar programs open it), else where to make one."""
+    ws = workspace()
+    try:
+        found = feed_tokens.current(ws, actor())
+    except PermissionDenied:  # an administrator acting as the user: not theirs to hand out
+        found = None
+    if found is None:
+        return url_for("ui.profile", _anchor="calendar-feed")
+    return str(feed_address(ws, found)["webcal_url"])
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:
@@ -221,4 +189,5 @@ def calendar() -> Any:
         today=dt.datetime.now(zone).date(),
         zone=str(zone),
         limit=LIMIT,
+        subscribe=subscribe_link(),
     )

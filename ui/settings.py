@@ -1,5 +1,6 @@
 """Personal settings on ``/app/profile``: language, time zone, notification preference, the
-second factor (TOTP), and in-app help (``/app/help``: the guides in ``docs/``).
+second factor (TOTP), the address of the user's iCalendar feed, and in-app help
+(``/app/help``: the guides in ``docs/``).
 
 Users change their own record only through ``engine.security.users.update_own_profile``,
 which allows exactly the profile fields; the second factor goes through
@@ -17,9 +18,10 @@ from flask import abort, flash, redirect, request, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from engine.api.calendar import feed_address
 from engine.api.context import actor, workspace
 from engine.errors import BadRequest, ValidationError
-from engine.security import totp
+from engine.security import feed_tokens, totp
 from engine.security.users import own_profile, update_own_profile
 from ui.pages import bp, form_ok, render_page, signed_in
 
@@ -81,6 +83,9 @@ def profile_page(status: int = 200, **context: Any) -> Any:
         timezones=sorted(zoneinfo.available_timezones()),
         totp_on=totp.is_enabled(workspace(), who),
         can_totp=who.impersonator is None,
+        calendar_feed=feed_address(workspace(), feed_tokens.current(workspace(), who))
+        if who.impersonator is None
+        else None,
         guides=[(name, title) for name, title in GUIDES.items() if (DOCS / f"{name}.md").is_file()],
         **context,
     )
@@ -145,6 +150,28 @@ def totp_disable() -> Any:
         return profile_page(422, totp_error=exc.errors[0].message if exc.errors else exc.detail)
     flash("Two-step sign-in is off.", "success")
     return redirect(url_for("ui.profile"))
+
+
+@bp.post("/app/profile/calendar-feed")
+@signed_in
+def calendar_feed_new() -> Any:
+    _checked()
+    had = feed_tokens.current(workspace(), actor()) is not None
+    feed_tokens.issue(workspace(), actor())
+    flash(
+        "A new calendar address was made; the old one no longer works." if had else "Your calendar address is ready.",
+        "success",
+    )
+    return redirect(url_for("ui.profile", _anchor="calendar-feed"))
+
+
+@bp.post("/app/profile/calendar-feed/revoke")
+@signed_in
+def calendar_feed_revoke() -> Any:
+    _checked()
+    feed_tokens.revoke(workspace(), actor())
+    flash("Your calendar address no longer works.", "success")
+    return redirect(url_for("ui.profile", _anchor="calendar-feed"))
 
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")

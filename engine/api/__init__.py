@@ -50,6 +50,9 @@ def register_api(app: Flask) -> None:
     from engine.api import connectors
 
     app.register_blueprint(connectors.bp)  # /connectors/NAME/sync, /public/connectors/NAME/webhook
+    from engine.api import calendar
+
+    app.register_blueprint(calendar.bp)  # /me/calendar-feed, /public/calendar/TOKEN.ics
     from engine.plugins import register_blueprints
 
     register_blueprints(app)  # plugins' routes (engine.hookspecs.tessera_blueprints)

@@ -272,6 +272,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     """The OpenAPI document of ``catalog`` (what ``who`` may read; None: an administrator),
     with the operations of the ``automation`` compiled from the same metadata."""
     # all build on this module's schemas
+    from engine.api.calendar import add_calendar_paths
     from engine.api.connectors import add_connector_paths
     from engine.api.exports import add_export_paths
     from engine.api.files import add_file_paths
@@ -453,6 +454,7 @@ def build_document(catalog: Catalog, automation: Automation | None = None, who: 
     add_system_paths(spec, catalog)  # sign-in, users, metadata, privacy, audit, this document
     add_dashboard_paths(spec)  # the dashboards and their figures
     add_connector_paths(spec)  # run a connector now, its signed webhook (engine.api.connectors)
+    add_calendar_paths(spec)  # the caller's iCalendar feed address, the feed (engine.api.calendar)
     for path, operations in plugin_openapi_paths().items():  # routes plugins document (docs/plugins.md)
         spec.path(path=path, operations=operations)
     document = spec.to_dict()

@@ -405,6 +405,7 @@ class Checker:
             "date": T.DATE,
             "datetime": T.DATETIME,
             "duration": T.DURATION,
+            "users": T.Type("list", item=T.Type("id", entity="user")),
         }.get(returns, T.ANY)
 
     def _is_many(self, node: n.Node) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.dsl import sqlparts as sp
+from engine.dsl.mention_functions import register_mention_functions
 from engine.dsl.sqlparts import SqlContext, SqlValue
 from engine.dsl.time_functions import register_time_functions
 
@@ -359,6 +360,7 @@ def builtins() -> FunctionRegistry:
         )
     )
     register_time_functions(add)
+    register_mention_functions(add)
     add(
         Function(
             "has_role",

@@ -41,6 +41,7 @@ class Env:
         "teams",
         "today",
         "user_id",
+        "users_by_handle",
         "vars",
     )
 
@@ -61,6 +62,7 @@ class Env:
         variables: dict[str, Any] | None = None,
         single: Callable[[str], dict[str, Any] | None] | None = None,
         count_where: Callable[[str, n.Node, Env], int | None] | None = None,
+        users_by_handle: Callable[[list[str]], list[str]] | None = None,
     ):
         self.record = record
         self.old = old
@@ -81,6 +83,8 @@ class Env:
         self.single = single or (lambda entity: None)
         #: ``count_where(ENTITY, condition)``: counts stored records (None without a database)
         self.count_where = count_where or (lambda entity, condition, env: None)
+        #: ``mentions(text)``: ids of the active users with these handles (none without a database)
+        self.users_by_handle = users_by_handle or (lambda handles: [])
 
 
 def _follow(steps: list[Step]) -> Callable[[Env, Any], Any]:

@@ -78,6 +78,20 @@ class RecordLoader:
         query = count_where_in_memory(self.snap.tables, replace(ctx, outer=env), entity, condition)
         return int(self.conn.execute(query).scalar_one())
 
+    def users_by_handle(self, handles: list[str]) -> list[str]:
+        """Ids of the active users whose e-mail address starts with ``HANDLE@`` (any case),
+        sorted: what ``mentions(text)`` returns."""
+        if not handles:
+            return []
+        users = self.snap.tables.main("user")
+        email = sa.func.lower(users.c.email)
+        query = sa.select(users.c.id).where(
+            sa.or_(*(email.startswith(f"{handle.lower()}@", autoescape=True) for handle in handles)),
+            users.c.deleted_at.is_(None),
+            users.c.active.is_not(False),
+        )
+        return sorted(self.conn.execute(query).scalars())
+
     def wrap(self, entity: EntityDef, values: dict[str, Any]) -> LazyRecord:
         return LazyRecord(values, self, entity)
 
@@ -122,4 +136,5 @@ def make_env(
         team_members=actor.team_members,
         single=loader.first,
         count_where=loader.count_where,
+        users_by_handle=loader.users_by_handle,
     )

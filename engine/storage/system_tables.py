@@ -269,6 +269,17 @@ hook_secret = sa.Table(
     sa.Column("set_by", id_type()),
 )
 
+#: the secret address of each user's iCalendar feed (engine.security.feed_tokens): the token's
+#: hash to find it, and the token sealed like secret fields so its owner can see it again
+calendar_feed = sa.Table(
+    "tessera_calendar_feed",
+    system_metadata,
+    sa.Column("user_id", id_type(), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("token", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
 #: uploaded files (engine.files): one row per upload into a record's file field. The content
 #: is kept by the blob store under its sha256; a new upload never removes an older one, so
 #: earlier versions stay downloadable and rules can compare them.

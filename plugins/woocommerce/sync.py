@@ -1,7 +1,8 @@
 """The pull sync: products, then orders, changed in the shop since the last sync.
 
 Each shop object is applied on its own (:mod:`plugins.woocommerce.mapping`): a bad one is
-listed with its reason in the shop's ``last_sync_result`` and the others still come in.
+listed with its reason in the shop's ``last_sync_result``, kept in the dead-letter list
+(:mod:`plugins.woocommerce.failures`) until it imports, and the others still come in.
 When the shop cannot be read (down, refusing the keys), the sync stops, the shop record
 says why, and ``last_sync_at`` stays where it was, so the next run asks for the same
 changes again. Running a sync twice imports nothing twice (upserts by ``woo_id``).
@@ -16,6 +17,7 @@ from typing import Any
 from engine.actor import SYSTEM
 from engine.errors import NotFound, TesseraError
 from engine.storage.database import write_transaction
+from plugins.woocommerce.failures import open_failures, record_failure, resolve
 from plugins.woocommerce.mapping import BadShopData, apply_order, apply_product, describe
 from plugins.woocommerce.store import STORE_ENTITY, ShopError, Store, stores
 
@@ -47,6 +49,7 @@ def sync_store(ws: Any, store: Store, since: dt.datetime | None) -> SyncResult:
     """Pull what changed since ``since`` (everything when None) from one shop."""
     result = SyncResult(store.name)
     params = {"modified_after": since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")} if since else {}
+    waiting = open_failures(ws, store.id)
     try:
         for resource, apply in RESOURCES:
             for page in store.pages(resource, params, ws.config.http_timeout):
@@ -57,8 +60,11 @@ def sync_store(ws: Any, store: Store, since: dt.datetime | None) -> SyncResult:
                         apply(ws, data)
                     except (BadShopData, TesseraError) as exc:
                         result.errors.append(f"{resource} {describe(data)}: {exc}")
+                        record_failure(ws, store.id, resource, data, str(exc))
                         continue
                     result.imported[resource] += 1
+                    if (resource, str(data.get("id"))) in waiting:
+                        resolve(ws, store.id, resource, data)
     except ShopError as exc:
         result.failure = str(exc)
     return result

@@ -4,7 +4,8 @@ Set up in WooCommerce (Settings > Advanced > Webhooks) with the topics ``order.c
 ``order.updated``, ``product.created`` and ``product.updated``, delivery URL
 ``https://CRM/public/plugins/woocommerce/webhook/SHOP`` and the shop record's webhook
 secret. A delivery is accepted only with a valid ``X-WC-Webhook-Signature`` (base64
-HMAC-SHA256 of the raw body); it is applied at once, as a pull sync would apply it. The
+HMAC-SHA256 of the raw body); it is applied at once, as a pull sync would apply it (an
+object that cannot be imported is refused and kept in the dead-letter list). The
 ping WooCommerce sends when a webhook is saved (form body ``webhook_id=N``) is answered 200.
 """
 
@@ -17,7 +18,8 @@ from urllib.parse import parse_qs
 from flask import Blueprint, jsonify, request
 
 from engine.api.context import workspace
-from engine.errors import BadRequest, NotFound, PermissionDenied, ValidationError
+from engine.errors import BadRequest, NotFound, PermissionDenied, TesseraError, ValidationError
+from plugins.woocommerce.failures import record_failure, resolve
 from plugins.woocommerce.mapping import BadShopData, apply_order, apply_product
 from plugins.woocommerce.store import stores
 
@@ -51,5 +53,10 @@ def receive(name: str) -> Any:
     try:
         record_id = APPLY[resource](ws, data)
     except BadShopData as exc:
+        record_failure(ws, store.id, f"{resource}s", data, str(exc), via="webhook")
         raise ValidationError(f"The shop's {resource} cannot be imported: {exc}") from None
+    except TesseraError as exc:
+        record_failure(ws, store.id, f"{resource}s", data, str(exc), via="webhook")
+        raise
+    resolve(ws, store.id, f"{resource}s", data)
     return jsonify({"status": "imported", "topic": topic, "id": record_id})

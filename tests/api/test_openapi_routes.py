@@ -342,8 +342,8 @@ def test_the_capture_operations_answer_as_documented(capture_app: Any, admin: Ap
         for op in (result.ok() for result in schema.get_all_operations())  # type: ignore[union-attr]
         if op.path.startswith(FUZZED)
     ]
-    # forms, the hook, its secret, the timeline, related lists, the connectors' webhook
-    assert len(operations) == 4 * 2 + 1 + 2 + 1 + 3 + 1
+    # forms, the hook, its secret, the timeline, related lists, the connectors' webhook, the calendar feed
+    assert len(operations) == 4 * 2 + 1 + 2 + 1 + 3 + 1 + 1
     failures: list[str] = []
     sent = 0
     for operation in operations:

@@ -1,5 +1,6 @@
-"""The Salesforce profile (examples/connectors/salesforce_*.yaml): accounts both ways and
-contacts linked to them, against a fake Salesforce REST API. SQLite and PostgreSQL."""
+"""The Salesforce profile (examples/connectors/salesforce_*.yaml): accounts both ways,
+contacts linked to them (and created there), opportunities on their accounts both ways,
+against a fake Salesforce REST API. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from engine.automation.jobs import InProcessRunner
 from tests.integrations.conftest import example
 from tests.integrations.fake_salesforce import API, FakeSalesforce
 from tests.integrations.test_rest_pull import add_connector, rows, sync
+from tests.sales.rest import user_id
 
 
 @pytest.fixture
@@ -79,3 +81,100 @@ def test_salesforce_accounts_sync_both_ways_and_contacts_follow(integrations, ad
     runner.tick()
     assert len(sf.writes()) == writes
     assert len(rows(admin_api, "account")) == 4
+
+
+def test_salesforce_opportunities_come_in_on_their_accounts_and_changes_go_back(integrations, admin_api, salesforce):
+    sf = salesforce
+    nordwind = sf.record("Account", Name="Nordwind Logistik GmbH", Website=None, Phone=None)
+    common = {"AccountId": nordwind["Id"], "CloseDate": "2026-12-15"}
+    early = sf.record("Opportunity", Name="Firewall refresh", Amount=48000, StageName="Qualification", **common)
+    sf.record("Opportunity", Name="SD-WAN", Amount=12000, StageName="Prospecting", **common)
+    late = sf.record("Opportunity", Name="SOC service", Amount=90000, StageName="Proposal/Price Quote", **common)
+    sf.record("Opportunity", Name="Lost somewhere", Amount=10, StageName="Prospecting", AccountId="001999999999999999")
+    for name in ("salesforce_accounts", "salesforce_opportunities"):
+        add_connector(admin_api, profile(name, sf))
+    assert sync(admin_api, "salesforce_accounts")["created"] == 1
+    account_id = rows(admin_api, "account")[0]["id"]
+
+    run = sync(admin_api, "salesforce_opportunities")
+    assert (run["status"], run["created"], run["failed"]) == ("partial", 2, 2)
+    deals = {o["salesforce_id"]: o for o in rows(admin_api, "opportunity")}
+    assert set(deals) == {early["Id"], sf.collections["Opportunity"][1]["Id"]}
+    firewall = deals[early["Id"]]
+    assert (
+        firewall["name"],
+        firewall["account"],
+        firewall["amount"],
+        firewall["stage"],
+        firewall["expected_close"],
+    ) == (
+        "Firewall refresh",
+        account_id,
+        48000,
+        "qualification",
+        "2026-12-15",
+    )
+    # the pipeline's own checks apply: a deal in proposal needs a presales owner, an unknown
+    # account is no account; both wait in the dead-letter list
+    reasons = {f["remote_id"]: f["reason"] for f in rows(admin_api, "sync_failure")}
+    assert "presales owner" in reasons[late["Id"]].lower()
+    assert "no account with salesforce_id" in reasons["006000000000000005"]
+
+    # sales moves the deal in the CRM: amount and close date go to Salesforce (the stage stays there)
+    runner = InProcessRunner(integrations)
+    runner.tick()
+    assert sf.writes() == []
+    changed = admin_api.patch(f"/api/v1/opportunity/{firewall['id']}", json={"amount": 52000})
+    assert changed.status_code == 200, changed.get_json()
+    runner.tick()
+    assert (sf.get("Opportunity", early["Id"])["Amount"], sf.get("Opportunity", early["Id"])["StageName"]) == (
+        52000,
+        "Qualification",
+    )
+    # Salesforce closes it: refused (no presales owner yet) until sales names one in the CRM
+    sf.touch("Opportunity", early["Id"], StageName="Closed Won")
+    run = sync(admin_api, "salesforce_opportunities")
+    assert (run["updated"], run["failed"]) == (0, 1)
+    assert admin_api.get(f"/api/v1/opportunity/{firewall['id']}").get_json()["stage"] == "qualification"
+    presales = user_id(admin_api, "presales")
+    assert (
+        admin_api.patch(f"/api/v1/opportunity/{firewall['id']}", json={"presales_owner": presales}).status_code == 200
+    )
+    runner.tick()
+    writes = len(sf.writes())
+    run = sync(admin_api, "salesforce_opportunities", full=True)
+    assert (run["created"], run["updated"], run["unchanged"]) == (0, 1, 1)
+    assert admin_api.get(f"/api/v1/opportunity/{firewall['id']}").get_json()["stage"] == "closed_won"
+    assert [f["resolved"] for f in rows(admin_api, "sync_failure") if f["remote_id"] == early["Id"]] == [True]
+    # replaying everything duplicates nothing
+    run = sync(admin_api, "salesforce_opportunities", full=True)
+    assert (run["created"], run["updated"], run["unchanged"]) == (0, 0, 2)
+    assert len(rows(admin_api, "opportunity")) == 2
+    runner.tick()
+    assert len(sf.writes()) == writes  # what came from Salesforce is not sent back
+
+
+def test_a_contact_made_in_the_crm_is_created_in_salesforce_once(integrations, admin_api, salesforce):
+    sf = salesforce
+    add_connector(admin_api, profile("salesforce_contacts", sf))
+    account = admin_api.post("/api/v1/account", json={"name": "Hafen Hamburg AG"}).get_json()
+    new = admin_api.post(
+        "/api/v1/contact",
+        json={"first_name": "Jan", "last_name": "Kai", "email": "jan.kai@hafen.example", "account": account["id"]},
+    )
+    assert new.status_code == 201, new.get_json()
+    runner = InProcessRunner(integrations)
+    runner.tick()
+    [created] = sf.writes()
+    assert (created["method"], created["path"]) == ("POST", f"{API}/sobjects/Contact")
+    assert created["json"] == {"FirstName": "Jan", "LastName": "Kai", "Email": "jan.kai@hafen.example"}
+    sf_id = admin_api.get(f"/api/v1/contact/{new.get_json()['id']}").get_json()["salesforce_id"]
+    assert sf_id.startswith("003")
+    # a change updates that Salesforce contact; pulling it back changes and duplicates nothing
+    admin_api.patch(f"/api/v1/contact/{new.get_json()['id']}", json={"last_name": "Kai-Meyer"})
+    runner.tick()
+    assert [w["method"] for w in sf.writes()] == ["POST", "PATCH"]
+    assert sf.get("Contact", sf_id)["LastName"] == "Kai-Meyer"
+    run = sync(admin_api, "salesforce_contacts")
+    assert (run["created"], run["updated"], run["unchanged"], run["failed"]) == (0, 0, 1, 0)
+    assert len(rows(admin_api, "contact")) == 1

@@ -52,21 +52,30 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
-@pytest.fixture
-def mail_ws(database_url: str, tmp_path: Path, smtp: tuple[Inbox, int]) -> Iterator[Workspace]:
+def mail_workspace(database_url: str, tmp_path: Path, smtp_port: int, **smtp: str) -> Workspace:
+    """An installed workspace of the ``mail_kit`` test pack sending through the local SMTP
+    server on ``smtp_port`` (``smtp_user``/``smtp_password`` when it wants a sign-in), with
+    one admin, ``admin@test.dev``."""
     config = make_config(
         database_url,
         tmp_path,
         packs=("mail_kit",),
         smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
+        smtp_port=smtp_port,
         smtp_from="crm@example.com",
         public_url="http://crm.test",
+        **smtp,
     ).with_overrides(extra_pack_paths=(TEST_PACKS, MAIL_PACKS))
     ws = Workspace(config, meta_check_interval=0)
     ws.install()
     ensure_roles(ws)
     create_user(ws, "admin@test.dev", "Ada Admin", "Test-password-1", ["admin"])
+    return ws
+
+
+@pytest.fixture
+def mail_ws(database_url: str, tmp_path: Path, smtp: tuple[Inbox, int]) -> Iterator[Workspace]:
+    ws = mail_workspace(database_url, tmp_path, smtp[1])
     yield ws
     ws.close()
 
