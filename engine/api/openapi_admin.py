@@ -114,6 +114,17 @@ DRY_RUN = {
 }
 
 
+def dry_run_answer(document: dict[str, Any]) -> dict[str, Any]:
+    """The 200 answer of a create with ``?dry_run=true``: the ``document`` it would make, with
+    ``dry_run`` and ``plan`` (the schema steps), nothing stored."""
+    extra = {
+        "type": "object",
+        "required": ["dry_run"],
+        "properties": {"dry_run": {"type": "boolean"}, "plan": {"type": "array", "items": {"type": "string"}}},
+    }
+    return json_response({"allOf": [document, extra]}, "Dry run: what the change would make; nothing stored")
+
+
 def add_admin_paths(spec: APISpec) -> None:
     """Add the job, webhook-delivery and automation-document operations to ``spec``."""
     for name, schema in (
@@ -238,7 +249,12 @@ def add_documents(spec: APISpec) -> None:
                 "summary": "Add a definition as an overlay; 409 when the name exists",
                 "parameters": [KIND_PARAM, DRY_RUN],
                 "requestBody": DOCUMENT_BODY,
-                "responses": {"201": json_response(ref("AutomationDocument"), "Created"), **COMMON, **writes},
+                "responses": {
+                    "201": json_response(ref("AutomationDocument"), "Created"),
+                    "200": dry_run_answer(ref("AutomationDocument")),
+                    **COMMON,
+                    **writes,
+                },
             },
         },
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from apispec import APISpec
 
 from engine.api.openapi import ID, data_schema, json_response, path_param, problem_responses, ref, schema_name
-from engine.api.openapi_admin import DRY_RUN
+from engine.api.openapi_admin import DRY_RUN, dry_run_answer
 from engine.api.openapi_auth import add_auth_paths, operation, request_body
 from engine.meta.catalog import Catalog
 from engine.security.audit_search import FILTERS, MAX_OFFSET
@@ -164,7 +164,7 @@ def add_meta(spec: APISpec, catalog: Catalog) -> None:
                 "add_entity",
                 tag,
                 "Add an entity as an overlay (administrators)",
-                {"201": created, **writes},
+                {"201": created, "200": dry_run_answer(ref("EntityDocument")), **writes},
                 parameters=[DRY_RUN],
                 requestBody=request_body(document),
             ),
@@ -189,7 +189,7 @@ def add_meta(spec: APISpec, catalog: Catalog) -> None:
                 "add_field",
                 tag,
                 "Add a field as an overlay (administrators)",
-                {"201": created, **writes},
+                {"201": created, "200": dry_run_answer(ref("EntityDocument")), **writes},
                 parameters=[name, DRY_RUN],
                 requestBody=request_body(field),
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from engine.app import create_app
 from engine.workspace import Workspace
@@ -64,3 +65,17 @@ def test_a_dry_run_document_is_checked_and_not_stored(admin: Api) -> None:
     assert broken.status_code == 422 and "when" in broken.get_json()["errors"][0]["field"]
     assert admin.get("meta/documents/rule/flag_vip").status_code == 404
     assert admin.get("admin/audit?entity=meta").get_json()["data"] == []
+
+
+def test_every_dry_run_answer_is_documented_as_200(admin: Api) -> None:
+    doc = admin.get("openapi.json").get_json()
+    trials = {
+        ("/api/v1/meta/entities/{name}/fields", "meta/entities/case/fields"): {"name": "region", "type": "string"},
+        ("/api/v1/meta/entities", "meta/entities"): {"entity": "site_visit", "fields": {}},
+        ("/api/v1/meta/documents/{kind}", "meta/documents/rule"): VIP,
+    }
+    for (path, url), body in trials.items():
+        trial = admin.post(f"{url}?dry_run=true", body)
+        assert trial.status_code == 200, (url, trial.get_json())
+        answer = doc["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        Draft202012Validator({**answer, "components": doc["components"]}).validate(trial.get_json())
