@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import flash, redirect, request, url_for
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from engine.api.context import actor, workspace
@@ -24,6 +23,7 @@ from engine.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from engine.meta.model import EntityDef
 from ui.pages import bp, form_ok
 from ui.portal import _readable, _text, cell, portal_only, render_portal
+from ui.settings import MARKDOWN
 
 #: the knowledge-base article of the ``service_kb`` pack
 ARTICLE = "kb_article"
@@ -32,12 +32,10 @@ VOTES = ("rate_helpful", "rate_unhelpful")
 #: the longest search the page passes on
 MAX_QUERY = 200
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
-
 
 def render_markdown(text: str) -> Markup:
     """Markdown to HTML with raw HTML escaped: ``<script>`` in the source shows as text."""
-    return Markup(_MARKDOWN.render(text))  # nosec B704 - raw HTML off; markdown-it validates link URLs
+    return Markup(MARKDOWN.render(text))  # nosec B704 - raw HTML off; markdown-it validates link URLs
 
 
 @dataclass

@@ -174,7 +174,8 @@ def calendar_feed_revoke() -> Any:
     return redirect(url_for("ui.profile", _anchor="calendar-feed"))
 
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+#: Markdown with raw HTML escaped (``<script>`` shows as text): the help pages, the portal's articles
+MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 @bp.get("/app/help")
@@ -189,7 +190,7 @@ def help_index() -> Any:
 def help_page(name: str) -> Any:
     if name not in GUIDES or not (DOCS / f"{name}.md").is_file():
         abort(404)
-    tokens = _MARKDOWN.parse((DOCS / f"{name}.md").read_text(encoding="utf-8"))
+    tokens = MARKDOWN.parse((DOCS / f"{name}.md").read_text(encoding="utf-8"))
     for token in tokens:
         align = str(token.attrGet("style") or "").removeprefix("text-align:")
         if align:  # table column alignment: a class, since the CSP allows no inline styles
@@ -200,7 +201,7 @@ def help_page(name: str) -> Any:
             target, _, anchor = href.partition("#")
             if target.endswith(".md") and "/" not in target and target[:-3] in GUIDES:  # guide to guide
                 child.attrSet("href", url_for("ui.help_page", name=target[:-3]) + (f"#{anchor}" if anchor else ""))
-    rendered = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
+    rendered = MARKDOWN.renderer.render(tokens, MARKDOWN.options, {})
     # code blocks wider than the column scroll sideways: tabindex lets keyboard users reach and
     # scroll them (WCAG 2.1.1). Raw HTML in the guides is escaped, so "<pre>" is only ours.
     rendered = rendered.replace("<pre>", '<pre tabindex="0">')
