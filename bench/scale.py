@@ -21,8 +21,9 @@ rows). An account's record page ``/app/account/ID`` (related lists with counts, 
 history) and the API calls behind it (the record, three related lists, the timeline), for
 the account with the most activities and for random accounts; global search
 ``/app/search?q=``; every shipped dashboard (``GET /api/v1/dashboards/NAME``) as the admin
-and the home dashboard of the rep and of the manager, both as kept figures (a second view
-within ``TESSERA_DASHBOARD_CACHE_SECONDS``) and computed afresh (``?refresh=true``).
+and the home dashboard of the rep and of the manager: as kept figures (a second view within
+``TESSERA_DASHBOARD_CACHE_SECONDS``), computed afresh (``?refresh=true``) and right after a
+record they count changed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ for path in (ROOT, ROOT / "bench"):
 from seed_large import DEFAULT_PG, LOGINS, PASSWORD, config_for  # noqa: E402
 
 from engine.app import create_app  # noqa: E402
+from engine.change_feed import Change, feed_for  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -64,6 +66,8 @@ LISTS = {
     "activity": ({"kind": "call"}, "subject"),
 }
 SEARCHES = ("Nordwind", "Schmidt", "TCK-2025-00042")
+#: the workspace measured (for the change feed of "after a change")
+WORKSPACE: list[Workspace] = []
 
 
 @dataclass
@@ -146,7 +150,7 @@ def samples(ws: Workspace, rep_email: str, count: int) -> dict[str, Any]:
 
 
 def operations(
-    clients: dict[str, Client], ids: dict[str, Any], dashboards: dict[str, list[str]]
+    clients: dict[str, Client], ids: dict[str, Any], dashboards: dict[str, dict[str, list[str]]]
 ) -> list[tuple[str, str, Callable[[int], str]]]:
     """(operation, role, path of repetition N)."""
     ops: list[tuple[str, str, Callable[[int], str]]] = []
@@ -175,11 +179,19 @@ def operations(
         for q in SEARCHES:
             ops.append((f"global search {q!r}", role, lambda n, q=q: f"/app/search?q={q}"))
     for role, names in dashboards.items():
-        for name in names:
-            # as a viewer opening it again within a minute (kept figures), and computed afresh
+        for name, entities in names.items():
+            # as a viewer opening it again within a minute (kept figures), computed afresh, and
+            # right after a record it counts changed (the change feed's notice; see engine.dashboard_cache)
             ops.append((f"dashboard {name}", role, lambda n, d=name: f"/api/v1/dashboards/{d}"))
             ops.append((f"dashboard {name}, computed", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
+            ops.append((f"dashboard {name}, after a change", role, lambda n, d=name, e=entities: changed(d, e)))
     return ops
+
+
+def changed(name: str, entities: list[str]) -> str:
+    """The dashboard's URL, after telling the change feed that a record of each of its entities changed."""
+    feed_for(WORKSPACE[0]).publish([Change(entity, "", 0, "update") for entity in entities])
+    return f"/api/v1/dashboards/{name}"
 
 
 def measure(
@@ -248,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(ws: Workspace, args: argparse.Namespace) -> int:
+    WORKSPACE[:] = [ws]
     app = create_app(ws.config, ws)
     roles = [r for r in args.roles.split(",") if r]
     clients = {role: Client(app, role) for role in roles}
@@ -256,7 +269,11 @@ def run(ws: Workspace, args: argparse.Namespace) -> int:
     dashboards = {}  # every dashboard as the admin, the home dashboard as the others
     for role in roles:
         found = clients[role].get("/api/v1/dashboards").get_json()["data"]
-        dashboards[role] = [d["name"] for d in found if role == "admin" or d["home"]]
+        dashboards[role] = {
+            d["name"]: sorted({w["entity"] for w in d["widgets"] if w["entity"]})
+            for d in found
+            if role == "admin" or d["home"]
+        }
     capture = Capture()
     capture.attach(ws.db)
     results = []

@@ -271,22 +271,61 @@ def _compute(
     ws: Any, snap: Any, actor: Actor, dashboard: Dashboard, filters: Filters, locale: str, today: tuple[dt.date, Any]
 ) -> dict[str, Any]:
     day, zone = today
+    record_widgets = [w for w in dashboard.widgets if w.entity and w.type not in ("today", "daily_quote")]
+    figures = _figures(ws, snap, actor, record_widgets, filters, locale, today)
     widgets = []
     for widget in dashboard.widgets:
         if widget.type == "today":
             widgets.append({**_head(widget, locale), **today_figures(day, zone)})
-            continue
-        if widget.type == "daily_quote":
+        elif widget.type == "daily_quote":
             widgets.append({**_head(widget, locale), **quote_of_the_day(widget.quotes, day, locale)})
-            continue
-        assert widget.entity is not None  # every other kind counts or lists an entity
-        try:
-            widgets.append(_figure(ws, snap, actor, widget, filters, locale, (day, zone)))
-        except TesseraError as exc:  # e.g. a field hidden from this viewer: the other widgets still show
-            widgets.append(
-                {**_head(widget, locale), "filter": None, "url": list_url(widget.entity, None), "error": exc.detail}
-            )
+        else:
+            widgets.append(figures[widget.name])
     return {**summary(dashboard, locale), "filters": filters.as_dict(), "widgets": widgets}
+
+
+def _figures(
+    ws: Any,
+    snap: Any,
+    actor: Actor,
+    widgets: list[Widget],
+    filters: Filters,
+    locale: str,
+    today: tuple[dt.date, Any],
+) -> dict[str, dict[str, Any]]:
+    """The figures of the record widgets by name. The aggregates of the widgets over one
+    entity are asked for together (``Records.aggregate_many``: one scan of the table)."""
+    heads: dict[str, dict[str, Any]] = {}
+    bodies: dict[str, dict[str, Any]] = {}
+    for widget in widgets:
+        assert widget.entity is not None
+        heads[widget.name], body = _request(snap, widget, filters, locale, today)
+        if body is not None:
+            bodies[widget.name] = body
+    answers: dict[str, Any] = {}
+    for entity_name in dict.fromkeys(w.entity for w in widgets if w.name in bodies):
+        named = [w.name for w in widgets if w.entity == entity_name and w.name in bodies]
+        try:
+            found = ws.records.aggregate_many(actor, entity_name, [bodies[n] for n in named])
+        except TesseraError as exc:  # e.g. an entity this viewer may not list
+            found = [exc] * len(named)
+        answers.update(zip(named, found, strict=True))
+    out = {}
+    for widget in widgets:
+        head, entity = heads[widget.name], widget.entity or ""
+        try:
+            answer = answers.get(widget.name)
+            if isinstance(answer, TesseraError):
+                raise answer
+            out[widget.name] = _finish(ws, snap, actor, widget, head, answer.data if answer else None, locale)
+        except TesseraError as exc:  # e.g. a field hidden from this viewer: the other widgets still show
+            out[widget.name] = {
+                **_head(widget, locale),
+                "filter": None,
+                "url": list_url(entity, None),
+                "error": exc.detail,
+            }
+    return out
 
 
 def viewer_zone(ws: Any, actor: Actor) -> Any:
@@ -309,20 +348,19 @@ def _head(widget: Widget, locale: str) -> dict[str, Any]:
     }
 
 
-def _figure(
-    ws: Any, snap: Any, actor: Actor, widget: Widget, filters: Filters, locale: str, today: tuple[dt.date, Any]
-) -> dict[str, Any]:
-    """One record widget's figures; ``today`` is the viewer's date and time zone (for ``period``)."""
+def _request(
+    snap: Any, widget: Widget, filters: Filters, locale: str, today: tuple[dt.date, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A record widget's head (with the filter of its records) and the aggregate it needs (None
+    for a table); ``today`` is the viewer's date and time zone (for ``period``)."""
     assert widget.entity is not None  # record widgets (today and daily_quote are computed apart)
-    entity = snap.catalog.entities[widget.entity]
     span = None
     if widget.period and widget.date_field:
         span = period_condition(widget.date_field, widget.date_kind, widget.period, *today)
     condition = combine(widget.filter, span, *global_conditions(widget, filters))
     out: dict[str, Any] = {**_head(widget, locale), "filter": condition, "url": list_url(widget.entity, condition)}
     if widget.type == "table":
-        out.update(_table(ws, actor, entity, widget, condition))
-        return out
+        return out, None
     out["metric"] = widget.metric
     body: dict[str, Any] = {"metrics": {"value": widget.metric}}
     if widget.rate:
@@ -330,17 +368,29 @@ def _figure(
         body["metrics"] = {"total": "count()", "matches": f"sum(if({widget.rate}, 1, 0))"}
     if condition:
         body["filter"] = condition
+    if widget.group_by is not None:
+        out["group_by"] = widget.group_by
+        body["group_by"] = [widget.group_by]
+    return out, body
+
+
+def _finish(
+    ws: Any, snap: Any, actor: Actor, widget: Widget, out: dict[str, Any], rows: list[Any] | None, locale: str
+) -> dict[str, Any]:
+    """A record widget's figures from its aggregate's ``rows`` (a table reads its own)."""
+    assert widget.entity is not None
+    entity = snap.catalog.entities[widget.entity]
+    condition = out["filter"]
+    if rows is None:
+        return {**out, **_table(ws, actor, entity, widget, condition)}
     if widget.type == "kpi":
-        rows = ws.records.aggregate(actor, widget.entity, body).data
         if widget.rate:
             out.update(_rate(widget, condition, rows[0] if rows else {}))
         else:
             out["value"] = rows[0]["value"] if rows else None
         return out
     assert widget.group_by is not None
-    out["group_by"] = widget.group_by
-    body["group_by"] = [widget.group_by]
-    rows = ws.records.aggregate(actor, widget.entity, body).data
+    rows = list(rows)
     name, bucket = split_group(widget.group_by)
     options = _options(entity, name, locale) if bucket is None else []
     order = {value: i for i, (value, _, _) in enumerate(options)}

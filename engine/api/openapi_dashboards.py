@@ -122,6 +122,12 @@ DASHBOARD = {
                 },
                 "widgets": {"type": "array", "items": ref("DashboardWidget")},
                 "as_of": {**TEXT, "format": "date-time", "description": "when the figures were computed"},
+                "stale": {
+                    "type": "boolean",
+                    "description": "present (true) when records these figures count changed since as_of and"
+                    " computing them takes long: fresh figures are being computed for the next view"
+                    " (refresh=true waits for them)",
+                },
             },
         },
     ]

@@ -16,7 +16,8 @@ groups by ``"2026-03"``, ``:day`` by ``"2026-03-14"``, ``:quarter`` by ``"2026-Q
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.dsl import compile_expression
-from engine.errors import BadRequest, DslError, FieldError
+from engine.errors import BadRequest, DslError, FieldError, TesseraError
 from engine.meta.model import EntityDef
 from engine.storage.codec import output_value, to_json
 from engine.storage.listing import SYSTEM_TYPES, UNSORTABLE
@@ -105,20 +106,30 @@ def _number(value: Any) -> Any:
     return value
 
 
-def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: ReadContext) -> Page:
+@dataclass
+class _Query:
+    """One aggregate request made ready for SQL: its own filter, group keys and metrics."""
+
+    group_by: list[str]
+    metrics: dict[str, tuple[str, str]]
+    condition: Any  # the body's filter in SQL, or None
+    keys: list[Any]
+    values: dict[str, Any]  # metric name -> SQL argument (None for count())
+    kinds: dict[str, str]
+    source: Any
+    joined: bool  # groups by a links field (one row per linked record)
+
+
+def _prepare(snap: Any, entity: EntityDef, table: Any, body: Any, rc: ReadContext) -> _Query:
     hidden = rc.hidden(entity)
     visible_entity = replace(entity, fields={k: v for k, v in entity.fields.items() if k not in hidden})
     condition, group_by, metrics = _parse_body(visible_entity, body)
-    table = snap.tables.main(entity.name)
-    conditions = [table.c.deleted_at.is_(None)]
-    visible = rc.predicate(snap, entity, table)
-    if visible is not None:  # only the records the reader may see count
-        conditions.append(visible)
+    where = None
     if condition:
         expr = snap.filter_expression(entity, condition)
         if rc.access is not None:
             rc.access.check_expression(expr)
-        conditions.append(expr.to_sql(snap.tables, rc.sql, table))
+        where = expr.to_sql(snap.tables, rc.sql, table)
     source: Any = table
     keys: list[Any] = []
     for group in group_by:
@@ -132,12 +143,11 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
             keys.append(join.c.target_id)
         else:
             keys.append(table.c[name])
-    columns = [key.label(name) for key, name in zip(keys, group_by, strict=True)]
+    values: dict[str, Any] = {}
     kinds: dict[str, str] = {}
     for name, (function, argument) in metrics.items():
         if function == "count" and not argument:
-            columns.append(sa.func.count().label(name))
-            kinds[name] = "int"
+            values[name], kinds[name] = None, "int"
             continue
         if not argument:
             raise BadRequest(f"{function}() needs an expression", [FieldError(f"metrics.{name}", "Empty.")])
@@ -154,30 +164,163 @@ def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: Rea
         value = expr.to_sql(snap.tables, rc.sql, table)
         if function in ("sum", "avg") and rc.sql.dialect == "postgresql":
             value = sa.cast(value, sa.Numeric)
-        columns.append(getattr(sa.func, function)(value).label(name))
-        kinds[name] = expr.type.kind
-    stmt = sa.select(*columns).select_from(source).where(*conditions)
-    if group_by:
-        stmt = stmt.group_by(*keys).order_by(*[k.asc().nulls_first() for k in keys])
-    rows = conn.execute(stmt.limit(MAX_GROUPS + 1)).all()
-    if len(rows) > MAX_GROUPS:
-        raise BadRequest(f"More than {MAX_GROUPS} groups; group by fewer or coarser fields, or filter")
+        values[name], kinds[name] = value, expr.type.kind
+    return _Query(group_by, metrics, where, keys, values, kinds, source, source is not table)
+
+
+def _metric(query: _Query, name: str, only: Any = None) -> Any:
+    """The SQL aggregate of metric ``name``, over the rows matching ``only`` when given."""
+    function = query.metrics[name][0]
+    value = query.values[name]
+    call = sa.func.count() if value is None else getattr(sa.func, function)(value)
+    return call if only is None else call.filter(only)
+
+
+def _base(snap: Any, entity: EntityDef, table: Any, rc: ReadContext) -> list[Any]:
+    """The rows every aggregate counts: the live records the reader may see."""
+    conditions = [table.c.deleted_at.is_(None)]
+    visible = rc.predicate(snap, entity, table)
+    if visible is not None:
+        conditions.append(visible)
+    return conditions
+
+
+def _page(entity: EntityDef, query: _Query, rows: Sequence[Mapping[Any, Any]]) -> Page:
+    """API rows from result rows keyed by group and metric name."""
     data = []
-    for row in rows:
-        m = row._mapping
+    for m in rows:
         item: dict[str, Any] = {}
-        for name in group_by:
+        for name in query.group_by:
             fd = entity.fields.get(name)
             if split_group(name)[1] is not None:
                 item[name] = m[name]
             else:
                 item[name] = output_value(fd, m[name]) if fd is not None else to_json(m[name])
-        for name in metrics:
+        for name in query.metrics:
             value = _number(m[name])
             item[name] = (
                 int(value)
-                if kinds[name] == "int" and metrics[name][0] in ("count", "sum", "min", "max") and value is not None
+                if query.kinds[name] == "int"
+                and query.metrics[name][0] in ("count", "sum", "min", "max")
+                and value is not None
                 else value
             )
         data.append(item)
     return Page(data)
+
+
+def _too_many() -> BadRequest:
+    return BadRequest(f"More than {MAX_GROUPS} groups; group by fewer or coarser fields, or filter")
+
+
+def aggregate(conn: Connection, snap: Any, entity: EntityDef, body: Any, rc: ReadContext) -> Page:
+    table = snap.tables.main(entity.name)
+    query = _prepare(snap, entity, table, body, rc)
+    conditions = _base(snap, entity, table, rc)
+    if query.condition is not None:
+        conditions.append(query.condition)
+    columns = [key.label(name) for key, name in zip(query.keys, query.group_by, strict=True)]
+    columns += [_metric(query, name).label(name) for name in query.metrics]
+    stmt = sa.select(*columns).select_from(query.source).where(*conditions)
+    if query.group_by:
+        stmt = stmt.group_by(*query.keys).order_by(*[k.asc().nulls_first() for k in query.keys])
+    rows = conn.execute(stmt.limit(MAX_GROUPS + 1)).all()
+    if len(rows) > MAX_GROUPS:
+        raise _too_many()
+    return _page(entity, query, [row._mapping for row in rows])
+
+
+def aggregate_many(
+    conn: Connection, snap: Any, entity: EntityDef, bodies: list[Any], rc: ReadContext
+) -> list[Page | TesseraError]:
+    """Several aggregates of one entity (a dashboard's widgets), each answered as
+    :func:`aggregate` would, or with the error it would raise.
+
+    On PostgreSQL they share one scan of the table: each body's metrics are aggregated over
+    its own rows (``FILTER (WHERE ...)``) and each group-by is a grouping set, so a dashboard
+    with eight widgets over a million tickets reads them once instead of eight times. A
+    body grouped by a ``links`` field (a join) or by several fields runs on its own, and so
+    does everything on SQLite, where the tables are small and ``GROUPING SETS`` does not exist.
+    """
+    table = snap.tables.main(entity.name)
+    out: list[Page | TesseraError] = []
+    shared: dict[int, _Query] = {}
+    for i, body in enumerate(bodies):
+        try:
+            query = _prepare(snap, entity, table, body, rc)
+        except TesseraError as exc:
+            out.append(exc)
+            continue
+        out.append(Page([]))
+        if not query.joined and len(query.group_by) <= 1:  # rows of several keys keep their own order
+            shared[i] = query
+    if (
+        rc.sql.dialect != "postgresql"
+        or len(shared) < 2
+        or not _shared_scan(conn, snap, entity, table, rc, shared, out)
+    ):
+        shared = {}
+    for i, body in enumerate(bodies):
+        if not isinstance(out[i], TesseraError) and i not in shared:
+            try:
+                out[i] = aggregate(conn, snap, entity, body, rc)
+            except TesseraError as exc:
+                out[i] = exc
+    return out
+
+
+def _shared_scan(
+    conn: Connection,
+    snap: Any,
+    entity: EntityDef,
+    table: Any,
+    rc: ReadContext,
+    queries: dict[int, _Query],
+    out: list[Page | TesseraError],
+) -> bool:
+    """Answer ``queries`` (by body index) with one statement (see :func:`aggregate_many`);
+    False, with nothing answered, when the groups are too many to tell apart in one result."""
+    keys: dict[str, Any] = {}  # group name -> SQL key, in order of first use
+    for query in queries.values():
+        for name, key in zip(query.group_by, query.keys, strict=True):
+            keys.setdefault(name, key)
+    names = list(keys)
+    labels = {name: f"g{j}" for j, name in enumerate(names)}
+
+    def mask(query: _Query) -> int:  # GROUPING(...) of the rows of this query's grouping set
+        return sum(1 << (len(names) - 1 - j) for j, name in enumerate(names) if name not in query.group_by)
+
+    sets = list(dict.fromkeys(tuple(query.group_by) for query in queries.values()))
+    columns = [keys[name].label(labels[name]) for name in names]
+    columns.append((sa.func.grouping(*keys.values()) if keys else sa.literal(0)).label("grouping"))
+    for i, query in queries.items():
+        columns.append(
+            sa.func.count().filter(query.condition).label(f"q{i}")
+            if query.condition is not None
+            else sa.func.count().label(f"q{i}")
+        )
+        columns += [_metric(query, name, query.condition).label(f"q{i}_{name}") for name in query.metrics]
+    conditions = _base(snap, entity, table, rc)
+    filters = [query.condition for query in queries.values()]
+    if all(f is not None for f in filters):  # rows no body counts need not be read
+        conditions.append(sa.or_(*filters))
+    stmt = sa.select(*columns).select_from(table).where(*conditions)
+    if keys:
+        stmt = stmt.group_by(sa.func.grouping_sets(*[sa.tuple_(*[keys[n] for n in s]) for s in sets]))
+        stmt = stmt.order_by(*[key.asc().nulls_first() for key in keys.values()])
+    limit = (MAX_GROUPS + 1) * len(sets)
+    rows = conn.execute(stmt.limit(limit + 1)).all()
+    if len(rows) > limit:
+        return False
+    for i, query in queries.items():
+        wanted = mask(query)
+        found = [
+            {
+                **{name: row._mapping[labels[name]] for name in query.group_by},
+                **{name: row._mapping[f"q{i}_{name}"] for name in query.metrics},
+            }
+            for row in rows
+            if row._mapping["grouping"] == wanted and (not query.group_by or row._mapping[f"q{i}"])
+        ]
+        out[i] = _too_many() if len(found) > MAX_GROUPS else _page(entity, query, found)
+    return True

@@ -34,7 +34,7 @@ from engine.errors import (
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
-from engine.storage.aggregation import aggregate
+from engine.storage.aggregation import aggregate, aggregate_many
 from engine.storage.bulk import bulk_write
 from engine.storage.create_batch import emit_create, finish_create, prepare_create
 from engine.storage.database import read_transaction, write_transaction
@@ -205,6 +205,13 @@ class Records:
         entity = self._entity(snap, actor, entity_name)
         with self._reading() as conn:
             return aggregate(conn, snap, entity, body, self._rc(actor, snap))
+
+    def aggregate_many(self, actor: Actor, entity_name: str, bodies: builtins.list[Any]) -> builtins.list[Any]:
+        """Several aggregates of one entity, read together: a Page or the error of each body."""
+        snap = self.ws.snapshot()
+        entity = self._entity(snap, actor, entity_name)
+        with self._reading() as conn:
+            return aggregate_many(conn, snap, entity, bodies, self._rc(actor, snap))
 
     def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
         """Records related to one record: a ``links`` field of it, or records of another

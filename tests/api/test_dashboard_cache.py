@@ -4,18 +4,23 @@ shows after ``refresh=true`` or once the figures expire, and no viewer gets anot
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
+from engine import dashboard_cache
 from engine.actor import Actor
 from engine.app import create_app
-from engine.dashboard_cache import DashboardCache
+from engine.change_feed import Change, feed_for
+from engine.dashboard_cache import SLOW, STALE_LIMIT, DashboardCache, cache_for
 from engine.security.users import create_user, ensure_roles
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, Api, make_config, sign_in
+from tests.ui.pages import csrf_of
 
 
 def deals(api: Api, query: str = "") -> int:
@@ -34,6 +39,7 @@ def setup(database_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     client = create_app(ws.config, ws).test_client()
     other = Workspace(config, meta_check_interval=0)  # another process: its changes reach no feed here
     yield {
+        "ws": ws,
         "other": other,
         "as_rep": Actor(users["rep"]["id"], frozenset({"sales_rep"})),
         "rep": sign_in(client, "rep@test.dev"),
@@ -101,3 +107,107 @@ def test_figures_expire_after_the_configured_seconds(workspace):
     now[0] = 61.0
     assert cache.figures("k", frozenset({"deal"}), compute)["n"] == 2
     cache.close()
+
+
+class SlowBoard:
+    """A dashboard whose figures take ``cost`` seconds of a fake clock to compute, with its
+    background refreshes held until the test runs them."""
+
+    def __init__(self, workspace: Workspace, cost: float) -> None:
+        self.now, self.cost, self.computed = [0.0], cost, 0
+        self.queued: list[Any] = []
+        self.feed = feed_for(workspace)
+        self.cache = DashboardCache(workspace, 60, monotonic=lambda: self.now[0], later=self.queued.append)
+        self.fail = False
+
+    def compute(self) -> dict[str, Any]:
+        if self.fail:
+            raise RuntimeError("the database went away")
+        self.now[0] += self.cost
+        self.computed += 1
+        return {"n": self.computed}
+
+    def view(self, refresh: bool = False) -> dict[str, Any]:
+        return self.cache.figures("k", frozenset({"deal"}), self.compute, refresh)
+
+    def change(self, entity: str = "deal") -> None:
+        self.view()  # subscribes to the feed before the change
+        self.feed.publish([Change(entity, "d1", 2, "update")])
+
+    def run_queued(self) -> None:
+        queued, self.queued[:] = list(self.queued), []
+        for job in queued:
+            job()
+
+
+def test_a_slow_dashboard_shows_its_stale_figures_at_once_and_refreshes_behind(workspace):
+    board = SlowBoard(workspace, cost=SLOW * 4)
+    assert board.view() == {"n": 1, "as_of": ANY}
+    board.change("account")  # not counted by this dashboard: still fresh
+    assert board.view()["n"] == 1 and not board.queued
+    board.change()
+    stale = board.view()
+    assert stale["n"] == 1 and stale["stale"] is True  # no waiting for the slow compute
+    assert board.view()["stale"] is True and len(board.queued) == 1  # one refresh at a time
+    board.run_queued()
+    fresh = board.view()
+    assert fresh["n"] == 2 and "stale" not in fresh
+    board.change()
+    assert board.view(refresh=True)["n"] == 3  # refresh=true waits for fresh figures
+    board.cache.close()
+
+
+def test_a_fast_dashboard_is_computed_again_while_the_viewer_waits(workspace):
+    board = SlowBoard(workspace, cost=SLOW / 10)
+    assert board.view()["n"] == 1
+    board.change()
+    assert board.view() == {"n": 2, "as_of": ANY}
+    assert not board.queued
+    board.cache.close()
+
+
+def test_figures_too_old_are_never_shown_stale(workspace):
+    board = SlowBoard(workspace, cost=SLOW * 4)
+    board.view()
+    board.now[0] += STALE_LIMIT + 1
+    assert board.view() == {"n": 2, "as_of": ANY}  # expired long ago: computed while waiting
+    board.cache.close()
+
+
+def test_a_failed_background_refresh_keeps_the_stale_figures_and_is_tried_again(workspace, caplog):
+    board = SlowBoard(workspace, cost=SLOW * 4)
+    board.view()
+    board.change()
+    board.fail = True
+    assert board.view()["stale"] is True
+    board.run_queued()
+    assert "computing dashboard figures in the background failed" in caplog.text
+    board.fail = False
+    assert board.view()["stale"] is True and len(board.queued) == 1  # a new attempt
+    board.run_queued()
+    assert board.view()["n"] == 2
+    board.cache.close()
+
+
+def test_through_the_api_a_slow_dashboard_answers_stale_then_fresh(setup, monkeypatch):
+    monkeypatch.setattr(dashboard_cache, "SLOW", 0.0)  # every dashboard counts as slow to compute
+    rep, held = setup["rep"], []
+    assert deals(rep) == 0
+    cache_for(setup["ws"]).later = held.append  # background refreshes wait for the test
+    assert rep.post("deal", {"name": "A", "stage": "lead", "amount": "10"}).status_code == 201
+    board = rep.get("/api/v1/dashboards/pipeline").get_json()
+    assert board["stale"] is True and deals(rep) == 0
+    web = rep.client
+    token = csrf_of(web.get("/login").get_data(as_text=True))
+    web.post("/login", data={"email": "rep@test.dev", "password": PASSWORD, "csrf_token": token})
+    assert "data-stale" in web.get("/app/dashboards/pipeline").get_data(as_text=True)  # "updating"
+    assert len(held) == 1  # one refresh, however many views
+    held.pop()()
+    assert deals(rep) == 1
+    cache_for(setup["ws"]).later = None  # now on the cache's own thread
+    assert rep.post("deal", {"name": "C", "stage": "lead", "amount": "10"}).status_code == 201
+    deadline = time.monotonic() + 30
+    while "stale" in (board := rep.get("/api/v1/dashboards/pipeline").get_json()):
+        assert time.monotonic() < deadline, "the background refresh never finished"
+        time.sleep(0.05)
+    assert next(w for w in board["widgets"] if w["name"] == "deals")["value"] == 2

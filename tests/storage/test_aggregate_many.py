@@ -1,0 +1,119 @@
+"""``Records.aggregate_many``: several aggregates of one entity answered together (on
+PostgreSQL in one scan, with ``FILTER`` and ``GROUPING SETS``) must give exactly what each
+``Records.aggregate`` gives alone, errors included, for every reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from engine.actor import Actor
+from engine.errors import TesseraError
+from engine.security.users import create_user
+from engine.storage import aggregation
+from engine.workspace import Workspace
+from tests.conftest import PASSWORD
+
+BODIES: list[Any] = [
+    {"metrics": {"n": "count()"}},
+    {"metrics": {"total": "sum(price)", "n": "count()"}, "filter": 'name == "nobody"'},  # no rows: 0 and null
+    {"group_by": ["status"], "metrics": {"n": "count()", "top": "max(price)"}, "filter": 'status != "retired"'},
+    {"group_by": ["released_on:month"], "metrics": {"avg": "avg(price)", "low": "min(count)"}},
+    {"group_by": ["status"], "metrics": {"value": "sum(price)"}, "filter": "active"},
+    {"group_by": ["makers"], "metrics": {"n": "count()"}},  # a links field: a join, run on its own
+    {"group_by": ["released_on:year", "status"], "metrics": {"n": "count()"}},  # two keys: run on its own
+    {"group_by": ["nonsense"], "metrics": {"n": "count()"}},  # refused, alone
+    {"metrics": {"rate": "avg(if(active, 100, 0))"}, "filter": "price > 10"},
+]
+
+
+def actor(ws: Workspace, email: str, role: str) -> Actor:
+    return Actor(create_user(ws, email, email.split("@")[0].title(), PASSWORD, [role])["id"], frozenset({role}))
+
+
+def one_by_one(ws: Workspace, who: Actor, bodies: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for body in bodies:
+        try:
+            out.append(ws.records.aggregate(who, "gadget", body).data)
+        except TesseraError as exc:
+            out.append((type(exc).__name__, exc.detail))
+    return out
+
+
+def together(ws: Workspace, who: Actor, bodies: list[Any]) -> list[Any]:
+    found = ws.records.aggregate_many(who, "gadget", bodies)
+    return [(type(a).__name__, a.detail) if isinstance(a, TesseraError) else a.data for a in found]
+
+
+@pytest.fixture
+def gadgets(workspace: Workspace) -> dict[str, Actor]:
+    admin, rep = actor(workspace, "boss@test.dev", "admin"), actor(workspace, "seller@test.dev", "sales_rep")
+    maker = workspace.records.create(admin, "maker", {"name": "Acme"})["id"]
+    rows = [
+        (admin, {"name": "A", "status": "live", "price": "12.50", "count": 3, "released_on": "2026-01-05"}),
+        (
+            admin,
+            {"name": "B", "status": "live", "price": "7", "count": 9, "released_on": "2026-01-20", "active": False},
+        ),
+        (admin, {"name": "C", "status": "retired", "price": "40", "released_on": "2026-03-01", "makers": [maker]}),
+        (admin, {"name": "D", "status": "draft", "price": "99.99", "count": 1, "responsible": rep.user_id}),
+        (
+            admin,
+            {
+                "name": "E",
+                "status": "draft",
+                "released_on": "2025-12-31",
+                "makers": [maker],
+                "responsible": rep.user_id,
+            },
+        ),
+    ]
+    for who, values in rows:
+        workspace.records.create(who, "gadget", values)
+    return {"admin": admin, "rep": rep}
+
+
+@pytest.mark.parametrize("role", ["admin", "rep"])
+def test_together_equals_one_by_one(workspace: Workspace, gadgets: dict[str, Actor], role: str) -> None:
+    who = gadgets[role]
+    alone = one_by_one(workspace, who, BODIES)
+    assert together(workspace, who, BODIES) == alone
+    assert alone[0] == [{"n": 5 if role == "admin" else 2}]  # a rep counts only their own gadgets
+    assert alone[1] == [{"total": None, "n": 0}]
+    assert [row["status"] for row in alone[2]] == (["draft", "live"] if role == "admin" else ["draft"])
+    assert alone[7][0] == "BadRequest"
+
+
+def test_one_body_over_the_group_limit_fails_alone(
+    workspace: Workspace, gadgets: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aggregation, "MAX_GROUPS", 2)
+    bodies = [{"group_by": ["status"], "metrics": {"n": "count()"}}, {"metrics": {"n": "count()"}}]
+    found = together(workspace, gadgets["admin"], bodies)
+    assert found[0][0] == "BadRequest" and "More than 2 groups" in found[0][1]
+    assert found[1] == [{"n": 5}]
+    assert found == one_by_one(workspace, gadgets["admin"], bodies)
+
+
+def test_on_postgresql_the_aggregates_share_one_scan(workspace: Workspace, gadgets: dict[str, Actor]) -> None:
+    if workspace.db.dialect.name != "postgresql":
+        pytest.skip("SQLite answers each aggregate with its own statement (it has no GROUPING SETS)")
+    scans: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM gadget" in statement and statement.lstrip().startswith("SELECT"):
+            scans.append(statement)
+
+    sa.event.listen(workspace.db, "before_cursor_execute", seen)
+    try:
+        together(
+            workspace,
+            gadgets["admin"],
+            [b for b in BODIES if len(b.get("group_by", ())) < 2 and "makers" not in str(b)],
+        )
+    finally:
+        sa.event.remove(workspace.db, "before_cursor_execute", seen)
+    assert len(scans) == 1 and "GROUPING SETS" in scans[0]
