@@ -60,11 +60,19 @@ class SqlCompiler:
     def _c_ListLiteral(self, node: n.ListLiteral) -> SqlValue:
         return SqlValue([self.compile(item).expr for item in node.items])
 
+    def _alias(self, entity: str, *names: str) -> Any:
+        """An alias of ``entity``'s main table with ``id`` and the columns named, only: an alias
+        of the whole table makes a proxy of every column, a millisecond for a wide table, and
+        permission predicates follow paths like ``owner.team`` in every list query."""
+        table = self.tables.main(entity)
+        columns = [sa.column(name, table.c[name].type) for name in dict.fromkeys(("id", *names))]
+        return sa.table(table.name, *columns, schema=table.schema).alias()
+
     def _read(self, table: Any, entity: str, steps: list[Step]) -> Any:
         """Value at the end of ``steps`` starting from ``table``'s current row."""
         column = table.c[steps[0].field.name]
         for step in steps[1:]:
-            target = self.tables.main(step.entity).alias()
+            target = self._alias(step.entity, step.field.name)
             column = sa.select(target.c[step.field.name]).where(target.c.id == column).scalar_subquery()
         return column
 
@@ -76,7 +84,7 @@ class SqlCompiler:
         if node.root == "user":
             if not node.steps:
                 return SqlValue(sa.literal(self.ctx.user_id, sa.String))
-            users = self.tables.main("user").alias()
+            users = self._alias("user", node.steps[0].field.name)
             query = sa.select(self._read(users, "user", node.steps)).where(users.c.id == self.ctx.user_id)
             return SqlValue(query.scalar_subquery())
         if node.root == "old":
@@ -85,7 +93,7 @@ class SqlCompiler:
             # a value of the record being edited, or an automation variable: a constant here
             return SqlValue(self._constant(node))
         if node.root == "single":  # the oldest live record of a singleton entity
-            single = self.tables.main(node.var).alias()
+            single = self._alias(node.var, "deleted_at", node.steps[0].field.name)
             first = sa.select(single.c.id).where(single.c.deleted_at.is_(None)).order_by(single.c.id).limit(1)
             query = sa.select(self._read(single, node.var, node.steps)).where(single.c.id == first.scalar_subquery())
             return SqlValue(query.scalar_subquery())

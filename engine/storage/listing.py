@@ -55,6 +55,7 @@ class ListQuery:
     equals: list[tuple[str, Any]] = field(default_factory=list)
     filter: str | None = None
     q: str | None = None  # words to find in the search fields, best matches first
+    ranked: int | None = None  # with q: rank only the first this many matches found (global search)
     sort: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
     limit: int = DEFAULT_LIMIT
     offset: int = 0

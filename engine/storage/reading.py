@@ -319,7 +319,11 @@ def list_records(
         conditions.append(visible)
     sort_cols = [(_column(table, name), desc) for name, desc in query.sort]
     keys = [*sort_cols, (table.c.id, sort_cols[-1][1] if sort_cols else False)]
-    stmt = sa.select(table, *computed_columns(snap, entity, table, rc)).where(*conditions)
+    if query.q and query.ranked:  # the best of the first matches found, not of every match
+        first = sa.select(table.c.id).where(*conditions).limit(query.ranked)
+        stmt = sa.select(table, *computed_columns(snap, entity, table, rc)).where(table.c.id.in_(first))
+    else:
+        stmt = sa.select(table, *computed_columns(snap, entity, table, rc)).where(*conditions)
     if query.cursor is not None:
         stmt = stmt.where(after_cursor(keys, query.cursor))
     if query.q and rc is not None:
