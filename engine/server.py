@@ -45,5 +45,9 @@ def run_server(host: str, port: int, workers: int, threads: int) -> None:
             "accesslog": None if json_logs else "-",
             "timeout": 60,
             "graceful_timeout": 10,
+            # an idle connection is kept longer than clients and proxies wait between requests
+            # (nginx 75 s, most load balancers 60 s); with gunicorn's 2 s, a client sending its
+            # next request as the server closes the connection gets "connection reset"
+            "keepalive": 75,
         }
     ).run()

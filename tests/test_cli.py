@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -110,6 +111,15 @@ def test_serve_runs_a_production_server(cli_env, backend):
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert "token" in json.load(response)
+        # a client pausing between two requests on one connection (as a browser, a proxy or a
+        # load test does) finds it still open: no "connection reset" on the second request
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for pause in (0, 3):
+            time.sleep(pause)
+            connection.request("GET", "/healthz")
+            answer = connection.getresponse()
+            assert answer.status == 200 and json.loads(answer.read()) == {"status": "ok"}
+        connection.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
