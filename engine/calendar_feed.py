@@ -30,6 +30,7 @@ from engine.calendar_events import calendar_entities, event_condition, event_fie
 from engine.meta.model import EntityDef
 from engine.security.users import own_profile
 from engine.storage.derivation import label_text
+from engine.timezones import UTC, zone_named
 
 PAST_DAYS = 30
 FUTURE_DAYS = 365
@@ -43,9 +44,9 @@ CONTENT_TYPE = "text/calendar; charset=utf-8"
 def user_zone(ws: Any, who: Actor) -> ZoneInfo:
     """The time zone of the user's profile (UTC when unset or unknown)."""
     try:
-        return ZoneInfo(str(own_profile(ws, who).get("timezone") or "UTC"))
-    except (ValueError, KeyError):
-        return ZoneInfo("UTC")
+        return zone_named(str(own_profile(ws, who).get("timezone") or "UTC")) or UTC
+    except KeyError:
+        return UTC
 
 
 def _option_label(entity: EntityDef, field: str | None, record: dict[str, Any], locale: str) -> str | None:

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from engine.dashboard_definitions import Quote
 from engine.storage.derivation import label_text
+from engine.timezones import UTC, zone_named
 
 
 def zone_of(name: Any) -> ZoneInfo:
     """The viewer's time zone by name; UTC when it is empty or unknown."""
-    try:
-        return ZoneInfo(str(name)) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_named(str(name) if name else None) or UTC
 
 
 def local_day(now: dt.datetime, zone: ZoneInfo) -> dt.date:

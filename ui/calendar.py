@@ -27,6 +27,7 @@ from engine.errors import BadRequest, PermissionDenied
 from engine.meta.model import EntityDef
 from engine.security import feed_tokens
 from engine.security.users import own_profile
+from engine.timezones import UTC, zone_named
 from ui.pages import bp, catalog, color_class, render_page, signed_in, text
 
 VIEWS = ("month", "week", "day")
@@ -131,9 +132,9 @@ def entries_by_day(
 
 def user_zone() -> ZoneInfo:
     try:
-        return ZoneInfo(str(own_profile(workspace(), actor()).get("timezone") or "UTC"))
-    except (ValueError, KeyError):
-        return ZoneInfo("UTC")
+        return zone_named(str(own_profile(workspace(), actor()).get("timezone") or "UTC")) or UTC
+    except KeyError:
+        return UTC
 
 
 def subscribe_link() -> str:

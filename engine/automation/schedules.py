@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from croniter import CroniterError, croniter
@@ -44,6 +44,7 @@ from engine.errors import DslError, TesseraError
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
+from engine.timezones import zone_named
 
 log = logging.getLogger("tessera.automation")
 
@@ -91,11 +92,10 @@ def check_schedule(c: Any, spec: dict[str, Any], entity: EntityDef) -> dict[str,
 
 def _timezone(c: Any, spec: dict[str, Any]) -> ZoneInfo | None:
     name = spec.get("timezone", "UTC")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    zone = zone_named(name)
+    if zone is None:
         c.fail(f"unknown time zone {name!r}", "schedule", "timezone")
-        return None
+    return zone
 
 
 def _check_cron(c: Any, expression: str, timezone: ZoneInfo | None) -> dict[str, Any] | None:

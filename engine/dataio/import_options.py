@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.actor import Actor
 from engine.errors import FieldError, NotFound, PermissionDenied, ValidationError
+from engine.timezones import zone_named
 
 #: import options (``ImportOptions`` fields) a request may give
 OPTION_NAMES = (
@@ -103,9 +103,7 @@ def parse_options(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
             batch_size = int(text)
     timezone = p.text("timezone")
     if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        if zone_named(timezone) is None:
             p.errors.append(FieldError("timezone", f"Unknown time zone {timezone!r}."))
     delimiter = p.text("delimiter")
     if delimiter in ("\\t", "tab"):

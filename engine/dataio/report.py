@@ -10,9 +10,9 @@ import csv
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from engine.errors import BadRequest
+from engine.timezones import zone_named
 
 DEDUPE_MODES = ("skip", "update", "flag")
 #: row errors kept in memory; beyond this the rows are still counted as failed
@@ -66,10 +66,8 @@ def check_options(options: ImportOptions) -> None:
         raise BadRequest("the date order must be dmy or mdy")
     if options.decimal not in ("auto", ".", ","):
         raise BadRequest("the decimal separator must be auto, '.' or ','")
-    try:
-        ZoneInfo(options.timezone)
-    except (ValueError, KeyError, OSError):
-        raise BadRequest(f"unknown time zone {options.timezone!r}") from None
+    if zone_named(options.timezone) is None:
+        raise BadRequest(f"unknown time zone {options.timezone!r}")
 
 
 @dataclass

@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from engine.timezones import zone_named
 
 END_OF_DAY = time(0)
 """As the *end* of an interval, ``time(0)`` means 24:00 (the following midnight)."""
@@ -52,10 +54,9 @@ class BusinessCalendar:
 
     def __post_init__(self) -> None:
         # Normalise to an immutable, validated form so a calendar can be shared and hashed safely.
-        try:
-            zone = ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        zone = zone_named(self.timezone)
+        if zone is None:
+            raise ValueError(f"unknown time zone {self.timezone!r}")
         hours: dict[int, tuple[Interval, ...]] = {}
         for weekday, intervals in self.working_hours.items():
             if weekday not in range(7):

@@ -232,6 +232,10 @@ def test_bad_requests_are_problems(importer: Api) -> None:
     options = upload(importer, "prospect", GOOD, dedupe="merge", batch_size="0", mapping="[1]")
     assert options.status_code == 422
     assert {e["field"] for e in options.get_json()["errors"]} == {"dedupe", "batch_size", "mapping"}
+    for zone in ("Mars/Olympus", "x" * 300, "../../etc/passwd"):  # 300 characters: too long a file name
+        refused = upload(importer, "prospect", GOOD, timezone=zone)
+        assert refused.status_code == 422, zone
+        assert refused.get_json()["errors"][0]["field"] == "timezone"
     raw = importer.post("prospect/import", data=GOOD.encode(), content_type="text/csv")
     assert raw.status_code == 422
     assert raw.get_json()["errors"][0]["field"] == "filename"
