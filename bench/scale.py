@@ -66,8 +66,6 @@ LISTS = {
     "activity": ({"kind": "call"}, "subject"),
 }
 SEARCHES = ("Nordwind", "Schmidt", "TCK-2025-00042")
-#: the workspace measured (for the change feed of "after a change")
-WORKSPACE: list[Workspace] = []
 
 
 @dataclass
@@ -150,7 +148,7 @@ def samples(ws: Workspace, rep_email: str, count: int) -> dict[str, Any]:
 
 
 def operations(
-    clients: dict[str, Client], ids: dict[str, Any], dashboards: dict[str, dict[str, list[str]]]
+    ws: Workspace, clients: dict[str, Client], ids: dict[str, Any], dashboards: dict[str, dict[str, list[str]]]
 ) -> list[tuple[str, str, Callable[[int], str]]]:
     """(operation, role, path of repetition N)."""
     ops: list[tuple[str, str, Callable[[int], str]]] = []
@@ -184,13 +182,13 @@ def operations(
             # right after a record it counts changed (the change feed's notice; see engine.dashboard_cache)
             ops.append((f"dashboard {name}", role, lambda n, d=name: f"/api/v1/dashboards/{d}"))
             ops.append((f"dashboard {name}, computed", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
-            ops.append((f"dashboard {name}, after a change", role, lambda n, d=name, e=entities: changed(d, e)))
+            ops.append((f"dashboard {name}, after a change", role, lambda n, d=name, e=entities: changed(ws, d, e)))
     return ops
 
 
-def changed(name: str, entities: list[str]) -> str:
+def changed(ws: Workspace, name: str, entities: list[str]) -> str:
     """The dashboard's URL, after telling the change feed that a record of each of its entities changed."""
-    feed_for(WORKSPACE[0]).publish([Change(entity, "", 0, "update") for entity in entities])
+    feed_for(ws).publish([Change(entity, "", 0, "update") for entity in entities])
     return f"/api/v1/dashboards/{name}"
 
 
@@ -260,7 +258,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(ws: Workspace, args: argparse.Namespace) -> int:
-    WORKSPACE[:] = [ws]
     app = create_app(ws.config, ws)
     roles = [r for r in args.roles.split(",") if r]
     clients = {role: Client(app, role) for role in roles}
@@ -277,7 +274,7 @@ def run(ws: Workspace, args: argparse.Namespace) -> int:
     capture = Capture()
     capture.attach(ws.db)
     results = []
-    for name, role, path in operations(clients, ids, dashboards):
+    for name, role, path in operations(ws, clients, ids, dashboards):
         if args.only and not re.search(args.only, name):
             continue
         times, cpu, sql, statements, slowest = measure(

@@ -50,7 +50,6 @@ Compute = Callable[[], dict[str, Any]]
 class _Entry:
     figures: dict[str, Any]
     entities: frozenset[str]
-    expires: float
     computed: float  # when (monotonic)
     cost: float  # how long computing them took, in seconds
     stale: bool = False  # an entity they count changed since
@@ -84,7 +83,7 @@ class DashboardCache:
             entry = self._entries.get(key)
             if entry is None or refresh:
                 entry = None
-            elif entry.expires > now and not entry.stale:
+            elif now - entry.computed < self.seconds and not entry.stale:
                 self._entries.move_to_end(key)
                 return entry.figures
             elif entry.cost < SLOW or now - entry.computed > STALE_LIMIT:
@@ -103,7 +102,7 @@ class DashboardCache:
         figures = self._stamped(compute())
         done = self.monotonic()
         with self._lock:
-            self._entries[key] = _Entry(figures, entities, done + self.seconds, done, done - started)
+            self._entries[key] = _Entry(figures, entities, done, done - started)
             self._entries.move_to_end(key)
             while len(self._entries) > SIZE:
                 self._entries.popitem(last=False)

@@ -116,8 +116,7 @@ class _Query:
     keys: list[Any]
     values: dict[str, Any]  # metric name -> SQL argument (None for count())
     kinds: dict[str, str]
-    source: Any
-    joined: bool  # groups by a links field (one row per linked record)
+    source: Any  # the table, or joined to a links field's rows (one row per linked record)
 
 
 def _prepare(snap: Any, entity: EntityDef, table: Any, body: Any, rc: ReadContext) -> _Query:
@@ -165,7 +164,7 @@ def _prepare(snap: Any, entity: EntityDef, table: Any, body: Any, rc: ReadContex
         if function in ("sum", "avg") and rc.sql.dialect == "postgresql":
             value = sa.cast(value, sa.Numeric)
         values[name], kinds[name] = value, expr.type.kind
-    return _Query(group_by, metrics, where, keys, values, kinds, source, source is not table)
+    return _Query(group_by, metrics, where, keys, values, kinds, source)
 
 
 def _metric(query: _Query, name: str, only: Any = None) -> Any:
@@ -252,7 +251,7 @@ def aggregate_many(
             out.append(exc)
             continue
         out.append(Page([]))
-        if not query.joined and len(query.group_by) <= 1:  # rows of several keys keep their own order
+        if query.source is table and len(query.group_by) <= 1:  # rows of several keys keep their own order
             shared[i] = query
     if (
         rc.sql.dialect != "postgresql"
