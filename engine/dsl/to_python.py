@@ -270,7 +270,7 @@ class PythonCompiler:
             if "bool" not in kinds and "any" not in kinds and "" not in kinds:
                 # same-kind values (checked): Python's operator needs no per-call type tests
                 fn = _OPERATORS[op]
-                if isinstance(node.right, n.Literal):
+                if isinstance(node.right, n.Literal) and not _is_null(node.right):
                     constant = node.right.value
                     return lambda env: None if (a := left(env)) is None else fn(a, constant)
                 return lambda env: None if (a := left(env)) is None or (b := right(env)) is None else fn(a, b)

@@ -144,6 +144,8 @@ class SqlCompiler:
         lk = node.left.type.kind if node.left.type else ""
         rk = node.right.type.kind if node.right.type else ""
         a, b = left.expr, right.expr
+        if op not in ("==", "!=") and "null" in (_literal_kind(node.left), _literal_kind(node.right)):
+            return sa.cast(sa.null(), sa.Boolean)  # ordered against null: unknown, as in Python
         if "datetime" in (lk, rk) and (left.epoch or right.epoch):
             a, b = sp.epoch(self.ctx, left), sp.epoch(self.ctx, right)
         elif lk == rk == "string" and op not in ("==", "!=") and self.ctx.dialect == "postgresql":
@@ -371,3 +373,7 @@ def compile_to_sql(tree: n.Node, tables: Tables, ctx: SqlContext, table: Any, en
 
 
 __all__ = ["UTCDateTime", "compile_to_sql", "count_where_in_memory"]
+
+
+def _literal_kind(node: n.Node) -> str | None:
+    return node.kind if isinstance(node, n.Literal) else None

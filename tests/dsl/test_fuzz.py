@@ -882,3 +882,12 @@ def test_the_reference_documents_every_function(snap):
         f.signature for f in map(snap.functions.get, snap.functions.names()) if f"| `{f.signature}` |" not in reference
     ]
     assert not missing, f"docs/dsl.md has no entry (or an outdated signature) for {missing}"
+
+
+@pytest.mark.parametrize("text", ["count < null", "null >= count", "price > null or true"])
+def test_ordering_against_null_is_unknown_in_python_and_sql(snap, text):
+    """Found by the tree fuzzer: ``count < null`` raised in both compilers."""
+    expr = compile_bounded(snap, text, sql=True)
+    assert expr is not None
+    build_sql(snap, expr)
+    assert expr.evaluate(Env({"count": 3, "price": None}, now=NOW)) in (None, True)
