@@ -24,12 +24,14 @@ Build = Callable[[str], None]  # installs into the database at the URL
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """This worker, unique among the test runs sharing the server: two runs at once (CI and a
+    developer's) each have a ``gw0``, and one would drop the other's templates."""
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 class Templates:
     """One worker's template databases (SQLite files under ``folder``, PostgreSQL databases
-    named ``tpl_WORKER_KEY`` on the server of ``pg_url``)."""
+    named ``tpl_WORKER_PID_KEY`` on the server of ``pg_url``)."""
 
     def __init__(self, folder: Path, pg_url: str | None):
         self.folder, self.pg_url = folder, pg_url
