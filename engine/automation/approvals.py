@@ -42,6 +42,7 @@ from engine.meta.problems import Problems
 from engine.storage import system_tables as st
 from engine.storage.derivation import label_text
 from engine.storage.ids import is_id, new_id
+from engine.storage.write_batch import flush_writes
 
 #: the record actions every entity with an approval process has
 ACTIONS = ("submit", "approve", "reject", "recall")
@@ -350,6 +351,7 @@ def _submitted_from(run: Any, approval: Approval, record_id: str, submission: st
     """The state the record left when ``submission`` was made (from its history)."""
     au = st.audit
     entity = approval.workflow.entity.name
+    flush_writes(run.conn)
     rows = run.conn.execute(
         sa.select(au.c.changes)
         .where(au.c.entity == entity, au.c.record_id == record_id, au.c.action == "transition")

@@ -30,6 +30,7 @@ from engine.dsl import Env, sql_context
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.codec import to_json
+from engine.storage.database import held_row
 from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.ids import new_id
 from engine.storage.reading import fetch_row
@@ -96,6 +97,9 @@ class Run:
     def fetch(self, entity: EntityDef | str, record_id: str) -> dict[str, Any] | None:
         """The record's current column values (what this transaction wrote included)."""
         name = entity if isinstance(entity, str) else entity.name
+        held = held_row(self.conn, name, record_id)
+        if held is not None:
+            return held
         table = self.snap.tables.main(name)
         row = self.conn.execute(sa.select(table).where(table.c.id == record_id, table.c.deleted_at.is_(None))).first()
         return None if row is None else dict(row._mapping)

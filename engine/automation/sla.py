@@ -45,6 +45,7 @@ from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.meta.problems import Problems
 from engine.storage import system_tables as st
+from engine.storage.write_batch import defer, flush_writes
 
 __all__ = ["STATES", "Clock", "Level", "Milestone", "Policy", "Sla", "SlaSet", "load_clocks", "next_step", "state_of"]
 
@@ -123,6 +124,7 @@ _SAVE = (
 def load_clocks(conn: Any, entity: str, record_id: str) -> dict[str, Clock]:
     """Every clock of a record, by milestone (one primary-key range read)."""
     clocks = {}
+    flush_writes(conn)  # clock writes may wait for the end of a batch
     for row in conn.execute(_LOAD, {"entity": entity, "record_id": record_id}):
         values = dict(row._mapping)
         clocks[row.milestone] = Clock(**values, stored=values)
@@ -132,6 +134,7 @@ def load_clocks(conn: Any, entity: str, record_id: str) -> dict[str, Clock]:
 def load_clocks_of(conn: Any, entity: str, record_ids: Sequence[str]) -> dict[str, dict[str, Clock]]:
     """Every clock of many records of one entity (one query): record id -> milestone -> clock."""
     found: dict[str, dict[str, Clock]] = {record_id: {} for record_id in record_ids}
+    flush_writes(conn)
     for row in conn.execute(_LOAD_MANY, {"entity": entity, "ids": sorted(found)}):
         values = dict(row._mapping)
         del values["record_id"]
@@ -145,10 +148,11 @@ def save_clock(conn: Any, entity: str, record_id: str, clock: Clock) -> bool:
     if values == clock.stored:
         return False
     if clock.stored is None:
+        flush_writes(conn)  # kept writes first: they may be of an earlier clock of this key
         conn.execute(_c.insert(), {"entity": entity, "record_id": record_id, **values})
-    else:
+    else:  # may wait for the end of a batch (engine.storage.write_batch)
         key = {"k_entity": entity, "k_record_id": record_id, "k_milestone": clock.milestone}
-        conn.execute(_SAVE, key | {f"v_{k}": v for k, v in values.items() if k != "milestone"})
+        defer(conn, _SAVE, key | {f"v_{k}": v for k, v in values.items() if k != "milestone"})
     clock.stored = values
     return True
 
@@ -426,6 +430,7 @@ def _started(sla: Sla, milestone: Milestone, record: dict[str, Any], now: dt.dat
 
 
 def _delete_clock(conn: Any, entity: str, record_id: str, milestone: str) -> None:
+    flush_writes(conn)
     conn.execute(_c.delete().where(_c.c.entity == entity, _c.c.record_id == record_id, _c.c.milestone == milestone))
 
 

@@ -7,7 +7,9 @@ every sweep, so a timer fires at its due time and none is lost to a restart.
 Timers fire in batches, one transaction each: one statement claims the batch (``UPDATE ...
 RETURNING``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the work
 and a timer fires once), one query per entity loads the batch's records, and each component
-may load what it needs for the whole batch (:meth:`Component.on_timers`). A crash before the
+may load what it needs for the whole batch (:meth:`Component.on_timers`). The records are
+read ``FOR UPDATE`` and held (:func:`engine.storage.database.hold_row`), so the writes
+of the batch read none of them again. A crash before the
 commit leaves the batch pending: it is claimed again.
 
 Each timer's effects are all or nothing. The batch first runs without savepoints (they cost
@@ -32,7 +34,8 @@ from engine.automation.runtime import Run
 from engine.errors import TesseraError
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
-from engine.storage.database import read_transaction, write_transaction
+from engine.storage.database import hold_row, read_transaction, write_transaction
+from engine.storage.write_batch import batched_writes
 
 log = logging.getLogger("tessera.automation")
 
@@ -59,21 +62,14 @@ class DueTimer:
 class TimerRun(Run):
     """The run of one batch of timers.
 
-    It remembers every record a write of the batch touched (every write of a listened entity
-    passes through :meth:`emit`), so a record loaded for the whole batch is used only while
-    nothing in the batch has changed it. ``prepared`` holds what components loaded for the
-    batch in :meth:`Component.on_timers`, by component name; it is emptied when a timer fails,
-    as its rolled-back effects may be in it.
+    ``prepared`` holds what components loaded for the batch in :meth:`Component.on_timers`,
+    by component name; it is emptied when a timer fails, as its rolled-back effects may be
+    in it.
     """
 
     def __init__(self, records: Any, conn: Any, snap: Any, actor: Actor, now: dt.datetime):
         super().__init__(records, conn, snap, actor, now)
-        self.touched: set[tuple[str, str]] = set()
         self.prepared: dict[str, Any] = {}
-
-    def emit(self, event: Event) -> None:
-        self.touched.add((event.entity.name, event.record_id))
-        super().emit(event)
 
 
 class _Failed(Exception):
@@ -113,31 +109,36 @@ def _fire_batch(ws: Any, now: dt.datetime, batch: int, savepoints: bool) -> tupl
         snap = ws.snapshot()
         run = TimerRun(ws.records, conn, snap, TIMER_ACTOR, now)
         conn.info.setdefault("after_commit", []).append(run.after_commit)
-        records = _prepare(run, timers)
-        fired = 0
-        for timer in timers:
-            entity = snap.catalog.entities.get(timer.entity)
-            if entity is None:  # its entity is gone: nothing to act on
-                continue
-            if not savepoints:
-                try:
-                    fired += _fire(run, entity, timer, records)
-                except FAILURES as exc:
-                    log.info(
-                        "timer %s on %s %s failed; firing its batch again with savepoints",
-                        timer.name,
-                        timer.entity,
-                        timer.record_id,
-                    )
-                    raise _Failed() from exc
-                continue
-            try:
-                with conn.begin_nested():
-                    fired += _fire(run, entity, timer, records)
-            except FAILURES as exc:  # its effects are rolled back; the others stand
-                run.prepared.clear()  # what components cached may hold what was rolled back
-                _mark_failed(conn, timer, exc)
+        with batched_writes(conn):  # audit entries and clocks: one statement each for the batch
+            _prepare(run, timers)
+            fired = sum(_fire_one(run, timer, savepoints) for timer in timers)
         return len(timers), fired
+
+
+def _fire_one(run: TimerRun, timer: DueTimer, savepoints: bool) -> int:
+    """Fire one timer of the batch; 1 if it fired. Without ``savepoints`` a failure raises
+    :class:`_Failed`; with them, the timer's effects are rolled back and it is marked failed."""
+    entity = run.snap.catalog.entities.get(timer.entity)
+    if entity is None:  # its entity is gone: nothing to act on
+        return 0
+    if not savepoints:
+        try:
+            return _fire(run, entity, timer)
+        except FAILURES as exc:
+            log.info(
+                "timer %s on %s %s failed; firing its batch again with savepoints",
+                timer.name,
+                timer.entity,
+                timer.record_id,
+            )
+            raise _Failed() from exc
+    try:
+        with run.conn.begin_nested():
+            return _fire(run, entity, timer)
+    except FAILURES as exc:  # its effects are rolled back; the others stand
+        run.prepared.clear()  # what components cached may hold what was rolled back
+        _mark_failed(run.conn, timer, exc)
+        return 0
 
 
 def claim(conn: Any, now: dt.datetime, batch: int) -> list[DueTimer]:
@@ -161,30 +162,30 @@ def claim(conn: Any, now: dt.datetime, batch: int) -> list[DueTimer]:
     return timers
 
 
-def _prepare(run: TimerRun, timers: Sequence[DueTimer]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Load the batch's live records (one query per entity) and let components prepare."""
+def _prepare(run: TimerRun, timers: Sequence[DueTimer]) -> None:
+    """Lock and hold the batch's live records (one query per entity; the writes of the batch
+    then read none of them again) and let components prepare."""
     by_entity: dict[str, list[DueTimer]] = {}
     for timer in timers:
         by_entity.setdefault(timer.entity, []).append(timer)
-    records: dict[tuple[str, str], dict[str, Any]] = {}
     for name, group in by_entity.items():
         entity = run.snap.catalog.entities.get(name)
         if entity is None:
             continue
         table = run.snap.tables.main(name)
         ids = sorted({t.record_id for t in group})
-        rows = run.conn.execute(sa.select(table).where(table.c.id.in_(ids), table.c.deleted_at.is_(None)))
-        for row in rows:
-            records[(name, row.id)] = dict(row._mapping)
+        query = sa.select(table).where(table.c.id.in_(ids), table.c.deleted_at.is_(None)).order_by(table.c.id)
+        if run.conn.dialect.name == "postgresql":  # SQLite's write transaction locks everything
+            query = query.with_for_update()
+        for row in run.conn.execute(query):
+            hold_row(run.conn, name, row.id, dict(row._mapping))
         if run.automation.listens(name):
             for component in run.automation.components:
                 component.on_timers(run, entity, group)
-    return records
 
 
-def _fire(run: TimerRun, entity: EntityDef, timer: DueTimer, records: dict[tuple[str, str], dict[str, Any]]) -> int:
-    key = (timer.entity, timer.record_id)
-    record = run.fetch(entity, timer.record_id) if key in run.touched else records.get(key)
+def _fire(run: TimerRun, entity: EntityDef, timer: DueTimer) -> int:
+    record = run.fetch(entity, timer.record_id)  # held since _prepare, as the batch's writes left it
     if record is None:  # deleted since: the timer has nothing to act on
         return 0
     event = Event("timer", entity, timer.record_id, record, None, run.actor, name=timer.name)

@@ -18,7 +18,7 @@ from engine.actor import Actor
 from engine.errors import NotFound, PermissionDenied
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
-from engine.storage.database import read_transaction, write_transaction
+from engine.storage.database import read_transaction, release_rows, write_transaction
 from engine.storage.writing import record_audit
 
 ERASED = "(erased)"
@@ -68,6 +68,7 @@ def blank_personal(
     if not personal or not ids:
         return []
     values = {fd.name: (ERASED if fd.required and fd.type in ("string", "text") else None) for fd in personal}
+    release_rows(conn, entity.name, ids)
     conn.execute(
         table.update()
         .where(table.c.id.in_(ids))

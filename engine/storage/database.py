@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 WRITE = "tessera_write"
 NO_FK = "tessera_no_fk"
+HELD = "tessera_held"
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -75,6 +76,47 @@ def _sqlite_behaviour(engine: Engine, wal: bool) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+
+# --- rows the transaction holds ------------------------------------------------------
+# A record row this transaction has locked (written, or read ``FOR UPDATE``) cannot change
+# under it, so its current columns can be kept instead of read again before the next write
+# of the same row (an escalation writes one ticket three times). The data-access layer
+# keeps them (``Records._apply_update``, the timer batch) and forgets a row it deletes; the
+# whole map is dropped when the transaction ends and when a savepoint is rolled back, as
+# the rows may then stand as before.
+
+
+def held_row(conn: Connection, entity: str, record_id: str) -> dict[str, Any] | None:
+    """A copy of the row's columns as this transaction left them (None: read it)."""
+    row = conn.info.get(HELD, {}).get((entity, record_id))
+    return None if row is None else dict(row)
+
+
+def hold_row(conn: Connection, entity: str, record_id: str, row: dict[str, Any]) -> None:
+    """Keep the columns of a row this transaction has locked, as they now stand."""
+    conn.info.setdefault(HELD, {})[(entity, record_id)] = dict(row)
+
+
+def release_rows(conn: Connection, entity: str, record_ids: list[str]) -> None:
+    """Forget rows changed other than by :func:`hold_row`'s callers (deleted, blanked)."""
+    held = conn.info.get(HELD) or {}
+    for record_id in record_ids:
+        held.pop((entity, record_id), None)
+
+
+def _forget_held(conn: Connection, *_args: Any) -> None:
+    conn.info.pop(HELD, None)
+
+
+for _event in ("commit", "rollback", "rollback_savepoint"):
+    sa.event.listen(Engine, _event, _forget_held)
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkin")
+def _forget_held_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info.pop(HELD, None)
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:

@@ -37,7 +37,7 @@ from engine.storage import writing as w
 from engine.storage.aggregation import aggregate, aggregate_many
 from engine.storage.bulk import bulk_write
 from engine.storage.create_batch import emit_create, finish_create, prepare_create
-from engine.storage.database import read_transaction, write_transaction
+from engine.storage.database import held_row, hold_row, read_transaction, write_transaction
 from engine.storage.derivation import derive_on_update
 from engine.storage.duplicates import DuplicateGuard, DuplicateOptions, with_warnings
 from engine.storage.encryption import FieldCipher
@@ -333,30 +333,32 @@ class Records:
         ``derived`` writes are values the engine keeps (rollups): the record's validations
         are not re-checked, so an old record that breaks a newer rule cannot block the
         write of another record that only changes a total here."""
-        row = fetch_row(conn, snap, entity, record_id, for_update=True)
-        current_values = dict(row._mapping)
+        current_values = held_row(conn, entity.name, record_id)
+        if current_values is None:
+            current_values = dict(fetch_row(conn, snap, entity, record_id, for_update=True)._mapping)
+        version = current_values["version"]
         automated = run is not None  # a rule, action or workflow writing: readonly_if is for people
         if not self._allows(conn, snap, actor, entity, "read", current_values):
             raise NotFound(f"No {entity.name} with id {record_id!r}")
         if not self._allows(conn, snap, actor, entity, "update", current_values):
             raise PermissionDenied(f"You may not change this {entity.name}")
-        if if_match is not None and row.version != if_match:
+        if if_match is not None and version != if_match:
             raise PreconditionFailed(
                 f"The {entity.name} was changed since version {if_match} "
-                f"(now version {row.version}); reload it and try again"
+                f"(now version {version}); reload it and try again"
             )
         listens = snap.automation.listens(entity.name)
         if listens:
             run = run or self._run(conn, snap, actor, now)
             snap.automation.before_update(run, entity, record_id, current_values, values, owner)
-        rule_errors = derive_on_update(conn, snap, actor, entity, dict(row._mapping), values, now, automated)
+        rule_errors = derive_on_update(conn, snap, actor, entity, dict(current_values), values, now, automated)
         if derived:
             rule_errors = []
         errors = w.check_required(
             entity,
             {k: values[k] for k in values if k in entity.fields}
             | {
-                fd.name: row._mapping[fd.name]
+                fd.name: current_values[fd.name]
                 for fd in entity.fields.values()
                 if fd.name not in values and fd.has_column
             },
@@ -367,13 +369,12 @@ class Records:
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)
-        current = row._mapping
         if not self._allows(conn, snap, actor, entity, "update", {**current_values, **values}):
             raise PermissionDenied(f"This change would move the {entity.name} out of the records you may change")
         columns = w.column_values(entity, values)
         if "owner" in values:
             columns["owner"] = values["owner"]
-        changes = {k: (current[k], v) for k, v in columns.items() if current[k] != v}
+        changes = {k: (current_values[k], v) for k, v in columns.items() if current_values[k] != v}
         multi = {
             k: v
             for k, v in values.items()
@@ -386,9 +387,9 @@ class Records:
         table = snap.tables.main(entity.name)
         updated = conn.execute(
             table.update()
-            .where(table.c.id == record_id, table.c.version == row.version)
+            .where(table.c.id == record_id, table.c.version == version)
             .values(
-                version=row.version + 1,
+                version=version + 1,
                 updated_at=now,
                 updated_by=actor.user_id,
                 **{k: v for k, (_, v) in changes.items()},
@@ -396,8 +397,11 @@ class Records:
         )
         if updated.rowcount != 1:
             raise PreconditionFailed(f"The {entity.name} was changed by someone else; reload it and try again")
+        new = {**current_values, **{k: v for k, (_, v) in changes.items() if k in current_values}}
+        new.update(version=version + 1, updated_at=now, updated_by=actor.user_id)
+        hold_row(conn, entity.name, record_id, new)
         guard.store(record_id, {**current_values, **values}, changes, found)
-        note_change(self.ws, conn, entity.name, record_id, row.version + 1, "update")
+        note_change(self.ws, conn, entity.name, record_id, version + 1, "update")
         for name, value in multi.items():
             if entity.fields[name].type == "table":
                 w.write_children(conn, snap, entity, record_id, name, value or [], now, existing=True)
@@ -407,8 +411,6 @@ class Records:
         if entity.audit:
             w.record_audit(conn, actor, entity.name, record_id, "update", w.audit_changes(entity, changes), now)
         if listens and run is not None:
-            new = {**current_values, **{k: v for k, (_, v) in changes.items() if k in current_values}}
-            new.update(version=row.version + 1, updated_at=now, updated_by=actor.user_id)
             run.emit(Event("update", entity, record_id, new, current_values, actor, frozenset(changes)))
 
     def update(

@@ -15,6 +15,7 @@ from engine.errors import BadRequest, NotFound, PermissionDenied, PreconditionFa
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
 from engine.storage.bulk import MAX_BULK
+from engine.storage.database import release_rows
 from engine.storage.reading import fetch_row
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def mark_deleted(
     (``run`` gives the automation run the event goes to, made only when someone listens)."""
     record_id = row.id
     table = snap.tables.main(entity.name)
+    release_rows(conn, entity.name, [record_id])
     conn.execute(
         table.update()
         .where(table.c.id == record_id)

@@ -20,6 +20,7 @@ from engine.storage.autonumber import next_number
 from engine.storage.codec import SECRET_MASK, to_json
 from engine.storage.ids import new_id
 from engine.storage.validation import marshmallow_field
+from engine.storage.write_batch import defer
 
 if False:  # pragma: no cover - typing only
     from engine.workspace import Snapshot
@@ -188,6 +189,9 @@ def audit_changes(entity: EntityDef, changes: dict[str, tuple[Any, Any]]) -> dic
     }
 
 
+_AUDIT_INSERT = st.audit.insert()  # one object: kept entries are sent as one statement
+
+
 def record_audit(
     conn: Connection,
     actor: Actor,
@@ -200,21 +204,23 @@ def record_audit(
 ) -> None:
     """Append one entry to the audit trail (there is no API to change or delete one);
     with a ``sink`` (:class:`engine.storage.create_batch.Sink`) the row is written with
-    the sink's other rows."""
-    (sink or conn).execute(
-        st.audit.insert(),
-        {
-            "id": new_id(),
-            "at": now,
-            "actor": actor.user_id,
-            "impersonator": actor.impersonator,
-            "action": action,
-            "entity": entity,
-            "record_id": record_id,
-            "changes": changes,
-            "source": actor.source[:255] or None,
-        },
-    )
+    the sink's other rows; inside :func:`engine.storage.write_batch.batched_writes`, with the
+    block's other entries."""
+    entry = {
+        "id": new_id(),
+        "at": now,
+        "actor": actor.user_id,
+        "impersonator": actor.impersonator,
+        "action": action,
+        "entity": entity,
+        "record_id": record_id,
+        "changes": changes,
+        "source": actor.source[:255] or None,
+    }
+    if sink is not None:
+        sink.execute(st.audit.insert(), entry)
+    else:
+        defer(conn, _AUDIT_INSERT, entry)
 
 
 _UNIQUE_RX = (

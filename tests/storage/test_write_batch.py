@@ -1,0 +1,72 @@
+"""Audit entries kept by a batch are written together at its end, and only those of the
+writes that stand: a rolled-back savepoint drops its entries, a failed batch writes none."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from engine.actor import SYSTEM
+from engine.storage import system_tables as st
+from engine.storage.database import write_transaction
+from engine.storage.write_batch import batched_writes, flush_writes
+
+
+def _update(ws, conn, record_id, values):
+    snap = ws.snapshot()
+    entity = snap.catalog.entities["gadget"]
+    ws.records._apply_update(conn, snap, SYSTEM, entity, record_id, values, None, ws.records.clock())
+
+
+def _entries(conn, record_id):
+    a = st.audit
+    query = sa.select(a.c.changes).where(a.c.record_id == record_id, a.c.action == "update").order_by(a.c.at)
+    return [sorted(changes) for changes in conn.execute(query).scalars()]
+
+
+def _audited(ws, record_id):
+    with ws.db.connect() as conn:
+        return _entries(conn, record_id)
+
+
+def test_the_entries_of_a_batch_are_written_at_its_end(workspace):
+    record = workspace.records.create(SYSTEM, "gadget", {"name": "Batched"})
+    with write_transaction(workspace.db) as conn:
+        with batched_writes(conn):
+            _update(workspace, conn, record["id"], {"count": 1})
+            _update(workspace, conn, record["id"], {"notes": "two"})
+            assert _entries(conn, record["id"]) == []  # kept, not yet written
+        assert _entries(conn, record["id"]) == [["count"], ["notes"]]
+    assert _audited(workspace, record["id"]) == [["count"], ["notes"]]
+
+
+def test_a_rolled_back_savepoint_drops_its_entries_and_a_released_one_keeps_them(workspace):
+    record = workspace.records.create(SYSTEM, "gadget", {"name": "Savepoints"})
+    with write_transaction(workspace.db) as conn, batched_writes(conn):
+        _update(workspace, conn, record["id"], {"count": 1})
+        with conn.begin_nested():
+            _update(workspace, conn, record["id"], {"notes": "kept"})
+        with pytest.raises(RuntimeError), conn.begin_nested():
+            _update(workspace, conn, record["id"], {"weight": "1.5"})
+            with conn.begin_nested():
+                _update(workspace, conn, record["id"], {"stars": 2})
+            raise RuntimeError("undo")
+        _update(workspace, conn, record["id"], {"phone": "+41 44 000 00 00"})
+    assert _audited(workspace, record["id"]) == [["count"], ["notes"], ["phone"]]
+
+
+def test_a_failed_batch_writes_no_entry_and_flushing_makes_them_readable_inside(workspace):
+    record = workspace.records.create(SYSTEM, "gadget", {"name": "Failed"})
+    with pytest.raises(RuntimeError), write_transaction(workspace.db) as conn, batched_writes(conn):
+        _update(workspace, conn, record["id"], {"count": 1})
+        raise RuntimeError("undo")
+    assert _audited(workspace, record["id"]) == []
+    with write_transaction(workspace.db) as conn, batched_writes(conn):
+        _update(workspace, conn, record["id"], {"count": 2})
+        flush_writes(conn)
+        assert _entries(conn, record["id"]) == [["count"]]
+        with pytest.raises(RuntimeError), conn.begin_nested():  # opened after the flush
+            _update(workspace, conn, record["id"], {"notes": "undone"})
+            raise RuntimeError("undo")
+        _update(workspace, conn, record["id"], {"stars": 4})
+    assert _audited(workspace, record["id"]) == [["count"], ["stars"]]
