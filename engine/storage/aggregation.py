@@ -16,10 +16,11 @@ groups by ``"2026-03"``, ``:day`` by ``"2026-03-14"``, ``:quarter`` by ``"2026-Q
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -30,6 +31,8 @@ from engine.meta.model import EntityDef
 from engine.storage.codec import output_value, to_json
 from engine.storage.listing import SYSTEM_TYPES, UNSORTABLE
 from engine.storage.reading import Page, ReadContext
+
+T = TypeVar("T")
 
 MAX_GROUPS = 1000
 _METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*\((.*)\)\s*$", re.S)
@@ -253,19 +256,35 @@ def aggregate_many(
         out.append(Page([]))
         if query.source is table and len(query.group_by) <= 1:  # rows of several keys keep their own order
             shared[i] = query
-    if (
-        rc.sql.dialect != "postgresql"
-        or len(shared) < 2
-        or not _shared_scan(conn, snap, entity, table, rc, shared, out)
-    ):
-        shared = {}
+    scan = partial(_shared_scan, conn, snap, entity, table, rc, shared, out)
+    if rc.sql.dialect != "postgresql" or len(shared) < 2 or not _apart(conn, scan, failed=False):
+        shared = {}  # then each on its own (a value one cannot compute fails the whole scan)
     for i, body in enumerate(bodies):
         if not isinstance(out[i], TesseraError) and i not in shared:
             try:
-                out[i] = aggregate(conn, snap, entity, body, rc)
+                out[i] = _apart(conn, partial(aggregate, conn, snap, entity, body, rc))
             except TesseraError as exc:
                 out[i] = exc
     return out
+
+
+def _apart(conn: Connection, compute: Callable[[], T], failed: T | None = None) -> T:
+    """``compute()`` in a savepoint, so a value SQL cannot compute (an overflow) fails it
+    alone and the transaction goes on for the other aggregates: ``failed`` is the answer
+    then, or without one a ``BadRequest``."""
+    try:
+        with conn.begin_nested():
+            return compute()
+    except sa.exc.DataError as exc:
+        if failed is not None:
+            return failed
+        raise uncomputable(exc) from None
+
+
+def uncomputable(exc: sa.exc.DataError) -> BadRequest:
+    """The answer to a value SQL cannot compute (an overflow): the caller's problem, not a 500."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
+    return BadRequest(f"A value could not be computed: {reason}")
 
 
 def _shared_scan(

@@ -34,7 +34,7 @@ from engine.errors import (
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
-from engine.storage.aggregation import aggregate, aggregate_many
+from engine.storage.aggregation import aggregate, aggregate_many, uncomputable
 from engine.storage.bulk import bulk_write
 from engine.storage.create_batch import emit_create, finish_create, prepare_create
 from engine.storage.database import held_row, hold_row, read_transaction, write_transaction
@@ -126,8 +126,7 @@ class Records:
             with read_transaction(self.ws.db) as conn:
                 yield conn
         except sa.exc.DataError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
-            raise BadRequest(f"A value could not be computed: {reason}") from None
+            raise uncomputable(exc) from None
 
     def _write(self, entity: EntityDef, fn: Callable[[Connection], T]) -> T:
         try:

@@ -213,3 +213,24 @@ def test_an_administrator_changes_a_dashboard_as_an_overlay(dash: dict[str, Api]
     assert reply.status_code == 422, reply.get_json()
     assert "deal has no field 'colour'" in str(reply.get_json())
     assert boss.get("/api/v1/dashboards/extra").status_code == 404
+
+
+def test_a_widget_whose_value_cannot_be_computed_fails_alone(dash: dict[str, Api], database_url: str) -> None:
+    admin = dash["admin"]
+    board = {
+        "dashboard": "overflow",
+        "widgets": [
+            {"name": "deals", "type": "kpi", "entity": "deal"},
+            {"name": "by_stage", "type": "bar", "entity": "deal", "group_by": "stage"},
+            {"name": "huge", "type": "kpi", "entity": "deal", "filter": "9223372036854775807 + 1 > 0"},
+            {"name": "won", "type": "kpi", "entity": "deal", "metric": "sum(amount)", "filter": "stage == 'won'"},
+        ],
+    }
+    _ok(admin.post("meta/documents/dashboard", board), 201)
+    figures = {w["name"]: w for w in _ok(admin.get("/api/v1/dashboards/overflow?refresh=true"))["widgets"]}
+    assert figures["deals"]["value"] == 6 and number(figures["won"]["value"]) == Decimal("13000")
+    assert {p["key"]: p["value"] for p in figures["by_stage"]["series"]} == {"lead": 1, "offer": 2, "won": 2, "lost": 1}
+    if database_url.startswith("postgresql"):
+        assert "could not be computed" in figures["huge"]["error"]  # bigint out of range
+    else:  # SQLite computes it as a float
+        assert figures["huge"]["value"] == 6
