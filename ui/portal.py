@@ -76,11 +76,13 @@ def _catalog() -> Catalog:
     return cast(Catalog, cached)
 
 
-def _text(label: Any) -> str:
+def label_in_locale(label: Any) -> str:
+    """A metadata label in the signed-in user's language."""
     return label_text(label, actor().locale) if label is not None else ""
 
 
-def _readable(name: str) -> EntityDef | None:
+def portal_entity(name: str) -> EntityDef | None:
+    """An entity as the portal user's catalog has it (None: not theirs to see)."""
     return _catalog().entities.get(name)
 
 
@@ -102,8 +104,8 @@ def render_portal(template: str, status: int = 200, **context: Any) -> Any:
         "csrf_token": csrf_token(),
         "company": company_name(),
         "locale": who.locale,
-        "can_open": workspace().records.can(who, TICKET, "create") and _readable(TICKET) is not None,
-        "text": _text,
+        "can_open": workspace().records.can(who, TICKET, "create") and portal_entity(TICKET) is not None,
+        "text": label_in_locale,
         "ticket_link": lambda row: url_for("ui.portal_ticket", ticket_id=row["id"]),
     }
     return render_template(template, **shell, **context), status
@@ -133,7 +135,7 @@ class Section:
 def columns(entity: EntityDef, wanted: tuple[str, ...] = ()) -> list[Column]:
     """The list columns the customer may read (the visible catalog holds only those)."""
     names = wanted or entity.list_columns or (entity.title_field,)
-    return [Column(n, _text(entity.fields[n].label), entity.fields[n]) for n in names if n in entity.fields]
+    return [Column(n, label_in_locale(entity.fields[n].label), entity.fields[n]) for n in names if n in entity.fields]
 
 
 def cell(fd: FieldDef, value: Any) -> str:
@@ -146,7 +148,7 @@ def cell(fd: FieldDef, value: Any) -> str:
     if fd.enum_options:
         for option in fd.enum_options:
             if option.value == value:
-                return _text(option.label or option.value)
+                return label_in_locale(option.label or option.value)
     if fd.type == "bool":
         return "Yes" if value else "No"
     if fd.type == "datetime" and isinstance(value, str):
@@ -156,7 +158,7 @@ def cell(fd: FieldDef, value: Any) -> str:
 
 def _links(entity: EntityDef, cols: list[Column]) -> str:
     """Expand the link columns whose target the customer may read (else the id stays)."""
-    return ",".join(c.name for c in cols if c.field.type == "link" and _readable(c.field.target or ""))
+    return ",".join(c.name for c in cols if c.field.type == "link" and portal_entity(c.field.target or ""))
 
 
 def _rows(entity: EntityDef, cols: list[Column], **params: str) -> list[dict[str, Any]]:
@@ -168,11 +170,11 @@ def _rows(entity: EntityDef, cols: list[Column], **params: str) -> list[dict[str
 
 
 def _section(name: str, **params: str) -> Section | None:
-    entity = _readable(name)
+    entity = portal_entity(name)
     if entity is None:
         return None
     cols = [c for c in columns(entity) if _shown(entity, c)]
-    return Section(entity, _text(entity.plural or entity.label), cols, _rows(entity, cols, **params))
+    return Section(entity, label_in_locale(entity.plural or entity.label), cols, _rows(entity, cols, **params))
 
 
 def _shown(entity: EntityDef, column: Column) -> bool:
@@ -180,7 +182,7 @@ def _shown(entity: EntityDef, column: Column) -> bool:
     as a bare id (users, teams, records they may not read)."""
     if column.name == entity.account_field or column.field.type in ("user", "team", "links"):
         return False
-    return column.field.type != "link" or _readable(column.field.target or "") is not None
+    return column.field.type != "link" or portal_entity(column.field.target or "") is not None
 
 
 def _ticket_columns(entity: EntityDef) -> list[Column]:
@@ -198,7 +200,7 @@ def _awaiting_surveys() -> Section | None:
 @portal_only
 def portal_home() -> Any:
     tickets = None
-    entity = _readable(TICKET)
+    entity = portal_entity(TICKET)
     if entity is not None:
         cols = _ticket_columns(entity)
         done = ", ".join(f'"{s}"' for s in DONE)
@@ -211,26 +213,31 @@ def portal_home() -> Any:
 @bp.get("/portal/tickets")
 @portal_only
 def portal_tickets() -> Any:
-    entity = _readable(TICKET)
+    entity = portal_entity(TICKET)
     if entity is None:
         return redirect(url_for("ui.portal_home"))
     cols = _ticket_columns(entity)
     status = request.args.get("status", "")
     params = {"status": status} if status in {o.value for o in entity.fields["status"].enum_options} else {}
-    section = Section(entity, _text(entity.plural or entity.label), cols, _rows(entity, cols, **params))
+    section = Section(entity, label_in_locale(entity.plural or entity.label), cols, _rows(entity, cols, **params))
     return render_portal("portal/tickets.html", section=section, chosen=status, cell=cell)
 
 
 # --- opening a ticket ------------------------------------------------------------------
 def field_spec(entity: EntityDef, fd: FieldDef, choices: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """What the form macro renders (the shape of the public form description)."""
-    spec: dict[str, Any] = {"name": fd.name, "label": _text(fd.label), "type": fd.type, "required": fd.required}
+    spec: dict[str, Any] = {
+        "name": fd.name,
+        "label": label_in_locale(fd.label),
+        "type": fd.type,
+        "required": fd.required,
+    }
     if fd.opt("help"):
-        spec["help"] = _text(fd.opt("help"))
+        spec["help"] = label_in_locale(fd.opt("help"))
     if fd.max_length:
         spec["max_length"] = fd.max_length
     if fd.enum_options:
-        spec["options"] = [{"value": o.value, "label": _text(o.label or o.value)} for o in fd.enum_options]
+        spec["options"] = [{"value": o.value, "label": label_in_locale(o.label or o.value)} for o in fd.enum_options]
     if choices is not None:
         spec["options"] = choices
     default = fd.opt("default")
@@ -243,7 +250,7 @@ def _choices(fd: FieldDef) -> list[dict[str, str]] | None:
     """The records a link field may point to, among those the customer may read."""
     if fd.type != "link":
         return None
-    target = _readable(fd.target or "")
+    target = portal_entity(fd.target or "")
     if target is None:
         return []
     rows = workspace().records.list(actor(), target.name, {"limit": "200", "sort": target.title_field}).data
@@ -251,7 +258,7 @@ def _choices(fd: FieldDef) -> list[dict[str, str]] | None:
 
 
 def _ticket_fields() -> list[dict[str, Any]]:
-    entity = _readable(TICKET)
+    entity = portal_entity(TICKET)
     assert entity is not None
     return [field_spec(entity, entity.fields[n], _choices(entity.fields[n])) for n in TICKET_FORM if n in entity.fields]
 
@@ -266,7 +273,7 @@ def _errors(exc: ValidationError) -> dict[str, str]:
 @bp.get("/portal/tickets/new")
 @portal_only
 def portal_new_ticket() -> Any:
-    if _readable(TICKET) is None or not workspace().records.can(actor(), TICKET, "create"):
+    if portal_entity(TICKET) is None or not workspace().records.can(actor(), TICKET, "create"):
         return redirect(url_for("ui.portal_home"))
     return render_portal("portal/ticket_new.html", fields=_ticket_fields(), values={}, errors={}, problem=None)
 
@@ -274,7 +281,7 @@ def portal_new_ticket() -> Any:
 @bp.post("/portal/tickets/new")
 @portal_only
 def portal_create_ticket() -> Any:
-    if _readable(TICKET) is None:
+    if portal_entity(TICKET) is None:
         return redirect(url_for("ui.portal_home"))
     fields = _ticket_fields()
     form = {f["name"]: request.form.get(f["name"], "").strip() for f in fields}
@@ -301,10 +308,10 @@ def portal_create_ticket() -> Any:
 
 # --- one ticket and its public comments -------------------------------------------------
 def _ticket_page(ticket_id: str, status: int = 200, comment: str = "", error: str | None = None) -> Any:
-    entity = _readable(TICKET)
+    entity = portal_entity(TICKET)
     if entity is None:
         return redirect(url_for("ui.portal_home"))
-    expand = ",".join(n for n in ("asset", "contact", "account") if n in entity.fields and _readable(n))
+    expand = ",".join(n for n in ("asset", "contact", "account") if n in entity.fields and portal_entity(n))
     ticket = workspace().records.get(actor(), TICKET, ticket_id, {"expand": expand} if expand else None)
     shown = [
         c
@@ -316,7 +323,7 @@ def _ticket_page(ticket_id: str, status: int = 200, comment: str = "", error: st
         if ticket.get(c.name) not in (None, "")
     ]
     comments: list[dict[str, Any]] = []
-    comment_entity = _readable(COMMENT)
+    comment_entity = portal_entity(COMMENT)
     if comment_entity is not None:
         page = workspace().records.related(actor(), TICKET, ticket_id, f"{COMMENT}.ticket", {"sort": "created_at"})
         comments = page.data

@@ -22,7 +22,7 @@ from engine.automation.record_actions import offered_actions, run_action
 from engine.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from engine.meta.model import EntityDef
 from ui.pages import bp, form_ok
-from ui.portal import _readable, _text, cell, portal_only, render_portal
+from ui.portal import cell, label_in_locale, portal_entity, portal_only, render_portal
 from ui.settings import MARKDOWN
 
 #: the knowledge-base article of the ``service_kb`` pack
@@ -49,7 +49,7 @@ class Group:
 
 def knowledge_base_shown() -> bool:
     """Whether the portal shows the knowledge base (navigation and home page)."""
-    return _readable(ARTICLE) is not None
+    return portal_entity(ARTICLE) is not None
 
 
 @bp.context_processor
@@ -61,7 +61,7 @@ def _portal_kb_context() -> dict[str, Any]:
 def _categories(entity: EntityDef) -> list[Group]:
     fd = entity.fields.get("category")
     options = fd.enum_options if fd is not None else ()
-    return [Group(o.value, _text(o.label or o.value)) for o in options]
+    return [Group(o.value, label_in_locale(o.label or o.value)) for o in options]
 
 
 def _grouped(entity: EntityDef, rows: list[dict[str, Any]]) -> list[Group]:
@@ -76,7 +76,7 @@ def _grouped(entity: EntityDef, rows: list[dict[str, Any]]) -> list[Group]:
 @bp.get("/portal/kb")
 @portal_only
 def portal_kb() -> Any:
-    entity = _readable(ARTICLE)
+    entity = portal_entity(ARTICLE)
     if entity is None:
         return redirect(url_for("ui.portal_home"))
     query = request.args.get("q", "").strip()[:MAX_QUERY]
@@ -102,14 +102,14 @@ def portal_kb() -> Any:
 
 
 def _article_page(article_id: str, status: int = 200) -> Any:
-    entity = _readable(ARTICLE)
+    entity = portal_entity(ARTICLE)
     if entity is None:
         return redirect(url_for("ui.portal_home"))
-    product = "product" in entity.fields and _readable(entity.fields["product"].target or "") is not None
+    product = "product" in entity.fields and portal_entity(entity.fields["product"].target or "") is not None
     records, who = workspace().records, actor()
     article = records.get(who, ARTICLE, article_id, {"expand": "product"} if product else None)
     details = [
-        (_text(entity.fields[n].label), n, cell(entity.fields[n], article.get(n)))
+        (label_in_locale(entity.fields[n].label), n, cell(entity.fields[n], article.get(n)))
         for n in ("number", "category", "product", "published_at", "updated_at")
         if n in entity.fields and article.get(n) not in (None, "") and (n != "product" or product)
     ]

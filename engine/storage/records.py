@@ -145,6 +145,15 @@ class Records:
         hooks.append(run.after_commit)
         return run
 
+    @contextmanager
+    def acting(self, actor: Actor, now: dt.datetime | None = None) -> Iterator[Run]:
+        """A write transaction and its automation run, for code outside a request (plugins,
+        jobs): what goes through ``run.create``/``run.update`` is validated, audited and seen
+        by rules, and all of it commits or none; ``run.conn`` reads in the same transaction."""
+        snap = self.ws.snapshot()
+        with write_transaction(self.ws.db) as conn:
+            yield self._run(conn, snap, actor, now or self.clock())
+
     # --- metadata as the actor may see it -------------------------------------------
     def catalog_for(self, actor: Actor) -> Catalog:
         """The catalog with only the entities and fields ``actor`` may read (meta, OpenAPI)."""

@@ -29,7 +29,6 @@ from typing import Any
 from engine.capture.intake import dig
 from engine.files import blob_store
 from engine.files.attach import media_type, safe_name
-from engine.storage.database import write_transaction
 from engine.storage.files import insert_file
 from plugins.email.settings import ACTOR, SOURCE, find_one, now
 
@@ -142,10 +141,8 @@ def ingest(ws: Any, mailbox: dict[str, Any], raw: bytes) -> str:
     for filename, content_type, data in incoming.attachments:
         name = safe_name(filename)
         blobs.append((name, media_type(content_type, name), store.put(io.BytesIO(data))))
-    snap = ws.snapshot()
     when = now()
-    with write_transaction(ws.db) as conn:
-        run = ws.records._run(conn, snap, ACTOR, when)
+    with ws.records.acting(ACTOR, when) as run:
         if thread is not None:
             related = (thread.get("related_entity"), thread.get("related_id"))
             thread_ref = thread.get("thread_ref") or secrets.token_hex(5)
@@ -172,7 +169,7 @@ def ingest(ws: Any, mailbox: dict[str, Any], raw: bytes) -> str:
         for name, content_type, blob in blobs:
             attachment_id = run.create("email_attachment", {"message": message_id, "name": name}, SOURCE)
             ref = insert_file(
-                conn,
+                run.conn,
                 entity="email_attachment",
                 record_id=attachment_id,
                 field="file",

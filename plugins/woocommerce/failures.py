@@ -8,13 +8,12 @@ it). Once the object imports, its open entries are marked resolved. Written as t
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine.actor import SYSTEM
-from engine.storage.database import read_transaction, write_transaction
+from engine.storage.database import read_transaction
 
 FAILURE_ENTITY = "woo_sync_failure"
 SOURCE = "woocommerce sync"
@@ -43,9 +42,8 @@ def record_failure(ws: Any, store_id: str, resource: str, data: Any, reason: str
         return
     woo_id = woo_id_of(data)
     values = {"payload": data, "reason": reason[:10_000], "via": via}
-    with write_transaction(ws.db) as conn:
-        run = ws.records._run(conn, snap, SYSTEM, dt.datetime.now(dt.UTC))
-        existing = _open_ids(conn, snap.tables.main(FAILURE_ENTITY), store_id, resource, woo_id)
+    with ws.records.acting(SYSTEM) as run:
+        existing = _open_ids(run.conn, snap.tables.main(FAILURE_ENTITY), store_id, resource, woo_id)
         if existing and woo_id is not None:
             run.update(FAILURE_ENTITY, existing[0], values, SOURCE)
         else:
@@ -75,7 +73,6 @@ def resolve(ws: Any, store_id: str, resource: str, data: Any) -> None:
     with read_transaction(ws.db) as conn:
         if not _open_ids(conn, table, store_id, resource, woo_id):
             return
-    with write_transaction(ws.db) as conn:
-        run = ws.records._run(conn, snap, SYSTEM, dt.datetime.now(dt.UTC))
-        for failure_id in _open_ids(conn, table, store_id, resource, woo_id):
+    with ws.records.acting(SYSTEM) as run:
+        for failure_id in _open_ids(run.conn, table, store_id, resource, woo_id):
             run.update(FAILURE_ENTITY, failure_id, {"resolved": True}, SOURCE)

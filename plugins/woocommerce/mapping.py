@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from engine.actor import SYSTEM
 from engine.dsl import compile_expression
 from engine.dsl.types import INT, STRING
-from engine.storage.database import write_transaction
 
 SOURCE = "woocommerce"
 
@@ -125,8 +124,7 @@ def apply_product(ws: Any, data: dict[str, Any]) -> str:
         "list_price": _money(data.get("regular_price") or data.get("price"), f"product {woo_id}: price"),
         "active": data.get("status", "publish") == "publish",
     }
-    with write_transaction(ws.db) as conn:
-        run = ws.records._run(conn, ws.snapshot(), SYSTEM, dt.datetime.now(dt.UTC))
+    with ws.records.acting(SYSTEM) as run:
         found = _find(run, "product", "woo_id", woo_id)
         if found is None:
             values["category"] = "hardware" if not data.get("virtual") else "software"
@@ -139,8 +137,7 @@ def apply_order(ws: Any, data: dict[str, Any]) -> str:
     status = ORDER_STATUS.get(str(data.get("status")))
     if status is None:
         raise BadShopData(f"order {woo_id} has an unknown status {data.get('status')!r}")
-    with write_transaction(ws.db) as conn:
-        run = ws.records._run(conn, ws.snapshot(), SYSTEM, dt.datetime.now(dt.UTC))
+    with ws.records.acting(SYSTEM) as run:
         found = _find(run, "order", "woo_id", str(woo_id))
         values: dict[str, Any] = {
             "woo_id": str(woo_id),

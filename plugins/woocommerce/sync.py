@@ -16,7 +16,6 @@ from typing import Any
 
 from engine.actor import SYSTEM
 from engine.errors import NotFound, TesseraError
-from engine.storage.database import write_transaction
 from plugins.woocommerce.failures import open_failures, record_failure, resolve
 from plugins.woocommerce.mapping import BadShopData, apply_order, apply_product, describe
 from plugins.woocommerce.store import STORE_ENTITY, ShopError, Store, stores
@@ -99,8 +98,7 @@ def _last_sync(ws: Any, store: Store) -> dt.datetime | None:
 
 def record_on_store(ws: Any, store: Store, values: dict[str, Any]) -> None:
     """Write the sync's outcome on the shop record (read-only fields: as the system)."""
-    with write_transaction(ws.db) as conn:
-        run = ws.records._run(conn, ws.snapshot(), SYSTEM, dt.datetime.now(dt.UTC))
+    with ws.records.acting(SYSTEM) as run:
         run.update(STORE_ENTITY, store.id, values, "woocommerce sync")
 
 
