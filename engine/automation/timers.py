@@ -8,9 +8,10 @@ Timers fire in batches, one transaction each: one statement claims the batch (``
 RETURNING``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the work
 and a timer fires once), one query per entity loads the batch's records, and each component
 may load what it needs for the whole batch (:meth:`Component.on_timers`). The records are
-read ``FOR UPDATE`` and held (:func:`engine.storage.database.hold_row`), so the writes
-of the batch read none of them again. A crash before the
-commit leaves the batch pending: it is claimed again.
+read ``FOR UPDATE`` and held (:func:`engine.storage.database.hold_row`), so the writes of
+the batch read none of them again, and the batch's audit entries and clock changes are sent
+at its end (:func:`engine.storage.write_batch.batched_writes`). A crash before the commit
+leaves the batch pending: it is claimed again.
 
 Each timer's effects are all or nothing. The batch first runs without savepoints (they cost
 two round trips per timer); when a timer fails, the transaction is rolled back and the
