@@ -105,8 +105,17 @@ def release_rows(conn: Connection, entity: str, record_ids: list[str]) -> None:
         held.pop((entity, record_id), None)
 
 
+def live_info(conn: Connection) -> dict[Any, Any] | None:
+    """``conn.info``, or None when the connection was cut (invalidated) or closed: its info
+    went with it, and reading ``conn.info`` then would try to reconnect inside a transaction
+    that is still to be rolled back (a ``PendingRollbackError`` instead of the real error)."""
+    return None if conn.invalidated or conn.closed else conn.info
+
+
 def _forget_held(conn: Connection, *_args: Any) -> None:
-    conn.info.pop(HELD, None)
+    info = live_info(conn)
+    if info is not None:
+        info.pop(HELD, None)
 
 
 for _event in ("commit", "rollback", "rollback_savepoint"):

@@ -20,6 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from engine.storage.database import live_info
+
 PENDING = "tessera_writes_pending"  # conn.info: (statement, row) kept, while a block is open
 MARKS = "tessera_writes_marks"  # conn.info: how many were kept when each open savepoint began
 
@@ -35,8 +37,10 @@ def batched_writes(conn: Connection) -> Iterator[None]:
         yield
         flush_writes(conn)
     finally:
-        conn.info.pop(PENDING, None)
-        conn.info.pop(MARKS, None)
+        info = live_info(conn)  # a cut connection took what was kept with it
+        if info is not None:
+            info.pop(PENDING, None)
+            info.pop(MARKS, None)
 
 
 def defer(conn: Connection, statement: Any, row: dict[str, Any]) -> None:
@@ -64,20 +68,21 @@ def flush_writes(conn: Connection) -> None:
 
 
 def _savepoint(conn: Connection, _name: str) -> None:
-    if PENDING in conn.info:
-        conn.info[MARKS].append(len(conn.info[PENDING]))
+    info = live_info(conn) or {}
+    if PENDING in info:
+        info[MARKS].append(len(info[PENDING]))
 
 
 def _rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    marks = conn.info.get(MARKS)
-    if marks:
-        del conn.info[PENDING][marks.pop() :]
+    info = live_info(conn) or {}
+    if info.get(MARKS):
+        del info[PENDING][info[MARKS].pop() :]
 
 
 def _release_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    marks = conn.info.get(MARKS)
-    if marks:
-        marks.pop()
+    info = live_info(conn) or {}
+    if info.get(MARKS):
+        info[MARKS].pop()
 
 
 sa.event.listen(Engine, "savepoint", _savepoint)

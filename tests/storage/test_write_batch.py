@@ -70,3 +70,18 @@ def test_a_failed_batch_writes_no_entry_and_flushing_makes_them_readable_inside(
             raise RuntimeError("undo")
         _update(workspace, conn, record["id"], {"stars": 4})
     assert _audited(workspace, record["id"]) == [["count"], ["stars"]]
+
+
+def test_a_connection_cut_inside_a_batch_fails_with_the_connection_error(workspace, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server whose connections can be cut")
+    record = workspace.records.create(SYSTEM, "gadget", {"name": "Cut"})
+    with pytest.raises(sa.exc.OperationalError), write_transaction(workspace.db) as conn, batched_writes(conn):
+        _update(workspace, conn, record["id"], {"count": 1})
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        with workspace.db.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        _update(workspace, conn, record["id"], {"count": 2})  # not PendingRollbackError
+    workspace.records.update(SYSTEM, "gadget", record["id"], {"count": 3})  # the pool recovers
+    assert workspace.records.get(SYSTEM, "gadget", record["id"])["count"] == 3
+    assert _audited(workspace, record["id"]) == [["count"]]
