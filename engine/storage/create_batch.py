@@ -53,6 +53,7 @@ from engine.storage.duplicates import (
 )
 from engine.storage.ids import new_id
 from engine.storage.timeline import check_reference
+from engine.storage.write_batch import execute_grouped
 
 #: values looked up per ``IN (...)`` query
 CHUNK = 500
@@ -68,15 +69,6 @@ class PendingCreate:
     changes: dict[str, tuple[Any, Any]]
     findings: list[Finding]
     guard: DuplicateGuard
-
-
-def execute_grouped(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """One ``executemany`` per set of columns (rows leave out the columns they have no value for)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[tuple(row)].append(row)
-    for group in groups.values():
-        conn.execute(statement, group)
 
 
 class Sink:

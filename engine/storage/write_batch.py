@@ -64,7 +64,16 @@ def flush_writes(conn: Connection) -> None:
     pending.clear()
     conn.info[MARKS] = [0 for _ in conn.info[MARKS]]  # what was kept is the database's now
     for statement, rows in by_statement.items():
-        conn.execute(statement, rows)
+        execute_grouped(conn, statement, rows)
+
+
+def execute_grouped(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """One ``executemany`` per set of columns (rows leave out the columns they have no value for)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for group in groups.values():
+        conn.execute(statement, group)
 
 
 def _savepoint(conn: Connection, _name: str) -> None:

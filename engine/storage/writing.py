@@ -218,7 +218,7 @@ def record_audit(
         "source": actor.source[:255] or None,
     }
     if sink is not None:
-        sink.execute(st.audit.insert(), entry)
+        sink.execute(_AUDIT_INSERT, entry)
     else:
         defer(conn, _AUDIT_INSERT, entry)
 
