@@ -115,7 +115,7 @@ def _run(
         f"{backend}: fired {fired:,} timers in {elapsed:.2f} s "
         f"({elapsed * per:.2f} ms per timer, {fired / elapsed:,.0f} timers/s"
         + (f", {workers} worker processes" if workers > 1 else "")
-        + f"); per timer: {statements * per / 1000:.1f} SQL statements, CPU {cpu * per:.2f} ms Python"
+        + f"); per timer: {statements * per / 1000:.2f} SQL statements, CPU {cpu * per:.2f} ms Python"
         + (f" + {server * per:.2f} ms PostgreSQL" if backend == "postgresql" else "")
         + f"; load average {_load()}; "
         f"target under 5 s for 10,000: {'met' if elapsed * 10_000 / max(timers, 1) < 5 else 'NOT met'}"

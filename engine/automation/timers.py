@@ -9,8 +9,9 @@ RETURNING``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share 
 and a timer fires once), one query per entity loads the batch's records, and each component
 may load what it needs for the whole batch (:meth:`Component.on_timers`). The records are
 read ``FOR UPDATE`` and held (:func:`engine.storage.database.hold_row`), so the writes of
-the batch read none of them again, and the batch's audit entries and clock changes are sent
-at its end (:func:`engine.storage.write_batch.batched_writes`). A crash before the commit
+the batch read none of them again; their updates (merged per record, sent before any other
+statement), audit entries and clock changes are sent together
+(:func:`engine.storage.write_batch.batched_writes`). A crash before the commit
 leaves the batch pending: it is claimed again.
 
 Each timer's effects are all or nothing. The batch first runs without savepoints (they cost
@@ -110,7 +111,7 @@ def _fire_batch(ws: Any, now: dt.datetime, batch: int, savepoints: bool) -> tupl
         snap = ws.snapshot()
         run = TimerRun(ws.records, conn, snap, TIMER_ACTOR, now)
         conn.info.setdefault("after_commit", []).append(run.after_commit)
-        with batched_writes(conn):  # audit entries and clocks: one statement each for the batch
+        with batched_writes(conn):  # record updates, audit entries, clocks: sent together
             _prepare(run, timers)
             fired = sum(_fire_one(run, timer, savepoints) for timer in timers)
         return len(timers), fired

@@ -19,8 +19,13 @@ from engine.storage.ids import is_id
 SECRET_MASK = "********"  # nosec B105
 
 
+_AS_IS = frozenset({str, int, bool, float})
+
+
 def to_json(value: Any) -> Any:
     """A JSON-ready version of a stored value (for audit entries and cursors)."""
+    if value is None or type(value) in _AS_IS:
+        return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
     if isinstance(value, dt.datetime):

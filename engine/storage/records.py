@@ -392,19 +392,7 @@ class Records:
             return
         guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: self._rc(actor, snap), duplicates)
         found = guard.check(record_id, {**current_values, **values}, changes)
-        table = snap.tables.main(entity.name)
-        updated = conn.execute(
-            table.update()
-            .where(table.c.id == record_id, table.c.version == version)
-            .values(
-                version=version + 1,
-                updated_at=now,
-                updated_by=actor.user_id,
-                **{k: v for k, (_, v) in changes.items()},
-            )
-        )
-        if updated.rowcount != 1:
-            raise PreconditionFailed(f"The {entity.name} was changed by someone else; reload it and try again")
+        w.write_update(conn, snap, entity.name, record_id, version, now, actor, changes)
         new = {**current_values, **{k: v for k, (_, v) in changes.items() if k in current_values}}
         new.update(version=version + 1, updated_at=now, updated_by=actor.user_id)
         hold_row(conn, entity.name, record_id, new)

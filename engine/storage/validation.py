@@ -121,6 +121,27 @@ def _flatten(messages: Any, prefix: str = "") -> list[FieldError]:
     return out
 
 
+def _load_fields(schema: Schema, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``schema.load(data)`` (every field optional, no defaults, unknown keys refused), field
+    by field: the values given, and the messages per field in the schema's order, then the
+    unknown keys'. Only the fields present are visited (marshmallow visits every field of
+    the schema, which for a wide entity costs more than the values)."""
+    fields = schema.load_fields
+    loaded: dict[str, Any] = {}
+    refused: dict[str, Any] = {}
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            refused[key] = ["Unknown field."]
+            continue
+        try:
+            loaded[key] = field.deserialize(value, key, data)
+        except MarshmallowError as exc:
+            refused[key] = exc.messages
+    messages = {k: refused.pop(k) for k in fields if k in refused}
+    return loaded, {**messages, **refused}
+
+
 def load_input(schema: Schema, entity: EntityDef, data: Any, system: bool = False) -> dict[str, Any]:
     """Validate a client document; raise ``ValidationError`` listing every bad field.
 
@@ -138,11 +159,8 @@ def load_input(schema: Schema, entity: EntityDef, data: Any, system: bool = Fals
     errors = [FieldError(k, "Is read-only.") for k in readonly]
     for k in readonly:
         data.pop(k)
-    try:
-        loaded = schema.load(data)
-    except MarshmallowError as exc:
-        errors += _flatten(exc.messages)
-        loaded = {}
+    loaded, messages = _load_fields(schema, data)
+    errors += _flatten(messages)
     if errors:
         raise ValidationError(f"The {entity.name} is not valid", errors)
     return loaded

@@ -9,19 +9,30 @@ of timers writes a thousand audit entries this way instead of a thousand single 
 What is kept follows the transaction: rows kept inside a savepoint that is rolled back are
 dropped with it (the savepoint events below), and nothing is sent when the block fails.
 Code that reads a table whose writes may wait calls :func:`flush_writes` first.
+
+A record's ``UPDATE`` may wait too (:func:`defer_update`): the row is locked by the
+transaction (held, see ``engine.storage.database.hold_row``), so its version check cannot
+fail, and the kept ``UPDATE`` s of one row merge into one. Unlike the rows above, kept updates
+are sent before any other statement runs on the connection (a read, a write, a savepoint),
+so nothing the transaction runs ever sees the row as it was; a batch of escalations that
+writes each ticket two or three times sends one ``executemany`` for the batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from engine.errors import PreconditionFailed
+from engine.storage.bulk_copy import copy_rows
 from engine.storage.database import live_info
 
+UPDATES = "tessera_updates_pending"  # conn.info: {(entity, id): _Update}, while a block is open
 PENDING = "tessera_writes_pending"  # conn.info: (statement, row) kept, while a block is open
 MARKS = "tessera_writes_marks"  # conn.info: how many were kept when each open savepoint began
 
@@ -32,15 +43,69 @@ def batched_writes(conn: Connection) -> Iterator[None]:
     if PENDING in conn.info:  # an enclosing block sends them
         yield
         return
-    conn.info[PENDING], conn.info[MARKS] = [], []
+    conn.info[PENDING], conn.info[MARKS], conn.info[UPDATES] = [], [], {}
     try:
         yield
+        flush_updates(conn)
         flush_writes(conn)
     finally:
         info = live_info(conn)  # a cut connection took what was kept with it
         if info is not None:
             info.pop(PENDING, None)
             info.pop(MARKS, None)
+            info.pop(UPDATES, None)
+
+
+@dataclass
+class _Update:
+    version: int  # the version stored, which the UPDATE checks
+    values: dict[str, Any]  # column -> value, of every kept UPDATE of the row
+    statement: Callable[[tuple[str, ...]], Any]  # the UPDATE for a set of columns
+
+
+def defer_update(
+    conn: Connection,
+    entity: str,
+    record_id: str,
+    version: int,
+    values: dict[str, Any],
+    statement: Callable[[tuple[str, ...]], Any],
+) -> bool:
+    """Keep the ``UPDATE`` of a row the transaction has locked (``values`` by column, the
+    new ``version`` among them) for the open block, merged with the row's earlier kept one;
+    False outside a block (send it now). ``statement(columns)`` is the ``UPDATE`` of
+    ``engine.storage.writing.update_statement``."""
+    updates = conn.info.get(UPDATES)
+    if updates is None:
+        return False
+    kept = updates.get((entity, record_id))
+    if kept is None:
+        updates[(entity, record_id)] = _Update(version, dict(values), statement)
+    else:
+        kept.values.update(values)
+    return True
+
+
+def flush_updates(conn: Connection) -> None:
+    """Send the kept ``UPDATE`` s: one ``executemany`` per entity and set of columns."""
+    updates = conn.info.get(UPDATES)
+    if not updates:
+        return
+    kept = list(updates.items())
+    updates.clear()  # before executing: the statements below must not flush again
+    groups: dict[tuple[str, tuple[str, ...]], tuple[Any, list[dict[str, Any]]]] = {}
+    for (entity, record_id), update in kept:
+        columns = tuple(sorted(k for k in update.values if k not in _ALWAYS))
+        params = {"k_id": record_id, "k_version": update.version}
+        params.update({f"v_{k}": v for k, v in update.values.items()})
+        groups.setdefault((entity, columns), (update.statement(columns), []))[1].append(params)
+    for (entity, _), (statement, rows) in groups.items():
+        result = conn.execute(statement, rows)
+        if result.rowcount != len(rows):  # cannot happen to locked rows; never ignore it
+            raise PreconditionFailed(f"A {entity} was changed by someone else; reload it and try again")
+
+
+_ALWAYS = ("version", "updated_at", "updated_by")  # set by every UPDATE of update_statement
 
 
 def defer(conn: Connection, statement: Any, row: dict[str, Any]) -> None:
@@ -68,12 +133,29 @@ def flush_writes(conn: Connection) -> None:
 
 
 def execute_grouped(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """One ``executemany`` per set of columns (rows leave out the columns they have no value for)."""
+    """One ``COPY`` where it does the same, else one ``executemany`` per set of columns
+    (rows leave out the columns they have no value for)."""
+    if copy_rows(conn, statement, rows):
+        return
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     for group in groups.values():
         conn.execute(statement, group)
+
+
+def _before_execute(conn: Connection, *_args: Any) -> None:
+    info = live_info(conn)
+    if info is not None and info.get(UPDATES):
+        flush_updates(conn)
+
+
+def _drop_updates(conn: Connection, *_args: Any) -> None:
+    """A rolled-back savepoint drops the kept updates (all made inside it: its SAVEPOINT
+    statement sent those before); a rollback, all."""
+    info = live_info(conn)
+    if info is not None and info.get(UPDATES):
+        info[UPDATES].clear()
 
 
 def _savepoint(conn: Connection, _name: str) -> None:
@@ -94,6 +176,9 @@ def _release_savepoint(conn: Connection, _name: str, _context: Any) -> None:
         info[MARKS].pop()
 
 
+sa.event.listen(Engine, "before_execute", _before_execute)
+sa.event.listen(Engine, "rollback_savepoint", _drop_updates)
+sa.event.listen(Engine, "rollback", _drop_updates)
 sa.event.listen(Engine, "savepoint", _savepoint)
 sa.event.listen(Engine, "rollback_savepoint", _rollback_savepoint)
 sa.event.listen(Engine, "release_savepoint", _release_savepoint)

@@ -4,7 +4,9 @@ child rows, links, autonumbers and the audit trail, all inside the caller's tran
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
-from engine.errors import Conflict, FieldError, ValidationError
+from engine.errors import Conflict, FieldError, PreconditionFailed, ValidationError
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef
 from engine.storage import system_tables as st
@@ -20,20 +22,31 @@ from engine.storage.autonumber import next_number
 from engine.storage.codec import SECRET_MASK, to_json
 from engine.storage.ids import new_id
 from engine.storage.validation import marshmallow_field
-from engine.storage.write_batch import defer
+from engine.storage.write_batch import defer, defer_update
 
 if False:  # pragma: no cover - typing only
     from engine.workspace import Snapshot
 
 
+_DEFAULTS: dict[int, tuple[FieldDef, Any]] = {}  # id(fd) -> (fd, its literal default), bounded
+
+
 def literal_default(fd: FieldDef, catalog: Catalog) -> Any:
-    """The value of a literal ``default`` (DSL defaults starting with '=' come with the DSL)."""
-    default = fd.opt("default")
-    if default is None or (isinstance(default, str) and default.startswith("=")):
-        return None
-    if isinstance(default, str) and default.startswith("'="):
-        default = default[1:]  # an escaped literal that starts with '='
-    return marshmallow_field(fd, catalog).deserialize(default)
+    """The value of a literal ``default`` (DSL defaults starting with '=' come with the DSL);
+    a fresh copy each time (a list default must not be shared between records)."""
+    kept = _DEFAULTS.get(id(fd))
+    if kept is None or kept[0] is not fd:
+        default = fd.opt("default")
+        if default is None or (isinstance(default, str) and default.startswith("=")):
+            return None
+        if isinstance(default, str) and default.startswith("'="):
+            default = default[1:]  # an escaped literal that starts with '='
+        kept = (fd, marshmallow_field(fd, catalog).deserialize(default))
+        if fd.type != "table":  # a child table's default depends on the catalog
+            if len(_DEFAULTS) > 4096:  # metadata changed many times over: start again
+                _DEFAULTS.clear()
+            _DEFAULTS[id(fd)] = kept
+    return copy.deepcopy(kept[1]) if isinstance(kept[1], (list, dict)) else kept[1]
 
 
 def apply_defaults(entity: EntityDef, values: dict[str, Any], catalog: Catalog) -> None:
@@ -60,6 +73,45 @@ def check_required(entity: EntityDef, record: dict[str, Any], prefix: str = "") 
             if value is None or value == "" or (fd.type in ("links", "table", "multi_enum") and value == []):
                 errors.append(FieldError(prefix + fd.name, "Is required."))
     return errors
+
+
+def update_statement(snap: Snapshot, entity: str, columns: tuple[str, ...]) -> Any:
+    """``UPDATE ... SET version, updated_at, updated_by, COLUMNS WHERE id = :k_id AND version
+    = :k_version`` (values as ``v_COLUMN``), built once per snapshot and set of columns, so
+    SQLAlchemy compiles it once and psycopg prepares it: a record update is a hot path."""
+    key = ("update", entity, columns)
+    stmt = snap.cache.get(key)
+    if stmt is None:
+        table = snap.tables.main(entity)
+        names = ("version", "updated_at", "updated_by", *columns)
+        stmt = snap.cache[key] = (
+            table.update()
+            .where(table.c.id == sa.bindparam("k_id"), table.c.version == sa.bindparam("k_version"))
+            .values({table.c[n]: sa.bindparam(f"v_{n}") for n in names})
+        )
+    return stmt
+
+
+def write_update(
+    conn: Connection,
+    snap: Snapshot,
+    entity: str,
+    record_id: str,
+    version: int,
+    now: dt.datetime,
+    actor: Actor,
+    changes: dict[str, tuple[Any, Any]],
+) -> None:
+    """The ``UPDATE`` of a record's row, locked by the transaction at ``version`` (it may wait
+    for the end of a batch, :func:`engine.storage.write_batch.defer_update`)."""
+    values = {"version": version + 1, "updated_at": now, "updated_by": actor.user_id}
+    values.update({k: v for k, (_, v) in changes.items()})
+    statement = functools.partial(update_statement, snap, entity)
+    if defer_update(conn, entity, record_id, version, values, statement):
+        return
+    params = {"k_id": record_id, "k_version": version, **{f"v_{k}": v for k, v in values.items()}}
+    if conn.execute(statement(tuple(sorted(changes))), params).rowcount != 1:
+        raise PreconditionFailed(f"The {entity} was changed by someone else; reload it and try again")
 
 
 def _live_ids_statement(snap: Snapshot, entity: str) -> Any:
@@ -174,7 +226,9 @@ def write_links(
 
 
 def audit_value(fd: FieldDef | None, value: Any) -> Any:
-    if fd is not None and fd.type == "secret" and value is not None:
+    if value is None:
+        return None
+    if fd is not None and fd.type == "secret":
         return SECRET_MASK
     if isinstance(value, list):
         return [to_json(v) if not isinstance(v, dict) else {k: to_json(x) for k, x in v.items()} for v in value]
@@ -183,10 +237,8 @@ def audit_value(fd: FieldDef | None, value: Any) -> Any:
 
 def audit_changes(entity: EntityDef, changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` ready for JSON, secrets masked."""
-    return {
-        k: [audit_value(entity.fields.get(k), old), audit_value(entity.fields.get(k), new)]
-        for k, (old, new) in changes.items()
-    }
+    fields = entity.fields
+    return {k: [audit_value(fields.get(k), old), audit_value(fields.get(k), new)] for k, (old, new) in changes.items()}
 
 
 _AUDIT_INSERT = st.audit.insert()  # one object: kept entries are sent as one statement

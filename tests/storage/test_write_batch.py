@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from engine.actor import SYSTEM
 from engine.storage import system_tables as st
-from engine.storage.database import write_transaction
+from engine.storage.database import hold_row, write_transaction
 from engine.storage.write_batch import batched_writes, flush_writes
 
 
@@ -85,3 +85,63 @@ def test_a_connection_cut_inside_a_batch_fails_with_the_connection_error(workspa
     workspace.records.update(SYSTEM, "gadget", record["id"], {"count": 3})  # the pool recovers
     assert workspace.records.get(SYSTEM, "gadget", record["id"])["count"] == 3
     assert _audited(workspace, record["id"]) == [["count"]]
+
+
+def _lock(ws, conn, ids):
+    """Lock and hold the rows, as a batch of timers does first."""
+    table = ws.snapshot().tables.main("gadget")
+    query = sa.select(table).where(table.c.id.in_(ids))
+    for row in conn.execute(query.with_for_update() if conn.dialect.name == "postgresql" else query):
+        hold_row(conn, "gadget", row.id, dict(row._mapping))
+
+
+def _updates_sent(conn) -> list[int]:
+    """Collects, per UPDATE of a gadget sent from now on, how many rows it carried."""
+    sent: list[int] = []
+
+    def count(_conn, _cursor, statement, parameters, _context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE") and "gadget" in statement.split("SET")[0]:
+            sent.append(len(parameters) if executemany else 1)
+
+    sa.event.listen(conn, "before_cursor_execute", count)
+    return sent
+
+
+def test_the_updates_of_a_batch_are_merged_per_record_and_sent_together(workspace):
+    first, second, third = (workspace.records.create(SYSTEM, "gadget", {"name": n}) for n in ("1", "2", "3"))
+    with write_transaction(workspace.db) as conn:
+        _lock(workspace, conn, [first["id"], second["id"], third["id"]])
+        sent = _updates_sent(conn)
+        with batched_writes(conn):
+            _update(workspace, conn, first["id"], {"count": 1})
+            _update(workspace, conn, first["id"], {"notes": "two"})
+            _update(workspace, conn, second["id"], {"count": 7})
+            _update(workspace, conn, third["id"], {"count": 8})
+            assert sent == []  # kept
+        assert sent == [1, 2]  # the first record's two updates as one; the others' together
+    stored = workspace.records.get(SYSTEM, "gadget", first["id"])
+    assert (stored["count"], stored["notes"], stored["version"]) == (1, "two", 3)
+    assert workspace.records.get(SYSTEM, "gadget", second["id"])["count"] == 7
+    assert workspace.records.get(SYSTEM, "gadget", third["id"])["count"] == 8
+    assert _audited(workspace, first["id"]) == [["count"], ["notes"]]
+
+
+def test_a_kept_update_is_sent_before_any_other_statement(workspace):
+    record = workspace.records.create(SYSTEM, "gadget", {"name": "Read back"})
+    table = workspace.snapshot().tables.main("gadget")
+    with write_transaction(workspace.db) as conn, batched_writes(conn):
+        _update(workspace, conn, record["id"], {"count": 5})
+        assert conn.execute(sa.select(table.c.count).where(table.c.id == record["id"])).scalar() == 5
+
+
+def test_a_rolled_back_savepoint_drops_its_kept_updates(workspace):
+    record = workspace.records.create(SYSTEM, "gadget", {"name": "Undone"})
+    with write_transaction(workspace.db) as conn, batched_writes(conn):
+        _update(workspace, conn, record["id"], {"count": 1})
+        with pytest.raises(RuntimeError), conn.begin_nested():
+            _update(workspace, conn, record["id"], {"notes": "undone"})
+            raise RuntimeError("undo")
+        _update(workspace, conn, record["id"], {"stars": 3})
+    stored = workspace.records.get(SYSTEM, "gadget", record["id"])
+    assert (stored["count"], stored["notes"], stored["stars"], stored["version"]) == (1, None, 3, 3)
+    assert _audited(workspace, record["id"]) == [["count"], ["stars"]]

@@ -1,0 +1,123 @@
+"""A batch of creates is written with COPY on PostgreSQL and stores exactly what creating the
+records one at a time stores; a row the database refuses fails the batch as an INSERT would."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from engine.actor import SYSTEM
+from engine.storage import system_tables as st
+from engine.storage import write_batch
+from engine.storage.bulk_copy import MIN_ROWS
+from engine.storage.create_batch import CreateBatch
+from engine.storage.database import write_transaction
+from engine.storage.ids import new_id
+from engine.storage.validation import load_input
+from engine.storage.write_batch import execute_grouped
+
+COUNT = MIN_ROWS + 6
+SYSTEM_FIELDS = {"id", "number", "name", "email", "created_at", "updated_at", "_title", "_links"}
+
+
+def _document(i: int, prefix: str) -> dict:
+    return {
+        "name": f"{prefix} {i}",
+        "email": f"{prefix.lower()}{i}@example.test",
+        "notes": "tab\there, back\\slash,\nsecond line" if i % 2 else None,
+        "count": i,
+        "weight": "1.125",
+        "price": "10.50",
+        "discount": 12.5,
+        "active": i % 3 == 0,
+        "released_on": f"2026-01-{1 + i % 28:02d}",
+        "seen_at": "2026-02-03T04:05:06+01:00",
+        "warranty": 3600 * i,
+        "status": "live" if i % 2 else "draft",
+        "tags": ["red", "blue"],
+        "specs": {"a": [1, None], "b": "x"} if i % 3 else None,
+        "api_key": "s3cret",
+        "stars": i % 6,
+    }
+
+
+def _create_batch(ws, conn, documents: list[dict]) -> list[str]:
+    snap = ws.snapshot()
+    entity = snap.catalog.entities["gadget"]
+    batch = CreateBatch(ws.records, conn, snap, SYSTEM, entity, ws.records.clock())
+    ids = [batch.add(load_input(snap.input_schema("gadget"), entity, d)) for d in documents]
+    batch.flush()
+    return ids
+
+
+def _comparable(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in SYSTEM_FIELDS}
+
+
+@pytest.fixture
+def copies(workspace, monkeypatch):
+    """How many batches were written with COPY."""
+    written = []
+    copy_rows = write_batch.copy_rows
+
+    def spy(conn, statement, rows):
+        done = copy_rows(conn, statement, rows)
+        written.append(done)
+        return done
+
+    monkeypatch.setattr(write_batch, "copy_rows", spy)
+    return written
+
+
+def test_a_batch_stores_what_single_creates_store(workspace, copies, backend):
+    one_by_one = [workspace.records.create(SYSTEM, "gadget", _document(i, "Single")) for i in range(COUNT)]
+    with write_transaction(workspace.db) as conn:
+        ids = _create_batch(workspace, conn, [_document(i, "Batched") for i in range(COUNT)])
+    batched = [workspace.records.get(SYSTEM, "gadget", record_id) for record_id in ids]
+    assert [_comparable(r) for r in batched] == [_comparable(r) for r in one_by_one]
+    assert batched[1]["notes"] == "tab\there, back\\slash,\nsecond line"
+    assert batched[0]["specs"] is None and batched[1]["specs"] == {"a": [1, None], "b": "x"}
+    history = workspace.records.history(SYSTEM, "gadget", ids[1], {}).data
+    assert history[0]["changes"]["api_key"] == [None, "********"]
+    assert history[0]["changes"]["notes"] == [None, "tab\there, back\\slash,\nsecond line"]
+    assert any(copies) is (backend == "postgresql")  # SQLite: executemany
+
+
+def test_a_refused_row_fails_the_whole_batch_and_the_transaction_goes_on(workspace, copies):
+    workspace.records.create(SYSTEM, "gadget", {"name": "First", "email": "taken@example.test"})
+    documents = [_document(i, "Batched") for i in range(COUNT)]
+    documents[-1]["email"] = "taken@example.test"  # the unique index refuses it
+    with write_transaction(workspace.db) as conn:
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            _create_batch(workspace, conn, documents)
+        _create_batch(workspace, conn, documents[:-1])
+    names = {r["name"] for r in workspace.records.list(SYSTEM, "gadget", {"limit": "500"}).data}
+    assert names == {"First"} | {d["name"] for d in documents[:-1]}
+
+
+def test_rows_that_leave_out_a_column_store_what_executemany_stores(workspace, copies, backend):
+    """A left-out column is SQL NULL, a None given for a JSON column is a JSON null."""
+    audit = st.audit
+    now = workspace.records.clock()
+
+    def entries(record_id: str) -> list[dict]:
+        rows = [{"id": new_id(), "at": now, "action": "note", "entity": "gadget", "record_id": record_id}]
+        return [{**rows[0], "id": new_id(), **({"changes": None} if i % 2 else {})} for i in range(COUNT)]
+
+    with write_transaction(workspace.db) as conn:
+        execute_grouped(conn, audit.insert(), entries("copied"))
+        for start in range(0, COUNT, 10):  # too few rows to COPY: executemany
+            execute_grouped(conn, audit.insert(), entries("one-by-one")[start : start + 10])
+        stored = {
+            record_id: sorted(
+                conn.execute(
+                    sa.select(audit.c.changes.is_(None), sa.cast(audit.c.changes, sa.String)).where(
+                        audit.c.record_id == record_id
+                    )
+                ).all()
+            )
+            for record_id in ("copied", "one-by-one")
+        }
+    assert stored["copied"] == stored["one-by-one"]
+    assert {row[0] for row in stored["copied"]} == {True, False}
+    assert copies[0] is (backend == "postgresql") and not any(copies[1:])
