@@ -37,7 +37,7 @@ from engine.errors import TesseraError
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.database import hold_row, read_transaction, write_transaction
-from engine.storage.write_batch import batched_writes
+from engine.storage.write_batch import batched_writes, flush_updates
 
 log = logging.getLogger("tessera.automation")
 
@@ -114,6 +114,10 @@ def _fire_batch(ws: Any, now: dt.datetime, batch: int, savepoints: bool) -> tupl
         with batched_writes(conn):  # record updates, audit entries, clocks: sent together
             _prepare(run, timers)
             fired = sum(_fire_one(run, timer, savepoints) for timer in timers)
+            try:  # a kept update the database refuses fails here, after its timer's turn
+                flush_updates(conn)
+            except FAILURES as exc:
+                raise _Failed() from exc  # with a savepoint per timer, each sent its own
         return len(timers), fired
 
 
@@ -136,7 +140,9 @@ def _fire_one(run: TimerRun, timer: DueTimer, savepoints: bool) -> int:
             raise _Failed() from exc
     try:
         with run.conn.begin_nested():
-            return _fire(run, entity, timer)
+            fired = _fire(run, entity, timer)
+            flush_updates(run.conn)  # a kept update the database refuses fails this timer
+            return fired
     except FAILURES as exc:  # its effects are rolled back; the others stand
         run.prepared.clear()  # what components cached may hold what was rolled back
         _mark_failed(run.conn, timer, exc)

@@ -15,7 +15,9 @@ transaction (held, see ``engine.storage.database.hold_row``), so its version che
 fail, and the kept ``UPDATE`` s of one row merge into one. Unlike the rows above, kept updates
 are sent before any other statement runs on the connection (a read, a write, a savepoint),
 so nothing the transaction runs ever sees the row as it was; a batch of escalations that
-writes each ticket two or three times sends one ``executemany`` for the batch.
+writes each ticket two or three times sends one ``executemany`` for the batch. Code that
+isolates a failure in a savepoint inside a block calls :func:`flush_updates` before the
+savepoint ends, so a refused update fails inside it (the release does not send them).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ReleaseSavepointClause, RollbackToSavepointClause
 
 from engine.errors import PreconditionFailed
 from engine.storage.bulk_copy import copy_rows
@@ -144,10 +147,17 @@ def execute_grouped(conn: Connection, statement: Any, rows: list[dict[str, Any]]
         conn.execute(statement, group)
 
 
-def _before_execute(conn: Connection, *_args: Any) -> None:
+def _before_execute(conn: Connection, statement: Any, *_args: Any) -> None:
+    """Send the kept updates before any statement, except a savepoint's release or rollback:
+    a failed release leaves SQLAlchemy unable to roll the savepoint back, and a rollback
+    drops them (:func:`_drop_updates`); what a released savepoint kept goes with the next
+    statement, as its enclosing transaction's."""
     info = live_info(conn)
-    if info is not None and info.get(UPDATES):
+    if info is not None and info.get(UPDATES) and not isinstance(statement, _SAVEPOINT_ENDS):
         flush_updates(conn)
+
+
+_SAVEPOINT_ENDS = (ReleaseSavepointClause, RollbackToSavepointClause)
 
 
 def _drop_updates(conn: Connection, *_args: Any) -> None:

@@ -2,7 +2,8 @@
 
 The pack ``tests/packs/auto_timers`` nudges every client a day after it was created (a task
 naming the client and its city, or a welcome for clients in Hamburg); clients in explosives
-fail their nudge, retail clients get a WELCOME voucher whose code is unique, and a removals
+fail their nudge, retail clients get a WELCOME voucher whose code is unique, printers have
+their voucher's code set to PRINTED (also refused the second time), and a removals
 client moves the client called Next to Hamburg. Its SLA chases a deal a day after it was
 created; chasing one of Acme's deals settles all of them.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from engine.actor import SYSTEM
 from engine.app import create_app
 from engine.automation import rules
 from engine.automation.timers import fire_due, next_due
@@ -79,6 +81,24 @@ def test_a_value_the_database_refuses_fails_only_that_timer(office: Office) -> N
     vouchers = office.api.get("voucher").get_json()["data"]
     assert [(v["code"], v["client"]) for v in vouchers] == [("WELCOME", first["id"])]
     assert office.tasks() == ["Nudge Corner shop in Kiel"]
+    state, payload = office.timers()[second["id"]]
+    assert state == "failed" and payload["error"]
+
+
+@pytest.mark.parametrize("savepoints", [False, True], ids=["savepoints-after-a-failure", "savepoints-always"])
+def test_an_update_the_database_refuses_fails_only_that_timer(office: Office, savepoints: bool) -> None:
+    """A record update of a batch waits (it is sent with the next statement or at the batch's
+    end), so the database may refuse it after its timer's turn: still only that timer fails."""
+    first = office.create(0, "client", name="Print shop", city="Kiel", industry="printing")
+    second = office.create(1, "client", name="Press", city="Ulm", industry="printing")
+    for client, code in ((first, "P-1"), (second, "P-2")):
+        office.ws.records.create(SYSTEM, "voucher", {"code": code, "client": client["id"]})
+    assert fire_due(office.ws, LATER, savepoints=savepoints) == 1
+    vouchers = office.api.get("voucher").get_json()["data"]
+    assert sorted((v["code"], v["client"]) for v in vouchers) == sorted(
+        [("PRINTED", first["id"]), ("P-2", second["id"])]
+    )
+    assert office.tasks() == ["Nudge Print shop in Kiel"]
     state, payload = office.timers()[second["id"]]
     assert state == "failed" and payload["error"]
 

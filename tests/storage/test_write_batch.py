@@ -134,6 +134,16 @@ def test_a_kept_update_is_sent_before_any_other_statement(workspace):
         assert conn.execute(sa.select(table.c.count).where(table.c.id == record["id"])).scalar() == 5
 
 
+def test_a_released_savepoint_keeps_its_kept_updates(workspace):
+    record = workspace.records.create(SYSTEM, "gadget", {"name": "Released"})
+    with write_transaction(workspace.db) as conn, batched_writes(conn):
+        with conn.begin_nested():
+            _update(workspace, conn, record["id"], {"count": 4})
+        _update(workspace, conn, record["id"], {"notes": "after"})
+    stored = workspace.records.get(SYSTEM, "gadget", record["id"])
+    assert (stored["count"], stored["notes"], stored["version"]) == (4, "after", 3)
+
+
 def test_a_rolled_back_savepoint_drops_its_kept_updates(workspace):
     record = workspace.records.create(SYSTEM, "gadget", {"name": "Undone"})
     with write_transaction(workspace.db) as conn, batched_writes(conn):
