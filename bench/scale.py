@@ -22,8 +22,9 @@ history) and the API calls behind it (the record, three related lists, the timel
 the account with the most activities and for random accounts; global search
 ``/app/search?q=``; every shipped dashboard (``GET /api/v1/dashboards/NAME``) as the admin
 and the home dashboard of the rep and of the manager: as kept figures (a second view within
-``TESSERA_DASHBOARD_CACHE_SECONDS``), computed afresh (``?refresh=true``) and right after a
-record they count changed.
+``TESSERA_DASHBOARD_CACHE_SECONDS``), computed afresh (``?refresh=true``), right after a
+record they count changed, and as the first view of a new viewer with the same scope (the
+answers shared between viewers, ``engine.dashboard_cache.shared_for``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from seed_large import DEFAULT_PG, LOGINS, PASSWORD, config_for  # noqa: E402
 
 from engine.app import create_app  # noqa: E402
 from engine.change_feed import Change, feed_for  # noqa: E402
+from engine.dashboard_cache import cache_for  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -183,7 +185,15 @@ def operations(
             ops.append((f"dashboard {name}", role, lambda n, d=name: f"/api/v1/dashboards/{d}"))
             ops.append((f"dashboard {name}, computed", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
             ops.append((f"dashboard {name}, after a change", role, lambda n, d=name, e=entities: changed(ws, d, e)))
+            ops.append((f"dashboard {name}, new viewer", role, lambda n, d=name: new_viewer(ws, d)))
     return ops
+
+
+def new_viewer(ws: Workspace, name: str) -> str:
+    """The dashboard's URL, after forgetting every viewer's assembled figures: the first view of
+    another viewer with the same scope (another admin), who gets the shared answers."""
+    cache_for(ws).clear()
+    return f"/api/v1/dashboards/{name}"
 
 
 def changed(ws: Workspace, name: str, entities: list[str]) -> str:

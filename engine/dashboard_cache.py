@@ -1,21 +1,29 @@
-"""Computed dashboard figures, kept for a short while per viewer.
+"""Computed dashboard figures, kept for a while: per viewer, and shared between viewers.
 
 A dashboard over millions of records runs a dozen aggregates, each reading a large part of
 a table; computing them at every view is what makes a dashboard slow, not any one query.
-The figures of a viewer (the same user, roles, filters, language, day and time zone, and
-metadata version) are kept for ``dashboard_cache_seconds`` (``TESSERA_DASHBOARD_CACHE_SECONDS``,
-default 60; 0 turns the cache off) and go stale as soon as the change feed reports a change
-to one of the entities the dashboard's widgets count. With ``TESSERA_REDIS_URL`` the feed
-covers every process; without it, a change made in another process shows once the figures
-expire. Figures that a widget's filter reads through a link into another entity, or that
-depend on the time of day, are also at most that old.
+Two caches keep what was computed, both for ``dashboard_cache_seconds``
+(``TESSERA_DASHBOARD_CACHE_SECONDS``, default 60; 0 turns them off), and both go stale as
+soon as the change feed reports a change to an entity they count. With ``TESSERA_REDIS_URL``
+the feed covers every process; without it, a change made in another process shows once the
+figures expire. Figures that a widget's filter reads through a link into another entity, or
+that depend on the time of day, are also at most that old.
 
-Stale or expired figures are computed again at the next view, which waits for them, so a
-user's own edit shows on their next view. Except when computing them took long
-(:data:`SLOW`, a dashboard over a million tickets): the viewer then gets the figures they
-had at once, marked ``stale``, while a background thread computes fresh ones for the view
-after (one at a time per viewer and dashboard; never figures older than
-:data:`STALE_LIMIT`). The answer says when its figures were computed (``as_of``);
+- :func:`shared_for`: the answers of the aggregates, kept per *fingerprint*
+  (``Records.aggregate_key``: the SQL the reader would send, with its parameters), so every
+  viewer who would send the same statements shares them: all admins, whoever opens the
+  support dashboard first. This is where the time goes, so this cache never makes a viewer
+  wait for a slow computation it already has figures for: when computing them took long
+  (:data:`SLOW`), a stale entry answers at once, marked ``stale``, while a background
+  thread computes fresh ones for the view after (one at a time per entry; never figures
+  older than :data:`STALE_LIMIT`), and a warming thread computes again, before they get that
+  old, the entries viewed within :data:`WARM_WINDOW`.
+- :func:`cache_for`: a viewer's assembled dashboard (the same user, roles, filters,
+  language, day and time zone, and metadata version), computed again whenever it is stale
+  or was assembled from stale answers: cheap, since the answers are kept below it.
+
+So a user's own edit shows on their next view unless the dashboard is slow, and then on
+the view after. The answer says when its oldest figures were computed (``as_of``);
 ``?refresh=true`` computes them now and waits.
 """
 
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 import time
 import weakref
@@ -42,6 +51,11 @@ SIZE = 512
 SLOW = 0.25
 #: stale figures older than this (seconds) are computed again while the viewer waits
 STALE_LIMIT = 15 * 60
+#: shared figures viewed within this many seconds are kept warm: computed again in the
+#: background before they reach :data:`STALE_LIMIT`
+WARM_WINDOW = 60 * 60
+#: seconds between two looks of the warming thread
+WARM_EVERY = 60
 
 Compute = Callable[[], dict[str, Any]]
 
@@ -52,7 +66,10 @@ class _Entry:
     entities: frozenset[str]
     computed: float  # when (monotonic)
     cost: float  # how long computing them took, in seconds
+    compute: Compute
+    used: float  # when last viewed (monotonic)
     stale: bool = False  # an entity they count changed since
+    generation: int = 0  # the source cache's generation they were computed from
 
 
 class DashboardCache:
@@ -62,8 +79,17 @@ class DashboardCache:
         seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
         later: Callable[[Callable[[], None]], Any] | None = None,
+        slow: float | None = None,
+        warm: bool = False,
+        source: DashboardCache | None = None,
     ) -> None:
         self.ws, self.seconds, self.monotonic = ws, seconds, monotonic
+        self.slow = slow  # None: :data:`SLOW`
+        self.warm_up = warm  # keep recently viewed figures from growing too old (a thread)
+        self._warmer: threading.Thread | None = None
+        self._closed = threading.Event()
+        self.source = source  # figures computed from this cache's go stale when it computes anew
+        self.generation = 0  # how many times this cache computed figures
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._changes: Subscription | None = None
@@ -81,12 +107,14 @@ class DashboardCache:
         now = self.monotonic()
         with self._lock:
             entry = self._entries.get(key)
+            if entry is not None:
+                entry.used = now
             if entry is None or refresh:
                 entry = None
-            elif now - entry.computed < self.seconds and not entry.stale:
+            elif now - entry.computed < self.seconds and not self._outdated(entry):
                 self._entries.move_to_end(key)
                 return entry.figures
-            elif entry.cost < SLOW or now - entry.computed > STALE_LIMIT:
+            elif entry.cost < (SLOW if self.slow is None else self.slow) or now - entry.computed > STALE_LIMIT:
                 entry = None
             elif key in self._refreshing:
                 return {**entry.figures, "stale": True}
@@ -97,16 +125,48 @@ class DashboardCache:
         self._refresh_later(key, entities, compute)
         return {**entry.figures, "stale": True}
 
+    def _outdated(self, entry: _Entry) -> bool:
+        """Stale, computed from stale figures, or from figures since computed anew."""
+        source = 0 if self.source is None else self.source.generation
+        return entry.stale or bool(entry.figures.get("stale")) or entry.generation != source
+
     def _compute(self, key: Hashable, entities: frozenset[str], compute: Compute) -> dict[str, Any]:
         started = self.monotonic()
+        generation = 0 if self.source is None else self.source.generation
         figures = self._stamped(compute())
         done = self.monotonic()
         with self._lock:
-            self._entries[key] = _Entry(figures, entities, done, done - started)
+            self.generation += 1
+            old = self._entries.get(key)  # a warming refresh is no view
+            used = old.used if old else done
+            self._entries[key] = _Entry(figures, entities, done, done - started, compute, used, generation=generation)
             self._entries.move_to_end(key)
             while len(self._entries) > SIZE:
                 self._entries.popitem(last=False)
+            if self.warm_up and self._warmer is None and self.later is None:
+                self._warmer = threading.Thread(
+                    target=_keep_warm, args=(weakref.ref(self), self._closed), name="tessera-dashboards", daemon=True
+                )
+                self._warmer.start()
         return figures
+
+    def warm(self) -> int:
+        """Compute again, in the background, the figures viewed within :data:`WARM_WINDOW`
+        that are stale or will soon be too old to show (two thirds of :data:`STALE_LIMIT`),
+        so their next viewer does not wait; how many refreshes were started."""
+        now = self.monotonic()
+        with self._lock:
+            due = [
+                (key, entry)
+                for key, entry in self._entries.items()
+                if key not in self._refreshing
+                and now - entry.used < WARM_WINDOW
+                and (entry.stale or now - entry.computed > STALE_LIMIT * 2 / 3)
+            ]
+            self._refreshing.update(key for key, _ in due)
+        for key, entry in due:
+            self._refresh_later(key, entry.entities, entry.compute)
+        return len(due)
 
     def _refresh_later(self, key: Hashable, entities: frozenset[str], compute: Compute) -> None:
         def run() -> None:
@@ -151,23 +211,62 @@ class DashboardCache:
 
     def _stamped(self, figures: dict[str, Any]) -> dict[str, Any]:
         now: dt.datetime = self.ws.records.clock()
-        return {**figures, "as_of": now.astimezone(dt.UTC).isoformat(timespec="seconds")}
+        return {"as_of": now.astimezone(dt.UTC).isoformat(timespec="seconds"), **figures}
+
+    def clear(self) -> None:
+        """Forget every kept figure (as a new process would start)."""
+        with self._lock:
+            self._entries.clear()
 
     def close(self) -> None:
+        self._closed.set()
         if self._changes is not None:
             self._changes.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-_caches: weakref.WeakKeyDictionary[Any, DashboardCache] = weakref.WeakKeyDictionary()
+def _keep_warm(ref: weakref.ref[DashboardCache], closed: threading.Event) -> None:
+    """The warming thread: holds its cache weakly, so a workspace let go stops it."""
+    while not closed.wait(WARM_EVERY):
+        cache = ref()
+        if cache is None:
+            return
+        try:
+            cache._forget_changed()
+            cache.warm()
+        except Exception:  # the next look tries again
+            log.exception("keeping dashboard figures warm failed")
+        del cache
+
+
+_caches: weakref.WeakKeyDictionary[Any, dict[str, DashboardCache]] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 
 def cache_for(ws: Any) -> DashboardCache:
-    """The dashboard cache of a workspace (one per workspace object)."""
+    """The workspace's assembled dashboards, per viewer: computed again while the viewer
+    waits whenever stale, since the slow part is kept in :func:`shared_for`."""
+    return _cache(ws, "viewers", slow=math.inf, source=shared_for(ws))
+
+
+def shared_for(ws: Any) -> DashboardCache:
+    """The workspace's aggregate answers, shared by every viewer with the same fingerprint."""
+    return _cache(ws, "shared", warm=True)
+
+
+def shared_answers(ws: Any, actor: Any, entity: str, bodies: list[Any], refresh: bool = False) -> dict[str, Any]:
+    """``Records.aggregate_many``'s answers (``"answers"``), kept in :func:`shared_for` under
+    the reader's fingerprint, with their ``as_of`` and, when kept ones are stale, ``stale``."""
+    key = ws.records.aggregate_key(actor, entity, bodies)
+    return shared_for(ws).figures(
+        key, frozenset({entity}), lambda: {"answers": ws.records.aggregate_many(actor, entity, bodies)}, refresh
+    )
+
+
+def _cache(ws: Any, kind: str, **options: Any) -> DashboardCache:
     with _caches_lock:
-        cache = _caches.get(ws)
-        if cache is None:
-            cache = _caches[ws] = DashboardCache(ws, ws.config.dashboard_cache_seconds)
-        return cache
+        caches = _caches.setdefault(ws, {})
+        if kind not in caches:
+            caches[kind] = DashboardCache(ws, ws.config.dashboard_cache_seconds, **options)
+        return caches[kind]

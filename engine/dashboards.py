@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine.actor import Actor
-from engine.dashboard_cache import cache_for
+from engine.dashboard_cache import cache_for, shared_answers
 from engine.dashboard_daily import local_day, period_condition, quote_of_the_day, today_figures, zone_of
 from engine.dashboard_definitions import (  # noqa: F401 - CHARTS, PLAIN, TABLE_ROWS for the pages
     CHARTS,
@@ -262,17 +262,25 @@ def compute(
     key = (name, viewer, filters, locale, day, str(zone), snap.version)
     entities = frozenset(w.entity for w in dashboard.widgets if w.entity)
     figures = cache_for(ws).figures(
-        key, entities, lambda: _compute(ws, snap, actor, dashboard, filters, locale, (day, zone)), refresh
+        key, entities, lambda: _compute(ws, snap, actor, dashboard, filters, locale, (day, zone), refresh), refresh
     )
     return copy.deepcopy(figures)  # the pages decorate their copy
 
 
 def _compute(
-    ws: Any, snap: Any, actor: Actor, dashboard: Dashboard, filters: Filters, locale: str, today: tuple[dt.date, Any]
+    ws: Any,
+    snap: Any,
+    actor: Actor,
+    dashboard: Dashboard,
+    filters: Filters,
+    locale: str,
+    today: tuple[dt.date, Any],
+    refresh: bool = False,
 ) -> dict[str, Any]:
     day, zone = today
     record_widgets = [w for w in dashboard.widgets if w.entity and w.type not in ("today", "daily_quote")]
-    figures = _figures(ws, snap, actor, record_widgets, filters, locale, today)
+    kept: list[dict[str, Any]] = []  # the shared answers used, with their as_of and stale
+    figures = _figures(ws, snap, actor, record_widgets, filters, locale, today, refresh, kept)
     widgets = []
     for widget in dashboard.widgets:
         if widget.type == "today":
@@ -281,7 +289,12 @@ def _compute(
             widgets.append({**_head(widget, locale), **quote_of_the_day(widget.quotes, day, locale)})
         else:
             widgets.append(figures[widget.name])
-    return {**summary(dashboard, locale), "filters": filters.as_dict(), "widgets": widgets}
+    out = {**summary(dashboard, locale), "filters": filters.as_dict(), "widgets": widgets}
+    if kept:
+        out["as_of"] = min(k["as_of"] for k in kept)
+    if any(k.get("stale") for k in kept):
+        out["stale"] = True
+    return out
 
 
 def _figures(
@@ -292,9 +305,13 @@ def _figures(
     filters: Filters,
     locale: str,
     today: tuple[dt.date, Any],
+    refresh: bool,
+    kept: list[dict[str, Any]],
 ) -> dict[str, dict[str, Any]]:
     """The figures of the record widgets by name. The aggregates of the widgets over one
-    entity are asked for together (``Records.aggregate_many``: one scan of the table)."""
+    entity are asked for together (``Records.aggregate_many``: one scan of the table), and
+    their answers are shared with every viewer who would send the same SQL
+    (``engine.dashboard_cache.shared_for``); each answer used is added to ``kept``."""
     heads: dict[str, dict[str, Any]] = {}
     bodies: dict[str, dict[str, Any]] = {}
     for widget in widgets:
@@ -306,7 +323,9 @@ def _figures(
     for entity_name in dict.fromkeys(w.entity for w in widgets if w.name in bodies):
         named = [w.name for w in widgets if w.entity == entity_name and w.name in bodies]
         try:
-            found = ws.records.aggregate_many(actor, entity_name, [bodies[n] for n in named])
+            shared = shared_answers(ws, actor, entity_name or "", [bodies[n] for n in named], refresh)
+            kept.append(shared)
+            found = shared["answers"]
         except TesseraError as exc:  # e.g. an entity this viewer may not list
             found = [exc] * len(named)
         answers.update(zip(named, found, strict=True))

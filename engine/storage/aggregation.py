@@ -15,8 +15,10 @@ groups by ``"2026-03"``, ``:day`` by ``"2026-03-14"``, ``:quarter`` by ``"2026-Q
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
@@ -266,6 +268,40 @@ def aggregate_many(
             except TesseraError as exc:
                 out[i] = exc
     return out
+
+
+#: the moment a fingerprint's SQL is compiled for: answers are kept a while, not per second
+_ANY_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def fingerprint(snap: Any, entity: EntityDef, bodies: list[Any], rc: ReadContext, dialect: Any) -> Hashable:
+    """What the answers of :func:`aggregate_many` depend on besides the stored rows: the SQL
+    it would send, with its parameters, for this reader and day.
+
+    Two readers with the same fingerprint get the same answers (the same statements reach
+    the database), so they can share them: every admin sees the same support dashboard,
+    while a rep's predicate names the rep and a manager's their team. The current moment is
+    left out (kept answers are at most a few minutes old anyway), the current day is not.
+    """
+    probe = replace(rc, sql=replace(rc.sql, now=_ANY_MOMENT))
+    table = snap.tables.main(entity.name)
+    parts: list[Any] = [snap.version, entity.name, rc.sql.today, json.dumps(bodies, sort_keys=True, default=str)]
+    parts += [_compiled(c, dialect) for c in _base(snap, entity, table, probe)]
+    for body in bodies:
+        try:
+            query = _prepare(snap, entity, table, body, probe)
+        except TesseraError as exc:
+            parts.append(repr(exc))
+            continue
+        parts += [_compiled(query.condition, dialect)] + [_compiled(v, dialect) for v in query.values.values()]
+    return tuple(parts)
+
+
+def _compiled(clause: Any, dialect: Any) -> Hashable:
+    if clause is None:
+        return None
+    compiled = clause.compile(dialect=dialect)
+    return str(compiled), repr(sorted(compiled.params.items()))
 
 
 def _apart(conn: Connection, compute: Callable[[], T], failed: T | None = None) -> T:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from engine.errors import (
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
-from engine.storage.aggregation import aggregate, aggregate_many, uncomputable
+from engine.storage.aggregation import aggregate, aggregate_many, fingerprint, uncomputable
 from engine.storage.bulk import bulk_write
 from engine.storage.create_batch import emit_create, finish_create, prepare_create
 from engine.storage.database import held_row, hold_row, read_transaction, write_transaction
@@ -220,6 +220,13 @@ class Records:
         entity = self._entity(snap, actor, entity_name)
         with self._reading() as conn:
             return aggregate_many(conn, snap, entity, bodies, self._rc(actor, snap))
+
+    def aggregate_key(self, actor: Actor, entity_name: str, bodies: builtins.list[Any]) -> Hashable:
+        """What :meth:`aggregate_many`'s answers depend on besides the stored records: equal
+        for readers who would send the same SQL (``aggregation.fingerprint``)."""
+        snap = self.ws.snapshot()
+        entity = self._entity(snap, actor, entity_name)
+        return fingerprint(snap, entity, bodies, self._rc(actor, snap), self.ws.db.dialect)
 
     def related(self, actor: Actor, entity_name: str, record_id: str, link: str, params: Mapping[str, str]) -> Page:
         """Records related to one record: a ``links`` field of it, or records of another

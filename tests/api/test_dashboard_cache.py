@@ -16,7 +16,7 @@ from engine import dashboard_cache
 from engine.actor import Actor
 from engine.app import create_app
 from engine.change_feed import Change, feed_for
-from engine.dashboard_cache import SLOW, STALE_LIMIT, DashboardCache, cache_for
+from engine.dashboard_cache import SLOW, STALE_LIMIT, DashboardCache, shared_for
 from engine.security.users import create_user, ensure_roles
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, Api, make_config, sign_in
@@ -193,7 +193,7 @@ def test_through_the_api_a_slow_dashboard_answers_stale_then_fresh(setup, monkey
     monkeypatch.setattr(dashboard_cache, "SLOW", 0.0)  # every dashboard counts as slow to compute
     rep, held = setup["rep"], []
     assert deals(rep) == 0
-    cache_for(setup["ws"]).later = held.append  # background refreshes wait for the test
+    shared_for(setup["ws"]).later = held.append  # background refreshes wait for the test
     assert rep.post("deal", {"name": "A", "stage": "lead", "amount": "10"}).status_code == 201
     board = rep.get("/api/v1/dashboards/pipeline").get_json()
     assert board["stale"] is True and deals(rep) == 0
@@ -204,7 +204,7 @@ def test_through_the_api_a_slow_dashboard_answers_stale_then_fresh(setup, monkey
     assert len(held) == 1  # one refresh, however many views
     held.pop()()
     assert deals(rep) == 1
-    cache_for(setup["ws"]).later = None  # now on the cache's own thread
+    shared_for(setup["ws"]).later = None  # now on the cache's own thread
     assert rep.post("deal", {"name": "C", "stage": "lead", "amount": "10"}).status_code == 201
     deadline = time.monotonic() + 30
     while "stale" in (board := rep.get("/api/v1/dashboards/pipeline").get_json()):

@@ -1,0 +1,152 @@
+"""Dashboard aggregates are shared between viewers who would send the same SQL
+(``engine.dashboard_cache.shared_for``): a second admin's first view reuses what the first
+admin's view computed, a rep never gets another rep's figures, and a slow dashboard's
+shared figures are kept warm so nobody waits for them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import dashboard_cache
+from engine.actor import Actor
+from engine.app import create_app
+from engine.change_feed import Change, feed_for
+from engine.dashboard_cache import STALE_LIMIT, WARM_WINDOW, DashboardCache, shared_for
+from engine.security.users import create_user, ensure_roles
+from engine.workspace import Workspace
+from tests.conftest import PASSWORD, make_config, sign_in
+
+
+def deals(api: Any) -> int:
+    board = api.get("/api/v1/dashboards/pipeline")
+    assert board.status_code == 200, board.get_json()
+    return int(next(w for w in board.get_json()["widgets"] if w["name"] == "deals")["value"])
+
+
+@pytest.fixture
+def setup(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    config = make_config(database_url, tmp_path, ("dash_kit",))
+    ws = Workspace(config, meta_check_interval=0)
+    ws.install()
+    ensure_roles(ws)
+    roles = {"admin": ["admin"], "admin2": ["admin"], "rep": ["sales_rep"], "rep2": ["sales_rep"]}
+    users = {who: create_user(ws, f"{who}@test.dev", who.title(), PASSWORD, r) for who, r in roles.items()}
+    client = create_app(ws.config, ws).test_client()
+    computed: list[str | None] = []  # the reader of every aggregate computation, in order
+    aggregate_many = ws.records.aggregate_many
+
+    def counting(actor: Actor, entity: str, bodies: list[Any]) -> list[Any]:
+        computed.append(actor.user_id)
+        return aggregate_many(actor, entity, bodies)
+
+    monkeypatch.setattr(ws.records, "aggregate_many", counting)
+    yield {
+        "ws": ws,
+        "computed": computed,
+        "ids": {who: u["id"] for who, u in users.items()},
+        **{who: sign_in(client, f"{who}@test.dev") for who in roles},
+    }
+    ws.close()
+
+
+def add_deal(setup: dict[str, Any], owner: str = "rep") -> None:
+    assert setup[owner].post("deal", {"name": "D", "stage": "lead", "amount": "10"}).status_code == 201
+
+
+def test_a_second_admin_reuses_the_first_admins_figures(setup):
+    add_deal(setup)
+    assert deals(setup["admin"]) == 1
+    assert setup["computed"] == [setup["ids"]["admin"]]
+    assert deals(setup["admin2"]) == 1  # another viewer, the same SQL: nothing computed
+    assert setup["computed"] == [setup["ids"]["admin"]]
+    add_deal(setup)  # a change: the next view computes again, once for both admins
+    assert deals(setup["admin2"]) == 2 and deals(setup["admin"]) == 2
+    assert setup["computed"] == [setup["ids"]["admin"], setup["ids"]["admin2"]]
+
+
+def test_readers_with_their_own_scope_never_share(setup):
+    add_deal(setup, "rep")
+    assert deals(setup["rep"]) == 1
+    assert deals(setup["rep2"]) == 0  # a rep's predicate names the rep: not the same SQL
+    assert deals(setup["admin"]) == 1
+    assert setup["computed"] == [setup["ids"][who] for who in ("rep", "rep2", "admin")]
+
+
+def test_a_new_viewer_of_a_slow_dashboard_gets_the_shared_figures_at_once(setup, monkeypatch):
+    monkeypatch.setattr(dashboard_cache, "SLOW", 0.0)  # every dashboard counts as slow to compute
+    held: list[Any] = []
+    assert deals(setup["admin"]) == 0
+    shared_for(setup["ws"]).later = held.append  # background refreshes wait for the test
+    add_deal(setup)
+    board = setup["admin2"].get("/api/v1/dashboards/pipeline").get_json()
+    assert board["stale"] is True and deals(setup["admin2"]) == 0  # the first view does not wait
+    assert len(held) == 1 and len(setup["computed"]) == 1
+    held.pop()()
+    assert deals(setup["admin2"]) == 1 and deals(setup["admin"]) == 1
+    assert "stale" not in setup["admin"].get("/api/v1/dashboards/pipeline").get_json()
+    assert len(setup["computed"]) == 2
+
+
+def test_refresh_computes_the_shared_figures_again(setup):
+    assert deals(setup["admin"]) == 0
+    other = Workspace(setup["ws"].config, meta_check_interval=0)  # another process: its changes reach no feed here
+    rep = Actor(setup["ids"]["rep"], frozenset({"sales_rep"}))
+    other.records.create(rep, "deal", {"name": "B", "stage": "lead", "amount": "5"})
+    other.close()
+    assert deals(setup["admin2"]) == 0  # shared, and this process was not told
+    board = setup["admin2"].get("/api/v1/dashboards/pipeline?refresh=true").get_json()
+    assert next(w for w in board["widgets"] if w["name"] == "deals")["value"] == 1
+    assert deals(setup["admin"]) == 1  # the refreshed figures are the shared ones
+
+
+class Clocked:
+    """A shared cache on a fake clock whose background refreshes wait for the test."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.now, self.queued, self.computed = [0.0], [], 0
+        self.cache = DashboardCache(workspace, 60, monotonic=lambda: self.now[0], later=self.queued.append)
+
+    def compute(self) -> dict[str, Any]:
+        self.computed += 1
+        return {"n": self.computed}
+
+    def view(self, key: str = "k") -> dict[str, Any]:
+        return self.cache.figures(key, frozenset({"deal"}), self.compute)
+
+    def run_queued(self) -> None:
+        queued, self.queued[:] = list(self.queued), []
+        for job in queued:
+            job()
+
+
+def test_figures_viewed_lately_are_computed_again_before_they_grow_too_old(workspace):
+    board = Clocked(workspace)
+    board.view()
+    board.now[0] = STALE_LIMIT * 2 / 3 + 1
+    assert board.cache.warm() == 1 and board.cache.warm() == 0  # one refresh at a time
+    board.run_queued()
+    assert board.computed == 2
+    board.now[0] += STALE_LIMIT / 2  # young enough: nothing to warm
+    assert board.cache.warm() == 0
+    board.now[0] = WARM_WINDOW + 1  # old again, but warming is no view: not viewed lately
+    assert board.cache.warm() == 0
+    board.now[0] = WARM_WINDOW - 10
+    board.view()  # a view (which computes: a fast dashboard) makes them wanted again
+    board.now[0] = WARM_WINDOW + STALE_LIMIT
+    assert board.cache.warm() == 1
+    board.cache.close()
+
+
+def test_figures_an_entity_change_made_stale_are_warmed(workspace):
+    board = Clocked(workspace)
+    board.view()
+    feed_for(workspace).publish([Change("deal", "d1", 2, "update")])
+    board.cache._forget_changed()
+    assert board.cache.warm() == 1
+    board.run_queued()
+    assert board.view()["n"] == 2 and board.computed == 2  # fresh again: the view computes nothing
+    board.cache.close()
