@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -42,15 +41,12 @@ from engine.dashboard_definitions import (  # noqa: F401 - CHARTS, PLAIN, TABLE_
     column_kind,
     dashboards,
 )
+from engine.dashboard_rows import ID, quote, table, titles
 from engine.errors import BadRequest, NotFound, TesseraError
 from engine.meta.model import EntityDef
 from engine.security.users import own_profile
 from engine.storage.aggregation import split_group
 from engine.storage.derivation import label_text
-from engine.storage.listing import SYSTEM_TYPES
-
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
 
 # --- figures -----------------------------------------------------------------------------
 
@@ -85,7 +81,7 @@ class Filters:
         owner = params.get("owner") or None
         if owner == "me":
             owner = actor.user_id
-        if owner is not None and not _ID.match(owner):
+        if owner is not None and not ID.match(owner):
             raise BadRequest(f"owner must be a user id or 'me', not {owner!r}")
         return cls(start, end, owner)
 
@@ -105,10 +101,6 @@ def wants_refresh(params: Any) -> bool:
     return raw in ("true", "1")
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _literal(value: Any, kind: str | None) -> str:
     """``value`` (as the API returns it) written as a DSL literal of a ``kind`` field."""
     if value is None:
@@ -124,7 +116,7 @@ def _literal(value: Any, kind: str | None) -> str:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
         return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return _quote(str(value))
+    return quote(str(value))
 
 
 def _moment(day: dt.date, kind: str | None) -> str:
@@ -172,7 +164,7 @@ def global_conditions(widget: Widget, filters: Filters) -> list[str]:
         else:
             parts.append(f"{widget.date_field} <= {filters.end.isoformat()}")
     if filters.owner and widget.owner_field:
-        parts.append(f"{widget.owner_field} == {_quote(filters.owner)}")
+        parts.append(f"{widget.owner_field} == {quote(filters.owner)}")
     return parts
 
 
@@ -336,7 +328,8 @@ def _figures(
             answer = answers.get(widget.name)
             if isinstance(answer, TesseraError):
                 raise answer
-            out[widget.name] = _finish(ws, snap, actor, widget, head, answer.data if answer else None, locale)
+            rows = answer.data if answer else None
+            out[widget.name] = _finish(ws, snap, actor, widget, head, rows, locale, (refresh, kept))
         except TesseraError as exc:  # e.g. a field hidden from this viewer: the other widgets still show
             out[widget.name] = {
                 **_head(widget, locale),
@@ -394,14 +387,22 @@ def _request(
 
 
 def _finish(
-    ws: Any, snap: Any, actor: Actor, widget: Widget, out: dict[str, Any], rows: list[Any] | None, locale: str
+    ws: Any,
+    snap: Any,
+    actor: Actor,
+    widget: Widget,
+    out: dict[str, Any],
+    rows: list[Any] | None,
+    locale: str,
+    shared: tuple[bool, list[Any]],
 ) -> dict[str, Any]:
-    """A record widget's figures from its aggregate's ``rows`` (a table reads its own)."""
+    """A record widget's figures from its aggregate's ``rows`` (a table reads its own;
+    ``shared`` is (refresh, the shared answers used), see :func:`_figures`)."""
     assert widget.entity is not None
     entity = snap.catalog.entities[widget.entity]
     condition = out["filter"]
     if rows is None:
-        return {**out, **_table(ws, actor, entity, widget, condition)}
+        return {**out, **table(ws, actor, entity, widget, condition, shared)}
     if widget.type == "kpi":
         if widget.rate:
             out.update(_rate(widget, condition, rows[0] if rows else {}))
@@ -415,7 +416,7 @@ def _finish(
     order = {value: i for i, (value, _, _) in enumerate(options)}
     labels = {value: (text, colour) for value, text, colour in options}
     rows.sort(key=lambda r: (r[widget.group_by] is None, order.get(r[widget.group_by], len(order))))
-    names = _titles(ws, actor, entity, name, [r[widget.group_by] for r in rows]) if bucket is None else {}
+    names = titles(ws, actor, entity, name, [r[widget.group_by] for r in rows]) if bucket is None else {}
     series = []
     for row in rows:
         key = row[widget.group_by]
@@ -458,47 +459,4 @@ def _rate(widget: Widget, condition: str | None, row: dict[str, Any]) -> dict[st
         "matches": matches,
         "match_filter": matching,
         "match_url": list_url(widget.entity, matching),
-    }
-
-
-def _titles(ws: Any, actor: Actor, entity: EntityDef, name: str, keys: list[Any]) -> dict[Any, str]:
-    """Names of the users or linked records a chart is grouped by (ids the reader may not read stay ids)."""
-    kind = column_kind(entity, name)
-    fd = entity.fields.get(name)
-    target = "user" if kind == "user" else (fd.opt("to") if fd is not None and kind == "link" else None)
-    ids = [k for k in keys if isinstance(k, str) and _ID.match(k)]
-    if not target or not ids:
-        return {}
-    snap = ws.snapshot()
-    target_entity = snap.catalog.entities.get(target)
-    if target_entity is None:
-        return {}
-    title = target_entity.title_field
-    condition = "id in (" + "".join(f"{_quote(i)}, " for i in ids) + ")"  # ("a", ) is a list of one
-    try:
-        rows = ws.records.list(actor, target, {"filter": condition, "fields": f"id,{title}", "limit": "500"}).data
-    except TesseraError:
-        return {}
-    return {r["id"]: str(r.get(title) or r["id"]) for r in rows}
-
-
-def _table(ws: Any, actor: Actor, entity: EntityDef, widget: Widget, condition: str | None) -> dict[str, Any]:
-    assert widget.entity is not None
-    readable = ws.records.catalog_for(actor).entities[entity.name].fields  # hidden fields stay out
-    shown = [c for c in widget.columns if c in readable or c in SYSTEM_TYPES]
-    params = {"fields": ",".join(("id", *shown)), "limit": str(widget.limit or TABLE_ROWS)}
-    if condition:
-        params["filter"] = condition
-    if widget.sort:
-        params["sort"] = widget.sort
-    rows = ws.records.list(actor, widget.entity, params).data
-    columns = []
-    for column in shown:
-        fd = entity.fields.get(column)
-        columns.append({"name": column, "label": label_text(fd.label, "en") if fd else column})
-    return {
-        "columns": columns,
-        "rows": [
-            {"id": r["id"], "url": f"/app/{widget.entity}/{r['id']}", "values": [r.get(c) for c in shown]} for r in rows
-        ],
     }

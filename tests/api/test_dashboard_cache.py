@@ -201,8 +201,9 @@ def test_through_the_api_a_slow_dashboard_answers_stale_then_fresh(setup, monkey
     token = csrf_of(web.get("/login").get_data(as_text=True))
     web.post("/login", data={"email": "rep@test.dev", "password": PASSWORD, "csrf_token": token})
     assert "data-stale" in web.get("/app/dashboards/pipeline").get_data(as_text=True)  # "updating"
-    assert len(held) == 1  # one refresh, however many views
-    held.pop()()
+    assert len(held) == 2  # one refresh per shared answer (aggregates, table rows), however many views
+    while held:
+        held.pop()()
     assert deals(rep) == 1
     shared_for(setup["ws"]).later = None  # now on the cache's own thread
     assert rep.post("deal", {"name": "C", "stage": "lead", "amount": "10"}).status_code == 201

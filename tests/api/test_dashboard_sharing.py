@@ -16,6 +16,7 @@ from engine.actor import Actor
 from engine.app import create_app
 from engine.change_feed import Change, feed_for
 from engine.dashboard_cache import STALE_LIMIT, WARM_WINDOW, DashboardCache, shared_for
+from engine.dashboard_rows import _plain
 from engine.security.users import create_user, ensure_roles
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, make_config, sign_in
@@ -43,10 +44,20 @@ def setup(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         computed.append(actor.user_id)
         return aggregate_many(actor, entity, bodies)
 
+    listed: list[str | None] = []  # the reader of every read of the table widget's deals
+    list_records = ws.records.list
+
+    def listing(actor: Actor, entity: str, params: Any) -> Any:
+        if entity == "deal":
+            listed.append(actor.user_id)
+        return list_records(actor, entity, params)
+
     monkeypatch.setattr(ws.records, "aggregate_many", counting)
+    monkeypatch.setattr(ws.records, "list", listing)
     yield {
         "ws": ws,
         "computed": computed,
+        "listed": listed,
         "ids": {who: u["id"] for who, u in users.items()},
         **{who: sign_in(client, f"{who}@test.dev") for who in roles},
     }
@@ -66,6 +77,7 @@ def test_a_second_admin_reuses_the_first_admins_figures(setup):
     add_deal(setup)  # a change: the next view computes again, once for both admins
     assert deals(setup["admin2"]) == 2 and deals(setup["admin"]) == 2
     assert setup["computed"] == [setup["ids"]["admin"], setup["ids"]["admin2"]]
+    assert setup["listed"] == setup["computed"]  # the table of the biggest deals: shared too
 
 
 def test_readers_with_their_own_scope_never_share(setup):
@@ -74,6 +86,9 @@ def test_readers_with_their_own_scope_never_share(setup):
     assert deals(setup["rep2"]) == 0  # a rep's predicate names the rep: not the same SQL
     assert deals(setup["admin"]) == 1
     assert setup["computed"] == [setup["ids"][who] for who in ("rep", "rep2", "admin")]
+    assert setup["listed"] == setup["computed"]
+    rows = setup["rep2"].get("/api/v1/dashboards/pipeline").get_json()["widgets"]
+    assert next(w for w in rows if w["name"] == "biggest")["rows"] == []
 
 
 def test_a_new_viewer_of_a_slow_dashboard_gets_the_shared_figures_at_once(setup, monkeypatch):
@@ -84,8 +99,9 @@ def test_a_new_viewer_of_a_slow_dashboard_gets_the_shared_figures_at_once(setup,
     add_deal(setup)
     board = setup["admin2"].get("/api/v1/dashboards/pipeline").get_json()
     assert board["stale"] is True and deals(setup["admin2"]) == 0  # the first view does not wait
-    assert len(held) == 1 and len(setup["computed"]) == 1
-    held.pop()()
+    assert len(held) == 2 and len(setup["computed"]) == 1  # the aggregates and the table's rows
+    while held:
+        held.pop()()
     assert deals(setup["admin2"]) == 1 and deals(setup["admin"]) == 1
     assert "stale" not in setup["admin"].get("/api/v1/dashboards/pipeline").get_json()
     assert len(setup["computed"]) == 2
@@ -150,3 +166,13 @@ def test_figures_an_entity_change_made_stale_are_warmed(workspace):
     board.run_queued()
     assert board.view()["n"] == 2 and board.computed == 2  # fresh again: the view computes nothing
     board.cache.close()
+
+
+def test_a_table_showing_a_computed_or_secret_column_is_read_for_each_viewer(workspace):
+    snap = workspace.snapshot()
+    voucher, gadget = snap.catalog.entities["voucher"], snap.catalog.entities["gadget"]
+    computed = next(n for n, fd in voucher.fields.items() if fd.is_computed and not fd.has_column)
+    plain = next(n for n, fd in voucher.fields.items() if fd.has_column and fd.type == "string")
+    assert _plain(voucher, [plain, "owner", "created_at"])
+    assert not _plain(voucher, [plain, computed])
+    assert not _plain(gadget, ["api_key"])
