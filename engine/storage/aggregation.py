@@ -276,7 +276,8 @@ _ANY_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 def fingerprint(snap: Any, entity: EntityDef, bodies: list[Any], rc: ReadContext, dialect: Any) -> Hashable:
     """What the answers of :func:`aggregate_many` depend on besides the stored rows: the SQL
-    it would send, with its parameters, for this reader and day.
+    it would send, with its parameters, for this reader and day, and the fields hidden from
+    the reader.
 
     Two readers with the same fingerprint get the same answers (the same statements reach
     the database), so they can share them: every admin sees the same support dashboard,
@@ -286,6 +287,7 @@ def fingerprint(snap: Any, entity: EntityDef, bodies: list[Any], rc: ReadContext
     probe = replace(rc, sql=replace(rc.sql, now=_ANY_MOMENT))
     table = snap.tables.main(entity.name)
     parts: list[Any] = [snap.version, entity.name, rc.sql.today, json.dumps(bodies, sort_keys=True, default=str)]
+    parts.append(tuple(sorted(rc.hidden(entity))))  # a sort or filter on a hidden field must not be shared
     parts += [_compiled(c, dialect) for c in _base(snap, entity, table, probe)]
     for body in bodies:
         try:

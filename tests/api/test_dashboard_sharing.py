@@ -6,6 +6,7 @@ shared figures are kept warm so nobody waits for them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from engine.change_feed import Change, feed_for
 from engine.dashboard_cache import STALE_LIMIT, WARM_WINDOW, DashboardCache, shared_for
 from engine.dashboard_rows import _plain
 from engine.security.users import create_user, ensure_roles
+from engine.storage.aggregation import fingerprint
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, make_config, sign_in
 
@@ -176,3 +178,38 @@ def test_a_table_showing_a_computed_or_secret_column_is_read_for_each_viewer(wor
     assert _plain(voucher, [plain, "owner", "created_at"])
     assert not _plain(voucher, [plain, computed])
     assert not _plain(gadget, ["api_key"])
+
+
+class Hiding:
+    """Access that reads every record but hides ``hidden``: the same SQL as an admin's."""
+
+    def __init__(self, hidden: set[str]) -> None:
+        self._hidden = hidden
+
+    def predicate(self, *args: Any) -> None:
+        return None
+
+    def hidden(self, entity: Any) -> set[str]:
+        return self._hidden
+
+    def check_expression(self, expr: Any) -> None:
+        return None
+
+
+def test_the_fingerprint_tells_readers_apart_by_scope_and_hidden_fields(workspace):
+    records, snap = workspace.records, workspace.snapshot()
+    gadget = snap.catalog.entities["gadget"]
+    admins = [Actor(f"admin-{n}", frozenset({"admin"})) for n in (1, 2)]
+    bodies = [{"filter": 'status == "active"', "group_by": ["status"]}]
+
+    def key(actor: Actor, access: Any = "theirs") -> Any:
+        rc = records._rc(actor, snap)
+        if access != "theirs":
+            rc = replace(rc, access=access)
+        return fingerprint(snap, gadget, bodies, rc, workspace.db.dialect)
+
+    assert key(admins[0]) == key(admins[1])
+    assert key(admins[0], Hiding(set())) == key(admins[0])
+    assert key(admins[0], Hiding({"price"})) != key(admins[0])  # its sort or filter may not be shared
+    rep = Actor("rep-1", frozenset({"sales_rep"}))
+    assert key(rep) != key(Actor("rep-2", frozenset({"sales_rep"})))  # "own": the predicate names the rep
