@@ -307,6 +307,8 @@ def run(ws: Workspace, args: argparse.Namespace) -> int:
         duration, statement, parameters = result.slowest
         if not statement or statement in seen or len(plans) >= args.explain:
             continue
+        if not statement.lstrip().upper().startswith(("SELECT", "WITH")):  # a SAVEPOINT that waited
+            continue
         seen.add(statement)
         plan = explain(ws, statement, parameters)
         plans.append({"operation": result.name, "role": result.role, "ms": duration, "sql": statement, "plan": plan})

@@ -12,6 +12,7 @@ from engine.meta.packs import builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
 from engine.render import check_render_templates
 from engine.storage.expressions import check_catalog_expressions
+from engine.storage.tables import build_tables
 
 
 def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
@@ -38,6 +39,7 @@ def check_packs(config: Config, paths: list[Path]) -> tuple[Problems, int]:
         check_catalog_expressions(catalog, functions, problems)
         build_automation(catalog, functions, problems)
         check_render_templates(catalog, problems)
+        build_tables(catalog, problems)  # partial indexes' conditions
     return problems, len(ordered)
 
 

@@ -77,8 +77,10 @@ def compile_metadata(
         check_catalog_expressions(catalog, functions, problems)
         automation = build_automation(catalog, functions, problems)
         check_render_templates(catalog, problems)
+    tables = build_tables(catalog, problems) if not problems else None
     problems.raise_if_any(invalid)
-    compiled = Compiled(catalog, build_tables(catalog), automation)
+    assert tables is not None
+    compiled = Compiled(catalog, tables, automation)
     with _lock:
         _cache[key] = (functions, compiled)
         while len(_cache) > CACHE_SIZE:

@@ -8,7 +8,7 @@ in SQL, which is also the rule of the Python form.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -18,7 +18,9 @@ from engine.dsl.checker import Step
 from engine.dsl.functions import switch_parts
 from engine.dsl.sqlparts import SqlContext, SqlValue
 from engine.storage.columns import UTCDateTime
-from engine.storage.tables import Tables
+
+if TYPE_CHECKING:  # the tables module compiles partial indexes' conditions with this one
+    from engine.storage.tables import Tables
 
 
 class SqlCompiler:

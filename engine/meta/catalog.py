@@ -75,12 +75,11 @@ def _fields(doc: Document, pack: str, data: dict[str, Any], problems: Problems) 
 def _indexes(entity: str, specs: list[Any]) -> tuple[IndexDef, ...]:
     out = []
     for spec in specs:
-        fields, unique, name = (
-            (spec, False, None)
-            if isinstance(spec, list)
-            else (spec["fields"], spec.get("unique", False), spec.get("name"))
+        if isinstance(spec, list):
+            spec = {"fields": spec}
+        out.append(
+            IndexDef(spec.get("name") or "", tuple(spec["fields"]), spec.get("unique", False), spec.get("where"))
         )
-        out.append(IndexDef(name or "", tuple(fields), unique))
     return tuple(out)
 
 

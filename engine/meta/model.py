@@ -152,6 +152,7 @@ class IndexDef:
     name: str
     fields: tuple[str, ...]  # as written: ``-due_at`` is ``due_at`` descending, nulls last
     unique: bool = False
+    where: str | None = None  # a partial index's condition (DSL; engine.storage.partial_index)
 
     @property
     def columns(self) -> tuple[tuple[str, bool], ...]:

@@ -19,9 +19,11 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.schema import SchemaItem
 
+from engine.errors import DslError
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef, IndexDef
-from engine.storage import search
+from engine.meta.problems import Problems
+from engine.storage import partial_index, search
 from engine.storage.columns import UTCDateTime, column_type, id_type
 
 MAX_NAME = 63
@@ -106,20 +108,23 @@ def sort_index(entity: EntityDef) -> IndexDef | None:
     return IndexDef("", (sort, "-id" if sort.startswith("-") else "id"))
 
 
-def _add_index(table: sa.Table, index: IndexDef, declared: dict[str, tuple[str, ...]]) -> None:
+def _add_index(table: sa.Table, index: IndexDef, declared: dict[str, tuple[str, ...]], **options: Any) -> None:
     """Attach ``index`` unless an index of that name or those columns exists already (a
-    field's own ``index: true`` makes the one-field ones)."""
+    field's own ``index: true`` makes the one-field ones); ``options`` are a partial index's
+    conditions (``engine.storage.partial_index``)."""
     terms: list[Any] = []
     for column_name, descending in index.columns:
         column = table.c[column_name]
         terms.append((DescNullsLast(column) if column.nullable else column.desc()) if descending else column)
     parts = [f"{c}_desc" if d else c for c, d in index.columns]
-    name = index.name or constraint_name("uq" if index.unique else "ix", table.name, *parts)
-    key = tuple(str(term) for term in terms)
+    name = index.name or constraint_name(
+        "uq" if index.unique else "ix", table.name, *parts, *partial_index.suffix(index)
+    )
+    key = (*(str(term) for term in terms), *partial_index.suffix(index))
     if name in declared or (not index.unique and key in declared.values()):
         return
     declared[name] = key
-    sa.Index(name, *terms, unique=index.unique)
+    sa.Index(name, *terms, unique=index.unique, **options)
 
 
 def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) -> EntityTables:
@@ -133,7 +138,8 @@ def _entity_table(entity: EntityDef, metadata: sa.MetaData, catalog: Catalog) ->
     declared = {str(ix.name): tuple(str(e) for e in ix.expressions) for ix in table.indexes}
     sort = sort_index(entity)
     for index in (*entity.indexes, *([sort] if sort else [])):
-        _add_index(table, index, declared)
+        if not index.where:  # partial ones once every table exists: build_tables
+            _add_index(table, index, declared)
     tables = EntityTables(table)
     for f in entity.fields.values():
         if f.type == "table":
@@ -182,7 +188,23 @@ def _join_table(source: EntityDef, f: FieldDef, metadata: sa.MetaData) -> sa.Tab
     )
 
 
-def build_tables(catalog: Catalog) -> Tables:
+def build_tables(catalog: Catalog, problems: Problems | None = None) -> Tables:
+    """The tables of ``catalog``. A partial index whose condition cannot be one is reported
+    to ``problems`` (and left out), or without them raises ``MetadataError``."""
     metadata = sa.MetaData()
     entities = {e.name: _entity_table(e, metadata, catalog) for e in catalog.entities.values() if not e.child}
-    return Tables(metadata, entities, search.wanted(catalog))
+    tables = Tables(metadata, entities, search.wanted(catalog))
+    refused = problems if problems is not None else Problems()
+    for name, entity_tables in entities.items():
+        entity = catalog.entities[name]
+        table = entity_tables.main
+        declared = {str(ix.name): tuple(str(e) for e in ix.expressions) for ix in table.indexes}
+        for index in entity.indexes:
+            if index.where:
+                try:
+                    _add_index(table, index, declared, **partial_index.predicates(tables, catalog, entity, index))
+                except DslError as exc:
+                    refused.add(str(entity.origin), partial_index.problem(entity, index, exc))
+    if problems is None:
+        refused.raise_if_any("The packs' index conditions are invalid")
+    return tables
