@@ -114,7 +114,7 @@ class DashboardCache:
             elif now - entry.computed < self.seconds and not self._outdated(entry):
                 self._entries.move_to_end(key)
                 return entry.figures
-            elif entry.cost < (SLOW if self.slow is None else self.slow) or now - entry.computed > STALE_LIMIT:
+            elif entry.cost < self._slow() or now - entry.computed > STALE_LIMIT:
                 entry = None
             elif key in self._refreshing:
                 return {**entry.figures, "stale": True}
@@ -124,6 +124,9 @@ class DashboardCache:
             return self._compute(key, entities, compute)
         self._refresh_later(key, entities, compute)
         return {**entry.figures, "stale": True}
+
+    def _slow(self) -> float:
+        return SLOW if self.slow is None else self.slow
 
     def _outdated(self, entry: _Entry) -> bool:
         """Stale, computed from stale figures, or from figures since computed anew."""
@@ -151,15 +154,17 @@ class DashboardCache:
         return figures
 
     def warm(self) -> int:
-        """Compute again, in the background, the figures viewed within :data:`WARM_WINDOW`
+        """Compute again, in the background, the slow figures viewed within :data:`WARM_WINDOW`
         that are stale or will soon be too old to show (two thirds of :data:`STALE_LIMIT`),
-        so their next viewer does not wait; how many refreshes were started."""
+        so their next viewer does not wait; how many refreshes were started. (Fast figures
+        are computed again at their next view.)"""
         now = self.monotonic()
         with self._lock:
             due = [
                 (key, entry)
                 for key, entry in self._entries.items()
                 if key not in self._refreshing
+                and entry.cost >= self._slow()
                 and now - entry.used < WARM_WINDOW
                 and (entry.stale or now - entry.computed > STALE_LIMIT * 2 / 3)
             ]

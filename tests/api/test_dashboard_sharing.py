@@ -16,7 +16,7 @@ from engine import dashboard_cache
 from engine.actor import Actor
 from engine.app import create_app
 from engine.change_feed import Change, feed_for
-from engine.dashboard_cache import STALE_LIMIT, WARM_WINDOW, DashboardCache, shared_for
+from engine.dashboard_cache import SLOW, STALE_LIMIT, WARM_WINDOW, DashboardCache, shared_for
 from engine.dashboard_rows import _plain
 from engine.security.users import create_user, ensure_roles
 from engine.storage.aggregation import fingerprint
@@ -124,11 +124,12 @@ def test_refresh_computes_the_shared_figures_again(setup):
 class Clocked:
     """A shared cache on a fake clock whose background refreshes wait for the test."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.now, self.queued, self.computed = [0.0], [], 0
+    def __init__(self, workspace: Workspace, cost: float = SLOW * 4) -> None:
+        self.now, self.queued, self.computed, self.cost = [0.0], [], 0, cost
         self.cache = DashboardCache(workspace, 60, monotonic=lambda: self.now[0], later=self.queued.append)
 
     def compute(self) -> dict[str, Any]:
+        self.now[0] += self.cost
         self.computed += 1
         return {"n": self.computed}
 
@@ -144,18 +145,27 @@ class Clocked:
 def test_figures_viewed_lately_are_computed_again_before_they_grow_too_old(workspace):
     board = Clocked(workspace)
     board.view()
-    board.now[0] = STALE_LIMIT * 2 / 3 + 1
+    board.now[0] += STALE_LIMIT * 2 / 3 + 5
     assert board.cache.warm() == 1 and board.cache.warm() == 0  # one refresh at a time
     board.run_queued()
     assert board.computed == 2
     board.now[0] += STALE_LIMIT / 2  # young enough: nothing to warm
     assert board.cache.warm() == 0
-    board.now[0] = WARM_WINDOW + 1  # old again, but warming is no view: not viewed lately
+    board.now[0] = WARM_WINDOW + 5  # old again, but warming is no view: not viewed lately
     assert board.cache.warm() == 0
     board.now[0] = WARM_WINDOW - 10
-    board.view()  # a view (which computes: a fast dashboard) makes them wanted again
+    board.view()  # a view (which computes: too old to show) makes them wanted again
     board.now[0] = WARM_WINDOW + STALE_LIMIT
     assert board.cache.warm() == 1
+    board.cache.close()
+
+
+def test_fast_figures_are_not_warmed_but_computed_at_their_next_view(workspace):
+    board = Clocked(workspace, cost=0.0)
+    board.view()
+    board.now[0] += STALE_LIMIT
+    assert board.cache.warm() == 0
+    assert board.view()["n"] == 2
     board.cache.close()
 
 
