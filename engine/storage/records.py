@@ -369,16 +369,7 @@ class Records:
         rule_errors = derive_on_update(conn, snap, actor, entity, dict(current_values), values, now, automated)
         if derived:
             rule_errors = []
-        errors = w.check_required(
-            entity,
-            {k: values[k] for k in values if k in entity.fields}
-            | {
-                fd.name: current_values[fd.name]
-                for fd in entity.fields.values()
-                if fd.name not in values and fd.has_column
-            },
-        )
-        errors = [e for e in errors if e.field in values]
+        errors = w.check_required(entity, values, only=values)  # a field left as it was stays as it was
         errors += w.check_references(conn, snap, entity, values) + w.check_children(conn, snap, entity, values)
         errors += check_reference(conn, snap, entity, {**current_values, **values}, values)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]

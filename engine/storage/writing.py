@@ -8,6 +8,7 @@ import copy
 import datetime as dt
 import functools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,9 +66,13 @@ def apply_defaults(entity: EntityDef, values: dict[str, Any], catalog: Catalog) 
                 values[fd.name] = value
 
 
-def check_required(entity: EntityDef, record: dict[str, Any], prefix: str = "") -> list[FieldError]:
+def check_required(
+    entity: EntityDef, record: dict[str, Any], prefix: str = "", only: Iterable[str] | None = None
+) -> list[FieldError]:
+    """Required fields of ``record`` left empty (of the fields named in ``only``: an update's)."""
+    fields = entity.fields.values() if only is None else [entity.fields[n] for n in only if n in entity.fields]
     errors = []
-    for fd in entity.fields.values():
+    for fd in fields:
         if fd.required and not fd.readonly:
             value = record.get(fd.name)
             if value is None or value == "" or (fd.type in ("links", "table", "multi_enum") and value == []):
