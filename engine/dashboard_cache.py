@@ -176,7 +176,8 @@ class DashboardCache:
     def _refresh_later(self, key: Hashable, entities: frozenset[str], compute: Compute) -> None:
         def run() -> None:
             try:
-                self._compute(key, entities, compute)
+                if not self._closed.is_set():  # the workspace was closed meanwhile
+                    self._compute(key, entities, compute)
             except Exception:  # the stale figures stay; the next view tries again
                 log.exception("computing dashboard figures in the background failed")
             finally:
@@ -258,6 +259,14 @@ def cache_for(ws: Any) -> DashboardCache:
 def shared_for(ws: Any) -> DashboardCache:
     """The workspace's aggregate answers, shared by every viewer with the same fingerprint."""
     return _cache(ws, "shared", warm=True)
+
+
+def close_for(ws: Any) -> None:
+    """Stop and forget the workspace's caches and their threads (``Workspace.close``)."""
+    with _caches_lock:
+        caches = _caches.pop(ws, {})
+    for cache in caches.values():
+        cache.close()
 
 
 def shared_answers(ws: Any, actor: Any, entity: str, bodies: list[Any], refresh: bool = False) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from engine.storage.listing import SYSTEM_TYPES
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def quote(text: str) -> str:
+def dsl_text(text: str) -> str:
     """A DSL text literal."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -41,7 +41,7 @@ def titles(ws: Any, actor: Actor, entity: EntityDef, name: str, keys: list[Any])
     if target_entity is None:
         return {}
     title = target_entity.title_field
-    condition = "id in (" + "".join(f"{quote(i)}, " for i in ids) + ")"  # ("a", ) is a list of one
+    condition = "id in (" + "".join(f"{dsl_text(i)}, " for i in ids) + ")"  # ("a", ) is a list of one
     try:
         rows = ws.records.list(actor, target, {"filter": condition, "fields": f"id,{title}", "limit": "500"}).data
     except TesseraError:

@@ -41,7 +41,7 @@ from engine.dashboard_definitions import (  # noqa: F401 - CHARTS, PLAIN, TABLE_
     column_kind,
     dashboards,
 )
-from engine.dashboard_rows import ID, quote, table, titles
+from engine.dashboard_rows import ID, dsl_text, table, titles
 from engine.errors import BadRequest, NotFound, TesseraError
 from engine.meta.model import EntityDef
 from engine.security.users import own_profile
@@ -116,7 +116,7 @@ def _literal(value: Any, kind: str | None) -> str:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
         return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return quote(str(value))
+    return dsl_text(str(value))
 
 
 def _moment(day: dt.date, kind: str | None) -> str:
@@ -164,7 +164,7 @@ def global_conditions(widget: Widget, filters: Filters) -> list[str]:
         else:
             parts.append(f"{widget.date_field} <= {filters.end.isoformat()}")
     if filters.owner and widget.owner_field:
-        parts.append(f"{widget.owner_field} == {quote(filters.owner)}")
+        parts.append(f"{widget.owner_field} == {dsl_text(filters.owner)}")
     return parts
 
 

@@ -23,6 +23,7 @@ from marshmallow import Schema
 
 from engine.automation.model import Automation
 from engine.config import Config
+from engine.dashboard_cache import close_for as close_dashboards
 from engine.dsl import Expression, compile_expression, default_functions
 from engine.dsl.functions import FunctionRegistry
 from engine.errors import NotFound
@@ -207,8 +208,10 @@ class Workspace:
         return self.config.instance_path / name
 
     def close(self) -> None:
-        """Stop this process's job runner (its thread uses the pool), then close the pool."""
+        """Stop this process's job runner and dashboard threads (they use the pool), then
+        close the pool."""
         runner = self.jobs_runner
         if runner is not None:
             runner.stop()
+        close_dashboards(self)
         self.db.dispose()

@@ -223,3 +223,22 @@ def test_the_fingerprint_tells_readers_apart_by_scope_and_hidden_fields(workspac
     assert key(admins[0], Hiding({"price"})) != key(admins[0])  # its sort or filter may not be shared
     rep = Actor("rep-1", frozenset({"sales_rep"}))
     assert key(rep) != key(Actor("rep-2", frozenset({"sales_rep"})))  # "own": the predicate names the rep
+
+
+def test_closing_the_workspace_stops_its_dashboard_threads(database_url, tmp_path):
+    ws = Workspace(make_config(database_url, tmp_path, ("dash_kit",)), meta_check_interval=0)
+    ws.install()
+    cache, held, computed = shared_for(ws), [], []
+    cache.later, cache.slow = held.append, 0.0  # every answer slow; refreshes wait for the test
+
+    def compute() -> dict[str, Any]:
+        computed.append(1)
+        return {"n": len(computed)}
+
+    cache.figures("k", frozenset({"deal"}), compute)
+    feed_for(ws).publish([Change("deal", "d1", 2, "update")])
+    assert cache.figures("k", frozenset({"deal"}), compute)["stale"] is True and len(held) == 1
+    ws.close()
+    held.pop()()
+    assert computed == [1]  # a refresh queued before the close computes nothing after it
+    assert ws not in dashboard_cache._caches
