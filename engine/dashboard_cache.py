@@ -17,7 +17,7 @@ that depend on the time of day, are also at most that old.
   (:data:`SLOW`), a stale entry answers at once, marked ``stale``, while a background
   thread computes fresh ones for the view after (one at a time per entry; never figures
   older than :data:`STALE_LIMIT`), and a warming thread computes again, before they get that
-  old, the entries viewed within :data:`WARM_WINDOW`.
+  old, the slow entries viewed within :data:`WARM_WINDOW`.
 - :func:`cache_for`: a viewer's assembled dashboard (the same user, roles, filters,
   language, day and time zone, and metadata version), computed again whenever it is stale
   or was assembled from stale answers: cheap, since the answers are kept below it.
