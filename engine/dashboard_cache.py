@@ -147,11 +147,19 @@ class DashboardCache:
             while len(self._entries) > SIZE:
                 self._entries.popitem(last=False)
             if self.warm_up and self._warmer is None and self.later is None:
-                self._warmer = threading.Thread(
-                    target=_keep_warm, args=(weakref.ref(self), self._closed), name="tessera-dashboards", daemon=True
-                )
+                self._warmer = threading.Thread(target=self._keep_warm, name="tessera-dashboards", daemon=True)
                 self._warmer.start()
         return figures
+
+    def _keep_warm(self) -> None:
+        """The warming thread: looks every :data:`WARM_EVERY` seconds until the cache is
+        closed (``Workspace.close``)."""
+        while not self._closed.wait(WARM_EVERY):
+            try:
+                self._forget_changed()
+                self.warm()
+            except Exception:  # the next look tries again
+                log.exception("keeping dashboard figures warm failed")
 
     def warm(self) -> int:
         """Compute again, in the background, the slow figures viewed within :data:`WARM_WINDOW`
@@ -232,20 +240,7 @@ class DashboardCache:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _keep_warm(ref: weakref.ref[DashboardCache], closed: threading.Event) -> None:
-    """The warming thread: holds its cache weakly, so a workspace let go stops it."""
-    while not closed.wait(WARM_EVERY):
-        cache = ref()
-        if cache is None:
-            return
-        try:
-            cache._forget_changed()
-            cache.warm()
-        except Exception:  # the next look tries again
-            log.exception("keeping dashboard figures warm failed")
-        del cache
-
-
+#: per workspace object; each cache holds its workspace, so entries go at ``Workspace.close`` (close_for)
 _caches: weakref.WeakKeyDictionary[Any, dict[str, DashboardCache]] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 

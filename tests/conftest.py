@@ -6,6 +6,7 @@ Every storage and API test runs on SQLite, and on PostgreSQL when
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from engine import dashboard_cache
 from engine.app import create_app
 from engine.config import Config
 from engine.security.users import create_user, ensure_roles
@@ -24,6 +26,14 @@ from tests.templates import Templates
 TEST_PACKS = Path(__file__).parent / "packs"
 PG_URL = os.environ.get("TESSERA_TEST_DATABASE_URL")
 PASSWORD = "Test-password-1"
+
+
+@pytest.fixture(autouse=True)
+def dashboards_never_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No dashboard counts as slow to compute (``engine.dashboard_cache.SLOW``) unless a test
+    says so: on a loaded machine a test dashboard can take a quarter second, and its view
+    right after a change would then answer with the stale figures."""
+    monkeypatch.setattr(dashboard_cache, "SLOW", math.inf)
 
 
 def _pg_url() -> str:

@@ -3,10 +3,12 @@ condition over the entity's own stored fields.
 
 A list or widget over a small part of a large table (the open tickets whose SLA is breached,
 among a million mostly closed ones) is then read from an index of just those rows. The
-condition is compiled to SQL like any filter; PostgreSQL and SQLite use the index for a query
-whose own condition implies it (written the same way, e.g. ``status not in ("resolved",
-"closed")`` in both). An index condition must read only the record's own columns and give the
-same SQL whoever reads and whenever: no ``now()``, ``today()`` or ``me()``, no links.
+condition is compiled to SQL like any filter; PostgreSQL uses the index for a query whose own
+condition implies it (written the same way, e.g. ``status not in ("resolved", "closed")`` in
+both). SQLite only matches literal terms, and the engine sends values as parameters, so there
+the index exists but lists do not use it. An index condition must read only the record's own
+columns and give the same SQL whoever reads and whenever: no ``now()``, ``today()`` or
+``has_role()``, no links.
 """
 
 from __future__ import annotations

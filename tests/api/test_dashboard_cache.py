@@ -117,7 +117,7 @@ class SlowBoard:
         self.now, self.cost, self.computed = [0.0], cost, 0
         self.queued: list[Any] = []
         self.feed = feed_for(workspace)
-        self.cache = DashboardCache(workspace, 60, monotonic=lambda: self.now[0], later=self.queued.append)
+        self.cache = DashboardCache(workspace, 60, monotonic=lambda: self.now[0], later=self.queued.append, slow=SLOW)
         self.fail = False
 
     def compute(self) -> dict[str, Any]:

@@ -126,7 +126,7 @@ class Clocked:
 
     def __init__(self, workspace: Workspace, cost: float = SLOW * 4) -> None:
         self.now, self.queued, self.computed, self.cost = [0.0], [], 0, cost
-        self.cache = DashboardCache(workspace, 60, monotonic=lambda: self.now[0], later=self.queued.append)
+        self.cache = DashboardCache(workspace, 60, monotonic=lambda: self.now[0], later=self.queued.append, slow=SLOW)
 
     def compute(self) -> dict[str, Any]:
         self.now[0] += self.cost
