@@ -28,6 +28,9 @@ END_OF_DAY = time(0)
 MAX_SEARCH_DAYS = 366 * 20
 """How far ``add`` and ``next_opening`` look before deciding the calendar never opens."""
 
+DAY_CACHE = 4096
+"""Local days whose working intervals a calendar keeps computed (about 11 years)."""
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -51,6 +54,11 @@ class BusinessCalendar:
     working_hours: Mapping[int, Sequence[Interval]]
     holidays: frozenset[date] = frozenset()
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    #: local date -> its working intervals in UTC (the calendar never changes, and the clocks
+    #: of a busy desk start and end on the same few days): bounded by :data:`DAY_CACHE`
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(init=False, repr=False, compare=False)
+    #: open around the clock every day, no holidays: business time is elapsed time
+    _elapsed: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Normalise to an immutable, validated form so a calendar can be shared and hashed safely.
@@ -77,6 +85,9 @@ class BusinessCalendar:
         object.__setattr__(self, "working_hours", MappingProxyType(hours))
         object.__setattr__(self, "holidays", frozenset(self.holidays))
         object.__setattr__(self, "_zone", zone)
+        object.__setattr__(self, "_days", {})
+        around_the_clock = all(hours.get(d) == ((time(0), END_OF_DAY),) for d in range(7))
+        object.__setattr__(self, "_elapsed", around_the_clock and not self.holidays)
 
     def __hash__(self) -> int:
         return hash((self.timezone, tuple(sorted(self.working_hours.items())), self.holidays))
@@ -130,8 +141,8 @@ class BusinessCalendar:
         backwards: the latest instant with ``-duration`` of working time before ``start``.
         """
         at = _utc(start)
-        if not duration:
-            return at
+        if not duration or self._elapsed:
+            return at + duration
         forward = duration > timedelta(0)
         remaining = abs(duration)
         for span_start, span_end in self._spans(at, forward, days=MAX_SEARCH_DAYS):
@@ -144,6 +155,8 @@ class BusinessCalendar:
     def between(self, a: datetime, b: datetime) -> timedelta:
         """Working time from ``a`` to ``b``; negative when ``b`` is before ``a``."""
         a_utc, b_utc = _utc(a), _utc(b)
+        if self._elapsed:
+            return b_utc - a_utc
         if b_utc < a_utc:
             return -self.between(b_utc, a_utc)
         total = timedelta(0)
@@ -163,12 +176,20 @@ class BusinessCalendar:
             raise ValueError(f"resumed at {resumed_at.isoformat()} before pausing at {paused_from.isoformat()}")
         return self.add(due, self.between(paused_from, resumed_at))
 
-    def _day_spans(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _day_spans(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The working intervals of one local date, in UTC, sorted and merged.
 
         Merging matters only around a DST gap, where two wall-clock intervals can map onto
         overlapping instants; counting both would double count.
         """
+        spans = self._days.get(day)
+        if spans is None:
+            if len(self._days) >= DAY_CACHE:
+                self._days.clear()
+            spans = self._days[day] = tuple(self._compute_day_spans(day))
+        return spans
+
+    def _compute_day_spans(self, day: date) -> list[tuple[datetime, datetime]]:
         if day in self.holidays:
             return []
         spans: list[tuple[datetime, datetime]] = []

@@ -363,3 +363,16 @@ def test_between_agrees_with_counting_minutes(calendar: BusinessCalendar, naive:
     start = naive.replace(second=0, microsecond=0, tzinfo=UTC)
     counted = sum(calendar.is_working(start + n * M) for n in range(minutes))
     assert calendar.between(start, start + minutes * M) == counted * M
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(ZONES), starts, st.integers(-400 * 24 * 60, 400 * 24 * 60))
+def test_around_the_clock_is_elapsed_time_in_every_zone(zone: str, start: datetime, minutes: int) -> None:
+    """A calendar open around the clock with no holidays takes a shortcut (elapsed time); one
+    with a holiday long past walks day by day, over every DST change: both agree."""
+    shortcut = BusinessCalendar.from_spec({"timezone": zone, "working_hours": "24x7"})
+    walking = BusinessCalendar.from_spec({"timezone": zone, "working_hours": "24x7", "holidays": ["1990-01-01"]})
+    duration = minutes * M
+    end = start.astimezone(UTC) + duration  # in UTC: an aware start's own + is wall-clock arithmetic
+    assert shortcut.add(start, duration) == walking.add(start, duration) == end
+    assert shortcut.between(start, end) == walking.between(start, end) == duration
