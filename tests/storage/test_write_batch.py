@@ -95,30 +95,33 @@ def _lock(ws, conn, ids):
         hold_row(conn, "gadget", row.id, dict(row._mapping))
 
 
-def _updates_sent(conn) -> list[int]:
-    """Collects, per UPDATE of a gadget sent from now on, how many rows it carried."""
+def _updates_sent(conn) -> tuple[list[int], list[str]]:
+    """Collects, per UPDATE of a gadget sent from now on, how many rows it carried; and the
+    first line of every statement sent, to tell what made a kept update go early."""
     sent: list[int] = []
+    statements: list[str] = []
 
     def count(_conn, _cursor, statement, parameters, _context, executemany):
+        statements.append(statement.strip().splitlines()[0][:120])
         if statement.lstrip().upper().startswith("UPDATE") and "gadget" in statement.split("SET")[0]:
             sent.append(len(parameters) if executemany else 1)
 
     sa.event.listen(conn, "before_cursor_execute", count)
-    return sent
+    return sent, statements
 
 
 def test_the_updates_of_a_batch_are_merged_per_record_and_sent_together(workspace):
     first, second, third = (workspace.records.create(SYSTEM, "gadget", {"name": n}) for n in ("1", "2", "3"))
     with write_transaction(workspace.db) as conn:
         _lock(workspace, conn, [first["id"], second["id"], third["id"]])
-        sent = _updates_sent(conn)
+        sent, statements = _updates_sent(conn)
         with batched_writes(conn):
             _update(workspace, conn, first["id"], {"count": 1})
             _update(workspace, conn, first["id"], {"notes": "two"})
             _update(workspace, conn, second["id"], {"count": 7})
             _update(workspace, conn, third["id"], {"count": 8})
-            assert sent == []  # kept
-        assert sent == [1, 2]  # the first record's two updates as one; the others' together
+            assert sent == [], statements  # kept (else: the statements sent, the first one made them go)
+        assert sent == [1, 2], statements  # the first record's two updates as one; the others' together
     stored = workspace.records.get(SYSTEM, "gadget", first["id"])
     assert (stored["count"], stored["notes"], stored["version"]) == (1, "two", 3)
     assert workspace.records.get(SYSTEM, "gadget", second["id"])["count"] == 7
