@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -117,16 +118,22 @@ class Subscription:
         self.feed, self.entities = feed, entities
         self._queue: queue.Queue[Change] = queue.Queue(QUEUE_SIZE)
         self._missed = threading.Event()
+        #: entity -> when (wall clock) a change to it last reached this subscription, and when
+        #: it last missed changes: what a change since a given moment is judged by
+        self.seen_at: dict[str, float] = {}
+        self.missed_at = -math.inf
 
     def offer(self, change: Change) -> None:
         if self.entities is not None and change.entity not in self.entities:
             return
+        self.seen_at[change.entity] = time.time()
         if change.kind == "many":  # too many to list: the subscriber is told it missed some
             self._missed.set()
             return
         try:
             self._queue.put_nowait(change)
         except queue.Full:
+            self.missed_at = time.time()
             self._missed.set()
 
     def get(self, timeout: float) -> Change | None:

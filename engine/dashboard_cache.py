@@ -22,6 +22,12 @@ that depend on the time of day, are also at most that old.
   language, day and time zone, and metadata version), computed again whenever it is stale
   or was assembled from stale answers: cheap, since the answers are kept below it.
 
+With Redis (``TESSERA_REDIS_URL``) the shared answers go to Redis too
+(``engine.dashboard_store``), and a process without answers of its own for a fingerprint
+takes the stored ones: as fresh when its change feed, which covers every process then, saw
+no change to their entities since they were computed (:meth:`DashboardCache._from_store`),
+else, when slow, as stale while it computes its own.
+
 So a user's own edit shows on their next view unless the dashboard is slow, and then on
 the view after. The answer says when its oldest figures were computed (``as_of``);
 ``?refresh=true`` computes them now and waits.
@@ -30,6 +36,7 @@ the view after. The answer says when its oldest figures were computed (``as_of``
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import threading
@@ -42,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.change_feed import MISSED, Subscription, feed_for
+from engine.dashboard_store import AnswerStore
 
 log = logging.getLogger("tessera.dashboards")
 
@@ -56,6 +64,9 @@ STALE_LIMIT = 15 * 60
 WARM_WINDOW = 60 * 60
 #: seconds between two looks of the warming thread
 WARM_EVERY = 60
+#: seconds the wall clocks of two processes may differ by: answers another process stored
+#: count as fresh only when computing them started this much after the last change seen
+CLOCK_SKEW = 1.0
 
 Compute = Callable[[], dict[str, Any]]
 
@@ -82,6 +93,8 @@ class DashboardCache:
         slow: float | None = None,
         warm: bool = False,
         source: DashboardCache | None = None,
+        store: AnswerStore | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.ws, self.seconds, self.monotonic = ws, seconds, monotonic
         self.slow = slow  # None: :data:`SLOW`
@@ -96,6 +109,8 @@ class DashboardCache:
         self.later = later  # runs a background refresh; None: a thread of this cache's own
         self._pool: ThreadPoolExecutor | None = None
         self._refreshing: set[Hashable] = set()
+        self.store, self.wall = store, wall  # answers of other processes (dashboard_store)
+        self._since = math.inf  # wall time since when this cache sees every change
 
     def figures(
         self, key: Hashable, entities: frozenset[str], compute: Compute, refresh: bool = False
@@ -121,9 +136,50 @@ class DashboardCache:
             else:
                 self._refreshing.add(key)
         if entry is None:
-            return self._compute(key, entities, compute)
+            stored = None if refresh else self._from_store(key, entities, compute)
+            return stored if stored is not None else self._compute(key, entities, compute)
         self._refresh_later(key, entities, compute)
         return {**entry.figures, "stale": True}
+
+    def _from_store(
+        self, key: Hashable, entities: frozenset[str], compute: Compute, fresh_only: bool = False
+    ) -> dict[str, Any] | None:
+        """The answers another process (or this one, before a restart) stored, taken as this
+        cache's own: as fresh when no change to their entities was seen since computing them
+        started, else, when slow, as stale while a background refresh computes new ones
+        (never ``fresh_only``). None: compute them here."""
+        stored = None if self.store is None else self.store.get(key)
+        if stored is None:
+            return None
+        age = max(0.0, self.wall() - stored.started)
+        fresh = age < self.seconds and self._unchanged_since(stored.started - CLOCK_SKEW, entities)
+        if age > STALE_LIMIT or not (fresh or (stored.cost >= self._slow() and not fresh_only)):
+            return None
+        now = self.monotonic()
+        with self._lock:
+            self.generation += 1
+            old = self._entries.get(key)
+            self._entries[key] = _Entry(
+                stored.figures, entities, now - age, stored.cost, compute, old.used if old else now, stale=not fresh
+            )
+            self._entries.move_to_end(key)
+            while len(self._entries) > SIZE:
+                self._entries.popitem(last=False)
+            if fresh:
+                return stored.figures
+            if key in self._refreshing:
+                return {**stored.figures, "stale": True}
+            self._refreshing.add(key)
+        self._refresh_later(key, entities, compute)
+        return {**stored.figures, "stale": True}
+
+    def _unchanged_since(self, moment: float, entities: frozenset[str]) -> bool:
+        """No change to ``entities`` reached this process at or after ``moment`` (wall time),
+        and it has followed every change since before it."""
+        changes = self._changes
+        if changes is None or self._since >= moment or changes.missed_at >= moment:
+            return False
+        return all(changes.seen_at.get(entity, -math.inf) < moment for entity in entities)
 
     def _slow(self) -> float:
         return SLOW if self.slow is None else self.slow
@@ -134,10 +190,12 @@ class DashboardCache:
         return entry.stale or bool(entry.figures.get("stale")) or entry.generation != source
 
     def _compute(self, key: Hashable, entities: frozenset[str], compute: Compute) -> dict[str, Any]:
-        started = self.monotonic()
+        started, wall = self.monotonic(), self.wall()
         generation = 0 if self.source is None else self.source.generation
         figures = self._stamped(compute())
         done = self.monotonic()
+        if self.store is not None:
+            self.store.put(key, figures, wall, done - started)
         with self._lock:
             self.generation += 1
             old = self._entries.get(key)  # a warming refresh is no view
@@ -184,7 +242,9 @@ class DashboardCache:
     def _refresh_later(self, key: Hashable, entities: frozenset[str], compute: Compute) -> None:
         def run() -> None:
             try:
-                if not self._closed.is_set():  # the workspace was closed meanwhile
+                if self._closed.is_set():  # the workspace was closed meanwhile
+                    return
+                if self._from_store(key, entities, compute, fresh_only=True) is None:  # another process's
                     self._compute(key, entities, compute)
             except Exception:  # the stale figures stay; the next view tries again
                 log.exception("computing dashboard figures in the background failed")
@@ -208,6 +268,7 @@ class DashboardCache:
     def _forget_changed(self) -> None:
         """Mark stale the figures of every dashboard whose entities changed since the last look."""
         if self._changes is None:
+            self._since = self.wall()
             self._changes = feed_for(self.ws).subscribe()
         changed: set[str] = set()
         while (change := self._changes.get(0)) is not None:
@@ -238,6 +299,8 @@ class DashboardCache:
             self._changes.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.store is not None:
+            self.store.close()
 
 
 #: per workspace object; each cache holds its workspace, so entries go at ``Workspace.close`` (close_for)
@@ -253,7 +316,7 @@ def cache_for(ws: Any) -> DashboardCache:
 
 def shared_for(ws: Any) -> DashboardCache:
     """The workspace's aggregate answers, shared by every viewer with the same fingerprint."""
-    return _cache(ws, "shared", warm=True)
+    return _cache(ws, "shared", warm=True, store=_store(ws))
 
 
 def close_for(ws: Any) -> None:
@@ -271,6 +334,15 @@ def shared_answers(ws: Any, actor: Any, entity: str, bodies: list[Any], refresh:
     return shared_for(ws).figures(
         key, frozenset({entity}), lambda: {"answers": ws.records.aggregate_many(actor, entity, bodies)}, refresh
     )
+
+
+def _store(ws: Any) -> AnswerStore | None:
+    """With Redis, answers are shared between processes too (``engine.dashboard_store``);
+    named after the workspace's database, like its change feed."""
+    if not ws.config.redis_url or ws.config.dashboard_cache_seconds <= 0:
+        return None
+    digest = hashlib.sha256(str(ws.config.database_url).encode()).hexdigest()[:16]
+    return AnswerStore(str(ws.config.redis_url), digest, STALE_LIMIT)
 
 
 def _cache(ws: Any, kind: str, **options: Any) -> DashboardCache:
