@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -54,7 +54,7 @@ from seed_large import DEFAULT_PG, LOGINS, PASSWORD, config_for  # noqa: E402
 
 from engine.app import create_app  # noqa: E402
 from engine.change_feed import Change, feed_for  # noqa: E402
-from engine.dashboard_cache import cache_for  # noqa: E402
+from engine.dashboard_cache import cache_for, shared_for  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -184,14 +184,24 @@ def operations(
             # right after a record it counts changed (the change feed's notice; see engine.dashboard_cache)
             ops.append((f"dashboard {name}", role, lambda n, d=name: f"/api/v1/dashboards/{d}"))
             ops.append((f"dashboard {name}, computed", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
-            ops.append((f"dashboard {name}, after a change", role, lambda n, d=name, e=entities: changed(ws, d, e)))
             ops.append((f"dashboard {name}, new viewer", role, lambda n, d=name: new_viewer(ws, d)))
+            if ws.config.redis_url:  # answers shared between processes (engine.dashboard_store)
+                ops.append((f"dashboard {name}, new process", role, lambda n, d=name: new_process(ws, d)))
+            ops.append((f"dashboard {name}, after a change", role, lambda n, d=name, e=entities: changed(ws, d, e)))
     return ops
 
 
 def new_viewer(ws: Workspace, name: str) -> str:
     """The dashboard's URL, after forgetting every viewer's assembled figures: the first view of
     another viewer with the same scope (another admin), who gets the shared answers."""
+    cache_for(ws).clear()
+    return f"/api/v1/dashboards/{name}"
+
+
+def new_process(ws: Workspace, name: str) -> str:
+    """The dashboard's URL, after forgetting every answer this process kept: the first view
+    in another web process, which takes the answers stored in Redis."""
+    shared_for(ws).clear()
     cache_for(ws).clear()
     return f"/api/v1/dashboards/{name}"
 
@@ -256,11 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", type=int, default=6, help="EXPLAIN ANALYZE this many slowest statements")
     parser.add_argument("--target-ms", type=float, default=300.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TESSERA_BENCH_REDIS_URL", ""),
+        help="serve with Redis (change feed, answers shared between processes: adds the 'new process' rows)",
+    )
     parser.add_argument("--packs", default="", help="the packs seed_large.py installed, if not every shipped one")
     args = parser.parse_args(argv)
     pack_names = tuple(p.strip() for p in args.packs.split(",") if p.strip())
     with tempfile.TemporaryDirectory(prefix="tessera-scale-") as tmp:
-        ws = Workspace(config_for(args.database_url, args.schema, Path(tmp), pack_names))
+        config = config_for(args.database_url, args.schema, Path(tmp), pack_names)
+        if args.redis_url:
+            config = replace(config, redis_url=args.redis_url)
+        ws = Workspace(config)
         try:
             return run(ws, args)
         finally:
