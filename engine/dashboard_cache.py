@@ -157,14 +157,7 @@ class DashboardCache:
             return None
         now = self.monotonic()
         with self._lock:
-            self.generation += 1
-            old = self._entries.get(key)
-            self._entries[key] = _Entry(
-                stored.figures, entities, now - age, stored.cost, compute, old.used if old else now, stale=not fresh
-            )
-            self._entries.move_to_end(key)
-            while len(self._entries) > SIZE:
-                self._entries.popitem(last=False)
+            self._keep(key, _Entry(stored.figures, entities, now - age, stored.cost, compute, now, stale=not fresh))
             if fresh:
                 return stored.figures
             if key in self._refreshing:
@@ -197,17 +190,23 @@ class DashboardCache:
         if self.store is not None:
             self.store.put(key, figures, wall, done - started)
         with self._lock:
-            self.generation += 1
-            old = self._entries.get(key)  # a warming refresh is no view
-            used = old.used if old else done
-            self._entries[key] = _Entry(figures, entities, done, done - started, compute, used, generation=generation)
-            self._entries.move_to_end(key)
-            while len(self._entries) > SIZE:
-                self._entries.popitem(last=False)
+            self._keep(key, _Entry(figures, entities, done, done - started, compute, done, generation=generation))
             if self.warm_up and self._warmer is None and self.later is None:
                 self._warmer = threading.Thread(target=self._keep_warm, name="tessera-dashboards", daemon=True)
                 self._warmer.start()
         return figures
+
+    def _keep(self, key: Hashable, entry: _Entry) -> None:
+        """Keep ``entry`` as the newest (under the lock): figures computed anew, so what was
+        assembled from the ones before is outdated; a refresh is no view (``used`` stays)."""
+        self.generation += 1
+        old = self._entries.get(key)
+        if old is not None:
+            entry.used = old.used
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > SIZE:
+            self._entries.popitem(last=False)
 
     def _keep_warm(self) -> None:
         """The warming thread: looks every :data:`WARM_EVERY` seconds until the cache is

@@ -106,11 +106,7 @@ _TAG = "$"
 
 def encode(value: Any) -> Any:
     """``value`` as JSON data; :class:`Unstorable` for a type it does not carry."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return {_TAG: "float", "v": repr(value)}
+    if value is None or isinstance(value, bool | int | float | str):  # json reads inf and nan back too
         return value
     if isinstance(value, list):
         return [encode(v) for v in value]
@@ -152,10 +148,8 @@ def decode(value: Any) -> Any:
     if tag is None:
         return {k: decode(v) for k, v in value.items()}
     raw = value["v"]
-    if tag == "float":
-        return float(raw)
-    if tag == "map":
-        return {_hashable(decode(k)): decode(v) for k, v in raw}
+    if tag == "map":  # a key that cannot be one (a list) raises TypeError: malformed
+        return {decode(k): decode(v) for k, v in raw}
     if tag == "tuple":
         return tuple(decode(v) for v in raw)
     if tag == "decimal":
@@ -176,9 +170,3 @@ def decode(value: Any) -> Any:
             cls = errors.TesseraError
         return cls(str(detail), [errors.FieldError(str(f), str(m), i) for f, m, i in found])
     raise ValueError(f"unknown tag {tag!r}")
-
-
-def _hashable(key: Any) -> Any:
-    if isinstance(key, list):
-        raise ValueError("a list cannot be a key")
-    return key

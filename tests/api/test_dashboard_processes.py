@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis
 
 from engine import dashboard_cache
 from engine.actor import SYSTEM, Actor
@@ -100,9 +101,10 @@ def processes(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     yield made
     store = shared_for(made[0].ws).store
     assert store is not None
-    redis = store._call(lambda r: r)
+    redis = Redis.from_url(REDIS_URL)
     for key in redis.scan_iter(store.prefix + "*"):
         redis.delete(key)
+    redis.close()
     for process in made:
         process.ws.close()
 
@@ -195,13 +197,14 @@ def test_a_redis_that_fails_only_costs_the_sharing(database_url, tmp_path, caplo
         ws.close()
 
 
-def test_workspaces_on_other_databases_never_share(tmp_path):
+def test_workspaces_on_other_databases_store_under_other_names(tmp_path):
     one = make_config(f"sqlite:///{tmp_path / 'one.db'}", tmp_path, redis_url="redis://127.0.0.1:6379/0")
     two = make_config(f"sqlite:///{tmp_path / 'two.db'}", tmp_path, redis_url="redis://127.0.0.1:6379/0")
     prefixes = []
     for config in (one, two):
         ws = Workspace(config, meta_check_interval=0)
         store = dashboard_cache._store(ws)
+        ws.close()
         assert store is not None
         prefixes.append(store.prefix)
     assert prefixes[0] != prefixes[1]
