@@ -54,6 +54,9 @@ class Run:
         self.counts: Counter[tuple[str, str, str]] = Counter()
         #: called after the transaction commits (wake the dispatcher); never for a rollback
         self.after_commit: list[Callable[[], None]] = []
+        #: what a component worked out for a later step of this run, by the component's own key
+        #: (it checks that what it was worked out from still holds before using it)
+        self.memo: dict[Any, Any] = {}
 
     @property
     def ws(self) -> Any:

@@ -16,17 +16,25 @@ running clock with nothing left to reach.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from engine.automation.actions import ActionFailed, Step, Target, register, run_steps
 from engine.automation.definitions import collect
 from engine.automation.events import Event
 from engine.automation.model import Automation, BaseComponent
+from engine.automation.sla_clocks import (
+    Clock,
+    delete_clock,
+    load_clocks,
+    load_clocks_of,
+    next_step,
+    save_clock,
+    state_of,
+)
 from engine.automation.sla_definitions import (
     STATES,
     Level,
@@ -44,146 +52,8 @@ from engine.dsl.functions import FunctionRegistry
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.meta.problems import Problems
-from engine.storage import system_tables as st
-from engine.storage.write_batch import defer, flush_writes
 
 __all__ = ["STATES", "Clock", "Level", "Milestone", "Policy", "Sla", "SlaSet", "load_clocks", "next_step", "state_of"]
-
-_CLOCK_COLUMNS = (
-    "milestone",
-    "policy",
-    "started_at",
-    "target_seconds",
-    "due_at",
-    "paused_at",
-    "paused_seconds",
-    "met_at",
-    "breached_at",
-    "level",
-)
-
-
-# --- clocks ----------------------------------------------------------------------------------
-@dataclass
-class Clock:
-    """One milestone's clock of one record (a ``tessera_sla_clock`` row)."""
-
-    milestone: str
-    policy: str
-    started_at: dt.datetime
-    target_seconds: int
-    due_at: dt.datetime | None = None
-    paused_at: dt.datetime | None = None
-    paused_seconds: int = 0  # business seconds paused (or met, then reopened) so far
-    met_at: dt.datetime | None = None
-    breached_at: dt.datetime | None = None
-    level: int = 0  # position of the highest escalation level reached on this clock
-    #: the row as last read or written (None: not stored yet)
-    stored: dict[str, Any] | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def running(self) -> bool:
-        return self.met_at is None and self.paused_at is None
-
-    @property
-    def target(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.target_seconds)
-
-    def values(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _CLOCK_COLUMNS}
-
-    def at(self, calendar: BusinessCalendar, offset: dt.timedelta) -> dt.datetime:
-        """The instant ``offset`` of business time into this clock (pauses excluded)."""
-        return calendar.add(self.started_at, offset + dt.timedelta(seconds=self.paused_seconds))
-
-    def resume(self, calendar: BusinessCalendar, since: dt.datetime, now: dt.datetime) -> None:
-        """Stop counting from ``since`` (paused or met) to ``now``: due times move by that much."""
-        self.paused_seconds += int(calendar.between(since, now).total_seconds())
-        self.paused_at = None
-
-
-_c = st.sla_clock
-_LOAD = sa.select(*(_c.c[k] for k in _CLOCK_COLUMNS)).where(
-    _c.c.entity == sa.bindparam("entity"), _c.c.record_id == sa.bindparam("record_id")
-)
-_LOAD_MANY = sa.select(_c.c.record_id, *(_c.c[k] for k in _CLOCK_COLUMNS)).where(
-    _c.c.entity == sa.bindparam("entity"), _c.c.record_id.in_(sa.bindparam("ids", expanding=True))
-)
-#: one statement for every change of a clock (the same text each time: prepared once)
-_SAVE = (
-    _c.update()
-    .where(
-        _c.c.entity == sa.bindparam("k_entity"),
-        _c.c.record_id == sa.bindparam("k_record_id"),
-        _c.c.milestone == sa.bindparam("k_milestone"),
-    )
-    .values({k: sa.bindparam(f"v_{k}") for k in _CLOCK_COLUMNS if k != "milestone"})
-)
-
-
-def load_clocks(conn: Any, entity: str, record_id: str) -> dict[str, Clock]:
-    """Every clock of a record, by milestone (one primary-key range read)."""
-    clocks = {}
-    flush_writes(conn)  # clock writes may wait for the end of a batch
-    for row in conn.execute(_LOAD, {"entity": entity, "record_id": record_id}):
-        values = dict(row._mapping)
-        clocks[row.milestone] = Clock(**values, stored=values)
-    return clocks
-
-
-def load_clocks_of(conn: Any, entity: str, record_ids: Sequence[str]) -> dict[str, dict[str, Clock]]:
-    """Every clock of many records of one entity (one query): record id -> milestone -> clock."""
-    found: dict[str, dict[str, Clock]] = {record_id: {} for record_id in record_ids}
-    flush_writes(conn)
-    for row in conn.execute(_LOAD_MANY, {"entity": entity, "ids": sorted(found)}):
-        values = dict(row._mapping)
-        del values["record_id"]
-        found[row.record_id][row.milestone] = Clock(**values, stored=values)
-    return found
-
-
-def save_clock(conn: Any, entity: str, record_id: str, clock: Clock) -> bool:
-    """Write the clock if it changed; True when it did."""
-    values = clock.values()
-    if values == clock.stored:
-        return False
-    if clock.stored is None:
-        flush_writes(conn)  # kept writes first: they may be of an earlier clock of this key
-        conn.execute(_c.insert(), {"entity": entity, "record_id": record_id, **values})
-    else:  # may wait for the end of a batch (engine.storage.write_batch)
-        key = {"k_entity": entity, "k_record_id": record_id, "k_milestone": clock.milestone}
-        defer(conn, _SAVE, key | {f"v_{k}": v for k, v in values.items() if k != "milestone"})
-    clock.stored = values
-    return True
-
-
-def next_step(sla: Sla, clock: Clock) -> tuple[dt.datetime, Level | None] | None:
-    """The clock's next instant: its breach (level None) or its next escalation level."""
-    calendar = sla.calendar(clock)
-    steps: list[tuple[dt.datetime, int, Level | None]] = []
-    if clock.breached_at is None:
-        steps.append((clock.at(calendar, clock.target), 0, None))
-    level = sla.next_level(clock.milestone, clock.level)
-    if level is not None:
-        steps.append((clock.at(calendar, level.offset(clock.target)), 1, level))
-    if not steps:
-        return None
-    instant, _, found = min(steps, key=lambda s: (s[0], s[1]))
-    return instant, found
-
-
-def state_of(clocks: list[Clock], unstarted: bool = False) -> str | None:
-    """The record's SLA state over its clocks: a breach stays; met when every clock is."""
-    if not clocks:
-        return None
-    if any(c.breached_at is not None for c in clocks):
-        return "breached"
-    running = [c for c in clocks if c.met_at is None]
-    if not running and not unstarted:
-        return "met"
-    if any(c.paused_at is not None for c in running):
-        return "paused"
-    return "at_risk" if any(c.level for c in running) else "on_track"
 
 
 # --- the component -----------------------------------------------------------------------------
@@ -236,56 +106,64 @@ class SlaComponent(BaseComponent):
                     self.sync(run, sla, event, rearm=event.kind == "restore")
 
     # --- writes: start, pause, resume, meet, recalculate ------------------------------------------
+    def before_update(
+        self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str
+    ) -> None:
+        """Add the SLA's fields to the change that moves them (a raised priority, a pause).
+
+        The due times and state are then written with that change, in one write and one
+        history entry, instead of a second write after it; :meth:`sync` still keeps the
+        clocks once the change is written, and writes what it alone can see (a field that a
+        formula derives from this change, say)."""
+        slas = run.automation.parts[self.name].by_entity.get(entity.name)
+        if not slas:
+            return
+        changed = {k for k, v in values.items() if k not in current or current[k] != v}
+        record = {**current, **values}
+        for sla in slas:
+            if not changed or changed <= sla.writes or (sla.reads is not None and not sla.reads & changed):
+                continue
+            stored = self._clocks(run, entity.name, record_id)
+            plan = _plan(sla, run.env(entity, record, current), record, stored, run.now)
+            values.update({k: v for k, v in plan.values.items() if record.get(k) != v})
+            if sla.reads is not None:  # what sync needs to tell whether the plan still holds
+                inputs = ({k: record.get(k) for k in sla.reads}, _rows(stored))
+                run.memo[(self.name, sla.name, entity.name, record_id)] = (inputs, plan)
+
+    # --- writes: start, pause, resume, meet, recalculate ------------------------------------------
     def sync(self, run: Any, sla: Sla, event: Event, rearm: bool = False) -> None:
         """Bring the record's clocks in line with the record after a write."""
         record = event.new if run.writes == event.writes and event.new else run.fetch(event.entity, event.record_id)
         if record is None:
             return
         entity, record_id = event.entity.name, event.record_id
-        env = run.env(event.entity, record, event.old)
-        policy = sla.choose(env)
         stored = self._clocks(run, entity, record_id, new=event.kind == "create")
-        paused = sla.pause_when is not None and sla.pause_when.holds(env)
-        priority = record.get(sla.priority_field) if sla.priority_field else None
-        now = run.now.replace(microsecond=0)
-        clocks: dict[str, Clock] = {}
-        unstarted = False
-        for milestone in sla.milestones:
-            clock = stored.get(milestone.name)
-            target = None if policy is None else policy.target(priority, milestone.name)
-            if policy is None or target is None:  # no longer tracked: forget the clock
-                if clock is not None:
-                    _delete_clock(run.conn, entity, record_id, milestone.name)
-                    del stored[milestone.name]
-                    run.stop_timers(entity, record_id, name=sla.timer(milestone.name))
-                continue
-            done = milestone.done_when is not None and milestone.done_when.holds(env)
-            if clock is None:
-                if milestone.start_when is not None and not milestone.start_when.holds(env):
-                    unstarted = unstarted or not done
-                    continue
-                started = _started(sla, milestone, record, now)
-                clock = Clock(milestone.name, policy.name, started, int(target.total_seconds()))
-                clock.met_at = now if done else None
-                clock.paused_at = now if paused and not done else None
-            else:
-                _advance(clock, sla.calendar(clock), now, done, paused)
-                clock.policy, clock.target_seconds = policy.name, int(target.total_seconds())
-            clock.due_at = clock.at(policy.calendar, clock.target)
+        plan = self._planned(run, sla, event, record, stored)
+        if plan is None:
+            plan = _plan(sla, run.env(event.entity, record, event.old), record, stored, run.now)
+        for name in plan.dropped:  # no longer tracked: forget the clock
+            delete_clock(run.conn, entity, record_id, name)
+            del stored[name]
+            run.stop_timers(entity, record_id, name=sla.timer(name))
+        for name, clock in plan.clocks.items():
             before = clock.stored
             if (save_clock(run.conn, entity, record_id, clock) or rearm) and (clock.running or before is not None):
                 _arm(run, sla, entity, record_id, clock, before)  # a new clock that is not running has no timer
-            clocks[milestone.name] = stored[milestone.name] = clock
-        values: dict[str, Any] = {}
-        if sla.policy_field:
-            values[sla.policy_field] = None if policy is None else policy.name
-        for milestone in sla.milestones:
-            if milestone.due_field:
-                clock = clocks.get(milestone.name)
-                values[milestone.due_field] = None if clock is None else clock.due_at
-        if sla.state_field:
-            values[sla.state_field] = state_of(list(clocks.values()), unstarted)
-        _write(run, sla, event.entity, record_id, record, values)
+            stored[name] = clock
+        _write(run, sla, event.entity, record_id, record, plan.values)
+
+    def _planned(
+        self, run: Any, sla: Sla, event: Event, record: dict[str, Any], stored: dict[str, Clock]
+    ) -> _Plan | None:
+        """The plan :meth:`before_update` made for this write, if the record as written and
+        its clocks are still what it was made from (a plan depends on nothing else in a run)."""
+        kept = run.memo.pop((self.name, sla.name, event.entity.name, event.record_id), None)
+        if kept is None or event.kind != "update" or sla.reads is None:
+            return None
+        (fields, clocks), plan = kept
+        if any(record.get(k) != v for k, v in fields.items()) or clocks != _rows(stored):
+            return None
+        return plan
 
     # --- timers: breach and escalation levels --------------------------------------------------
     def on_timer(self, run: Any, event: Event) -> None:
@@ -392,6 +270,56 @@ def _advance(clock: Clock, calendar: BusinessCalendar, now: dt.datetime, done: b
         clock.resume(calendar, clock.paused_at, now)
 
 
+@dataclass
+class _Plan:
+    """What the record's values make of its clocks (computed; nothing is written)."""
+
+    clocks: dict[str, Clock] = field(default_factory=dict)  # by milestone: new clocks and changed copies
+    dropped: list[str] = field(default_factory=list)  # milestones whose clock goes (no target any more)
+    values: dict[str, Any] = field(default_factory=dict)  # the SLA's fields on the record
+
+
+def _plan(sla: Sla, env: Any, record: dict[str, Any], stored: dict[str, Clock], now: dt.datetime) -> _Plan:
+    """Start, pause, resume, meet or recalculate each milestone's clock for the record as it is."""
+    now = now.replace(microsecond=0)
+    plan = _Plan()
+    policy = sla.choose(env)
+    paused = sla.pause_when is not None and sla.pause_when.holds(env)
+    priority = record.get(sla.priority_field) if sla.priority_field else None
+    unstarted = False
+    for milestone in sla.milestones:
+        clock = stored.get(milestone.name)
+        target = None if policy is None else policy.target(priority, milestone.name)
+        if policy is None or target is None:
+            if clock is not None:
+                plan.dropped.append(milestone.name)
+            continue
+        done = milestone.done_when is not None and milestone.done_when.holds(env)
+        if clock is None:
+            if milestone.start_when is not None and not milestone.start_when.holds(env):
+                unstarted = unstarted or not done
+                continue
+            started = _started(sla, milestone, record, now)
+            clock = Clock(milestone.name, policy.name, started, int(target.total_seconds()))
+            clock.met_at = now if done else None
+            clock.paused_at = now if paused and not done else None
+        else:
+            clock = dataclasses.replace(clock)  # the stored one stays as stored until saved
+            _advance(clock, sla.calendar(clock), now, done, paused)
+            clock.policy, clock.target_seconds = policy.name, int(target.total_seconds())
+        clock.due_at = clock.at(policy.calendar, clock.target)
+        plan.clocks[milestone.name] = clock
+    if sla.policy_field:
+        plan.values[sla.policy_field] = None if policy is None else policy.name
+    for milestone in sla.milestones:
+        if milestone.due_field:
+            found = plan.clocks.get(milestone.name)
+            plan.values[milestone.due_field] = None if found is None else found.due_at
+    if sla.state_field:
+        plan.values[sla.state_field] = state_of(list(plan.clocks.values()), unstarted)
+    return plan
+
+
 def _arm(
     run: Any,
     sla: Sla,
@@ -429,9 +357,8 @@ def _started(sla: Sla, milestone: Milestone, record: dict[str, Any], now: dt.dat
     return min(value, now)
 
 
-def _delete_clock(conn: Any, entity: str, record_id: str, milestone: str) -> None:
-    flush_writes(conn)
-    conn.execute(_c.delete().where(_c.c.entity == entity, _c.c.record_id == record_id, _c.c.milestone == milestone))
+def _rows(clocks: dict[str, Clock]) -> dict[str, dict[str, Any]]:
+    return {name: clock.values() for name, clock in clocks.items()}
 
 
 def _own(sla: Sla, clocks: dict[str, Clock]) -> dict[str, Clock]:

@@ -28,7 +28,7 @@ from engine.meta.model import EntityDef
 from engine.meta.problems import Problems
 
 if TYPE_CHECKING:
-    from engine.automation.sla import Clock
+    from engine.automation.sla_clocks import Clock
 
 
 #: the values an SLA writes to its ``state_field`` (the enum must offer all of them)
@@ -114,9 +114,12 @@ class Sla:
     def choose(self, env: Env) -> Policy | None:
         return next((p for p in self.policies if p.when is None or p.when.holds(env)), None)
 
+    def __post_init__(self) -> None:
+        self._calendars = {p.name: p.calendar for p in self.policies}
+
     def calendar(self, clock: Clock) -> BusinessCalendar:
-        policy = next((p for p in self.policies if p.name == clock.policy), None)
-        return ALWAYS if policy is None else policy.calendar
+        """The calendar of the policy the clock was last counted under."""
+        return self._calendars.get(clock.policy, ALWAYS)
 
     def next_level(self, milestone: str, after: int) -> Level | None:
         return next((lv for lv in self.levels if lv.milestone == milestone and lv.position > after), None)

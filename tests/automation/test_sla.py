@@ -107,6 +107,20 @@ def test_a_priority_change_recalculates_from_the_start(desk: Desk) -> None:
     raised = desk.change(berlin(1, 10), case, priority="P1")  # 1h / 4h from 09:00
     assert (raised["response_due"], raised["resolution_due"]) == (shown(berlin(1, 10)), shown(berlin(1, 13)))
     assert next_due(desk.ws) == berlin(1, 10)  # the response clock is due now
+    # the new due times are written with the priority: one change in the history, one version
+    assert raised["version"] == case["version"] + 1
+    latest = desk.api.get(f"case/{case['id']}/history").get_json()["data"][0]
+    assert latest["changes"]["priority"] == ["P3", "P1"]
+    assert latest["changes"]["resolution_due"] == [shown(berlin(2, 16)), shown(berlin(1, 13))]
+
+
+def test_a_pause_is_written_with_the_change_that_causes_it(desk: Desk) -> None:
+    case = desk.open(berlin(1, 9), priority="P2")
+    paused = desk.change(berlin(1, 10), case, status="waiting")
+    assert paused["version"] == case["version"] + 1
+    latest = desk.api.get(f"case/{case['id']}/history").get_json()["data"][0]
+    assert latest["changes"]["status"][1] == "waiting"
+    assert latest["changes"]["sla_state"] == ["on_track", "paused"]
 
 
 def test_other_changes_leave_the_clocks_alone(desk: Desk) -> None:
