@@ -41,7 +41,11 @@ class Component(Protocol):
     def before_update(
         self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str
     ) -> None:
-        """Refuse a change (raise a TesseraError) before it is written; ``owner`` is the workflow writing."""
+        """Refuse a change (raise a TesseraError) before it is written, or add values the
+        component derives from it to ``values``; ``owner`` is the workflow writing."""
+
+    def before_create(self, run: Any, entity: EntityDef, record_id: str, values: dict[str, Any]) -> None:
+        """Add values the component derives to a new record's ``values`` before it is checked and written."""
 
 
 @dataclass
@@ -73,6 +77,11 @@ class Automation:
         if self.listens(entity.name):
             for component in self.components:
                 component.before_update(run, entity, record_id, current, values, owner)
+
+    def before_create(self, run: Any, entity: EntityDef, record_id: str, values: dict[str, Any]) -> None:
+        if self.listens(entity.name):
+            for component in self.components:
+                component.before_create(run, entity, record_id, values)
 
     def register_action(self, entity: str, name: str, handler: RecordAction, problems: Problems, where: str) -> None:
         if (entity, name) in self.actions:
@@ -154,4 +163,7 @@ class BaseComponent:
     def before_update(
         self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str
     ) -> None:
+        return None
+
+    def before_create(self, run: Any, entity: EntityDef, record_id: str, values: dict[str, Any]) -> None:
         return None

@@ -106,6 +106,11 @@ class SlaComponent(BaseComponent):
                     self.sync(run, sla, event, rearm=event.kind == "restore")
 
     # --- writes: start, pause, resume, meet, recalculate ------------------------------------------
+    def before_create(self, run: Any, entity: EntityDef, record_id: str, values: dict[str, Any]) -> None:
+        """A new record carries its due times, policy and state from the start (one write)."""
+        for sla in run.automation.parts[self.name].by_entity.get(entity.name, ()):
+            self._plan_ahead(run, sla, entity, record_id, values, None, values, {})
+
     def before_update(
         self, run: Any, entity: EntityDef, record_id: str, current: dict[str, Any], values: dict[str, Any], owner: str
     ) -> None:
@@ -123,14 +128,29 @@ class SlaComponent(BaseComponent):
         for sla in slas:
             if not changed or changed <= sla.writes or (sla.reads is not None and not sla.reads & changed):
                 continue
-            stored = self._clocks(run, entity.name, record_id)
-            plan = _plan(sla, run.env(entity, record, current), record, stored, run.now)
-            values.update({k: v for k, v in plan.values.items() if record.get(k) != v})
-            if sla.reads is not None:  # what sync needs to tell whether the plan still holds
-                inputs = ({k: record.get(k) for k in sla.reads}, _rows(stored))
-                run.memo[(self.name, sla.name, entity.name, record_id)] = (inputs, plan)
+            self._plan_ahead(
+                run, sla, entity, record_id, record, current, values, self._clocks(run, entity.name, record_id)
+            )
 
-    # --- writes: start, pause, resume, meet, recalculate ------------------------------------------
+    def _plan_ahead(
+        self,
+        run: Any,
+        sla: Sla,
+        entity: EntityDef,
+        record_id: str,
+        record: dict[str, Any],
+        old: dict[str, Any] | None,
+        values: dict[str, Any],
+        stored: dict[str, Clock],
+    ) -> None:
+        """Plan the clocks for the record about to be written, add the SLA's fields to
+        ``values``, and keep the plan for :meth:`sync` with what it was made from."""
+        plan = _plan(sla, run.env(entity, record, old), record, stored, run.now)
+        values.update({k: v for k, v in plan.values.items() if record.get(k) != v})
+        if sla.reads is not None:
+            inputs = ({k: record.get(k) for k in sla.reads}, _rows(stored))
+            run.memo[(self.name, sla.name, entity.name, record_id)] = (inputs, plan)
+
     def sync(self, run: Any, sla: Sla, event: Event, rearm: bool = False) -> None:
         """Bring the record's clocks in line with the record after a write."""
         record = event.new if run.writes == event.writes and event.new else run.fetch(event.entity, event.record_id)
@@ -158,7 +178,7 @@ class SlaComponent(BaseComponent):
         """The plan :meth:`before_update` made for this write, if the record as written and
         its clocks are still what it was made from (a plan depends on nothing else in a run)."""
         kept = run.memo.pop((self.name, sla.name, event.entity.name, event.record_id), None)
-        if kept is None or event.kind != "update" or sla.reads is None:
+        if kept is None or event.kind not in ("create", "update") or sla.reads is None:
             return None
         (fields, clocks), plan = kept
         if any(record.get(k) != v for k, v in fields.items()) or clocks != _rows(stored):

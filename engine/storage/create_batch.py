@@ -69,6 +69,8 @@ class PendingCreate:
     changes: dict[str, tuple[Any, Any]]
     findings: list[Finding]
     guard: DuplicateGuard
+    #: the automation run that saw the record before it was written (None: no component listens)
+    run: Any = None
 
 
 class Sink:
@@ -102,11 +104,19 @@ def prepare_create(
     duplicates: DuplicateOptions | None = None,
     known: dict[str, set[str]] | None = None,
     check_duplicates: bool = True,
+    run: Any = None,
 ) -> PendingCreate:
-    """Check ``values`` (loaded input) as a new ``entity`` record; raises what a user can fix."""
+    """Check ``values`` (loaded input) as a new ``entity`` record; raises what a user can fix.
+
+    Automation components see the values first (``before_create``: the SLA adds its due
+    times); ``run`` is the write's automation run, made here when needed and none is given."""
     w.apply_defaults(entity, values, snap.catalog)
     values.setdefault("owner", actor.user_id)
     rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
+    record_id = new_id()
+    if snap.automation.listens(entity.name):
+        run = run or records._run(conn, snap, actor, now)
+        snap.automation.before_create(run, entity, record_id, values)
     errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values, known=known)
     errors += w.check_children(conn, snap, entity, values) + check_reference(conn, snap, entity, values)
     errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
@@ -116,7 +126,6 @@ def prepare_create(
         raise PermissionDenied(f"You may not create this {entity.name}: it would be outside your scope")
     guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: records._rc(actor, snap), duplicates)
     findings = guard.check(None, values) if check_duplicates else []
-    record_id = new_id()
     row = w.column_values(entity, values)
     w.fill_autonumbers(conn, entity, row, now)
     stored = {
@@ -134,7 +143,7 @@ def prepare_create(
         for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
         if v not in (None, [])
     }
-    return PendingCreate(record_id, values, stored, changes, findings, guard)
+    return PendingCreate(record_id, values, stored, changes, findings, guard, run)
 
 
 def finish_create(
@@ -173,7 +182,7 @@ def emit_create(
 ) -> Any:
     """Tell automation about the new record; returns the run (created when needed)."""
     if snap.automation.listens(entity.name):
-        run = run or records._run(conn, snap, actor, now)
+        run = run or pending.run or records._run(conn, snap, actor, now)
         stored = {**pending.stored, "deleted_at": None, "deleted_by": None}
         run.emit(Event("create", entity, pending.record_id, stored, None, actor, frozenset(pending.changes)))
     return run
@@ -278,7 +287,9 @@ class CreateBatch:
             duplicates,
             self.known,
             check_duplicates,
+            self.run,
         )
+        self.run = self.run or pending.run
         self.pending.append(pending)
         return pending.record_id
 

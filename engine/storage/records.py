@@ -282,7 +282,7 @@ class Records:
         run: Run | None = None,
         duplicates: DuplicateOptions | None = None,
     ) -> str:
-        pending = prepare_create(self, conn, snap, actor, entity, values, now, duplicates)
+        pending = prepare_create(self, conn, snap, actor, entity, values, now, duplicates, run=run)
         conn.execute(snap.tables.main(entity.name).insert(), pending.stored)
         finish_create(self, conn, snap, actor, entity, pending, now)
         emit_create(self, conn, snap, actor, entity, pending, run, now)

@@ -88,6 +88,9 @@ def test_due_times_are_stored_on_the_record_in_business_time(desk: Desk) -> None
     assert other["resolution_due"] == shown(berlin(5, 11))
     history = desk.api.get(f"case/{case['id']}/history").get_json()["data"]
     assert history[0]["changes"]["resolution_due"] == [None, shown(berlin(8, 11))]
+    # written with the case itself: one version, one entry in the history
+    assert case["version"] == 1
+    assert [entry["action"] for entry in history] == ["create"]
 
 
 def test_the_first_policy_whose_condition_holds_applies(desk: Desk) -> None:
