@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import cProfile
 import datetime as dt
-import gc
 import io
 import multiprocessing
 import os
@@ -40,6 +39,7 @@ from engine.automation import sla as sla_module
 from engine.automation.events import Event
 from engine.automation.sla import Clock, Sla, load_clocks, next_step
 from engine.automation.timers import TIMER_ACTOR, fire_due
+from engine.settling import settle
 from engine.storage import system_tables as st
 from engine.storage.ids import new_id
 from engine.workspace import Workspace
@@ -136,7 +136,7 @@ def fire_here(ws: Workspace, now: dt.datetime, options: dict[str, Any], profile:
     """``fire_due`` in this process: (fired, seconds, CPU seconds, SQL statements, server CPU seconds)."""
     statements = _count_statements(ws)
     profiler = cProfile.Profile() if profile else None
-    gc.collect()
+    settle([ws])  # as 'tessera worker' does once started
     server = server_cpu(ws)
     cpu, start = time.process_time(), time.perf_counter()
     if profiler:
@@ -185,7 +185,7 @@ def _worker(
 ) -> None:
     ws = Workspace(bench_config(url, PACKS, Path(instance).parent), meta_check_interval=60)
     statements = _count_statements(ws)
-    ws.snapshot()
+    settle([ws])  # as 'tessera worker' does once started
     server = server_cpu(ws)
     ready.wait()
     go.wait()

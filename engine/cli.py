@@ -301,6 +301,10 @@ def worker(queue: str | None, burst: bool, now_text: str | None) -> None:
             click.echo(f"jobs: RQ worker on queue {queue!r} ({shown}); Ctrl+C stops")
         else:
             click.echo("jobs: in-process loop (TESSERA_REDIS_URL is unset); Ctrl+C stops")
+        if not burst:
+            from engine.settling import settle
+
+            settle([ws])
         result = run_worker(ws, queue, burst=burst, now=now)
         if result is not None:
             click.echo(result.describe())

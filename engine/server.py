@@ -25,10 +25,12 @@ class _Server(BaseApplication):
         # runs in each worker process after the fork: its own app, database pool and job runner
         from engine.app import create_app
         from engine.automation.jobs import start_in_process
+        from engine.settling import settle
 
         app = create_app()
         for ws in app.extensions["tessera"].workspaces():
             start_in_process(ws)  # embedded mode only: with Redis, 'tessera worker' runs jobs
+        settle(app.extensions["tessera"].workspaces())
         return app
 
 

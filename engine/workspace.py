@@ -35,6 +35,7 @@ from engine.metadata_cache import compile_metadata
 from engine.plugins import install as install_plugins
 from engine.security.auth import Authenticator
 from engine.security.permissions import PermissionPolicy
+from engine.settling import thaw
 from engine.storage import system_tables as st
 from engine.storage.database import create_db_engine, read_transaction, write_transaction
 from engine.storage.expressions import EntityExpressions, compile_entity
@@ -155,6 +156,8 @@ class Workspace:
             with read_transaction(self.db) as conn:
                 version = self._read_state(conn)
                 if self._snapshot is None or self._snapshot.version != version:
+                    if self._snapshot is not None:
+                        thaw()  # the old snapshot may have been frozen with the process: free it
                     self._snapshot = self.build_snapshot(version, self._read_overlays(conn))
             self._checked_at = time.monotonic()
             return self._snapshot
@@ -183,6 +186,8 @@ class Workspace:
             plan = migrate(conn, snap.tables, destructive=destructive, dry_run=dry_run)
             if self._read_state(conn) == 0 and not dry_run:
                 self.bump_version(conn)
+        if self._snapshot is not None:
+            thaw()
         self._snapshot = None
         return plan
 
