@@ -49,6 +49,7 @@ from engine.config import Config  # noqa: E402
 from engine.dataio.importing import ImportOptions, import_table  # noqa: E402
 from engine.dataio.sources import read_table  # noqa: E402
 from engine.security.users import ensure_roles  # noqa: E402
+from engine.settling import settled  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -130,7 +131,8 @@ def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, parti
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    report = import_table(ws, actor, "contact", table, ImportOptions(batch_size=batch_size, partial=partial))
+    with settled([ws]):  # as 'tessera import' does
+        report = import_table(ws, actor, "contact", table, ImportOptions(batch_size=batch_size, partial=partial))
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - started

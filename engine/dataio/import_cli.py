@@ -83,6 +83,7 @@ def import_command(
         from engine.dataio.importing import ImportOptions, import_table, write_error_report
         from engine.dataio.mapping import MappingError, load_template
         from engine.dataio.sources import read_table
+        from engine.settling import settled
         from engine.storage.database import friendly_db_errors
 
         settings: dict[str, Any] = load_template(template) if template else {}
@@ -100,7 +101,8 @@ def import_command(
             try:
                 actor = _actor(ws, as_email)
                 table = read_table(file, filename=file.name, **read)
-                report = _with_progress(lambda progress: import_table(ws, actor, entity, table, options, progress))
+                with settled([ws]):  # a long run: keep the metadata out of the collector's way
+                    report = _with_progress(lambda progress: import_table(ws, actor, entity, table, options, progress))
             finally:
                 ws.close()
         errors_path = file.with_name(file.name + ".errors.csv")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.settling import settle
+from engine.settling import settle, settled
 from engine.storage.database import write_transaction
 from engine.workspace import Workspace
 
@@ -38,3 +38,9 @@ def test_a_snapshot_replaced_after_a_metadata_change_is_freed(workspace: Workspa
     assert gc.get_freeze_count() == 0  # everything frozen is the collector's again
     gc.collect()
     assert old() is None
+
+
+def test_a_long_command_is_settled_only_while_it_runs(workspace: Workspace, unfrozen: None) -> None:
+    with settled([workspace]):
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # what the command froze is the collector's again
