@@ -230,6 +230,33 @@ def test_bulk_records_carry_their_own_warnings(ws, rep):
     assert ["_warnings" in r for r in created] == [False, False, True]
 
 
+def test_a_batch_of_new_records_stores_the_keys_single_creates_store(ws, rep):
+    """A batch's keys are written together (COPY on PostgreSQL): the same rows, and found."""
+    from engine.storage.bulk_copy import MIN_ROWS
+    from engine.storage.create_batch import CreateBatch
+    from engine.storage.database import write_transaction
+    from engine.storage.validation import load_input
+
+    single = ws.records.create(rep, "org", {"name": "Solo Ltd", "domain": "solo.example"})
+    snap = ws.snapshot()
+    entity = snap.catalog.entities["org"]
+    with write_transaction(ws.db) as conn:
+        batch = CreateBatch(ws.records, conn, snap, rep, entity, ws.records.clock())
+        documents = [{"name": f"Batch {i} GmbH", "domain": f"b{i}.example"} for i in range(MIN_ROWS + 2)]
+        batch.probe(documents)
+        ids = [batch.add(load_input(snap.input_schema("org"), entity, d)) for d in documents]
+        batch.flush()
+    with ws.db.connect() as conn:
+        keys = conn.execute(sa.select(st.match_key.c.record_id, st.match_key.c.kind, st.match_key.c.value)).all()
+    by_record: dict[str, set[tuple[str, str]]] = {}
+    for record_id, kind, value in keys:
+        by_record.setdefault(record_id, set()).add((kind, value))
+    assert {kind for kind, _ in by_record[single["id"]]} == {kind for kind, _ in by_record[ids[0]]}
+    assert ("name", "batch 0") in by_record[ids[0]]
+    with pytest.raises(Conflict):  # the batch's keys find the next duplicate
+        ws.records.create(rep, "org", {"name": "BATCH 3 gmbh"})
+
+
 # --- keys of records written before a rule ---------------------------------------------
 
 
