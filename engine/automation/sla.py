@@ -175,8 +175,9 @@ class SlaComponent(BaseComponent):
     def _planned(
         self, run: Any, sla: Sla, event: Event, record: dict[str, Any], stored: dict[str, Clock]
     ) -> _Plan | None:
-        """The plan :meth:`before_update` made for this write, if the record as written and
-        its clocks are still what it was made from (a plan depends on nothing else in a run)."""
+        """The plan :meth:`before_create` or :meth:`before_update` made for this write, if the
+        record as written and its clocks are still what it was made from (a plan depends on
+        nothing else in a run)."""
         kept = run.memo.pop((self.name, sla.name, event.entity.name, event.record_id), None)
         if kept is None or event.kind not in ("create", "update") or sla.reads is None:
             return None
