@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.sales.rest import (
-    TODAY,
     account,
     act,
     aggregate,
@@ -18,6 +17,7 @@ from tests.sales.rest import (
     patch,
     refused,
     set_manager,
+    today,
     user_id,
 )
 
@@ -59,7 +59,6 @@ def lose(api: Any, deal: dict[str, Any], competitors: list[str], reason: str = "
 
 
 __all__ = [
-    "TODAY",
     "account",
     "act",
     "advance",
@@ -77,5 +76,6 @@ __all__ = [
     "product",
     "refused",
     "set_manager",
+    "today",
     "user_id",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.sales.rest import (
-    TODAY,
     account,
     act,
     aggregate,
@@ -22,6 +21,7 @@ from tests.sales.rest import (
     patch,
     refused,
     set_manager,
+    today,
     user_id,
 )
 
@@ -78,7 +78,6 @@ def price_lists(finance: Any, products: dict[str, dict[str, Any]]) -> dict[str, 
 
 
 __all__ = [
-    "TODAY",
     "account",
     "act",
     "aggregate",
@@ -95,6 +94,7 @@ __all__ = [
     "price_lists",
     "refused",
     "set_manager",
+    "today",
     "user_id",
     "vendor",
 ]

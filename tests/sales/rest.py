@@ -7,13 +7,16 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-TODAY = dt.datetime.now(dt.UTC).date()  # when the module loaded: for figures that cannot cross midnight
+
+def today() -> dt.date:
+    """Today in UTC, read at the call (a run may cross midnight)."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def day(offset: int) -> str:
     """An ISO date ``offset`` days from today (the engine's clock is the real one here), read
     at the call: a run that crosses midnight UTC would otherwise compare yesterday's date."""
-    return (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=offset)).isoformat()
+    return (today() + dt.timedelta(days=offset)).isoformat()
 
 
 def ok(reply: Any, status: int = 200) -> Any:

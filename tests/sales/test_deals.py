@@ -4,7 +4,6 @@ of each stage, the kanban definition, activity tracking and the default grants."
 from __future__ import annotations
 
 from tests.sales.pipeline import (
-    TODAY,
     account,
     advance,
     competitor,
@@ -18,6 +17,7 @@ from tests.sales.pipeline import (
     opportunity,
     patch,
     refused,
+    today,
     user_id,
 )
 
@@ -82,8 +82,8 @@ def test_probability_and_category_follow_the_stage_unless_the_same_write_sets_th
     deal = advance(rep, deal, "negotiation")
     deal = advance(rep, deal, "closed_won")
     assert money(deal["probability"]) == 100 and deal["forecast_category"] == "closed"
-    assert deal["closed_at"] == TODAY.isoformat() and deal["is_won"] is True
-    assert deal["closed_quarter"] == TODAY.replace(month=(TODAY.month - 1) // 3 * 3 + 1, day=1).isoformat()
+    assert deal["closed_at"] == today().isoformat() and deal["is_won"] is True
+    assert deal["closed_quarter"] == today().replace(month=(today().month - 1) // 3 * 3 + 1, day=1).isoformat()
     deal = advance(rep, deal, "negotiation")  # reopened
     assert deal["closed_at"] is None and deal["forecast_category"] == "commit" and deal["is_closed"] is False
 
@@ -135,7 +135,7 @@ def test_stage_rules_presales_owner_loss_reason_and_competitors(sales_workspace,
     }
     rival = competitor(rep, "Rival Networks AG")
     deal = lose(rep, deal, [rival["id"]], "price")
-    assert deal["closed_at"] == TODAY.isoformat() and money(deal["probability"]) == 0
+    assert deal["closed_at"] == today().isoformat() and money(deal["probability"]) == 0
     assert deal["forecast_category"] == "omitted"
     errors = refused(rep.patch(f"/api/v1/opportunity/{deal['id']}", json={"expected_close": None, "stage": "proposal"}))
     assert set(errors) == {"expected_close"}
@@ -192,7 +192,7 @@ def test_logged_activities_keep_last_activity_at_current(sales_workspace, api_cl
     assert get(rep, "opportunity", deal["id"])["last_activity_at"] == f"{day(-3)}T10:00:00+00:00"
     create(rep, "activity", {**base, "kind": "meeting", "subject": "Workshop", "due_at": f"{day(5)}T10:00:00Z"})
     latest = get(rep, "opportunity", deal["id"])["last_activity_at"]
-    assert latest.startswith(TODAY.isoformat())
+    assert latest.startswith(today().isoformat())
     # activities of other records leave it alone
     create(
         rep,

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from engine.automation.schedules import run_due
 from tests.sales.pipeline import (
-    TODAY,
     account,
     advance,
     aggregate,
@@ -20,17 +19,18 @@ from tests.sales.pipeline import (
     money,
     opportunity,
     patch,
+    today,
     user_id,
 )
 
 
 def nightly(ws, days_ahead: int) -> None:
     """The scheduled rules as the job runner would run them ``days_ahead`` days from now, after 01:00."""
-    run_due(ws, dt.datetime.combine(TODAY + dt.timedelta(days=days_ahead), dt.time(1, 0), dt.UTC))
+    run_due(ws, dt.datetime.combine(today() + dt.timedelta(days=days_ahead), dt.time(1, 0), dt.UTC))
 
 
 def month(offset_days: int) -> str:
-    return (TODAY + dt.timedelta(days=offset_days)).replace(day=1).isoformat()
+    return (today() + dt.timedelta(days=offset_days)).replace(day=1).isoformat()
 
 
 def test_weighted_amount_follows_amount_and_probability(sales_workspace, api_client):

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 from engine.automation.schedules import run_due
 from tests.sales.pipeline import (
-    TODAY,
     account,
     create,
     day,
@@ -20,6 +19,7 @@ from tests.sales.pipeline import (
     opportunity,
     patch,
     refused,
+    today,
     user_id,
 )
 
@@ -127,7 +127,7 @@ def test_rfps_follow_their_deal_and_remind_before_the_deadline(sales_workspace, 
     patch(presales, "rfp", done["id"], {"status": "cancelled"})
     assert get(rep, "opportunity", deal["id"])["open_rfp_count"] == 1
 
-    run_due(ws, dt.datetime.combine(TODAY + dt.timedelta(days=3), dt.time(8), tzinfo=dt.UTC))
+    run_due(ws, dt.datetime.combine(today() + dt.timedelta(days=3), dt.time(8), tzinfo=dt.UTC))
     for api in (presales, rep):  # the presales owner and the RFP's owner
         notes = ok(api.get("/api/v1/me/notifications"))["data"]
         assert [n["related_id"] for n in notes] == [rfp["id"]]

@@ -10,7 +10,6 @@ from pypdf import PdfReader
 
 from engine.automation.schedules import run_due
 from tests.sales.procurement import (
-    TODAY,
     account,
     act,
     catalog,
@@ -22,6 +21,7 @@ from tests.sales.procurement import (
     opportunity,
     price_lists,
     set_manager,
+    today,
     user_id,
 )
 
@@ -52,7 +52,7 @@ def _quote(rep, deal, products, discount=0, **values):
 def test_lines_take_catalog_prices_and_vendor_costs_and_the_quote_adds_them_up(sales_workspace, api_client):
     _, clients, products, vendors, deal = _setup(sales_workspace, api_client)
     quote = _quote(clients["sales_rep"], deal, products, discount=5)
-    assert quote["number"].startswith(f"Q-{TODAY.year}-")
+    assert quote["number"].startswith(f"Q-{today().year}-")
     assert quote["status"] == "draft"
     assert quote["account"] == deal["account"]  # from the opportunity
     assert quote["valid_until"] == day(30)
@@ -258,7 +258,7 @@ def test_approved_and_sent_quotes_expire_overnight(sales_workspace, api_client):
     quote = _quote(rep, deal, products, valid_until=day(2))
     ok(act(rep, "quote", quote["id"], "submit"))
     ok(act(rep, "quote", quote["id"], "send"))
-    run_due(ws, dt.datetime.combine(TODAY + dt.timedelta(days=3), dt.time(1, 30), tzinfo=dt.UTC))
+    run_due(ws, dt.datetime.combine(today() + dt.timedelta(days=3), dt.time(1, 30), tzinfo=dt.UTC))
     assert get(rep, "quote", quote["id"])["status"] == "expired"
 
 

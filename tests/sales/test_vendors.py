@@ -6,7 +6,6 @@ import datetime as dt
 
 from engine.automation.schedules import run_due
 from tests.sales.procurement import (
-    TODAY,
     account,
     act,
     catalog,
@@ -18,6 +17,7 @@ from tests.sales.procurement import (
     opportunity,
     price,
     price_lists,
+    today,
     user_id,
     vendor,
 )
@@ -48,7 +48,7 @@ def test_the_best_valid_vendor_price_is_the_products_purchase_cost(sales_workspa
     # removing it brings the next best price back (the vendor follows overnight)
     assert finance.delete(f"/api/v1/vendor_price/{cheaper['id']}").status_code == 204
     assert money(get(admin, "product", products["SW-48"]["id"])["best_vendor_cost"]) == money("760.00")
-    run_due(ws, dt.datetime.combine(TODAY, dt.time(0, 45), tzinfo=dt.UTC) + dt.timedelta(days=1))
+    run_due(ws, dt.datetime.combine(today(), dt.time(0, 45), tzinfo=dt.UTC) + dt.timedelta(days=1))
     switch = get(admin, "product", products["SW-48"]["id"])
     assert switch["best_vendor"] == vendors["ingram"]["id"]
 
@@ -62,7 +62,7 @@ def test_prices_that_start_or_end_are_counted_overnight(sales_workspace, api_cli
     price(finance, ingram["id"], products["FW-100"]["id"], "1480.00", valid_to=2)
     price(finance, also["id"], products["FW-100"]["id"], "1520.00", valid_from=3)
     assert money(get(admin, "product", products["FW-100"]["id"])["best_vendor_cost"]) == money("1480.00")
-    in_three_days = dt.datetime.combine(TODAY + dt.timedelta(days=3), dt.time(0, 0), tzinfo=dt.UTC)
+    in_three_days = dt.datetime.combine(today() + dt.timedelta(days=3), dt.time(0, 0), tzinfo=dt.UTC)
     for minutes in (12, 25, 45):  # the ticks after the nightly recounts (00:10, 00:15) and the vendor check (00:20)
         run_due(ws, in_three_days + dt.timedelta(minutes=minutes))
     firewall = get(admin, "product", products["FW-100"]["id"])
@@ -113,7 +113,7 @@ def test_a_purchase_order_goes_from_draft_to_delivered(sales_workspace, api_clie
     products = catalog(admin)
     vendors = price_lists(finance, products)
     order = _order(finance, vendors["ingram"]["id"], products)
-    assert order["number"].startswith(f"PO-{TODAY.year}-")
+    assert order["number"].startswith(f"PO-{today().year}-")
     assert order["status"] == "draft"
     # lines take the product's name and best cost unless given
     assert [(line["description"], money(line["unit_cost"]), money(line["line_total"])) for line in order["lines"]] == [

@@ -12,6 +12,12 @@ from engine.storage.database import hold_row, write_transaction
 from engine.storage.write_batch import batched_writes, flush_writes
 
 
+@pytest.fixture(autouse=True)
+def _subscriptions_stay_cached(monkeypatch):
+    """A slow machine must not see the webhook cache's refresh (a read) send kept updates early."""
+    monkeypatch.setattr("engine.automation.webhooks.REFRESH_SECONDS", 3600.0)
+
+
 def _update(ws, conn, record_id, values):
     snap = ws.snapshot()
     entity = snap.catalog.entities["gadget"]
