@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.automation.schedules import run_due
 from engine.workspace import Workspace
-from tests.sales.rest import TODAY, account, act, create, day, get, listing, ok, patch, refused, user_id
+from tests.sales.rest import account, act, create, day, get, listing, ok, patch, refused, today, user_id
 
 PDF_1 = b"%PDF-1.7 contract draft"
 PDF_2 = b"%PDF-1.7 contract final, as signed"
@@ -115,11 +115,11 @@ def test_the_owner_is_reminded_30_days_before_expiry(
     def notices() -> list[str]:
         return [n["title"] for n in listing(rep, "notification")]
 
-    run_due(ws, dt.datetime.combine(TODAY, dt.time(8, 0), dt.UTC))
+    run_due(ws, dt.datetime.combine(today(), dt.time(8, 0), dt.UTC))
     assert notices() == []  # 40 days ahead: not yet
-    run_due(ws, dt.datetime.combine(TODAY + dt.timedelta(days=11), dt.time(8, 0), dt.UTC))
+    run_due(ws, dt.datetime.combine(today() + dt.timedelta(days=11), dt.time(8, 0), dt.UTC))
     assert notices() == [f"Document expires on {day(40)}: ISO 27001 certificate"]
-    run_due(ws, dt.datetime.combine(TODAY + dt.timedelta(days=12), dt.time(8, 0), dt.UTC))
+    run_due(ws, dt.datetime.combine(today() + dt.timedelta(days=12), dt.time(8, 0), dt.UTC))
     assert len(notices()) == 1  # once per expiry date
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from engine.automation.schedules import run_due
-from tests.sales.rest import TODAY, account, act, create, day, listing, ok, user_id
+from tests.sales.rest import account, act, create, day, listing, ok, today, user_id
 from tests.service.test_documents import PDF_1, PDF_2, upload
 
 
@@ -45,9 +45,9 @@ def test_uat_documents_03_the_owner_is_reminded_30_days_before_expiry(sales_work
     ws = sales_workspace("documents")
     rep = api_client(ws, "sales_rep")
     create(rep, "document", {"title": "ISO 27001 certificate", "kind": "certificate", "expiry_date": day(40)})
-    run_due(ws, dt.datetime.combine(TODAY, dt.time(8, 0), dt.UTC))
+    run_due(ws, dt.datetime.combine(today(), dt.time(8, 0), dt.UTC))
     assert listing(rep, "notification") == []
-    run_due(ws, dt.datetime.combine(TODAY + dt.timedelta(days=11), dt.time(8, 0), dt.UTC))
+    run_due(ws, dt.datetime.combine(today() + dt.timedelta(days=11), dt.time(8, 0), dt.UTC))
     assert [n["title"] for n in listing(rep, "notification")] == [
         f"Document expires on {day(40)}: ISO 27001 certificate"
     ]
