@@ -22,9 +22,11 @@ history) and the API calls behind it (the record, three related lists, the timel
 the account with the most activities and for random accounts; global search
 ``/app/search?q=``; every shipped dashboard (``GET /api/v1/dashboards/NAME``) as the admin
 and the home dashboard of the rep and of the manager: as kept figures (a second view within
-``TESSERA_DASHBOARD_CACHE_SECONDS``), computed afresh (``?refresh=true``), right after a
-record they count changed, and as the first view of a new viewer with the same scope (the
-answers shared between viewers, ``engine.dashboard_cache.shared_for``).
+``TESSERA_DASHBOARD_CACHE_SECONDS``), computed afresh while the request waits (nothing
+kept, ``?refresh=true``), refreshed (``?refresh=true`` with figures kept: a slow dashboard
+answers them and computes behind), right after a record they count changed, and as the
+first view of a new viewer with the same scope (the answers shared between viewers,
+``engine.dashboard_cache.shared_for``).
 """
 
 from __future__ import annotations
@@ -183,7 +185,8 @@ def operations(
             # as a viewer opening it again within a minute (kept figures), computed afresh, and
             # right after a record it counts changed (the change feed's notice; see engine.dashboard_cache)
             ops.append((f"dashboard {name}", role, lambda n, d=name: f"/api/v1/dashboards/{d}"))
-            ops.append((f"dashboard {name}, computed", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
+            ops.append((f"dashboard {name}, computed", role, lambda n, d=name: computed(ws, d)))
+            ops.append((f"dashboard {name}, refresh", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
             ops.append((f"dashboard {name}, new viewer", role, lambda n, d=name: new_viewer(ws, d)))
             if ws.config.redis_url:  # answers shared between processes (engine.dashboard_store)
                 ops.append((f"dashboard {name}, new process", role, lambda n, d=name: new_process(ws, d)))
@@ -204,6 +207,15 @@ def new_process(ws: Workspace, name: str) -> str:
     shared_for(ws).clear()
     cache_for(ws).clear()
     return f"/api/v1/dashboards/{name}"
+
+
+def computed(ws: Workspace, name: str) -> str:
+    """The dashboard's URL with ``refresh=true``, after forgetting every answer this process
+    kept: every aggregate is computed while the request waits (the first viewer of a scope
+    in the whole deployment; a refresh with figures kept answers them and computes behind)."""
+    shared_for(ws).clear()
+    cache_for(ws).clear()
+    return f"/api/v1/dashboards/{name}?refresh=true"
 
 
 def changed(ws: Workspace, name: str, entities: list[str]) -> str:

@@ -30,7 +30,10 @@ else, when slow, as stale while it computes its own.
 
 So a user's own edit shows on their next view unless the dashboard is slow, and then on
 the view after. The answer says when its oldest figures were computed (``as_of``);
-``?refresh=true`` computes them now and waits.
+``?refresh=true`` computes them now: while the viewer waits when they are fast (or there
+is nothing to show), else behind, the kept ones answering at once marked ``stale`` as after
+a change (a forced computation over millions of records takes seconds; the page polls and
+shows the fresh figures when they are there, ``ui/static/dashboard.js``).
 """
 
 from __future__ import annotations
@@ -124,16 +127,17 @@ class DashboardCache:
             entry = self._entries.get(key)
             if entry is not None:
                 entry.used = now
-            if entry is None or refresh:
-                entry = None
-            elif now - entry.computed < self.seconds and not self._outdated(entry):
+            if entry is None:
+                pass
+            elif not refresh and now - entry.computed < self.seconds and not self._outdated(entry):
                 self._entries.move_to_end(key)
                 return entry.figures
             elif entry.cost < self._slow() or now - entry.computed > STALE_LIMIT:
                 entry = None
             elif key in self._refreshing:
                 return {**entry.figures, "stale": True}
-            else:
+            else:  # stale until the refresh is done (a forced one too: no later view takes them as fresh)
+                entry.stale = True
                 self._refreshing.add(key)
         if entry is None:
             stored = None if refresh else self._from_store(key, entities, compute)

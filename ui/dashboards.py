@@ -76,13 +76,13 @@ def dashboard(name: str) -> Any:
         else:
             widget["table"] = _table(widget)
     others = sorted(dashboards.visible(workspace(), who), key=lambda d: d.name)
+    given = {k: v for k, v in board["filters"].items() if v}
     return render_page(
         "dashboard.html",
         board=board,
         error=error,
         owners=_owners(filters.owner),
         others=[dashboards.summary(d, who.locale) for d in others],
-        refresh_url=url_for(
-            "ui.dashboard", name=name, refresh="true", **{k: v for k, v in board["filters"].items() if v}
-        ),
+        refresh_url=url_for("ui.dashboard", name=name, refresh="true", **given),
+        poll_url=url_for("dashboards.dashboard", name=name, **given),
     )

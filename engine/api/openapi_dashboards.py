@@ -124,9 +124,9 @@ DASHBOARD = {
                 "as_of": {**TEXT, "format": "date-time", "description": "when the figures were computed"},
                 "stale": {
                     "type": "boolean",
-                    "description": "present (true) when records these figures count changed since as_of and"
-                    " computing them takes long: fresh figures are being computed for the next view"
-                    " (refresh=true waits for them)",
+                    "description": "present (true) when records these figures count changed since as_of,"
+                    " or refresh=true was asked for, and computing them takes long: fresh figures are"
+                    " being computed behind; ask again (without refresh) until stale is gone",
                 },
             },
         },
@@ -162,7 +162,8 @@ def add_dashboard_paths(spec: APISpec) -> None:
             "name": "refresh",
             "in": "query",
             "schema": {"type": "boolean"},
-            "description": "compute the figures now instead of returning those kept for up to a minute",
+            "description": "compute the figures now instead of returning those kept for up to a minute"
+            " (a slow dashboard with kept figures answers them at once, stale, and computes behind)",
         },
     ]
     spec.path(

@@ -152,9 +152,29 @@ def test_a_slow_dashboard_shows_its_stale_figures_at_once_and_refreshes_behind(w
     board.run_queued()
     fresh = board.view()
     assert fresh["n"] == 2 and "stale" not in fresh
-    board.change()
-    assert board.view(refresh=True)["n"] == 3  # refresh=true waits for fresh figures
     board.cache.close()
+
+
+def test_refreshing_a_slow_dashboard_answers_the_kept_figures_and_computes_behind(workspace):
+    board = SlowBoard(workspace, cost=SLOW * 4)
+    assert board.view()["n"] == 1
+    forced = board.view(refresh=True)  # nothing changed, but the viewer asked for fresh figures
+    assert forced["n"] == 1 and forced["stale"] is True and len(board.queued) == 1
+    assert board.view()["stale"] is True  # a later view does not take the old figures as fresh
+    assert board.view(refresh=True)["stale"] is True and len(board.queued) == 1  # one at a time
+    board.run_queued()
+    assert board.view() == {"n": 2, "as_of": ANY}
+    board.cache.close()
+
+
+def test_refreshing_a_dashboard_with_nothing_to_show_or_a_fast_one_waits(workspace):
+    slow = SlowBoard(workspace, cost=SLOW * 4)
+    assert slow.view(refresh=True) == {"n": 1, "as_of": ANY}  # no kept figures: computed now
+    slow.cache.close()
+    fast = SlowBoard(workspace, cost=SLOW / 10)
+    fast.view()
+    assert fast.view(refresh=True) == {"n": 2, "as_of": ANY} and not fast.queued
+    fast.cache.close()
 
 
 def test_a_fast_dashboard_is_computed_again_while_the_viewer_waits(workspace):

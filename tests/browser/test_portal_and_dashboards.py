@@ -4,8 +4,10 @@ rep drills down from a dashboard bar to the filtered list of exactly those deals
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
+from engine.dashboard_cache import shared_for
 from tests.browser.conftest import screenshot
 from tests.browser.test_staff_ui import api
 from tests.sales.procurement import opportunity, user_id
@@ -49,3 +51,37 @@ def test_drill_down_from_a_dashboard_bar(as_role: Any, served: dict[str, Any]) -
     api_count = len([o for o in listing(rep, "opportunity") if o["stage"] == "proposal" and not o["is_closed"]])
     assert api_count == 2 and page.locator("[data-total]").inner_text() == "2"
     assert "stage" in page.get_by_label("Condition (DSL)").input_value()  # the drill-down's filter, shown
+
+
+def test_refresh_of_a_slow_dashboard_shows_the_kept_figures_then_the_fresh_ones(
+    as_role: Any, served: dict[str, Any]
+) -> None:
+    """Refresh of a dashboard that takes long to compute answers at once with the figures it
+    has ("updating"); the page then shows the fresh ones by itself when they are computed."""
+    rep = api(served, "sales_rep")
+    page = as_role("sales_rep")
+    page.goto("/app/dashboards/my_sales")
+    kpi = page.locator('[data-widget="open_activities"] .fs-3')
+    before = int(kpi.inner_text())
+    shared = shared_for(served["ws"])
+    gate = threading.Event()  # the background computation waits until the test opens it
+
+    def later(job: Any) -> None:
+        threading.Thread(target=lambda: (gate.wait(60), job()), daemon=True).start()
+
+    shared.slow, shared.later = 0.0, later  # every dashboard counts as slow
+    try:
+        page.get_by_role("link", name="Refresh").click()
+        page.locator("[data-stale]").wait_for()  # answered at once: the kept figures, "updating"
+        assert "refresh" not in page.url  # reloading the page forces nothing again
+        assert int(kpi.inner_text()) == before
+        create(rep, "activity", {"kind": "call", "subject": "Rückruf Dashboard", "due_at": "2030-01-01T09:00:00Z"})
+        gate.set()
+        page.wait_for_function(
+            "n => !document.querySelector('[data-stale]') && "
+            "document.querySelector('[data-widget=\"open_activities\"] .fs-3').textContent.trim() === String(n)",
+            arg=before + 1,
+        )
+    finally:
+        gate.set()
+        shared.slow, shared.later = None, None
