@@ -142,7 +142,7 @@ class DashboardCache:
         if entry is None:
             stored = None if refresh else self._from_store(key, entities, compute)
             return stored if stored is not None else self._compute(key, entities, compute)
-        self._refresh_later(key, entities, compute)
+        self._refresh_later(key, entities, compute, take_stored=not refresh)
         return {**entry.figures, "stale": True}
 
     def _from_store(
@@ -242,12 +242,17 @@ class DashboardCache:
             self._refresh_later(key, entry.entities, entry.compute)
         return len(due)
 
-    def _refresh_later(self, key: Hashable, entities: frozenset[str], compute: Compute) -> None:
+    def _refresh_later(
+        self, key: Hashable, entities: frozenset[str], compute: Compute, take_stored: bool = True
+    ) -> None:
+        """Compute ``key``'s figures in the background, unless another process stored fresh
+        ones meanwhile and ``take_stored`` (a forced refresh computes anyway)."""
+
         def run() -> None:
             try:
                 if self._closed.is_set():  # the workspace was closed meanwhile
                     return
-                if self._from_store(key, entities, compute, fresh_only=True) is None:  # another process's
+                if not take_stored or self._from_store(key, entities, compute, fresh_only=True) is None:
                     self._compute(key, entities, compute)
             except Exception:  # the stale figures stay; the next view tries again
                 log.exception("computing dashboard figures in the background failed")

@@ -217,3 +217,21 @@ def test_stored_answers_too_old_to_show_are_computed_again(processes, monkeypatc
     shared_for(second.ws).wall = lambda: time.time() + dashboard_cache.STALE_LIMIT + 1  # a quarter hour on
     count, board = deals(second.admin)
     assert count == 0 and "stale" not in board and second.computed == 1
+
+
+def test_a_forced_refresh_of_a_slow_dashboard_computes_behind_even_with_answers_stored(processes, monkeypatch):
+    first, _ = processes
+    monkeypatch.setattr(dashboard_cache, "SLOW", 0.0)  # every dashboard counts as slow to compute
+    assert deals(first.admin)[0] == 0 and first.computed == 1  # computed and stored in Redis
+    silent = Workspace(replace(first.ws.config, redis_url=None), meta_check_interval=0)  # tells no feed
+    silent.records.create(SYSTEM, "deal", {"name": "Unheard", "stage": "lead", "amount": "5"})
+    silent.close()
+    held: list[Any] = []
+    shared_for(first.ws).later = held.append  # background refreshes wait for the test
+    count, board = deals(first.admin, refresh=True)
+    assert count == 0 and board["stale"] is True and held  # the kept figures at once
+    while held:
+        held.pop()()
+    assert first.computed == 2  # computed, not taken back from the store (which looks fresh)
+    count, board = deals(first.admin)
+    assert count == 1 and "stale" not in board
