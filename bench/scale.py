@@ -182,8 +182,8 @@ def operations(
             ops.append((f"global search {q!r}", role, lambda n, q=q: f"/app/search?q={q}"))
     for role, names in dashboards.items():
         for name, entities in names.items():
-            # as a viewer opening it again within a minute (kept figures), computed afresh, and
-            # right after a record it counts changed (the change feed's notice; see engine.dashboard_cache)
+            # as a viewer opening it again within a minute (kept figures), computed afresh, refreshed,
+            # and right after a record it counts changed (the change feed's notice; see engine.dashboard_cache)
             ops.append((f"dashboard {name}", role, lambda n, d=name: f"/api/v1/dashboards/{d}"))
             ops.append((f"dashboard {name}, computed", role, lambda n, d=name: computed(ws, d)))
             ops.append((f"dashboard {name}, refresh", role, lambda n, d=name: f"/api/v1/dashboards/{d}?refresh=true"))
@@ -213,9 +213,7 @@ def computed(ws: Workspace, name: str) -> str:
     """The dashboard's URL with ``refresh=true``, after forgetting every answer this process
     kept: every aggregate is computed while the request waits (the first viewer of a scope
     in the whole deployment; a refresh with figures kept answers them and computes behind)."""
-    shared_for(ws).clear()
-    cache_for(ws).clear()
-    return f"/api/v1/dashboards/{name}?refresh=true"
+    return new_process(ws, name) + "?refresh=true"
 
 
 def changed(ws: Workspace, name: str, entities: list[str]) -> str:

@@ -127,18 +127,16 @@ class DashboardCache:
             entry = self._entries.get(key)
             if entry is not None:
                 entry.used = now
-            if entry is None:
-                pass
-            elif not refresh and now - entry.computed < self.seconds and not self._outdated(entry):
-                self._entries.move_to_end(key)
-                return entry.figures
-            elif entry.cost < self._slow() or now - entry.computed > STALE_LIMIT:
-                entry = None
-            elif key in self._refreshing:
-                return {**entry.figures, "stale": True}
-            else:  # stale until the refresh is done (a forced one too: no later view takes them as fresh)
-                entry.stale = True
-                self._refreshing.add(key)
+                if not refresh and now - entry.computed < self.seconds and not self._outdated(entry):
+                    self._entries.move_to_end(key)
+                    return entry.figures
+                if entry.cost < self._slow() or now - entry.computed > STALE_LIMIT:
+                    entry = None
+                elif key in self._refreshing:
+                    return {**entry.figures, "stale": True}
+                else:  # stale until the refresh is done (a forced one too: no later view takes them as fresh)
+                    entry.stale = True
+                    self._refreshing.add(key)
         if entry is None:
             stored = None if refresh else self._from_store(key, entities, compute)
             return stored if stored is not None else self._compute(key, entities, compute)
