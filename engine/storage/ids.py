@@ -5,8 +5,8 @@ Python 3.11 has no ``uuid.uuid7``; the layout below follows RFC 9562 section 5.7
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import threading
 import time
 
@@ -16,6 +16,23 @@ ID_LENGTH = 36
 
 _lock = threading.Lock()
 _last = (0, 0)  # (milliseconds, counter) of the previous id made by this process
+_RANDOM_BATCH = 512  # ids' worth of random bytes read from the system at once
+_random: list[int] = []  # unused random 62-bit values, taken from the end
+
+
+def _refill() -> None:
+    """Read random bits for the next ids in one system call (one per id cost as much as the
+    rest of the id); the caller holds the lock."""
+    data = os.urandom(8 * _RANDOM_BATCH)
+    _random[:] = [v >> 2 for v in memoryview(data).cast("Q")]
+
+
+def _forget_random() -> None:
+    """A forked child must not reuse the random bits its parent may use too."""
+    _random.clear()
+
+
+os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_id() -> str:
@@ -31,11 +48,14 @@ def new_id() -> str:
         else:
             counter = 0
         _last = (ms, counter)
+        if not _random:
+            _refill()
+        bits = _random.pop()
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version
     value |= counter << 64
     value |= 0b10 << 62  # variant
-    value |= secrets.randbits(62)
+    value |= bits
     h = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without building the object
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+
+import pytest
 
 from engine.storage import ids
 
@@ -21,3 +24,23 @@ def test_a_clock_going_back_does_not_reorder_ids(monkeypatch):
     first = ids.new_id()
     now[0] -= 400
     assert ids.new_id() > first
+
+
+def test_ids_carry_fresh_random_bits_even_past_a_refill(monkeypatch):
+    monkeypatch.setattr(ids.time, "time_ns", lambda: 1_790_000_000_000 * 1_000_000)
+    tails = [ids.new_id()[20:] for _ in range(3 * ids._RANDOM_BATCH)]  # variant + random part
+    assert len(set(tails)) == len(tails)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_does_not_reuse_the_random_bits_of_its_parent():
+    ids.new_id()  # the parent holds unused random bits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write the random part of its next id and leave
+        os.write(write, ids.new_id()[19:].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read), os.close(write)
+    assert child != ids.new_id()[19:]
