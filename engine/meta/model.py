@@ -8,6 +8,7 @@ cross-reference error found later still points at a line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -77,52 +78,53 @@ class FieldDef:
     origin: Origin
     pack: str
 
-    # --- convenience accessors over the raw options -------------------------------
+    # --- convenience accessors over the raw options (kept once read: a definition
+    # never changes, and every write of a record reads several of them per field) ---
     def opt(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
 
-    @property
+    @cached_property
     def label(self) -> Any:
         return self.options.get("label") or self.name.replace("_", " ").capitalize()
 
-    @property
+    @cached_property
     def required(self) -> bool:
         return bool(self.options.get("required"))
 
-    @property
+    @cached_property
     def unique(self) -> bool:
         return bool(self.options.get("unique"))
 
-    @property
+    @cached_property
     def readonly(self) -> bool:
         """Never written by clients: computed, rolled up, autonumbered or declared read-only."""
         return bool(self.options.get("readonly")) or self.is_computed or self.is_rollup or self.type == "autonumber"
 
-    @property
+    @cached_property
     def is_computed(self) -> bool:
         return "compute" in self.options
 
-    @property
+    @cached_property
     def is_rollup(self) -> bool:
         """A stored aggregate over the records of another entity that link here (see
         engine.automation.rollups); only the engine writes it."""
         return "rollup" in self.options
 
-    @property
+    @cached_property
     def has_column(self) -> bool:
         """Stored in a column of the entity's own table."""
         if self.type in ("links", "table"):
             return False
         return not self.is_computed or bool(self.options.get("stored"))
 
-    @property
+    @cached_property
     def target(self) -> str | None:
         """Entity a reference field points to (``link``, ``links``, ``user``, ``team``)."""
         if self.type in ("link", "links"):
             return self.options["to"]
         return REFERENCE_TYPES.get(self.type)
 
-    @property
+    @cached_property
     def enum_options(self) -> tuple[EnumOption, ...]:
         out = []
         for item in self.options.get("options", ()):
@@ -132,7 +134,7 @@ class FieldDef:
                 out.append(EnumOption(str(item)))
         return tuple(out)
 
-    @property
+    @cached_property
     def max_length(self) -> int | None:
         if self.type == "string":
             return int(self.options.get("max_length", 255))
@@ -140,7 +142,7 @@ class FieldDef:
             return self.options.get("max_length")
         return {"email": 254, "phone": 40, "url": 2048, "enum": 64, "autonumber": 64, "file": 1024}.get(self.type)
 
-    @property
+    @cached_property
     def scale(self) -> int:
         """Digits after the decimal point for decimal-like types."""
         default = {"money": 2, "percent": 2, "decimal": 4}.get(self.type, 0)
@@ -241,3 +243,28 @@ class EntityDef:
 
     def column_fields(self) -> list[FieldDef]:
         return [f for f in self.fields.values() if f.has_column]
+
+    # --- the fields each step of a write visits, found once (every create visits them) ----
+    @cached_property
+    def defaulted_fields(self) -> tuple[FieldDef, ...]:
+        """Fields a new record starts with a value in when none is given: rollups (nothing
+        counted yet) and fields with a ``default`` that is not computed or numbered."""
+        return tuple(
+            fd
+            for fd in self.fields.values()
+            if fd.is_rollup or ("default" in fd.options and not fd.is_computed and fd.type != "autonumber")
+        )
+
+    @cached_property
+    def required_fields(self) -> tuple[FieldDef, ...]:
+        """Fields a client must fill (read-only ones are the engine's to fill)."""
+        return tuple(fd for fd in self.fields.values() if fd.required and not fd.readonly)
+
+    @cached_property
+    def nested_fields(self) -> tuple[FieldDef, ...]:
+        """``table`` and ``links`` fields: stored in tables of their own."""
+        return tuple(fd for fd in self.fields.values() if fd.type in ("table", "links"))
+
+    @cached_property
+    def autonumber_fields(self) -> tuple[FieldDef, ...]:
+        return tuple(fd for fd in self.fields.values() if fd.type == "autonumber")

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 Plan = tuple[str, list[Callable[[Any], Any] | None], bool]
 
 MIN_ROWS = 64  # below this, a pipelined executemany is as fast
+_LEFT_OUT = object()  # a column a row does not give
 PLANS = "tessera_copy_plans"  # Table.info: (column names, dialect) -> plan, or None: no COPY
 
 
@@ -43,11 +44,12 @@ def copy_rows(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> b
     sql, processors, nullable = plan
     if any(len(row) < len(names) for row in rows) and not nullable:
         return False  # a left-out column the INSERT would fill with its server default
+    columns = [_column(rows, n, p) for n, p in zip(names, processors, strict=True)]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row([_value(row, n, p) for n, p in zip(names, processors, strict=True)])
+            for values in zip(*columns, strict=True):
+                copy.write_row(values)
     except conn.dialect.dbapi.Error as error:  # type: ignore[union-attr]
         raise _wrapped(conn, sql, error) from error
     finally:
@@ -84,12 +86,19 @@ def _make_plan(conn: Connection, table: sa.Table, names: tuple[str, ...]) -> Pla
     return sql, processors, all(columns[n].server_default is None for n in names)
 
 
-def _value(row: dict[str, Any], name: str, processor: Callable[[Any], Any] | None) -> Any:
-    """The column's value as the ``INSERT`` binds it (None there is a JSON null for a JSON
-    column); a left-out column is NULL."""
-    if name not in row:
-        return None
-    return row[name] if processor is None else processor(row[name])
+def _column(rows: list[dict[str, Any]], name: str, processor: Callable[[Any], Any] | None) -> list[Any]:
+    """The column's values as the ``INSERT`` binds them (None there is a JSON null for a JSON
+    column); a left-out column is NULL. A value the rows share (the batch's time, its
+    author) is processed once."""
+    values = [row.get(name, _LEFT_OUT) for row in rows]
+    if processor is None:
+        return [None if v is _LEFT_OUT else v for v in values]
+    out, last, done = [], _LEFT_OUT, None
+    for value in values:
+        if value is not last:
+            last, done = value, None if value is _LEFT_OUT else processor(value)
+        out.append(done)
+    return out
 
 
 def _wrapped(conn: Connection, sql: str, error: Any) -> sa.exc.StatementError:

@@ -158,11 +158,11 @@ def finish_create(
 ) -> None:
     """Write what follows from the record's row (which must be written already)."""
     record_id, values = pending.record_id, pending.values
-    for name, fd in entity.fields.items():
-        if fd.type == "table" and values.get(name):
-            w.write_children(conn, snap, entity, record_id, name, values[name], now, existing=False)
-        elif fd.type == "links" and values.get(name):
-            w.write_links(conn, snap, entity, record_id, name, values[name], existing=False)
+    for fd in entity.nested_fields:
+        if fd.type == "table" and values.get(fd.name):
+            w.write_children(conn, snap, entity, record_id, fd.name, values[fd.name], now, existing=False)
+        elif fd.type == "links" and values.get(fd.name):
+            w.write_links(conn, snap, entity, record_id, fd.name, values[fd.name], existing=False)
     pending.guard.store(record_id, values, None, pending.findings, sink)
     note_change(records.ws, conn, entity.name, record_id, 1, "create")
     if entity.audit:

@@ -51,26 +51,26 @@ def literal_default(fd: FieldDef, catalog: Catalog) -> Any:
 
 
 def apply_defaults(entity: EntityDef, values: dict[str, Any], catalog: Catalog) -> None:
-    for fd in entity.fields.values():
-        if fd.is_rollup and fd.name not in values:  # a new record has nothing to count yet
+    for fd in entity.defaulted_fields:
+        if fd.name in values:
+            continue
+        if fd.is_rollup:  # a new record has nothing to count yet
             from engine.automation.rollups import initial_value
 
             values[fd.name] = initial_value(fd)
             continue
         # a declared read-only field takes its default too (clients cannot write it; the
         # engine and automation start from it); computed and numbered values are not defaulted
-        derived = fd.is_computed or fd.is_rollup or fd.type == "autonumber"
-        if fd.name not in values and "default" in fd.options and not derived:
-            value = literal_default(fd, catalog)
-            if value is not None:
-                values[fd.name] = value
+        value = literal_default(fd, catalog)
+        if value is not None:
+            values[fd.name] = value
 
 
 def check_required(
     entity: EntityDef, record: dict[str, Any], prefix: str = "", only: Iterable[str] | None = None
 ) -> list[FieldError]:
     """Required fields of ``record`` left empty (of the fields named in ``only``: an update's)."""
-    fields = entity.fields.values() if only is None else [entity.fields[n] for n in only if n in entity.fields]
+    fields = entity.required_fields if only is None else [entity.fields[n] for n in only if n in entity.fields]
     errors = []
     for fd in fields:
         if fd.required and not fd.readonly:
@@ -171,8 +171,8 @@ def column_values(entity: EntityDef, values: dict[str, Any]) -> dict[str, Any]:
 def fill_autonumbers(
     conn: Connection, entity: EntityDef, row: dict[str, Any], now: dt.datetime, series_prefix: str | None = None
 ) -> None:
-    for fd in entity.fields.values():
-        if fd.type == "autonumber" and row.get(fd.name) is None:
+    for fd in entity.autonumber_fields:
+        if row.get(fd.name) is None:
             row[fd.name] = next_number(conn, f"{series_prefix or entity.name}.{fd.name}", fd.opt("format"), now)
 
 
