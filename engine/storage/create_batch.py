@@ -249,7 +249,9 @@ class CreateBatch:
         found: set[Any] = set()
         ordered = sorted(values, key=str)
         for start in range(0, len(ordered) if places else 0, CHUNK):
-            rows = self.conn.execute(keys_statement(), {"kind": key.kind, "values": ordered[start : start + CHUNK]})
+            rows = self.conn.execute(
+                keys_statement(self.conn.dialect.name), {"kind": key.kind, "values": ordered[start : start + CHUNK]}
+            )
             found |= {r.value for r in rows if (r.entity, r.field) in places}
         return found
 
