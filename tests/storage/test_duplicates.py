@@ -20,6 +20,7 @@ from engine.app import create_app
 from engine.errors import Conflict, PermissionDenied, ValidationError
 from engine.security.users import create_user, ensure_roles
 from engine.storage import system_tables as st
+from engine.storage.duplicates import keys_statement
 from engine.storage.normalise import normalise
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, make_config, sign_in
@@ -303,3 +304,28 @@ def test_the_api_answers_409_and_allow_duplicates_for_a_manager(api):
     assert patched.status_code == 200 and "_warnings" not in patched.get_json()
     bulk = rep.post("org/bulk", [{"name": "Initech"}])
     assert bulk.status_code == 422 and bulk.get_json()["errors"][0]["index"] == 0
+
+
+@pytest.mark.parametrize("plan", ["custom", "generic"])
+def test_looking_up_a_batch_of_keys_reads_the_index_however_many_keys_are_stored(ws, plan):
+    """An import looks 500 keys up at a time; reading every stored key instead (the plan
+    PostgreSQL chose for a list of inlined values once tens of thousands were stored, and a
+    prepared plan made on a small table kept) made each batch slower than the one before."""
+    if ws.db.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite looks a list of values up in the index anyway")
+    with ws.db.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO tessera_match_key (entity, field, kind, record_id, value) "
+            "SELECT 'person', 'email', 'email', md5(i::text), 'person' || i || '@example.test' "
+            "FROM generate_series(1, 60000) AS i"
+        )
+        conn.exec_driver_sql("ANALYZE tessera_match_key")
+    statement = keys_statement("postgresql").compile(dialect=ws.db.dialect)
+    values = [f"new{i}@example.test" for i in range(499)] + ["person7@example.test"]
+    with ws.db.connect() as conn:
+        conn.exec_driver_sql(f"SET plan_cache_mode = force_{plan}_plan")
+        params = statement.construct_params({"kind": "email", "values": values})
+        shown = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {statement}", params).all())
+        found = conn.execute(keys_statement("postgresql"), {"kind": "email", "values": values}).all()
+    assert "ix_tessera_match_key_value" in shown and "Seq Scan" not in shown, shown
+    assert [(r.entity, r.field, r.value) for r in found] == [("person", "email", "person7@example.test")]
