@@ -266,5 +266,9 @@ class EntityDef:
         return tuple(fd for fd in self.fields.values() if fd.type in ("table", "links"))
 
     @cached_property
+    def field_types(self) -> frozenset[str]:
+        return frozenset(fd.type for fd in self.fields.values())
+
+    @cached_property
     def autonumber_fields(self) -> tuple[FieldDef, ...]:
         return tuple(fd for fd in self.fields.values() if fd.type == "autonumber")

@@ -90,6 +90,8 @@ def file_errors(
     ``accept`` and ``max_size`` as an upload does: a reference to an uploaded file is checked
     against that file's name, type and size; an external reference against ``accept`` by its
     name (its size is unknown). An unchanged value is not checked again."""
+    if "file" not in entity.field_types:
+        return []
     from engine.files.attach import accepts, media_type  # engine.files builds on this package
 
     errors: list[FieldError] = []
@@ -126,7 +128,8 @@ def _derive_rows(
 ) -> list[FieldError]:
     """Child rows first: their defaults, stored computed values and validations."""
     errors: list[FieldError] = []
-    for name, fd in entity.fields.items():
+    for fd in entity.nested_fields:
+        name = fd.name
         if fd.type != "table" or not values.get(name):
             continue
         child = snap.catalog.entities[fd.opt("of")]

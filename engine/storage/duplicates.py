@@ -416,10 +416,11 @@ def store_keys(
         # a new record's keys are the first of its id: no writer can have stored them (a build
         # of existing keys runs before the record's row is written, or cannot see it yet), so
         # a plain INSERT, which a batch may send as COPY; a changed record's may race a build
-        statement = mk.insert() if changed_set is None else _insert_ignoring(conn, mk)
+        statement = _KEY_INSERT if changed_set is None else _insert_ignoring(conn, mk)
         (sink or conn).execute(statement, rows)
 
 
+_KEY_INSERT = st.match_key.insert()
 _IGNORING: dict[tuple[str, str], Any] = {}
 
 

@@ -242,8 +242,11 @@ def audit_value(fd: FieldDef | None, value: Any) -> Any:
 
 def audit_changes(entity: EntityDef, changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` ready for JSON, secrets masked."""
-    fields = entity.fields
-    return {k: [audit_value(fields.get(k), old), audit_value(fields.get(k), new)] for k, (old, new) in changes.items()}
+    out = {}
+    for name, (old, new) in changes.items():
+        fd = entity.fields.get(name)
+        out[name] = [None if old is None else audit_value(fd, old), None if new is None else audit_value(fd, new)]
+    return out
 
 
 _AUDIT_INSERT = st.audit.insert()  # one object: kept entries are sent as one statement
