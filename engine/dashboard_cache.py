@@ -112,6 +112,7 @@ class DashboardCache:
         self.later = later  # runs a background refresh; None: a thread of this cache's own
         self._pool: ThreadPoolExecutor | None = None
         self._refreshing: set[Hashable] = set()
+        self._forced: set[Hashable] = set()  # asked to refresh while a refresh was running
         self.store, self.wall = store, wall  # answers of other processes (dashboard_store)
         self._since = math.inf  # wall time since when this cache sees every change
 
@@ -133,6 +134,8 @@ class DashboardCache:
                 if entry.cost < self._slow() or now - entry.computed > STALE_LIMIT:
                     entry = None
                 elif key in self._refreshing:
+                    if refresh:  # the running refresh may take stored answers: compute after it
+                        self._forced.add(key)
                     return {**entry.figures, "stale": True}
                 else:  # stale until the refresh is done (a forced one too: no later view takes them as fresh)
                     entry.stale = True
@@ -244,19 +247,30 @@ class DashboardCache:
         self, key: Hashable, entities: frozenset[str], compute: Compute, take_stored: bool = True
     ) -> None:
         """Compute ``key``'s figures in the background, unless another process stored fresh
-        ones meanwhile and ``take_stored`` (a forced refresh computes anyway)."""
+        ones meanwhile and ``take_stored`` (a forced refresh computes anyway). A forced
+        refresh asked for while this one runs is served by one more run that computes."""
 
         def run() -> None:
+            again = False
             try:
+                with self._lock:
+                    forced = key in self._forced
+                    self._forced.discard(key)
                 if self._closed.is_set():  # the workspace was closed meanwhile
                     return
-                if not take_stored or self._from_store(key, entities, compute, fresh_only=True) is None:
+                if forced or not take_stored or self._from_store(key, entities, compute, fresh_only=True) is None:
                     self._compute(key, entities, compute)
             except Exception:  # the stale figures stay; the next view tries again
                 log.exception("computing dashboard figures in the background failed")
             finally:
                 with self._lock:
-                    self._refreshing.discard(key)
+                    again = key in self._forced and not self._closed.is_set()
+                    if not again:
+                        self._refreshing.discard(key)
+                    elif (entry := self._entries.get(key)) is not None:
+                        entry.stale = True  # not the figures the forced refresh asked for
+            if again:
+                self._refresh_later(key, entities, compute, take_stored=False)
 
         if self.later is not None:
             self.later(run)

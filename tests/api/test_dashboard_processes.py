@@ -9,6 +9,7 @@ through Redis as in a deployment."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -235,3 +236,25 @@ def test_a_forced_refresh_of_a_slow_dashboard_computes_behind_even_with_answers_
     assert first.computed == 2  # computed, not taken back from the store (which looks fresh)
     count, board = deals(first.admin)
     assert count == 1 and "stale" not in board
+
+
+def test_a_forced_refresh_during_a_running_refresh_is_computed_after_it(processes, monkeypatch):
+    first, second = processes
+    monkeypatch.setattr(dashboard_cache, "SLOW", 0.0)  # every dashboard counts as slow to compute
+    deals(second.admin)  # the second process is up and following changes
+    shared_for(second.ws).slow = math.inf  # the second computes while its viewer waits
+    assert deals(first.admin)[0] == 0 and first.computed == 1
+    add_deal(first)  # heard by both: the first's figures go stale
+    heard(second, "deal")
+    assert deals(second.admin)[0] == 1  # computed by the second and stored: they look fresh
+    silent = Workspace(replace(first.ws.config, redis_url=None), meta_check_interval=0)  # tells no feed
+    silent.records.create(SYSTEM, "deal", {"name": "Unheard", "stage": "lead", "amount": "5"})
+    silent.close()
+    held: list[Any] = []
+    shared_for(first.ws).later = held.append  # background refreshes wait for the test
+    assert deals(first.admin)[1]["stale"] is True and held  # refreshes that may take the store's answers
+    assert deals(first.admin, refresh=True)[1]["stale"] is True  # asked while that one is pending
+    while held:
+        held.pop()()
+    count, board = deals(first.admin)
+    assert count == 2 and "stale" not in board  # the unheard deal counted: computed, not taken
