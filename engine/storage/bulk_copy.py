@@ -16,6 +16,7 @@ transaction in the same state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ def copy_rows(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> b
     default): they are written as NULL where the column has no default."""
     if len(rows) < MIN_ROWS or conn.dialect.driver != "psycopg":
         return False
-    names = tuple(dict.fromkeys(name for row in rows for name in row))
+    names = tuple(dict.fromkeys(chain.from_iterable(rows)))  # every row's keys, in order
     plan = _plan(conn, statement, names)
     if plan is None:
         return False

@@ -46,6 +46,8 @@ class FieldCipher:
 
     def seal_values(self, entity: EntityDef, values: dict[str, Any], catalog: Catalog) -> None:
         """Encrypt, in place, every secret field of ``values`` (child rows included)."""
+        if "secret" not in entity.field_types and "table" not in entity.field_types:
+            return
         for name, value in values.items():
             fd = entity.fields.get(name)
             if fd is None:
