@@ -12,9 +12,10 @@ consent as yes/no, birthday as dd.mm.yyyy) is loaded twice into a fresh schema:
    ``bench/packs/benchimport`` as an administrator: conversion per field type,
    validation, the e-mail duplicate rule (block), audit rows, ids, all in one transaction.
 
-It prints rows/s of both, the ratio, the import's peak memory (``ru_maxrss`` growth during
-the import, and the Python heap peak of the rows read with ``tracemalloc`` off, so it does
-not slow the run) and with ``--profile`` the functions the import spends its time in.
+It prints rows/s of both, the ratio, the CPU time per row of this process and of
+PostgreSQL's processes (read from ``/proc`` when the database runs on this machine), the
+import's peak memory (``ru_maxrss`` and its growth during the import) and with
+``--profile`` the functions the import spends its time in.
 The database comes from ``--database-url``, ``TESSERA_BENCH_DATABASE_URL`` or
 ``TESSERA_TEST_DATABASE_URL``; the schema ``bench_import_xxxxxxxx`` is dropped afterwards.
 """
@@ -119,6 +120,22 @@ def copy_rate(ws: Workspace, path: Path) -> tuple[float, int]:
     return seconds, count
 
 
+def server_cpu() -> float | None:
+    """CPU seconds of this machine's PostgreSQL processes (their exited children's included),
+    read from ``/proc``; None where it cannot be read (another host, another system)."""
+    total, found = 0, False
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone, or not ours to read
+        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+            found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
 def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, partial: bool) -> dict[str, Any]:
     actor = Actor(None, frozenset({"admin"}), "bench")
     # a workspace in use has built the duplicate keys of its records long ago; a fresh
@@ -128,6 +145,7 @@ def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, parti
     table = read_table(path, filename=path.name)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     profiler = cProfile.Profile() if profile else None
+    server_started = server_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
@@ -136,6 +154,7 @@ def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, parti
     if profiler:
         profiler.disable()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    server_ended = server_cpu()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert report.failed == 0 and report.written, report.errors[:5]
     with ws.db.connect() as conn:
@@ -143,6 +162,7 @@ def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, parti
     out = {
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "server_cpu_seconds": None if server_started is None or server_ended is None else server_ended - server_started,
         "created": report.created,
         "stored": stored,
         "peak_rss_growth_mb": (rss_after - rss_before) / 1024,
@@ -206,6 +226,10 @@ def main() -> int:
         "import_seconds": round(result["seconds"], 2),
         "import_rows_per_s": round(import_rps),
         "import_vs_copy": round(import_rps / copy_rps, 4),
+        "import_cpu_us_per_row": round(1e6 * result["cpu_seconds"] / result["created"]),
+        "server_cpu_us_per_row": None
+        if result["server_cpu_seconds"] is None
+        else round(1e6 * result["server_cpu_seconds"] / result["created"]),
         "peak_rss_mb": round(result["peak_rss_mb"], 1),
         "peak_rss_growth_mb": round(result["peak_rss_growth_mb"], 1),
         "stored": result["stored"],
@@ -214,6 +238,9 @@ def main() -> int:
     print(f"import: {result['seconds']:8.2f}s  {import_rps:>10,.0f} rows/s  ({import_rps / copy_rps:.1%} of COPY)")
     cpu_us = 1e6 * result["cpu_seconds"] / result["created"]
     print(f"        this process's CPU {result['cpu_seconds']:.2f}s, {cpu_us:.0f} us a row (steadier than the rate)")
+    server = result["server_cpu_seconds"]
+    if server is not None:
+        print(f"        PostgreSQL's CPU {server:.2f}s, {1e6 * server / result['created']:.0f} us a row")
     print(f"peak RSS {result['peak_rss_mb']:.0f} MB (grew {result['peak_rss_growth_mb']:.0f} MB during the import)")
     met = import_rps >= 20000 and import_rps >= copy_rps / 4
     print(f"target 20,000 rows/s and >= 25% of COPY: {'met' if met else 'NOT met'}")
