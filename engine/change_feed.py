@@ -16,9 +16,11 @@ as that person, before saying anything about it.
 
 Subscribers in this process get changes through a bounded thread-safe queue each
 (:meth:`ChangeFeed.subscribe`). With ``redis_url`` in the workspace configuration the feed
-goes through Redis pub/sub instead, so every process serving the workspace (gunicorn
-workers, ``tessera worker``) sees the changes of all the others; without Redis only the
-changes made in this process are seen.
+also goes through Redis pub/sub, so every process serving the workspace (gunicorn workers,
+``tessera worker``) sees the changes of all the others; without Redis only the changes made
+in this process are seen. A process always hears its own changes at once (when the commit
+publishes them), not after a trip through Redis: a viewer who just saved a record never
+gets figures that miss it from the process that saved it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import math
 import queue
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -176,6 +179,7 @@ class ChangeFeed:
         self._ready = threading.Event()
         #: after a failed publish, Redis is tried again only after this (monotonic) time
         self._redis_down_until = 0.0
+        self.origin = uuid.uuid4().hex  # names this feed's messages on the Redis channel
 
     # --- subscribing ------------------------------------------------------------------
     def subscribe(self, entities: Iterable[str] | None = None) -> Subscription:
@@ -202,10 +206,12 @@ class ChangeFeed:
 
     # --- publishing -------------------------------------------------------------------
     def publish(self, changes: list[Change]) -> None:
+        """Tell the subscribers of this process at once, and the other processes through Redis
+        (the message names this feed, whose listener leaves it out: heard once)."""
         if self.redis_url and time.monotonic() >= self._redis_down_until:
+            message = {"origin": self.origin, "changes": [c.as_dict() for c in changes]}
             try:
-                self._client().publish(self.channel, json.dumps([c.as_dict() for c in changes]))
-                return
+                self._client().publish(self.channel, json.dumps(message))
             except Exception as exc:  # live updates are best effort: the write has committed
                 # a Redis that does not answer must not slow every write down: wait before trying again
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
@@ -242,7 +248,9 @@ class ChangeFeed:
                         return
                 message = pubsub.get_message(timeout=1)
                 if message is not None and message.get("type") == "message":
-                    self._deliver(_decode(message["data"]))
+                    origin, changes = _decode(message["data"])
+                    if origin != self.origin:  # this process's own changes were delivered at once
+                        self._deliver(changes)
         except Exception as exc:
             log.warning("the change feed lost Redis (%s); live updates pause until the next subscriber", exc)
         finally:
@@ -265,13 +273,16 @@ class ChangeFeed:
             self._redis = None
 
 
-def _decode(data: Any) -> list[Change]:
+def _decode(data: Any) -> tuple[str | None, list[Change]]:
+    """The feed that sent a message and its changes (a bare list: an older process's)."""
     try:
-        items = json.loads(data)
-        return [Change(str(i["entity"]), str(i["id"]), int(i["version"]), str(i["kind"])) for i in items]
-    except (ValueError, TypeError, KeyError):
+        message = json.loads(data)
+        origin, items = (message.get("origin"), message["changes"]) if isinstance(message, dict) else (None, message)
+        changes = [Change(str(i["entity"]), str(i["id"]), int(i["version"]), str(i["kind"])) for i in items]
+        return (str(origin) if origin is not None else None), changes
+    except (ValueError, TypeError, KeyError, AttributeError):
         log.warning("ignored a malformed message on the change feed")
-        return []
+        return None, []
 
 
 _feeds: weakref.WeakKeyDictionary[Any, ChangeFeed] = weakref.WeakKeyDictionary()

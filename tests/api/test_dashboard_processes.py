@@ -115,11 +115,16 @@ def add_deal(process: Process) -> None:
 
 
 def heard(process: Process, entity: str) -> None:
-    """Wait until the change feed (through Redis) brought a change of ``entity`` to ``process``."""
+    """Wait until the change feed (through Redis) brought a change of ``entity`` to ``process``:
+    it waits in the queue the process's next view reads (a view before it arrives would
+    rightly show the figures kept before the change)."""
     changes = shared_for(process.ws)._changes
     assert changes is not None
     deadline = time.monotonic() + 5
-    while entity not in changes.seen_at:
+    while True:
+        with changes._queue.mutex:
+            if any(change.entity == entity for change in changes._queue.queue):
+                return
         assert time.monotonic() < deadline, f"no change of {entity} reached the process"
         time.sleep(0.01)
 
@@ -141,6 +146,7 @@ def test_a_change_seen_since_makes_a_process_compute_its_own(processes):
     deals(second.admin)
     deals(first.admin)
     add_deal(second)  # the first process hears of it through the feed
+    heard(first, "deal")
     assert deals(first.admin)[0] == 1 and first.computed == 2
     add_deal(first)
     assert deals(second.admin)[0] == 2 and second.computed == 2  # computed after its own change: not shared
