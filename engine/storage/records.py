@@ -34,7 +34,7 @@ from engine.errors import (
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
-from engine.storage.aggregation import aggregate, aggregate_many, fingerprint, uncomputable
+from engine.storage.aggregation import aggregate, uncomputable
 from engine.storage.bulk import bulk_write
 from engine.storage.create_batch import emit_create, finish_create, prepare_create
 from engine.storage.database import held_row, hold_row, read_transaction, write_transaction
@@ -48,6 +48,7 @@ from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
 from engine.storage.preview import preview_record
 from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records, related_target
+from engine.storage.shared_scan import aggregate_many, fingerprint
 from engine.storage.timeline import check_reference
 from engine.storage.trash import trash_many, trash_one
 from engine.storage.validation import load_input
@@ -223,7 +224,7 @@ class Records:
 
     def aggregate_key(self, actor: Actor, entity_name: str, bodies: builtins.list[Any]) -> Hashable:
         """What :meth:`aggregate_many`'s answers depend on besides the stored records: equal
-        for readers who would send the same SQL (``aggregation.fingerprint``)."""
+        for readers who would send the same SQL (``shared_scan.fingerprint``)."""
         snap = self.ws.snapshot()
         entity = self._entity(snap, actor, entity_name)
         return fingerprint(snap, entity, bodies, self._rc(actor, snap), self.ws.db.dialect)

@@ -19,7 +19,7 @@ from engine.change_feed import Change, feed_for
 from engine.dashboard_cache import SLOW, STALE_LIMIT, WARM_WINDOW, DashboardCache, shared_for
 from engine.dashboard_rows import _plain
 from engine.security.users import create_user, ensure_roles
-from engine.storage.aggregation import fingerprint
+from engine.storage.shared_scan import fingerprint
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD, make_config, sign_in
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from engine.actor import Actor
 from engine.errors import TesseraError
 from engine.security.users import create_user
-from engine.storage import aggregation
+from engine.storage import aggregation, shared_scan
 from engine.workspace import Workspace
 from tests.conftest import PASSWORD
 
@@ -148,7 +148,7 @@ def test_the_two_step_scan_answers_what_the_grouping_sets_answer(
     rolled: list[Any] = []
     scans = scans_of(workspace, lambda: rolled.extend(together(workspace, who, bodies)))
     assert len(scans) == 1 and "GROUP BY GROUPING SETS" in scans[0] and "FROM (SELECT" in scans[0]
-    monkeypatch.setattr(aggregation, "FINE_GROUPS", 0)  # more combinations expected than allowed
+    monkeypatch.setattr(shared_scan, "FINE_GROUPS", 0)  # more combinations expected than allowed
     direct: list[Any] = []
     scans = scans_of(workspace, lambda: direct.extend(together(workspace, who, bodies)))
     assert len(scans) == 1 and "FROM (SELECT" not in scans[0]
@@ -173,7 +173,7 @@ def test_the_planner_is_asked_for_the_combinations_once_in_a_while(
         first = together(workspace, gadgets["admin"], SHARED)
         assert len(explained) == 1 and "GROUP BY" in explained[0]
         assert together(workspace, gadgets["admin"], SHARED) == first and len(explained) == 1  # kept
-        monkeypatch.setattr(aggregation, "ESTIMATE_SECONDS", 0.0)
+        monkeypatch.setattr(shared_scan, "ESTIMATE_SECONDS", 0.0)
         assert together(workspace, gadgets["admin"], SHARED) == first and len(explained) == 2  # asked again
     finally:
         sa.event.remove(workspace.db, "before_cursor_execute", seen)
