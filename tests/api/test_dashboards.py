@@ -151,6 +151,14 @@ def test_aggregate_groups_dates_by_calendar_bucket(dash: dict[str, Api]) -> None
     ]
     days = _ok(boss.post("deal/aggregate", {"group_by": ["signed_at:day"], "filter": "signed_at != null"}))["data"]
     assert [r["signed_at:day"] for r in days] == ["2026-02-21", "2026-05-02"]
+    body = {"group_by": ["closes_on:quarter", "closes_on:month"], "filter": "closes_on != null"}
+    buckets = _ok(boss.post("deal/aggregate", body))["data"]
+    assert [(r["closes_on:quarter"], r["closes_on:month"], r["count"]) for r in buckets] == [
+        ("2026-Q1", "2026-01", 1),
+        ("2026-Q1", "2026-02", 2),
+        ("2026-Q1", "2026-03", 1),
+        ("2026-Q2", "2026-05", 1),
+    ]
     for bad in (["name:month"], ["closes_on:week"], ["created_at:month", "amount:year"]):
         reply = boss.post("deal/aggregate", {"group_by": bad})
         assert reply.status_code == 400, bad

@@ -4,6 +4,7 @@ PostgreSQL in one scan, with ``FILTER`` and ``GROUPING SETS``) must give exactly
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -177,3 +178,19 @@ def test_the_planner_is_asked_for_the_combinations_once_in_a_while(
         assert together(workspace, gadgets["admin"], SHARED) == first and len(explained) == 2  # asked again
     finally:
         sa.event.remove(workspace.db, "before_cursor_execute", seen)
+
+
+@pytest.mark.parametrize(
+    ("first", "bucket", "label"),
+    [
+        (dt.datetime(2025, 12, 1), "quarter", "2025-Q4"),
+        (dt.date(2026, 7, 1), "quarter", "2026-Q3"),
+        (dt.datetime(999, 1, 1), "year", "0999"),
+        (dt.date(2026, 5, 1), "month", "2026-05"),
+        (dt.datetime(2026, 5, 31), "day", "2026-05-31"),
+        ("2026-05", "month", "2026-05"),  # SQLite labels its buckets itself
+        (None, "month", None),
+    ],
+)
+def test_a_bucket_read_as_its_first_moment_gets_the_label_sqlite_gives_it(first: Any, bucket: str, label: Any) -> None:
+    assert aggregation.bucket_label(first, bucket) == label
