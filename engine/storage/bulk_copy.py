@@ -11,16 +11,26 @@ PostgreSQL with psycopg. Values go through the columns' own bind processing (JSO
 datetimes, decimals), so the stored rows are those the ``INSERT`` would store; a refused row
 (a unique index) raises the same ``sqlalchemy.exc.IntegrityError`` and leaves the
 transaction in the same state.
+
+Inside :func:`copies_behind`, the end of a ``COPY`` (PostgreSQL storing what is still
+buffered and updating the indexes: for a batch of contacts with search indexes, most of the
+statement's time) is awaited by a thread while the caller goes on preparing the next rows;
+the next statement on the connection, the next ``COPY`` and the block's end wait for it
+first, and raise its error as the ``COPY`` would have.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+
+from engine.storage.database import live_info
 
 # the COPY statement, a processor per column, and whether a left-out column may be NULL
 Plan = tuple[str, list[Callable[[Any], Any] | None], bool]
@@ -28,6 +38,7 @@ Plan = tuple[str, list[Callable[[Any], Any] | None], bool]
 MIN_ROWS = 64  # below this, a pipelined executemany is as fast
 _LEFT_OUT = object()  # a column a row does not give
 PLANS = "tessera_copy_plans"  # Table.info: (column names, dialect) -> plan, or None: no COPY
+BEHIND = "tessera_copy_behind"  # conn.info, inside copies_behind: the COPY whose end is awaited
 
 
 def copy_rows(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> bool:
@@ -46,16 +57,93 @@ def copy_rows(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> b
     if any(len(row) < len(names) for row in rows) and not nullable:
         return False  # a left-out column the INSERT would fill with its server default
     columns = [_column(rows, n, p) for n, p in zip(names, processors, strict=True)]
+    settle(conn)  # the previous COPY's end, awaited while the columns above were made
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    ending = _Ending(sql, cursor, cursor.copy(sql))
     try:
-        with cursor.copy(sql) as copy:
+        copy = ending.copy.__enter__()
+        try:
             for values in zip(*columns, strict=True):
                 copy.write_row(values)
-    except conn.dialect.dbapi.Error as error:  # type: ignore[union-attr]
-        raise _wrapped(conn, sql, error) from error
-    finally:
+        except BaseException as exc:
+            if not ending.copy.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+    except BaseException as error:
         cursor.close()
+        if isinstance(error, conn.dialect.dbapi.Error):  # type: ignore[union-attr]
+            raise _wrapped(conn, sql, error) from error
+        raise
+    info = live_info(conn)
+    if info is not None and BEHIND in info:
+        info[BEHIND] = ending
+        ending.start()
+    else:
+        ending.run()
+        _raise(conn, ending)
     return True
+
+
+@contextmanager
+def copies_behind(conn: Connection) -> Iterator[None]:
+    """Let each ``COPY`` of the block end behind (see the module's doc); its error is raised
+    by the next statement on ``conn``, the next ``COPY`` or the block's end."""
+    info = live_info(conn)
+    if info is None or BEHIND in info or conn.dialect.driver != "psycopg":
+        yield
+        return
+    info[BEHIND] = None
+    try:
+        yield
+        settle(conn)
+    finally:
+        info = live_info(conn)
+        ending = info.pop(BEHIND, None) if info is not None else None
+        if ending is not None:  # the block failed: its own error is the one to raise
+            ending.join()
+
+
+def settle(conn: Connection) -> None:
+    """Wait for the ``COPY`` ending behind on ``conn``, if any, and raise its error."""
+    info = live_info(conn)
+    ending = info.get(BEHIND) if info is not None else None
+    if ending is not None:
+        info[BEHIND] = None  # type: ignore[index]
+        ending.join()
+        _raise(conn, ending)
+
+
+class _Ending(threading.Thread):
+    """The end of one ``COPY``: sent, then waited for (psycopg's wait releases the GIL)."""
+
+    def __init__(self, sql: str, cursor: Any, copy: AbstractContextManager[Any]):
+        super().__init__(name="tessera-copy", daemon=True)
+        self.sql, self.cursor, self.copy = sql, cursor, copy
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.copy.__exit__(None, None, None)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.cursor.close()
+
+
+def _raise(conn: Connection, ending: _Ending) -> None:
+    error = ending.error
+    if error is None:
+        return
+    if isinstance(error, conn.dialect.dbapi.Error):  # type: ignore[union-attr]
+        raise _wrapped(conn, ending.sql, error) from error
+    raise error
+
+
+def _settle_first(conn: Connection, *_args: Any) -> None:
+    """Any statement waits for the COPY ending behind (a savepoint's release included)."""
+    settle(conn)
+
+
+sa.event.listen(Engine, "before_execute", _settle_first)
 
 
 def _plan(conn: Connection, statement: Any, names: tuple[str, ...]) -> Plan | None:

@@ -41,6 +41,7 @@ from engine.change_feed import note as note_change
 from engine.errors import PermissionDenied, ValidationError
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
+from engine.storage.bulk_copy import copies_behind
 from engine.storage.derivation import derive_on_create
 from engine.storage.duplicates import (
     DuplicateGuard,
@@ -300,11 +301,12 @@ class CreateBatch:
         if not self.pending:
             return self.run
         pending, self.pending = self.pending, []
-        execute_grouped(self.conn, self.snap.tables.main(self.entity.name).insert(), [p.stored for p in pending])
-        sink = Sink(self.conn)
-        for p in pending:
-            finish_create(self.records, self.conn, self.snap, self.actor, self.entity, p, self.now, sink)
-        sink.flush()
+        with copies_behind(self.conn):  # the audit entries are made while the rows are stored
+            execute_grouped(self.conn, self.snap.tables.main(self.entity.name).insert(), [p.stored for p in pending])
+            sink = Sink(self.conn)
+            for p in pending:
+                finish_create(self.records, self.conn, self.snap, self.actor, self.entity, p, self.now, sink)
+            sink.flush()
         for p in pending:
             self.run = emit_create(self.records, self.conn, self.snap, self.actor, self.entity, p, self.run, self.now)
         return self.run

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from engine.actor import SYSTEM
 from engine.storage import system_tables as st
 from engine.storage import write_batch
-from engine.storage.bulk_copy import MIN_ROWS
+from engine.storage.bulk_copy import MIN_ROWS, copies_behind
 from engine.storage.create_batch import CreateBatch
 from engine.storage.database import write_transaction
 from engine.storage.ids import new_id
@@ -121,3 +121,56 @@ def test_rows_that_leave_out_a_column_store_what_executemany_stores(workspace, c
     assert stored["copied"] == stored["one-by-one"]
     assert {row[0] for row in stored["copied"]} == {True, False}
     assert copies[0] is (backend == "postgresql") and not any(copies[1:])
+
+
+def _audit_rows(count: int, record_id: str, now) -> list[dict]:
+    return [
+        {"id": new_id(), "at": now, "action": "note", "entity": "gadget", "record_id": record_id} for _ in range(count)
+    ]
+
+
+def test_a_copy_ending_behind_is_stored_before_the_next_statement_reads(workspace, copies):
+    """Inside copies_behind the rows are there for whatever runs next on the connection."""
+    now = workspace.records.clock()
+    with write_transaction(workspace.db) as conn, copies_behind(conn):
+        execute_grouped(conn, st.audit.insert(), _audit_rows(COUNT, "behind", now))
+        execute_grouped(conn, st.audit.insert(), _audit_rows(COUNT, "behind", now))  # the next COPY waits
+        stored = conn.execute(sa.select(sa.func.count()).where(st.audit.c.record_id == "behind")).scalar()
+    assert stored == 2 * COUNT
+
+
+@pytest.mark.parametrize("then", ["a statement", "the block's end", "another copy"])
+def test_a_copy_refused_behind_fails_where_the_caller_can_still_undo_it(workspace, copies, backend, then):
+    """A refused COPY ending behind raises its IntegrityError at the next statement, the next
+    COPY or the block's end, inside the caller's savepoint: nothing of it is left, and the
+    transaction goes on."""
+    now = workspace.records.clock()
+    rows = _audit_rows(COUNT, "refused", now)
+    rows[-1]["id"] = rows[0]["id"]  # the primary key refuses the last row
+    got_past = []
+    with write_transaction(workspace.db) as conn:
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested(), copies_behind(conn):
+            execute_grouped(conn, st.audit.insert(), rows)
+            if then == "a statement":
+                conn.execute(sa.select(sa.func.count()).select_from(st.audit))
+            elif then == "another copy":
+                execute_grouped(conn, st.audit.insert(), _audit_rows(COUNT, "refused", now))
+            got_past.append(then)
+        behind = backend == "postgresql" and then == "the block's end"  # SQLite refuses at once
+        assert got_past == ([then] if behind else [])
+        execute_grouped(conn, st.audit.insert(), _audit_rows(COUNT, "after", now))
+    with workspace.db.connect() as conn:
+        counts = dict(
+            conn.execute(sa.select(st.audit.c.record_id, sa.func.count()).group_by(st.audit.c.record_id)).all()
+        )
+    assert "refused" not in counts and counts["after"] == COUNT
+
+
+def test_a_block_failing_while_a_copy_ends_behind_raises_its_own_error(workspace, copies):
+    now = workspace.records.clock()
+    with write_transaction(workspace.db) as conn:
+        with pytest.raises(ZeroDivisionError), conn.begin_nested(), copies_behind(conn):
+            execute_grouped(conn, st.audit.insert(), _audit_rows(COUNT, "failed", now))
+            1 / 0  # noqa: B018 - the caller's own failure, while the COPY ends
+        stored = conn.execute(sa.select(sa.func.count()).where(st.audit.c.record_id == "failed")).scalar()
+    assert stored == 0
