@@ -12,7 +12,12 @@ consent as yes/no, birthday as dd.mm.yyyy) is loaded twice into a fresh schema:
    ``bench/packs/benchimport`` as an administrator: conversion per field type,
    validation, the e-mail duplicate rule (block), audit rows, ids, all in one transaction.
 
-It prints rows/s of both, the ratio, the CPU time per row of this process and of
+3. after the import, ``COPY`` of the rows it stored (contacts, their duplicate keys and
+   audit entries, dumped to files first) into empty copies of those three tables with the
+   same indexes (``LIKE ... INCLUDING ALL``; no foreign keys): what PostgreSQL alone needs
+   to store the same rows, a second reference printed beside the issue's.
+
+It prints rows/s of the three, the ratios, the CPU time per row of this process and of
 PostgreSQL's processes (read from ``/proc`` when the database runs on this machine), the
 import's peak memory (``ru_maxrss`` and its growth during the import) and with
 ``--profile`` the functions the import spends its time in.
@@ -120,6 +125,35 @@ def copy_rate(ws: Workspace, path: Path) -> tuple[float, int]:
     return seconds, count
 
 
+STORED = ("contact", "tessera_match_key", "tessera_audit")  # what the import writes
+
+
+def stored_copy_rate(ws: Workspace, tmp: Path) -> float:
+    """Seconds PostgreSQL's COPY takes to store the rows the import stored (dumped to files
+    first, not timed) into empty copies of their tables with the same indexes."""
+    raw = ws.db.raw_connection()
+    try:
+        with raw.cursor() as cursor:  # type: ignore[attr-defined]
+            for table in STORED:
+                cursor.execute(f"CREATE TABLE stored_{table} (LIKE {table} INCLUDING ALL)")
+                with (tmp / f"{table}.copy").open("wb") as sink, cursor.copy(f"COPY {table} TO STDOUT") as copy:
+                    for block in copy:
+                        sink.write(block)
+            raw.commit()
+            started = time.perf_counter()
+            for table in STORED:
+                with (
+                    (tmp / f"{table}.copy").open("rb") as source,
+                    cursor.copy(f"COPY stored_{table} FROM STDIN") as copy,
+                ):
+                    while chunk := source.read(1024 * 1024):
+                        copy.write(chunk)
+            raw.commit()
+            return time.perf_counter() - started
+    finally:
+        raw.close()
+
+
 def server_cpu() -> float | None:
     """CPU seconds of this machine's PostgreSQL processes (their exited children's included),
     read from ``/proc``; None where it cannot be read (another host, another system)."""
@@ -214,10 +248,12 @@ def main() -> int:
             copy_seconds, copied = copy_rate(ws, path)
             assert copied == args.rows
             result = import_rate(ws, path, args.batch_size, args.profile, args.partial)
+            stored_seconds = stored_copy_rate(ws, tmp)
         finally:
             ws.close()
     copy_rps = args.rows / copy_seconds
     import_rps = args.rows / result["seconds"]
+    stored_rps = args.rows / stored_seconds
     figures = {
         "rows": args.rows,
         "file_mb": round(path.stat().st_size / 1e6, 1) if path.exists() else None,
@@ -226,6 +262,9 @@ def main() -> int:
         "import_seconds": round(result["seconds"], 2),
         "import_rows_per_s": round(import_rps),
         "import_vs_copy": round(import_rps / copy_rps, 4),
+        "stored_copy_seconds": round(stored_seconds, 2),
+        "stored_copy_rows_per_s": round(stored_rps),
+        "import_vs_stored_copy": round(import_rps / stored_rps, 4),
         "import_cpu_us_per_row": round(1e6 * result["cpu_seconds"] / result["created"]),
         "server_cpu_us_per_row": None
         if result["server_cpu_seconds"] is None
@@ -236,6 +275,10 @@ def main() -> int:
     }
     print(f"COPY:   {copy_seconds:8.2f}s  {copy_rps:>10,.0f} rows/s")
     print(f"import: {result['seconds']:8.2f}s  {import_rps:>10,.0f} rows/s  ({import_rps / copy_rps:.1%} of COPY)")
+    print(
+        f"        {import_rps / stored_rps:.1%} of COPY of the same rows into their indexed tables"
+        f" ({stored_seconds:.2f}s, {stored_rps:,.0f} rows/s: contacts with their keys and audit entries)"
+    )
     cpu_us = 1e6 * result["cpu_seconds"] / result["created"]
     print(f"        this process's CPU {result['cpu_seconds']:.2f}s, {cpu_us:.0f} us a row (steadier than the rate)")
     server = result["server_cpu_seconds"]

@@ -38,6 +38,7 @@ def test_the_import_benchmark_imports_every_row_and_reports_its_figures(tmp_path
     figures = json.loads(out.read_text())
     assert figures["rows"] == figures["stored"] == 300
     assert figures["import_rows_per_s"] > 0 and figures["copy_rows_per_s"] > 0
+    assert figures["stored_copy_rows_per_s"] > 0 and "of COPY of the same rows" in done.stdout
     assert figures["import_cpu_us_per_row"] > 0
     if figures["server_cpu_us_per_row"] is not None:  # PostgreSQL on this machine
         assert "PostgreSQL's CPU" in done.stdout
