@@ -29,7 +29,7 @@ from alembic.operations import ops as alembic_ops
 from sqlalchemy.engine import Connection
 
 from engine.errors import DestructiveChange
-from engine.storage import search
+from engine.storage import search, summaries
 from engine.storage.database import advisory_lock
 from engine.storage.system_tables import SYSTEM_TABLE_NAMES
 from engine.storage.tables import Tables
@@ -90,7 +90,7 @@ def upgrade_system_tables(conn: Connection) -> None:
 
 def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     if type_ == "table":
-        return name not in SYSTEM_TABLE_NAMES and not (name or "").startswith("sqlite_")
+        return name not in SYSTEM_TABLE_NAMES and not (name or "").startswith(("sqlite_", summaries.PREFIX))
     if type_ == "index":
         return not (name or "").endswith(search.SUFFIX)  # planned by engine.storage.search
     return True
@@ -202,6 +202,8 @@ def apply_plan(conn: Connection, tables: Tables, plan: Plan, destructive: str = 
             by_table.setdefault(step.table, []).append(step)
     sqlite = conn.dialect.name == "sqlite"
     for table_name, steps in by_table.items():
+        if any(s.action not in ("add_column", "add_index", "drop_index") for s in steps):
+            summaries.drop_for_table(conn, table_name)  # their triggers name the table's columns
         if any(s.action == "drop_table" for s in steps):
             operations.invoke(steps[0].op)
             continue

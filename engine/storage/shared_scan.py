@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from engine.errors import TesseraError
 from engine.meta.model import EntityDef
-from engine.storage import aggregation
+from engine.storage import aggregation, summaries
 from engine.storage.aggregation import _base, _metric, _page, _prepare, _Query, _too_many, aggregate, uncomputable
 from engine.storage.reading import Page, ReadContext
 
@@ -56,7 +56,8 @@ def aggregate_many(
         out.append(Page([]))
         if query.source is table and len(query.group_by) <= 1:  # rows of several keys keep their own order
             shared[i] = query
-    scan = partial(_shared_scan, conn, snap, entity, table, rc, shared, out)
+    stable = partial(_stable, snap, entity, table, bodies, rc, shared, conn.dialect)
+    scan = partial(_shared_scan, conn, snap, entity, table, rc, shared, out, stable)
     if rc.sql.dialect != "postgresql" or len(shared) < 2 or not _apart(conn, scan, failed=False):
         shared = {}  # then each on its own (a value one cannot compute fails the whole scan)
     for i, body in enumerate(bodies):
@@ -125,6 +126,7 @@ def _shared_scan(
     rc: ReadContext,
     queries: dict[int, _Query],
     out: list[Page | TesseraError],
+    stable: Callable[[], bool] = lambda: False,
 ) -> bool:
     """Answer ``queries`` (by body index) with one statement (see :func:`aggregate_many`);
     False, with nothing answered, when the groups are too many to tell apart in one result.
@@ -136,7 +138,11 @@ def _shared_scan(
     add up, minimums and maximums keep, an average is its sum over its count, exactly as
     ``avg`` divides); a support dashboard over a million tickets is computed in half the
     time. Otherwise (an owner by month by stage of half a million opportunities: tens of
-    thousands of combinations) the grouping sets read the table directly."""
+    thousands of combinations) the grouping sets read the table directly.
+
+    For a reader who sees every record, a scan that was slow gets a summary the database
+    keeps up to date (``engine.storage.summaries``; ``stable`` says whether the statement
+    stays the same on other days), and later scans roll up the summary instead."""
     keys: dict[str, Any] = {}  # group name -> SQL key, in order of first use
     for query in queries.values():
         for name, key in zip(query.group_by, query.keys, strict=True):
@@ -149,15 +155,22 @@ def _shared_scan(
 
     sets = list(dict.fromkeys(tuple(query.group_by) for query in queries.values()))
     conditions = _base(snap, entity, table, rc)
+    unrestricted = len(conditions) == 1  # only the live records: no scope predicate
     filters = [query.condition for query in queries.values()]
     if all(f is not None for f in filters):  # rows no body counts need not be read
         conditions.append(sa.or_(*filters))
     scan = _Scan(table, conditions, keys, labels, queries, sets)
-    stmt = _rolled_up(conn, scan)
-    if stmt is None:
-        stmt = _grouping_sets(scan)
     limit = (aggregation.MAX_GROUPS + 1) * len(sets)
-    rows = conn.execute(stmt.limit(limit + 1)).all()
+    made = _summary_of(scan) if unrestricted else None
+    rows = _from_summary(conn, scan, made, limit) if made is not None else None
+    if rows is None:
+        stmt = _rolled_up(conn, scan)
+        if stmt is None:
+            stmt = _grouping_sets(scan)
+        started = time.monotonic()
+        rows = list(conn.execute(stmt.limit(limit + 1)).all())
+        if made is not None and time.monotonic() - started > summaries.SLOW_SECONDS and stable():
+            summaries.ensure(conn.engine, made[1])
     if len(rows) > limit:
         return False
     for i, query in queries.items():
@@ -216,44 +229,124 @@ FINE_GROUPS = 5000
 def _rolled_up(conn: Connection, scan: _Scan) -> Any:
     """The same rows as :func:`_grouping_sets` in two steps (see :func:`_shared_scan`); None
     when there is no key, or the planner expects more than ``FINE_GROUPS`` combinations."""
+    fine = _fine(scan)
+    if fine is None:
+        return None
+    keys = scan.keys
+    if len(keys) > 1 and _planned_groups(conn, scan.table, tuple(keys), fine.statement) > FINE_GROUPS:
+        return None
+    return _outer(scan, fine, fine.statement.subquery("fine"))
+
+
+@dataclass
+class _Fine:
+    """The first step of a shared scan: partial aggregates per combination of all its keys
+    (``statement``, its columns labelled ``keys`` then ``partials``, of which ``counts``
+    count rows), and how each answer is rolled up from them: ``outer`` (label, function)."""
+
+    statement: Any
+    keys: list[str]
+    partials: list[str]
+    counts: list[str]
+    outer: list[tuple[str, str]]
+    exact: bool  # a sum also keeps how many values it added (a summary subtracts rows)
+
+
+def _fine(scan: _Scan, exact: bool = False) -> _Fine | None:
+    """The first step (None without keys; ``exact``, also None for a minimum or maximum,
+    which a summary could not subtract)."""
     keys, labels = scan.keys, scan.labels
     if not keys:
         return None
     inner = [key.label(labels[name]) for name, key in keys.items()]
-    outer: list[Any] = []  # (label, how the grouping sets combine the inner column(s))
+    fine = _Fine(sa.select(), [labels[name] for name in keys], [], [], [], exact)
     for i, query in scan.queries.items():
         inner.append(_counted(query).label(f"q{i}"))
-        outer.append((f"q{i}", "count"))
+        fine.counts.append(f"q{i}")
+        fine.outer.append((f"q{i}", "count"))
         for name, (function, _) in query.metrics.items():
             label = f"q{i}_{name}"
-            if function == "avg":
+            if exact and function in ("min", "max"):
+                return None
+            if function == "avg" or (exact and function == "sum"):
                 value = query.values[name]
                 only = query.condition
                 total, counted = sa.func.sum(value), sa.func.count(value)
                 inner += [
-                    (total if only is None else total.filter(only)).label(f"{label}_sum"),
-                    (counted if only is None else counted.filter(only)).label(f"{label}_n"),
+                    (total if only is None else total.filter(only)).label(f"{label}/sum"),
+                    (counted if only is None else counted.filter(only)).label(f"{label}/n"),
                 ]
             else:
                 inner.append(_metric(query, name, query.condition).label(label))
-            outer.append((label, function))
-    fine = sa.select(*inner).select_from(scan.table).where(*scan.conditions).group_by(*keys.values())
-    if len(keys) > 1 and _planned_groups(conn, scan.table, tuple(keys), fine) > FINE_GROUPS:
-        return None
-    rows = fine.subquery("fine")
+            fine.outer.append((label, function))
+    fine.partials = [column.name for column in inner[len(keys) :]]
+    fine.statement = sa.select(*inner).select_from(scan.table).where(*scan.conditions).group_by(*keys.values())
+    return fine
+
+
+def _outer(scan: _Scan, fine: _Fine, rows: Any) -> Any:
+    """The grouping sets rolled up from ``rows``, the fine statement's (or a summary's)."""
     columns: list[Any] = []
-    for label, function in outer:
+    for label, function in fine.outer:
         if function == "avg":  # what avg() computes: the sum over the count, numeric division
-            value = sa.func.sum(rows.c[f"{label}_sum"]) / sa.func.nullif(sa.func.sum(rows.c[f"{label}_n"]), 0)
+            value = sa.func.sum(rows.c[f"{label}/sum"]) / sa.func.nullif(sa.func.sum(rows.c[f"{label}/n"]), 0)
         elif function == "count":
             value = sa.cast(sa.func.coalesce(sa.func.sum(rows.c[label]), 0), sa.BigInteger)
+        elif function == "sum" and fine.exact:  # no value added (all subtracted again): none
+            value = sa.case((sa.func.sum(rows.c[f"{label}/n"]) > 0, sa.func.sum(rows.c[f"{label}/sum"])))
         else:
             value = getattr(sa.func, function)(rows.c[label])
         columns.append(value.label(label))
-    group = {name: rows.c[labels[name]] for name in keys}  # named as in _grouping_sets
+    group = {name: rows.c[scan.labels[name]] for name in scan.keys}  # named as in _grouping_sets
     stmt = sa.select(*group.values(), sa.func.grouping(*group.values()).label("grouping"), *columns)
     stmt = stmt.group_by(sa.func.grouping_sets(*[sa.tuple_(*[group[n] for n in s]) for s in scan.sets]))
     return stmt.order_by(*[column.asc().nulls_first() for column in group.values()])
+
+
+def _summary_of(scan: _Scan) -> tuple[_Fine, summaries.Summary] | None:
+    fine = _fine(scan, exact=True)
+    if fine is None:
+        return None
+    summary = summaries.define(fine.statement, scan.table, fine.keys, fine.partials, fine.counts)
+    return None if summary is None else (fine, summary)
+
+
+def _from_summary(conn: Connection, scan: _Scan, made: tuple[_Fine, summaries.Summary], limit: int) -> list[Any] | None:
+    """The shared scan's rows rolled up from its summary; None when there is none (yet)."""
+    fine, summary = made
+    if not summaries.ready(conn, summary):
+        return None
+    try:
+        with conn.begin_nested():
+            rows = conn.execute(_outer(scan, fine, summaries.source(summary)).limit(limit + 1)).all()
+    except sa.exc.ProgrammingError:  # dropped since (a schema change): read the table
+        return None
+    summaries.after_read(conn, summary)
+    return list(rows)
+
+
+def _stable(
+    snap: Any,
+    entity: EntityDef,
+    table: Any,
+    bodies: list[Any],
+    rc: ReadContext,
+    queries: dict[int, _Query],
+    dialect: Any,
+) -> bool:
+    """Would the queries be the same SQL on a day long after (no ``today()`` in them)?"""
+    later = replace(rc, sql=replace(rc.sql, today=rc.sql.today + STABLE_AFTER, now=rc.sql.now + STABLE_AFTER))
+    for i, query in queries.items():
+        again = _prepare(snap, entity, table, bodies[i], later)
+        clauses = [query.condition, *query.keys, *query.values.values()]
+        repeated = [again.condition, *again.keys, *again.values.values()]
+        if [_compiled(c, dialect) for c in clauses] != [_compiled(c, dialect) for c in repeated]:
+            return False
+    return True
+
+
+#: how far ahead :func:`_stable` compiles the queries again
+STABLE_AFTER = dt.timedelta(days=400)
 
 
 class _Explain(Executable, ClauseElement):
