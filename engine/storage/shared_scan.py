@@ -319,9 +319,9 @@ def _from_summary(conn: Connection, scan: _Scan, made: tuple[_Fine, summaries.Su
     try:
         with conn.begin_nested():
             rows = conn.execute(_outer(scan, fine, summaries.source(summary)).limit(limit + 1)).all()
+            summaries.after_read(conn, summary)
     except sa.exc.ProgrammingError:  # dropped since (a schema change): read the table
         return None
-    summaries.after_read(conn, summary)
     return list(rows)
 
 
@@ -337,7 +337,10 @@ def _stable(
     """Would the queries be the same SQL on a day long after (no ``today()`` in them)?"""
     later = replace(rc, sql=replace(rc.sql, today=rc.sql.today + STABLE_AFTER, now=rc.sql.now + STABLE_AFTER))
     for i, query in queries.items():
-        again = _prepare(snap, entity, table, bodies[i], later)
+        try:
+            again = _prepare(snap, entity, table, bodies[i], later)
+        except TesseraError:
+            return False
         clauses = [query.condition, *query.keys, *query.values.values()]
         repeated = [again.condition, *again.keys, *again.values.values()]
         if [_compiled(c, dialect) for c in clauses] != [_compiled(c, dialect) for c in repeated]:
