@@ -19,7 +19,7 @@ A summary is made only for what it answers exactly, and only when the scan was s
 (``SLOW_SECONDS``): readers who see every record (no scope predicate), counts, sums and
 averages (not minimums and maximums, which cannot be subtracted), expressions over the
 entity's own columns (no other table, whose changes fire no trigger here), and statements
-that do not change with the day (compiled for a date a year on, they are the same). Its
+that do not change with the day (compiled for a date 400 days on, they are the same). Its
 name is a hash of the fine statement's SQL, so a changed dashboard gets a new one; a table
 keeps at most ``MAX_PER_TABLE`` (a new one drops the oldest), and a schema change of the
 entity's table drops its summaries (``drop_for_table``).
@@ -92,7 +92,8 @@ def define(fine: Any, table: sa.Table, keys: list[str], partials: list[str], cou
 
 def ready(conn: Connection, summary: Summary) -> bool:
     """Is ``summary`` built, with its triggers on its table? A summary table without them
-    (its records' table was dropped and made again) is stale: it is dropped."""
+    (its records' table was dropped and made again) is stale: not read, and made again by
+    the next build."""
     found = conn.execute(
         sa.text(
             "SELECT to_regclass(:name) IS NOT NULL, "
@@ -154,7 +155,7 @@ _RUNNING: list[threading.Thread] = []
 
 
 def wait_behind(timeout: float = 60.0) -> None:
-    """Wait for the builds and folds running behind (tests; a clean shut-down)."""
+    """Wait for the builds and folds running behind (for tests)."""
     with _LOCK:
         running = list(_RUNNING)
     for thread in running:
