@@ -16,7 +16,7 @@ concurrent writers never wait for each other on a summary row. A reader adds the
 the summary; when the delta has grown, a background step folds it in.
 
 A summary is made only for what it answers exactly, and only when the scan was slow
-(``SLOW_SECONDS``): readers who see every record (no scope predicate), counts, sums and
+(``SLOW_SECONDS``) more than once (``SLOW_TIMES``): readers who see every record (no scope predicate), counts, sums and
 averages (not minimums and maximums, which cannot be subtracted), expressions over the
 entity's own columns (no other table, whose changes fire no trigger here), and statements
 that do not change with the day (compiled for a date 400 days on, they are the same). Its
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 PREFIX = "tessera_sum_"
 #: a shared scan slower than this gets a summary
 SLOW_SECONDS = 0.25
+#: how often the same statement must be slow before it gets a summary: a date range a viewer
+#: tried once is not worth one (building holds the table's writes back for a moment)
+SLOW_TIMES = 2
 #: a delta this long is folded into its summary after a read
 COMPACT_ROWS = 10_000
 #: the most summaries kept on one table (each costs its writes a little): the oldest go first
@@ -113,7 +116,15 @@ def source(summary: Summary) -> Any:
 
 
 def ensure(engine: Engine, summary: Summary) -> None:
-    """Build ``summary`` (behind, once per process at a time)."""
+    """Build ``summary`` (behind, once per process at a time) once its scan has been slow
+    ``SLOW_TIMES`` times in this process."""
+    with _LOCK:
+        seen = _SEEN.setdefault(engine, {})
+        if len(seen) > 1000:  # statements seen slow once in a long while: start again
+            seen.clear()
+        seen[summary.name] = seen.get(summary.name, 0) + 1
+        if seen[summary.name] < SLOW_TIMES:
+            return
     _behind(engine, summary, "build", _build)
 
 
@@ -152,6 +163,8 @@ def _kept_on(conn: Connection, table: str) -> list[str]:
 _TRIED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], float]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 _RUNNING: list[threading.Thread] = []
+#: per database: summary name -> how often its scan was slow
+_SEEN: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 def wait_behind(timeout: float = 60.0) -> None:

@@ -35,6 +35,7 @@ def summarised(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> list[st
     if workspace.db.dialect.name != "postgresql":
         pytest.skip("summaries are PostgreSQL's: SQLite reads the table")
     monkeypatch.setattr(summaries, "SLOW_SECONDS", 0.0)
+    monkeypatch.setattr(summaries, "SLOW_TIMES", 1)
     read: list[str] = []
     source = summaries.source
 
@@ -96,6 +97,19 @@ def test_a_slow_scan_gets_a_summary_and_its_answers_stay_exact_through_every_wri
     with workspace.db.connect() as conn:
         (name,) = {n for n in kept(workspace) if not n.endswith("_d")}
         assert conn.execute(sa.text(f'SELECT count(*) FROM "{name}_d"')).scalar_one() == 0
+
+
+def test_a_statement_slow_once_gets_no_summary(
+    workspace: Workspace, gadgets: dict[str, Actor], summarised: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A date range a viewer tries once is not worth holding the table's writes back for."""
+    monkeypatch.setattr(summaries, "SLOW_TIMES", 2)
+    same(workspace, gadgets["admin"], BODIES)
+    assert kept(workspace) == {}
+    same(workspace, gadgets["admin"], BODIES)  # slow again: now it is built
+    assert len(kept(workspace)) == 2 and summarised == []
+    same(workspace, gadgets["admin"], BODIES)
+    assert len(summarised) == 1
 
 
 def test_a_reader_with_a_scope_reads_the_table(
@@ -171,6 +185,7 @@ def test_a_schema_change_drops_the_summaries_of_its_table_and_writes_go_on(
     if not database_url.startswith("postgresql"):
         pytest.skip("summaries are PostgreSQL's: SQLite reads the table")
     monkeypatch.setattr(summaries, "SLOW_SECONDS", 0.0)
+    monkeypatch.setattr(summaries, "SLOW_TIMES", 1)
     packs = tmp_path / "packs"
     write_widget(packs, "name: {type: string}\nsize: {type: int}\nstatus: {type: string}")
     ws = workspace_for(database_url, tmp_path)
