@@ -161,7 +161,8 @@ def _shared_scan(
         conditions.append(sa.or_(*filters))
     scan = _Scan(table, conditions, keys, labels, queries, sets)
     limit = (aggregation.MAX_GROUPS + 1) * len(sets)
-    made = _summary_of(scan) if unrestricted else None
+    kept = unrestricted and summaries.kept_on(conn, table.name)
+    made = _summary_of(scan) if kept else None
     rows = _from_summary(conn, scan, made, limit) if made is not None else None
     if rows is None:
         stmt = _rolled_up(conn, scan)
@@ -169,8 +170,10 @@ def _shared_scan(
             stmt = _grouping_sets(scan)
         started = time.monotonic()
         rows = list(conn.execute(stmt.limit(limit + 1)).all())
-        if made is not None and time.monotonic() - started > summaries.SLOW_SECONDS and stable():
-            summaries.ensure(conn.engine, made[1])
+        if unrestricted and time.monotonic() - started > summaries.SLOW_SECONDS and stable():
+            made = made or _summary_of(scan)
+            if made is not None:
+                summaries.ensure(conn.engine, made[1])
     if len(rows) > limit:
         return False
     for i, query in queries.items():

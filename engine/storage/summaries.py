@@ -40,6 +40,8 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.util import find_tables
 
+from engine.storage.database import advisory_lock
+
 log = logging.getLogger(__name__)
 
 PREFIX = "tessera_sum_"
@@ -91,6 +93,28 @@ def define(fine: Any, table: sa.Table, keys: list[str], partials: list[str], cou
     digest = hashlib.sha256(f"{table.name}\n{sql}".encode()).hexdigest()[:16]
     types = tuple(fine.selected_columns[label].type for label in [*keys, *partials])
     return Summary(PREFIX + digest, table.name, sql, tuple(keys), tuple(partials), tuple(counts), types)
+
+
+#: how long the list of tables with summaries is taken as read
+TABLES_SECONDS = 60.0
+#: per database: (time.monotonic() when read, the tables that have summaries)
+_TABLES: weakref.WeakKeyDictionary[Any, tuple[float, frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+def kept_on(conn: Connection, table: str) -> bool:
+    """Does ``table`` have summaries (any process's)? Read from the catalog at most every
+    ``TABLES_SECONDS``, so a dashboard over tables without any pays nothing per view."""
+    with _LOCK:
+        known = _TABLES.get(conn.engine)
+    if known is None or time.monotonic() - known[0] > TABLES_SECONDS:
+        names = conn.execute(
+            sa.text("SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE :like"),
+            {"like": PREFIX + "%"},
+        ).scalars()
+        known = (time.monotonic(), frozenset(name.strip('"') for name in names))
+        with _LOCK:
+            _TABLES[conn.engine] = known
+    return table in known[1]
 
 
 def ready(conn: Connection, summary: Summary) -> bool:
@@ -194,6 +218,7 @@ def _behind(engine: Engine, summary: Summary, what: str, work: Any) -> None:
         log.info("%s the summary %s of %s: %.2f s", what, summary.name, summary.table, time.monotonic() - started)
         with _LOCK:
             _TRIED.get(engine, {}).pop((what, summary.name), None)
+            _TABLES.pop(engine, None)  # read the tables with summaries again
 
     def behind() -> None:
         try:
@@ -212,7 +237,7 @@ def _behind(engine: Engine, summary: Summary, what: str, work: Any) -> None:
 def _build(conn: Connection, summary: Summary) -> None:
     """Make the summary, its delta and triggers and fill it, in one transaction: creating a
     trigger holds the table's writes back until the commit, so no write is missed."""
-    _lock(conn, summary.name)
+    advisory_lock(conn, summary.name)
     if ready(conn, summary):
         return
     _drop(conn, summary.name)  # what a dropped table left behind
@@ -261,7 +286,7 @@ def _append(q: Any, summary: Summary, table: str, delta: str, transition: str, s
 
 def _compact(conn: Connection, summary: Summary) -> None:
     """Fold the delta into the summary (one statement: readers see it before or after)."""
-    _lock(conn, summary.name)
+    advisory_lock(conn, summary.name)
     q = conn.dialect.identifier_preparer.quote_identifier
     keys = ", ".join(q(k) for k in summary.keys)
     sums = ", ".join(f"sum({q(p)})" for p in summary.partials)
@@ -279,11 +304,6 @@ def _drop(conn: Connection, name: str) -> None:
     functions = ", ".join(f"{q(f'{name}_{suffix}')}()" for suffix in [*_EVENTS, "trn"])
     conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {functions} CASCADE")  # their triggers with them
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}, {q(name + '_d')}")
-
-
-def _lock(conn: Connection, name: str) -> None:
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _quoted(conn: Connection, table: str) -> str:

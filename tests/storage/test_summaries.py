@@ -112,6 +112,27 @@ def test_a_statement_slow_once_gets_no_summary(
     assert len(summarised) == 1
 
 
+def test_a_table_without_summaries_costs_a_catalog_query_a_minute(
+    workspace: Workspace, gadgets: dict[str, Actor]
+) -> None:
+    """Fast dashboards (most of them) must not pay for summaries at every computation."""
+    if workspace.db.dialect.name != "postgresql":
+        pytest.skip("summaries are PostgreSQL's: SQLite reads the table")
+    asked: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "pg_trigger" in statement or "tessera_sum" in statement:
+            asked.append(statement)
+
+    sa.event.listen(workspace.db, "before_cursor_execute", seen)
+    try:
+        for _ in range(3):
+            same(workspace, gadgets["admin"], BODIES)
+    finally:
+        sa.event.remove(workspace.db, "before_cursor_execute", seen)
+    assert len(asked) == 1 and kept(workspace) == {}
+
+
 def test_a_reader_with_a_scope_reads_the_table(
     workspace: Workspace, gadgets: dict[str, Actor], summarised: list[str]
 ) -> None:
