@@ -1,7 +1,7 @@
 """Import benchmark: N contact rows from a CSV into PostgreSQL, against PostgreSQL's own COPY.
 
     python bench/import.py [--rows 1000000] [--database-url URL] [--batch-size 1000]
-                           [--partial] [--profile] [--json FILE]
+                           [--partial] [--one-process] [--profile] [--json FILE]
 
 The same generated CSV (first_name, last_name, email, phone, title, city, country,
 consent as yes/no, birthday as dd.mm.yyyy) is loaded twice into a fresh schema:
@@ -17,7 +17,8 @@ consent as yes/no, birthday as dd.mm.yyyy) is loaded twice into a fresh schema:
    same indexes (``LIKE ... INCLUDING ALL``; no foreign keys): what PostgreSQL alone needs
    to store the same rows, a second reference printed beside the issue's.
 
-It prints rows/s of the three, the ratios, the CPU time per row of this process and of
+It prints rows/s of the three, the ratios, the CPU time per row of this process, of the
+import's second process (which converts and checks the rows; ``--one-process``: none) and of
 PostgreSQL's processes (read from ``/proc`` when the database runs on this machine), the
 import's peak memory (``ru_maxrss`` and its growth during the import) and with
 ``--profile`` the functions the import spends its time in.
@@ -170,7 +171,15 @@ def server_cpu() -> float | None:
     return total / os.sysconf("SC_CLK_TCK") if found else None
 
 
-def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, partial: bool) -> dict[str, Any]:
+def children_cpu() -> float:
+    """CPU seconds of this process's ended children (the import's second process)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def import_rate(
+    ws: Workspace, path: Path, batch_size: int, profile: bool, partial: bool, parallel: bool
+) -> dict[str, Any]:
     actor = Actor(None, frozenset({"admin"}), "bench")
     # a workspace in use has built the duplicate keys of its records long ago; a fresh
     # schema builds them on its first write, so one write happens before the clock starts
@@ -179,16 +188,18 @@ def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, parti
     table = read_table(path, filename=path.name)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     profiler = cProfile.Profile() if profile else None
-    server_started = server_cpu()
+    server_started, children_started = server_cpu(), children_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     with settled([ws]):  # as 'tessera import' does
-        report = import_table(ws, actor, "contact", table, ImportOptions(batch_size=batch_size, partial=partial))
+        report = import_table(
+            ws, actor, "contact", table, ImportOptions(batch_size=batch_size, partial=partial, parallel=parallel)
+        )
     if profiler:
         profiler.disable()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    server_ended = server_cpu()
+    server_ended, children_ended = server_cpu(), children_cpu()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert report.failed == 0 and report.written, report.errors[:5]
     with ws.db.connect() as conn:
@@ -196,6 +207,7 @@ def import_rate(ws: Workspace, path: Path, batch_size: int, profile: bool, parti
     out = {
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "second_cpu_seconds": children_ended - children_started,
         "server_cpu_seconds": None if server_started is None or server_ended is None else server_ended - server_started,
         "created": report.created,
         "stored": stored,
@@ -219,6 +231,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the import (slower) and print the top 25")
     parser.add_argument("--partial", action="store_true", help="commit per batch instead of one transaction")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--one-process", action="store_true", help="no second process for the rows (as --one-process)")
     args = parser.parse_args()
     base = (
         args.database_url
@@ -247,7 +260,7 @@ def main() -> int:
             ensure_roles(ws)
             copy_seconds, copied = copy_rate(ws, path)
             assert copied == args.rows
-            result = import_rate(ws, path, args.batch_size, args.profile, args.partial)
+            result = import_rate(ws, path, args.batch_size, args.profile, args.partial, not args.one_process)
             stored_seconds = stored_copy_rate(ws, tmp)
         finally:
             ws.close()
@@ -266,6 +279,7 @@ def main() -> int:
         "stored_copy_rows_per_s": round(stored_rps),
         "import_vs_stored_copy": round(import_rps / stored_rps, 4),
         "import_cpu_us_per_row": round(1e6 * result["cpu_seconds"] / result["created"]),
+        "second_process_cpu_us_per_row": round(1e6 * result["second_cpu_seconds"] / result["created"]),
         "server_cpu_us_per_row": None
         if result["server_cpu_seconds"] is None
         else round(1e6 * result["server_cpu_seconds"] / result["created"]),
@@ -281,6 +295,9 @@ def main() -> int:
     )
     cpu_us = 1e6 * result["cpu_seconds"] / result["created"]
     print(f"        this process's CPU {result['cpu_seconds']:.2f}s, {cpu_us:.0f} us a row (steadier than the rate)")
+    second = result["second_cpu_seconds"]
+    if second:
+        print(f"        the second process's CPU {second:.2f}s, {1e6 * second / result['created']:.0f} us a row")
     server = result["server_cpu_seconds"]
     if server is not None:
         print(f"        PostgreSQL's CPU {server:.2f}s, {1e6 * server / result['created']:.0f} us a row")

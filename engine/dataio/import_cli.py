@@ -41,6 +41,7 @@ def _split_map(text: str | None) -> dict[str, str | None]:
 @click.option("--timezone", help="Time zone of datetimes without an offset (default UTC).")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), help="Rows per batch (default 1000).")
 @click.option("--as", "as_email", metavar="EMAIL", help="Import as this user (their permissions); default: system.")
+@click.option("--one-process", is_flag=True, help="Convert and check the rows in this process, not in a second one.")
 def import_command(
     entity: str,
     file: Path,
@@ -60,6 +61,7 @@ def import_command(
     timezone: str | None,
     batch_size: int | None,
     as_email: str | None,
+    one_process: bool,
 ) -> None:
     """Import records from a CSV or XLSX file into ENTITY."""
     from engine.cli import _fail, _run, _workspace
@@ -77,6 +79,7 @@ def import_command(
         "delimiter": delimiter,
         "encoding": encoding,
         "sheet": sheet,
+        "parallel": False if one_process else None,
     }
 
     def run() -> int:
@@ -158,9 +161,10 @@ def _with_progress(work: Any) -> Any:
         TimeElapsedColumn(),
         console=console,
         transient=not console.is_terminal,
+        auto_refresh=False,  # no refresh thread: the import forks only a process without other threads
     ) as bar:
         task = bar.add_task("importing", total=None)
-        return work(lambda done: bar.update(task, completed=done))
+        return work(lambda done: bar.update(task, completed=done, refresh=True))
 
 
 def _summary(report: Any, errors_path: Path) -> None:

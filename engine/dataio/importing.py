@@ -31,7 +31,8 @@ from sqlalchemy.engine import Connection
 from engine.actor import Actor
 from engine.dataio.convert import REFERENCES, ConversionError, ConvertOptions, converter
 from engine.dataio.import_constants import import_constants
-from engine.dataio.links import LinkResolver
+from engine.dataio.import_rows import ReadyRow, ready_batches
+from engine.dataio.links import LinkResolver, existing_keys
 from engine.dataio.mapping import MappingError, Plan, plan_columns
 from engine.dataio.report import (
     Batch,
@@ -122,6 +123,7 @@ class _Importer:
         }
         self.rc = self.records._rc(actor, snap)
         self.resolvers = {c.index: LinkResolver(snap, self.rc, c) for c in plan.columns if c.field.type in REFERENCES}
+        self.linked = {r.column.field.name for r in self.resolvers.values()}
         self.header_of = {c.field.name: c.header for c in plan.columns}
         self._run: Any = None
         self.defaults = import_constants(ws, snap, self.rc, entity, options, self.convert_options)
@@ -151,10 +153,10 @@ class _Importer:
     # --- the run ---------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None) -> ImportReport:
         report, done = self.report, 0
-        batches = self._batches()
+        batches = ready_batches(self._batches(), self._ready, self.options.parallel)
         if report.partial:
             for rows in batches:
-                batch = Batch(rows[0][0], rows[-1][0], len(rows))
+                batch = Batch(rows[0].number, rows[-1].number, len(rows))
                 report.batches.append(batch)
                 landed = (report.created, report.updated, report.flagged)
                 try:
@@ -198,25 +200,26 @@ class _Importer:
             yield batch
 
     # --- one batch -------------------------------------------------------------------------
-    def _batch(self, conn: Connection, rows: list[tuple[int, list[str | None]]]) -> int:
+    def _batch(self, conn: Connection, rows: list[ReadyRow]) -> int:
         """Write one batch inside ``conn``'s transaction; returns the number of failed rows."""
         report = self.report
         failed_before = report.failed
-        converted: list[tuple[int, list[str | None], dict[str, Any]]] = []
+        converted: list[ReadyRow] = []
         raws: dict[int, set[str]] = {i: set() for i in self.resolvers}
-        for number, cells in rows:
+        for row in rows:
             report.total += 1
-            values = self._convert(number, cells)
+            values = row.values
             if values is None:
+                self._fail_all(row.errors)
                 continue
             for index, resolver in self.resolvers.items():
                 raw = values.get(resolver.column.field.name)
                 if raw is not None:
                     raws[index].update(raw if isinstance(raw, list) else [raw])
-            converted.append((number, cells, values))
+            converted.append(row)
         found = {i: self.resolvers[i].resolve(conn, raws[i]) for i in self.resolvers if raws[i]}
-        linked = [row for row in converted if self._link(row[0], row[1], row[2], found)]
-        keys = self._existing_keys(conn, linked)
+        linked = [row for row in converted if self._link(row.number, row.cells, row.values or {}, found)]
+        keys = existing_keys(conn, self.snap.tables.main(self.entity.name), self.key, [r.values for r in linked])
         now = self.records.clock()
         # Optimistically without a savepoint per row (two round trips less per row); a row
         # refused after it began writing rolls the batch back, and the batch is written
@@ -242,7 +245,7 @@ class _Importer:
     def _write_rows(
         self,
         conn: Connection,
-        rows: list[tuple[int, list[str | None], dict[str, Any]]],
+        rows: list[ReadyRow],
         keys: dict[Any, str],
         now: Any,
         savepoints: bool,
@@ -258,8 +261,9 @@ class _Importer:
         batch = (
             None if savepoints else CreateBatch(self.records, conn, self.snap, self.actor, self.entity, now, self._run)
         )
-        clean = batch.probe([{**self.defaults, **v} for _, _, v in rows]) if batch else [False] * len(rows)
-        for (number, cells, values), fast in zip(rows, clean, strict=True):
+        clean = batch.probe([{**self.defaults, **(r.values or {})} for r in rows]) if batch else [False] * len(rows)
+        for row, fast in zip(rows, clean, strict=True):
+            number, cells, values = row.number, row.cells, row.values or {}
             key_value = values.get(self.key) if self.key else None
             target = None
             if key_value is not None:
@@ -270,7 +274,7 @@ class _Importer:
                     )
                     continue
             if batch is not None and fast and target is None:
-                record_id = self._add(batch, number, cells, values)
+                record_id = self._add(batch, row)
                 if record_id is not None and key_value is not None:
                     created_keys[key_value] = record_id
                 continue
@@ -290,23 +294,51 @@ class _Importer:
         except (sa.exc.IntegrityError, sa.exc.DataError, TesseraError) as exc:
             raise _Retry from exc
 
-    def _add(self, batch: CreateBatch, number: int, cells: list[str | None], values: dict[str, Any]) -> str | None:
+    def _add(self, batch: CreateBatch, row: ReadyRow) -> str | None:
         """Check a new record and keep it for the batch's write; None when refused (reported)."""
-        data = {**{k: v for k, v in self.defaults.items() if k not in values}, **values}
+        values = row.values or {}
         try:  # checks write nothing: a refused row needs no rollback
-            record_id = batch.add(self.records._load(self.snap, self.entity, data, self.actor))
+            if row.loaded is None:
+                loaded = self.records._load(self.snap, self.entity, self._with_defaults(values), self.actor)
+            else:  # the rest was validated when the row was made ready
+                links = {k: values[k] for k in self.linked if k in values}
+                loaded = (
+                    {**row.loaded, **self.records._load(self.snap, self.entity, links, self.actor)}
+                    if links
+                    else row.loaded
+                )
+            record_id = batch.add(loaded)
         except TesseraError as exc:
-            self._fail_errors(number, cells, exc.errors or [FieldError("(record)", exc.detail)])
+            self._fail_errors(row.number, row.cells, exc.errors or [FieldError("(record)", exc.detail)])
             return None
         self.report.created += 1
         return record_id
 
-    def _convert(self, number: int, cells: list[str | None]) -> dict[str, Any] | None:
+    def _with_defaults(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A new record's input: the row's values, and the constants for the fields it leaves empty."""
+        return {**{k: v for k, v in self.defaults.items() if k not in values}, **values}
+
+    def _ready(self, number: int, cells: list[str | None]) -> ReadyRow:
+        """The row converted and, but for its link columns, validated as a new record (see
+        ``engine.dataio.import_rows``; this may run in a second process: it reads and writes
+        nothing, and reports nothing itself)."""
+        values, errors = self._convert(number, cells)
+        if values is None:
+            return ReadyRow(number, cells, None, errors)
+        data = self._with_defaults({k: v for k, v in values.items() if k not in self.linked})
+        try:
+            loaded = self.records._load(self.snap, self.entity, data, self.actor)
+        except TesseraError:
+            loaded = None  # validated again once linked, which reports every problem in order
+        return ReadyRow(number, cells, values, [], loaded)
+
+    def _convert(self, number: int, cells: list[str | None]) -> tuple[dict[str, Any] | None, list[RowError]]:
+        """The row's values, or None and why not."""
         width = len(self.table.headers)
         extra = [c for c in cells[width:] if c is not None and c.strip()]
         if extra or (len(cells) < width and self.table.format == "csv"):
-            self._fail(number, cells, None, f"The row has {len(cells)} cells; the header row has {width}.", column=None)
-            return None
+            message = f"The row has {len(cells)} cells; the header row has {width}."
+            return None, [RowError(number, None, None, message, cells)]
         values: dict[str, Any] = {}
         errors: list[RowError] = []
         for column in self.plan.columns:
@@ -317,10 +349,7 @@ class _Importer:
                 values[column.field.name] = self.readers[column.index](raw)
             except ConversionError as exc:
                 errors.append(RowError(number, column.header, column.field.name, str(exc), cells))
-        if errors:
-            self._fail_all(errors)
-            return None
-        return values
+        return (None, errors) if errors else (values, [])
 
     def _link(self, number: int, cells: list[str | None], values: dict[str, Any], found: dict[int, Any]) -> bool:
         """Replace reference cells by record ids; False (and reported) when one names no single record."""
@@ -345,22 +374,6 @@ class _Importer:
             return False
         return True
 
-    def _existing_keys(self, conn: Connection, converted: list[tuple[int, Any, dict[str, Any]]]) -> dict[Any, str]:
-        """Key value -> id of the live record holding it ("" when several do)."""
-        if self.key is None:
-            return {}
-        wanted = sorted({v[self.key] for _, _, v in converted if v.get(self.key) is not None}, key=str)
-        table = self.snap.tables.main(self.entity.name)
-        col = table.c[self.key]
-        out: dict[Any, str] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = conn.execute(sa.select(table.c.id, col).where(col.in_(chunk), table.c.deleted_at.is_(None)))
-            for record_id, value in rows:
-                value = _as_input(value)
-                out[value] = "" if value in out else record_id
-        return out
-
     def _write(
         self,
         conn: Connection,
@@ -379,8 +392,7 @@ class _Importer:
         duplicates = DuplicateOptions(allow=mode == "flag")
         try:  # input validation reads nothing and writes nothing: no savepoint needed
             if target is None:
-                data = {**{k: v for k, v in self.defaults.items() if k not in values}, **values}
-                loaded = records._load(snap, entity, data, actor)
+                loaded = records._load(snap, entity, self._with_defaults(values), actor)
             else:
                 loaded = records._load(snap, entity, values, actor)
         except TesseraError as exc:
@@ -471,10 +483,3 @@ class _Importer:
         self.report.failed += 1
         for error in errors:
             self.report.add_error(error)
-
-
-def _as_input(value: Any) -> Any:
-    """A stored key value in the shape a converted cell has (dates as ISO strings)."""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value

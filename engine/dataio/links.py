@@ -102,3 +102,28 @@ class LinkResolver:
         if count == 0:
             return f"No {label} with {self.describe()} {raw!r} (or you may not see it)."
         return f"{count} {label} records match {raw!r}; use a unique value ({self.describe()})."
+
+
+def existing_keys(conn: Connection, table: sa.Table, key: str | None, rows: list[Any]) -> dict[Any, str]:
+    """Upsert keys: each value of field ``key`` among ``rows`` (converted values) -> the id
+    of the live record holding it ("" when several do); nothing without a key."""
+    if key is None:
+        return {}
+    wanted = sorted({v[key] for v in rows if v is not None and v.get(key) is not None}, key=str)
+    col = table.c[key]
+    out: dict[Any, str] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        for record_id, value in conn.execute(
+            sa.select(table.c.id, col).where(col.in_(chunk), table.c.deleted_at.is_(None))
+        ):
+            value = _as_input(value)
+            out[value] = "" if value in out else record_id
+    return out
+
+
+def _as_input(value: Any) -> Any:
+    """A stored key value in the shape a converted cell has (dates as ISO strings)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -54,6 +54,9 @@ class ImportOptions:
     decimal: str = "auto"
     #: time zone of datetimes without an offset
     timezone: str = "UTC"
+    #: a large file's rows may be converted and checked in a second process while this one
+    #: writes (engine.dataio.import_rows); False keeps everything in this process
+    parallel: bool = True
 
 
 def check_options(options: ImportOptions) -> None:

@@ -21,6 +21,7 @@ first, and raise its error as the ``COPY`` would have.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -170,9 +171,18 @@ def _make_plan(conn: Connection, table: sa.Table, names: tuple[str, ...]) -> Pla
     target = preparer.format_table(table)
     sql = f"COPY {target} ({', '.join(preparer.quote(n) for n in names)}) FROM STDIN"
     processors: list[Callable[[Any], Any] | None] = [
-        columns[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
+        _json_text(dialect)
+        if isinstance(columns[n].type, sa.JSON)
+        else columns[n].type.dialect_impl(dialect).bind_processor(dialect)
+        for n in names
     ]
     return sql, processors, all(columns[n].server_default is None for n in names)
+
+
+def _json_text(dialect: Any) -> Callable[[Any], str]:
+    """A JSON column's values as their text, as the ``INSERT``'s driver would send it (None is
+    JSON null): made with the row's other values, so before the previous ``COPY`` is waited for."""
+    return getattr(dialect, "_json_serializer", None) or json.dumps
 
 
 def _column(rows: list[dict[str, Any]], name: str, processor: Callable[[Any], Any] | None) -> list[Any]:

@@ -106,11 +106,13 @@ def prepare_create(
     known: dict[str, set[str]] | None = None,
     check_duplicates: bool = True,
     run: Any = None,
+    guard: DuplicateGuard | None = None,
 ) -> PendingCreate:
     """Check ``values`` (loaded input) as a new ``entity`` record; raises what a user can fix.
 
     Automation components see the values first (``before_create``: the SLA adds its due
-    times); ``run`` is the write's automation run, made here when needed and none is given."""
+    times); ``run`` is the write's automation run, made here when needed and none is given;
+    ``guard``, a batch's duplicate guard for creates with the default ``duplicates`` options."""
     w.apply_defaults(entity, values, snap.catalog)
     values.setdefault("owner", actor.user_id)
     rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
@@ -125,7 +127,7 @@ def prepare_create(
         raise ValidationError(f"The {entity.name} is not valid", errors)
     if not records._allows(conn, snap, actor, entity, "create", {**values, "id": None}):
         raise PermissionDenied(f"You may not create this {entity.name}: it would be outside your scope")
-    guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: records._rc(actor, snap), duplicates)
+    guard = guard or DuplicateGuard(conn, snap, actor, entity, now, lambda: records._rc(actor, snap), duplicates)
     findings = guard.check(None, values) if check_duplicates else []
     row = w.column_values(entity, values)
     w.fill_autonumbers(conn, entity, row, now)
@@ -206,6 +208,7 @@ class CreateBatch:
     run: Any = None
     known: dict[str, set[str]] = field(default_factory=dict)
     pending: list[PendingCreate] = field(default_factory=list)
+    guard: DuplicateGuard | None = None
 
     def probe(self, batch: list[dict[str, Any]]) -> list[bool]:
         """For each record of ``batch`` (in order): can its duplicate rules be skipped?
@@ -221,9 +224,7 @@ class CreateBatch:
             record = dict(values)
             w.apply_defaults(self.entity, record, self.snap.catalog)
             records.append(record)
-        guard = DuplicateGuard(
-            self.conn, self.snap, self.actor, self.entity, self.now, lambda: self.records._rc(self.actor, self.snap)
-        )
+        guard = self._guard()
         for rule in guard.compiled.rules:
             if "create" not in rule.events:
                 continue
@@ -275,6 +276,14 @@ class CreateBatch:
                 statement = w._live_ids_statement(self.snap, target)
                 live.update(self.conn.execute(statement, {"ids": ordered[start : start + CHUNK]}).scalars())
 
+    def _guard(self) -> DuplicateGuard:
+        """The batch's guard with the default options (it keeps nothing of one record)."""
+        if self.guard is None:
+            self.guard = DuplicateGuard(
+                self.conn, self.snap, self.actor, self.entity, self.now, lambda: self.records._rc(self.actor, self.snap)
+            )
+        return self.guard
+
     def add(
         self, values: dict[str, Any], duplicates: DuplicateOptions | None = None, check_duplicates: bool = False
     ) -> str:
@@ -291,6 +300,7 @@ class CreateBatch:
             self.known,
             check_duplicates,
             self.run,
+            self._guard() if duplicates is None else None,
         )
         self.run = self.run or pending.run
         self.pending.append(pending)

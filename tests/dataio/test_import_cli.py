@@ -107,3 +107,19 @@ def test_bad_input_is_one_line_and_exit_1(env, tmp_path, content, args, message)
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith(message), result.output
     assert count() == 0
+
+
+@pytest.mark.parametrize("flags, processes", [((), 1), (("--one-process",), 0)])
+def test_a_file_of_several_batches_is_checked_in_a_second_process_unless_asked_not_to(
+    env, tmp_path, monkeypatch, flags, processes
+):
+    from engine.dataio import import_rows
+
+    started: list[int] = []
+    forked = import_rows._forked
+    monkeypatch.setattr(import_rows, "_forked", lambda *a: started.append(1) or forked(*a))
+    path = write(tmp_path / "gadgets.csv", "name,count\n" + "".join(f"G{i},{i}\n" for i in range(12)))
+    result = run("import", "gadget", path, "--batch-size", "5", *flags)
+    assert result.exit_code == 0, result.output
+    assert "gadget: 12 rows: 12 created" in result.output
+    assert len(started) == processes and count() == 12

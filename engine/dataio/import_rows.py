@@ -1,0 +1,124 @@
+"""An import's rows made ready for writing, in this process or in a second one beside it.
+
+Making a row ready (its cells converted to values, and the values that need no database
+validated as a create validates them) reads nothing and writes nothing, and costs about a
+third of an import's time in this process. A large import on a machine with more than one
+core makes the rows ready in a forked process while this one writes the batches before them
+(and PostgreSQL stores them), so the two work at the same time.
+
+The forked process only reads the source and computes; it never uses a database
+connection it inherited, sends the batches through a pipe (at most about two batches ahead
+of the writer, so memory stays flat), and ends with ``os._exit`` like every
+``multiprocessing`` child, so nothing inherited is finalised. It is forked only from a
+process running no other thread, since a lock another thread held at the fork would stay
+held in the child for ever; other processes (a web server's import job thread) make the rows
+ready themselves, with the same code.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.dataio.report import RowError
+
+Cells = list[str | None]
+
+
+@dataclass(slots=True)
+class ReadyRow:
+    number: int
+    cells: Cells
+    #: the converted values; None when a cell could not be converted (``errors`` say why)
+    values: dict[str, Any] | None
+    errors: list[RowError] = field(default_factory=list)
+    #: the values and constants validated, those of link columns left out (they hold names
+    #: until the links are resolved); None: validate the whole row once linked
+    loaded: dict[str, Any] | None = None
+
+
+class ImportProcessError(RuntimeError):
+    """The second process ended without finishing its rows (killed, out of memory)."""
+
+
+def ready_batches(
+    batches: Iterator[list[tuple[int, Cells]]], ready: Callable[[int, Cells], ReadyRow], parallel: bool
+) -> Iterator[list[ReadyRow]]:
+    """The ``batches`` made ready with ``ready``; after the first batch (a small file never
+    starts a process), in a second process when ``parallel`` and :func:`can_fork` allow."""
+    first = next(batches, None)
+    if first is None:
+        return
+    yield [ready(number, cells) for number, cells in first]
+    if parallel and can_fork():
+        yield from _forked(batches, ready)
+        return
+    for batch in batches:
+        yield [ready(number, cells) for number, cells in batch]
+
+
+def can_fork() -> bool:
+    """Is a second process worth it (more than one core) and safe (no other thread runs)?"""
+    return (
+        (os.cpu_count() or 1) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
+
+
+def _forked(
+    batches: Iterator[list[tuple[int, Cells]]], ready: Callable[[int, Cells], ReadyRow]
+) -> Iterator[list[ReadyRow]]:
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_make_ready, args=(batches, ready, sender), name="tessera-import", daemon=True)
+    child.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                message = receiver.recv()
+            except EOFError:
+                child.join()
+                raise ImportProcessError(
+                    f"the import's second process ended unexpectedly (exit code {child.exitcode}); nothing was written"
+                ) from None
+            if message is None:
+                break
+            kind, payload = message
+            if kind == "error":
+                raise payload
+            yield payload
+        child.join()
+    finally:
+        receiver.close()
+        if child.is_alive():  # the writer stopped first (an error, an interrupt): so does the child
+            child.kill()
+            child.join()
+
+
+def _make_ready(
+    batches: Iterator[list[tuple[int, Cells]]], ready: Callable[[int, Cells], ReadyRow], sender: Any
+) -> None:
+    """The second process: every remaining batch made ready and sent, then None; an error
+    (an unreadable row of the file) is sent for the writer to raise."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the writer, which stops this process
+    gc.freeze()  # what was inherited is never collected here (nor finalised: see the module doc)
+    try:
+        for batch in batches:
+            sender.send(("rows", [ready(number, cells) for number, cells in batch]))
+        sender.send(None)
+    except BaseException as exc:
+        try:
+            sender.send(("error", exc))
+        except Exception:  # an error that cannot be pickled: its text
+            sender.send(("error", RuntimeError("".join(traceback.format_exception(exc)))))
+    finally:
+        sender.close()
