@@ -316,7 +316,9 @@ class CreateBatch:
             sink = Sink(self.conn)
             for p in pending:
                 finish_create(self.records, self.conn, self.snap, self.actor, self.entity, p, self.now, sink)
-            sink.flush()
-        for p in pending:
-            self.run = emit_create(self.records, self.conn, self.snap, self.actor, self.entity, p, self.run, self.now)
+            sink.flush()  # waits for the records' COPY: a refused record raises here, before any event
+            for p in pending:  # while the last COPY (audit entries: none can be refused) ends
+                self.run = emit_create(
+                    self.records, self.conn, self.snap, self.actor, self.entity, p, self.run, self.now
+                )
         return self.run
