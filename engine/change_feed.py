@@ -107,11 +107,13 @@ class _Pending(list[Any]):
 def note(ws: Any, conn: Connection, entity: str, record_id: str, version: int, kind: str) -> None:
     """Record that the transaction on ``conn`` changed a record (published after its commit)."""
     hooks = conn.info.setdefault("after_commit", [])
-    pending = next((group for group in hooks if isinstance(group, _Pending)), None)
-    if pending is None:
-        pending = _Pending(feed_for(ws))
-        hooks.append(pending)
-    pending.add(Change(entity, record_id, int(version), kind))
+    for group in hooks:  # a loop, not a generator: an import calls this for every record
+        if type(group) is _Pending:
+            break
+    else:
+        group = _Pending(feed_for(ws))
+        hooks.append(group)
+    group.add(Change(entity, record_id, int(version), kind))
 
 
 class Subscription:

@@ -266,6 +266,20 @@ class EntityDef:
         return tuple(fd for fd in self.fields.values() if fd.type in ("table", "links"))
 
     @cached_property
+    def column_names(self) -> frozenset[str]:
+        """Fields stored in a column of the entity's table."""
+        return frozenset(fd.name for fd in self.fields.values() if fd.has_column)
+
+    @cached_property
+    def secret_names(self) -> frozenset[str]:
+        return frozenset(fd.name for fd in self.fields.values() if fd.type == "secret")
+
+    @cached_property
+    def readonly_names(self) -> frozenset[str]:
+        """Fields no client writes (computed, rolled up, numbered, ``readonly``)."""
+        return frozenset(fd.name for fd in self.fields.values() if fd.readonly)
+
+    @cached_property
     def field_types(self) -> frozenset[str]:
         return frozenset(fd.type for fd in self.fields.values())
 

@@ -67,7 +67,8 @@ class PendingCreate:
     record_id: str
     values: dict[str, Any]
     stored: dict[str, Any]
-    changes: dict[str, tuple[Any, Any]]
+    #: the values the record starts with (fields left empty are not among them)
+    changes: dict[str, Any]
     findings: list[Finding]
     guard: DuplicateGuard
     #: the automation run that saw the record before it was written (None: no component listens)
@@ -141,11 +142,8 @@ def prepare_create(
         "owner": values.get("owner", actor.user_id),
         **row,
     }
-    changes = {
-        k: (None, v)
-        for k, v in {**row, **{k: values[k] for k in values if k not in row}}.items()
-        if v not in (None, [])
-    }
+    changes = {k: v for k, v in row.items() if v is not None and v != []}
+    changes.update((k, v) for k, v in values.items() if k not in row and v is not None and v != [])
     return PendingCreate(record_id, values, stored, changes, findings, guard, run)
 
 
@@ -169,7 +167,7 @@ def finish_create(
     pending.guard.store(record_id, values, None, pending.findings, sink)
     note_change(records.ws, conn, entity.name, record_id, 1, "create")
     if entity.audit:
-        changes = w.audit_changes(entity, pending.changes)
+        changes = w.audit_created(entity, pending.changes)
         w.record_audit(conn, actor, entity.name, record_id, "create", changes, now, sink)
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from marshmallow import ValidationError, fields, missing, validate
@@ -29,8 +30,13 @@ class Field(fields.Field):
     validators run one by one, and only a refused value goes through marshmallow's own
     path, which gathers every validator's message."""
 
+    @cached_property
+    def _plain(self) -> bool:
+        """No load hooks: a value that passes may take the shorter path."""
+        return not (getattr(self, "pre_load", None) or getattr(self, "post_load", None))
+
     def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any) -> Any:
-        if value is None or value is missing or getattr(self, "pre_load", None) or getattr(self, "post_load", None):
+        if value is None or value is missing or not self._plain:
             return super().deserialize(value, attr, data, **kwargs)
         output = self._deserialize(value, attr, data, **kwargs)
         self._validate(output)

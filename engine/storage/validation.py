@@ -21,7 +21,7 @@ from engine.plugin_fields import input_field
 from engine.storage import fields as f
 
 #: system fields a client may send back unchanged (ignored); ``owner`` is writable
-IGNORED_SYSTEM_FIELDS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+IGNORED_SYSTEM_FIELDS = frozenset({"id", "version", "created_at", "created_by", "updated_at", "updated_by"})
 
 
 def _range(fd: FieldDef) -> list[Any]:
@@ -138,6 +138,8 @@ def _load_fields(schema: Schema, data: dict[str, Any]) -> tuple[dict[str, Any], 
             loaded[key] = field.deserialize(value, key, data)
         except MarshmallowError as exc:
             refused[key] = exc.messages
+    if not refused:
+        return loaded, refused
     messages = {k: refused.pop(k) for k in fields if k in refused}
     return loaded, {**messages, **refused}
 
@@ -148,19 +150,23 @@ def load_input(schema: Schema, entity: EntityDef, data: Any, system: bool = Fals
     ``system`` writes (rules, workflows, SLA clocks) may set read-only fields, never computed ones."""
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object", [FieldError("(body)", "Must be a JSON object.")])
-    data = {k: v for k, v in data.items() if k not in IGNORED_SYSTEM_FIELDS}
-    readonly = [
-        k
-        for k in data
-        if (fd := entity.fields.get(k)) is not None
-        and fd.readonly
-        and not (system and not fd.is_computed and not fd.is_rollup and fd.type != "autonumber")
-    ]
-    errors = [FieldError(k, "Is read-only.") for k in readonly]
-    for k in readonly:
-        data.pop(k)
+    if not IGNORED_SYSTEM_FIELDS.isdisjoint(data):
+        data = {k: v for k, v in data.items() if k not in IGNORED_SYSTEM_FIELDS}
+    errors = []
+    if not entity.readonly_names.isdisjoint(data):
+        readonly = [
+            k
+            for k in data
+            if k in entity.readonly_names
+            and not (
+                system and not (fd := entity.fields[k]).is_computed and not fd.is_rollup and fd.type != "autonumber"
+            )
+        ]
+        errors = [FieldError(k, "Is read-only.") for k in readonly]
+        data = {k: v for k, v in data.items() if k not in readonly}
     loaded, messages = _load_fields(schema, data)
-    errors += _flatten(messages)
+    if messages:
+        errors += _flatten(messages)
     if errors:
         raise ValidationError(f"The {entity.name} is not valid", errors)
     return loaded

@@ -165,7 +165,8 @@ def check_references(
 
 
 def column_values(entity: EntityDef, values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if (fd := entity.fields.get(k)) is not None and fd.has_column}
+    columns = entity.column_names
+    return {k: v for k, v in values.items() if k in columns}
 
 
 def fill_autonumbers(
@@ -249,6 +250,17 @@ def audit_changes(entity: EntityDef, changes: dict[str, tuple[Any, Any]]) -> dic
     return out
 
 
+def audit_created(entity: EntityDef, values: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{field: [None, value]}`` of a new record's values, as :func:`audit_changes` makes
+    them (a text, number or flag as it is: an import makes one for every record)."""
+    secret = entity.secret_names
+    return {
+        k: [None, v if type(v) in _AS_IS and k not in secret else audit_value(entity.fields.get(k), v)]
+        for k, v in values.items()
+    }
+
+
+_AS_IS = frozenset({str, int, bool, float})
 _AUDIT_INSERT = st.audit.insert()  # one object: kept entries are sent as one statement
 
 
