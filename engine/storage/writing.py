@@ -347,7 +347,8 @@ def conflict_from(entity: EntityDef, exc: sa.exc.IntegrityError) -> Conflict:
 def check_children(conn: Connection, snap: Any, entity: EntityDef, values: dict[str, Any]) -> list[FieldError]:
     """Required fields and references of the new and changed rows of ``table`` fields."""
     errors: list[FieldError] = []
-    for name, fd in entity.fields.items():
+    for fd in entity.nested_fields:
+        name = fd.name
         if fd.type != "table" or not values.get(name):
             continue
         child = snap.catalog.entities[fd.opt("of")]
