@@ -123,6 +123,47 @@ def test_rows_that_leave_out_a_column_store_what_executemany_stores(workspace, c
     assert copies[0] is (backend == "postgresql") and not any(copies[1:])
 
 
+def test_json_values_copied_are_those_executemany_stores(workspace, copies, backend):
+    """orjson writes a COPY's JSON; what it refuses (keys that are not text, integers past 64
+    bits) is written by json; either way the stored document is the INSERT's."""
+    audit = st.audit
+    now = workspace.records.clock()
+    values = [
+        {"name": [None, 'Zoë 東京 \\ "q"\n'], "n": [1.5, 2**53], "ok": [True, None], "deep": {"a": [{"b": []}]}},
+        {1: "a key that is a number"},
+        {"big": 2**70},
+        [],
+    ]
+
+    def entries(record_id: str) -> list[dict]:
+        return [
+            {
+                "id": new_id(),
+                "at": now,
+                "action": "note",
+                "entity": "gadget",
+                "record_id": record_id,
+                "changes": values[i % len(values)],
+            }
+            for i in range(COUNT)
+        ]
+
+    with write_transaction(workspace.db) as conn:
+        execute_grouped(conn, audit.insert(), entries("copied"))
+        for start in range(0, COUNT, 10):  # too few rows to COPY: executemany
+            execute_grouped(conn, audit.insert(), entries("one-by-one")[start : start + 10])
+        stored = {
+            record_id: sorted(
+                conn.execute(sa.select(sa.cast(audit.c.changes, sa.String)).where(audit.c.record_id == record_id))
+                .scalars()
+                .all()
+            )
+            for record_id in ("copied", "one-by-one")
+        }
+    assert stored["copied"] == stored["one-by-one"] and len(set(stored["copied"])) == len(values)
+    assert copies[0] is (backend == "postgresql")
+
+
 def _audit_rows(count: int, record_id: str, now) -> list[dict]:
     return [
         {"id": new_id(), "at": now, "action": "note", "entity": "gadget", "record_id": record_id} for _ in range(count)
