@@ -164,6 +164,7 @@ def _with_progress(work: Any) -> Any:
         auto_refresh=False,  # no refresh thread: the import forks only a process without other threads
     ) as bar:
         task = bar.add_task("importing", total=None)
+        bar.refresh()
         return work(lambda done: bar.update(task, completed=done, refresh=True))
 
 

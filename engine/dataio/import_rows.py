@@ -11,8 +11,8 @@ connection it inherited, sends the batches through a pipe (which holds at most a
 a few batches, so memory stays flat however large the file), and ends with ``os._exit`` like every
 ``multiprocessing`` child, so nothing inherited is finalised. It is forked only from a
 process running no other thread, since a lock another thread held at the fork would stay
-held in the child for ever; other processes (a web server's import job thread) make the rows
-ready themselves, with the same code.
+held in the child for ever; other processes (an import job beside its heartbeat thread, a
+web server) make the rows ready themselves, with the same code.
 """
 
 from __future__ import annotations
@@ -135,9 +135,14 @@ def _make_ready(
             sender.send(("rows", [(r.number, r.cells, r.values, r.errors, r.loaded) for r in rows]))
         sender.send(None)
     except BaseException as exc:
-        try:
-            sender.send(("error", exc))
-        except Exception:  # an error that cannot be pickled: its text
-            sender.send(("error", RuntimeError("".join(traceback.format_exception(exc)))))
+        text = "".join(traceback.format_exception(exc))
+        exc.add_note("Raised in the import's second process:\n" + text)
+        with contextlib.suppress(OSError):  # the writer stopped reading (it stopped first): nothing to tell
+            try:
+                sender.send(("error", exc))
+            except OSError:
+                raise
+            except Exception:  # an error that cannot be pickled: its text
+                sender.send(("error", RuntimeError(text)))
     finally:
         sender.close()
