@@ -3,11 +3,13 @@ one process, its errors raised by the writer, and no process left behind."""
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import threading
 from typing import Any
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 
@@ -120,6 +122,22 @@ def test_a_writer_that_stops_stops_the_second_process(workspace, forks):
         import_table(workspace, SYSTEM, "gadget", table, ImportOptions(batch_size=5), progress)
     assert forks and multiprocessing.active_children() == []
     assert table_rows(workspace, "gadget") == 0
+
+
+def test_a_spreadsheet_is_read_on_in_the_second_process(workspace, forks, tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Name", "Count", "Released on"])
+    for i in range(1, 13):
+        sheet.append([f"Sheet gadget {i:02}", i, dt.date(2026, 1, i)])
+    path = tmp_path / "gadgets.xlsx"
+    book.save(path)
+    report = import_table(
+        workspace, SYSTEM, "gadget", read_table(path, filename=path.name), ImportOptions(batch_size=5)
+    )
+    assert forks and (report.created, report.failed) == (12, 0)
+    stored = sorted(workspace.records.list(SYSTEM, "gadget", {"limit": "100"}).data, key=lambda g: g["name"])
+    assert [(g["name"], g["count"], g["released_on"]) for g in stored][-1] == ("Sheet gadget 12", 12, "2026-01-12")
 
 
 def test_a_process_running_other_threads_makes_the_rows_ready_itself(workspace, forks):
