@@ -95,8 +95,8 @@ def _forked(
                 message = receiver.recv()
             except EOFError:
                 child.join()
-                raise ImportProcessError(
-                    f"the import's second process ended unexpectedly (exit code {child.exitcode}); nothing was written"
+                raise ImportProcessError(  # the caller's transaction rolls back (--partial: this batch's)
+                    f"the import's second process ended unexpectedly (exit code {child.exitcode})"
                 ) from None
             if message is None:
                 break
