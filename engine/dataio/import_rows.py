@@ -75,9 +75,14 @@ def can_fork() -> bool:
         (os.cpu_count() or 1) > 1
         and sys.platform != "darwin"
         and "fork" in multiprocessing.get_all_start_methods()
-        and threading.active_count() == 1
+        and not other_threads()
         and not multiprocessing.current_process().daemon
     )
+
+
+def other_threads() -> bool:
+    """Does a thread other than this one run in the process?"""
+    return threading.active_count() > 1
 
 
 def _forked(

@@ -118,6 +118,7 @@ def test_a_file_of_several_batches_is_checked_in_a_second_process_unless_asked_n
     started: list[int] = []
     forked = import_rows._forked
     monkeypatch.setattr(import_rows, "_forked", lambda *a: started.append(1) or forked(*a))
+    monkeypatch.setattr(import_rows, "other_threads", lambda: False)  # threads other tests left behind
     path = write(tmp_path / "gadgets.csv", "name,count\n" + "".join(f"G{i},{i}\n" for i in range(12)))
     result = run("import", "gadget", path, "--batch-size", "5", *flags)
     assert result.exit_code == 0, result.output
