@@ -95,29 +95,31 @@ def test_a_refused_row_fails_the_whole_batch_and_the_transaction_goes_on(workspa
     assert names == {"First"} | {d["name"] for d in documents[:-1]}
 
 
+def _audit_both_ways(workspace, entries) -> dict[str, list]:
+    """``entries(record_id)`` written as one batch (COPY on PostgreSQL) and again ten rows at
+    a time (too few to COPY: executemany); each way's stored ``changes``: whether SQL NULL,
+    and the document as text."""
+    audit = st.audit
+    with write_transaction(workspace.db) as conn:
+        execute_grouped(conn, audit.insert(), entries("copied"))
+        for start in range(0, COUNT, 10):
+            execute_grouped(conn, audit.insert(), entries("one-by-one")[start : start + 10])
+        columns = (audit.c.changes.is_(None), sa.cast(audit.c.changes, sa.String))
+        return {
+            record_id: sorted(conn.execute(sa.select(*columns).where(audit.c.record_id == record_id)).all())
+            for record_id in ("copied", "one-by-one")
+        }
+
+
 def test_rows_that_leave_out_a_column_store_what_executemany_stores(workspace, copies, backend):
     """A left-out column is SQL NULL, a None given for a JSON column is a JSON null."""
-    audit = st.audit
     now = workspace.records.clock()
 
     def entries(record_id: str) -> list[dict]:
         rows = [{"id": new_id(), "at": now, "action": "note", "entity": "gadget", "record_id": record_id}]
         return [{**rows[0], "id": new_id(), **({"changes": None} if i % 2 else {})} for i in range(COUNT)]
 
-    with write_transaction(workspace.db) as conn:
-        execute_grouped(conn, audit.insert(), entries("copied"))
-        for start in range(0, COUNT, 10):  # too few rows to COPY: executemany
-            execute_grouped(conn, audit.insert(), entries("one-by-one")[start : start + 10])
-        stored = {
-            record_id: sorted(
-                conn.execute(
-                    sa.select(audit.c.changes.is_(None), sa.cast(audit.c.changes, sa.String)).where(
-                        audit.c.record_id == record_id
-                    )
-                ).all()
-            )
-            for record_id in ("copied", "one-by-one")
-        }
+    stored = _audit_both_ways(workspace, entries)
     assert stored["copied"] == stored["one-by-one"]
     assert {row[0] for row in stored["copied"]} == {True, False}
     assert copies[0] is (backend == "postgresql") and not any(copies[1:])
@@ -126,7 +128,6 @@ def test_rows_that_leave_out_a_column_store_what_executemany_stores(workspace, c
 def test_json_values_copied_are_those_executemany_stores(workspace, copies, backend):
     """orjson writes a COPY's JSON; what it refuses (keys that are not text, integers past 64
     bits) is written by json; either way the stored document is the INSERT's."""
-    audit = st.audit
     now = workspace.records.clock()
     values = [
         {"name": [None, 'Zoë 東京 \\ "q"\n'], "n": [1.5, 2**53], "ok": [True, None], "deep": {"a": [{"b": []}]}},
@@ -136,30 +137,10 @@ def test_json_values_copied_are_those_executemany_stores(workspace, copies, back
     ]
 
     def entries(record_id: str) -> list[dict]:
-        return [
-            {
-                "id": new_id(),
-                "at": now,
-                "action": "note",
-                "entity": "gadget",
-                "record_id": record_id,
-                "changes": values[i % len(values)],
-            }
-            for i in range(COUNT)
-        ]
+        base = {"at": now, "action": "note", "entity": "gadget", "record_id": record_id}
+        return [{**base, "id": new_id(), "changes": values[i % len(values)]} for i in range(COUNT)]
 
-    with write_transaction(workspace.db) as conn:
-        execute_grouped(conn, audit.insert(), entries("copied"))
-        for start in range(0, COUNT, 10):  # too few rows to COPY: executemany
-            execute_grouped(conn, audit.insert(), entries("one-by-one")[start : start + 10])
-        stored = {
-            record_id: sorted(
-                conn.execute(sa.select(sa.cast(audit.c.changes, sa.String)).where(audit.c.record_id == record_id))
-                .scalars()
-                .all()
-            )
-            for record_id in ("copied", "one-by-one")
-        }
+    stored = _audit_both_ways(workspace, entries)
     assert stored["copied"] == stored["one-by-one"] and len(set(stored["copied"])) == len(values)
     assert copies[0] is (backend == "postgresql")
 
