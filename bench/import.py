@@ -1,6 +1,6 @@
 """Import benchmark: N contact rows from a CSV into PostgreSQL, against PostgreSQL's own COPY.
 
-    python bench/import.py [--rows 1000000] [--database-url URL] [--batch-size 1000]
+    python bench/import.py [--rows 1000000] [--database-url URL] [--batch-size N]
                            [--partial] [--one-process] [--profile] [--json FILE]
 
 The same generated CSV (first_name, last_name, email, phone, title, city, country,
@@ -178,7 +178,7 @@ def children_cpu() -> float:
 
 
 def import_rate(
-    ws: Workspace, path: Path, batch_size: int, profile: bool, partial: bool, parallel: bool
+    ws: Workspace, path: Path, batch_size: int | None, profile: bool, partial: bool, parallel: bool
 ) -> dict[str, Any]:
     actor = Actor(None, frozenset({"admin"}), "bench")
     # a workspace in use has built the duplicate keys of its records long ago; a fresh
@@ -227,7 +227,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: the import's (2,500; 1,000 with --partial)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the import (slower) and print the top 25")
     parser.add_argument("--partial", action="store_true", help="commit per batch instead of one transaction")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")

@@ -39,7 +39,9 @@ def _split_map(text: str | None) -> dict[str, str | None]:
 @click.option("--date-order", type=click.Choice(["dmy", "mdy"]), help="Ambiguous slash dates (default dmy).")
 @click.option("--decimal", type=click.Choice(["auto", ".", ","]), help="Decimal separator (default auto).")
 @click.option("--timezone", help="Time zone of datetimes without an offset (default UTC).")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), help="Rows per batch (default 1000).")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10_000), help="Rows per batch (default 2500; 1000 with --partial)."
+)
 @click.option("--as", "as_email", metavar="EMAIL", help="Import as this user (their permissions); default: system.")
 @click.option("--one-process", is_flag=True, help="Convert and check the rows in this process, not in a second one.")
 def import_command(

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from engine.actor import Actor
 from engine.dataio.convert import REFERENCES, ConversionError, ConvertOptions, converter
 from engine.dataio.import_constants import import_constants
-from engine.dataio.import_rows import ReadyRow, ready_batches
+from engine.dataio.import_rows import ReadyRow, collection_between_batches, paced, ready_batches
 from engine.dataio.links import LinkResolver, existing_keys
 from engine.dataio.mapping import MappingError, Plan, plan_columns
 from engine.dataio.report import (
@@ -152,8 +152,13 @@ class _Importer:
 
     # --- the run ---------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None) -> ImportReport:
-        report, done = self.report, 0
-        batches = ready_batches(self._batches(), self._ready, self.options.parallel)
+        with collection_between_batches() as between:
+            return self._write_batches(
+                paced(ready_batches(self._batches(), self._ready, self.options.parallel), progress, between)
+            )
+
+    def _write_batches(self, batches: Iterator[list[ReadyRow]]) -> ImportReport:
+        report = self.report
         if report.partial:
             for rows in batches:
                 batch = Batch(rows[0].number, rows[-1].number, len(rows))
@@ -168,17 +173,11 @@ class _Importer:
                 except _Rollback:  # the counters say what landed; the batch's good rows are not_written
                     report.not_written += batch.rows - batch.failed
                     report.created, report.updated, report.flagged = landed
-                done += len(rows)
-                if progress is not None:
-                    progress(done)
             return report
         try:
             with write_transaction(self.ws.db) as conn:
                 for rows in batches:
                     self._batch(conn, rows)
-                    done += len(rows)
-                    if progress is not None:
-                        progress(done)
                 if report.dry_run or report.failed:
                     raise _Rollback
             report.written = True
@@ -187,7 +186,7 @@ class _Importer:
         return report
 
     def _batches(self) -> Iterator[list[tuple[int, list[str | None]]]]:
-        size = self.options.batch_size
+        size = self.options.batch_rows
         batch: list[tuple[int, list[str | None]]] = []
         for number, cells in enumerate(self.table.rows, start=1):
             if not cells or all(c is None or not c.strip() for c in cells):

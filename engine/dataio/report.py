@@ -18,6 +18,9 @@ DEDUPE_MODES = ("skip", "update", "flag")
 #: row errors kept in memory; beyond this the rows are still counted as failed
 MAX_ERRORS = 100_000
 MAX_BATCH = 10_000
+#: rows per batch unless asked: with ``partial`` the unit that is committed or rolled back;
+#: otherwise only rows written together (fewer waits for the database at batches' ends)
+PARTIAL_BATCH, BATCH = 1000, 2500
 
 
 @dataclass
@@ -35,7 +38,8 @@ class ImportOptions:
     #: commit batch by batch (a batch with an error is rolled back, the others land);
     #: default: the whole file in one transaction, all or nothing
     partial: bool = False
-    batch_size: int = 1000
+    #: rows per batch; None: 1000 with ``partial``, else 2500 (see ``batch_rows``)
+    batch_size: int | None = None
     #: automation rules, assignment rules and webhooks react to the imported records
     rules: bool = True
     #: the source category set on every created record (entities with ``source_detail``)
@@ -58,12 +62,17 @@ class ImportOptions:
     #: writes (engine.dataio.import_rows); False keeps everything in this process
     parallel: bool = True
 
+    @property
+    def batch_rows(self) -> int:
+        """The rows of a batch: ``batch_size``, else the default for the mode."""
+        return self.batch_size or (PARTIAL_BATCH if self.partial else BATCH)
+
 
 def check_options(options: ImportOptions) -> None:
     """Refuse options no run could honour, before a row is read."""
     if options.dedupe is not None and options.dedupe not in DEDUPE_MODES:
         raise BadRequest(f"dedupe must be one of {', '.join(DEDUPE_MODES)} (got {options.dedupe!r})")
-    if not 1 <= options.batch_size <= MAX_BATCH:
+    if options.batch_size is not None and not 1 <= options.batch_size <= MAX_BATCH:
         raise BadRequest(f"the batch size must be between 1 and {MAX_BATCH}")
     if options.date_order not in ("dmy", "mdy"):
         raise BadRequest("the date order must be dmy or mdy")

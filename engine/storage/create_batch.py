@@ -56,8 +56,8 @@ from engine.storage.ids import new_id
 from engine.storage.timeline import check_reference
 from engine.storage.write_batch import execute_grouped
 
-#: values looked up per ``IN (...)`` query
-CHUNK = 500
+#: values looked up per ``IN (...)`` query; PostgreSQL gets the keys as one array, of any size
+CHUNK, KEYS_CHUNK_POSTGRESQL = 500, 10_000
 
 
 @dataclass
@@ -249,9 +249,11 @@ class CreateBatch:
         places = {(scope.entity, f) for scope in rule.scope for f in scope.fields.get(key.name, ())}
         found: set[Any] = set()
         ordered = sorted(values, key=str)
-        for start in range(0, len(ordered) if places else 0, CHUNK):
+        dialect = self.conn.dialect.name
+        chunk = KEYS_CHUNK_POSTGRESQL if dialect == "postgresql" else CHUNK
+        for start in range(0, len(ordered) if places else 0, chunk):
             rows = self.conn.execute(
-                keys_statement(self.conn.dialect.name), {"kind": key.kind, "values": ordered[start : start + CHUNK]}
+                keys_statement(dialect), {"kind": key.kind, "values": ordered[start : start + chunk]}
             )
             found |= {r.value for r in rows if (r.entity, r.field) in places}
         return found
