@@ -160,3 +160,14 @@ def test_rows_written_together_keep_their_keys_audit_and_order(crm):
     assert [entry["action"] for entry in history.data] == ["create"]
     again = run(crm, "contact", "last_name,email\nPerson0,p0@x.test\nPerson9,p9@x.test\n", batch_size=3)
     assert [(e.row, e.column) for e in again.errors] == [(1, "email")] and not again.written
+
+
+def test_a_large_batch_finds_every_stored_key(crm):
+    """A batch of 1,200 rows: its keys are looked up at once (one array on PostgreSQL, parts
+    of 500 on SQLite); people already stored are found wherever they stand in the batch."""
+    for i in (3, 777, 1150):
+        crm.records.create(SYSTEM, "contact", {"last_name": f"Known{i}", "email": f"p{i}@x.test"})
+    rows = "".join(f"Person{i},P{i}@X.test\n" for i in range(1200))
+    report = run(crm, "contact", "last_name,email\n" + rows, dedupe="skip")
+    assert (report.created, report.skipped, report.failed) == (1197, 3, 0)
+    assert table_rows(crm, "contact") == 1200
