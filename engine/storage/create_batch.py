@@ -48,6 +48,7 @@ from engine.storage.duplicates import (
     DuplicateOptions,
     Finding,
     ensure_built,
+    keys_per_query,
     keys_statement,
     normalise,
     rule_triples,
@@ -56,8 +57,8 @@ from engine.storage.ids import new_id
 from engine.storage.timeline import check_reference
 from engine.storage.write_batch import execute_grouped
 
-#: values looked up per ``IN (...)`` query; PostgreSQL gets the keys as one array, of any size
-CHUNK, KEYS_CHUNK_POSTGRESQL = 500, 10_000
+#: values looked up per ``IN (...)`` query
+CHUNK = 500
 
 
 @dataclass
@@ -250,7 +251,7 @@ class CreateBatch:
         found: set[Any] = set()
         ordered = sorted(values, key=str)
         dialect = self.conn.dialect.name
-        chunk = KEYS_CHUNK_POSTGRESQL if dialect == "postgresql" else CHUNK
+        chunk = keys_per_query(dialect)
         for start in range(0, len(ordered) if places else 0, chunk):
             rows = self.conn.execute(
                 keys_statement(dialect), {"kind": key.kind, "values": ordered[start : start + chunk]}

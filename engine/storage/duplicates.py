@@ -365,6 +365,12 @@ def keys_statement(dialect: str) -> Any:
 _KEYS_STATEMENTS: dict[str, Any] = {}
 
 
+def keys_per_query(dialect: str) -> int:
+    """The most values one :func:`keys_statement` is given: PostgreSQL gets them as one array
+    (an import batch's keys at once); elsewhere they are an ``IN`` list, kept short."""
+    return 10_000 if dialect == "postgresql" else 500
+
+
 def rule_triples(rule: DuplicateRule) -> set[Triple]:
     out = set()
     for scope in rule.scope:

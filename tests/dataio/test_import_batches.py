@@ -51,9 +51,10 @@ def test_batches_are_larger_unless_each_commits_on_its_own(workspace, partial, p
         assert [(b.first_row, b.last_row) for b in report.batches] == [(1, 1000), (1001, 2000), (2001, 2600)]
 
 
-def test_a_batch_size_given_is_kept_in_either_mode(workspace):
+@pytest.mark.parametrize("partial", [False, True], ids=["all-or-nothing", "partial"])
+def test_a_batch_size_given_is_kept_in_either_mode(workspace, partial):
     seen: list[int] = []
-    run(workspace, gadgets(25), seen.append, batch_size=10)
+    run(workspace, gadgets(25), seen.append, batch_size=10, partial=partial)
     assert seen == [10, 20, 25]
 
 

@@ -102,8 +102,9 @@ def _audit_both_ways(workspace, entries) -> dict[str, list]:
     audit = st.audit
     with write_transaction(workspace.db) as conn:
         execute_grouped(conn, audit.insert(), entries("copied"))
+        one_by_one = entries("one-by-one")
         for start in range(0, COUNT, 10):
-            execute_grouped(conn, audit.insert(), entries("one-by-one")[start : start + 10])
+            execute_grouped(conn, audit.insert(), one_by_one[start : start + 10])
         columns = (audit.c.changes.is_(None), sa.cast(audit.c.changes, sa.String))
         return {
             record_id: sorted(conn.execute(sa.select(*columns).where(audit.c.record_id == record_id)).all())
