@@ -56,7 +56,7 @@ class Snapshot:
 
     _schemas: dict[str, Schema] = field(default_factory=dict, repr=False)
     _expressions: dict[str, EntityExpressions] = field(default_factory=dict, repr=False)
-    _filters: dict[tuple[str, str], Expression] = field(default_factory=dict, repr=False)
+    _filters: dict[tuple[str, str, int], tuple[Catalog, Expression]] = field(default_factory=dict, repr=False)
     #: derived documents (OpenAPI) cached for the life of this metadata version
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -68,18 +68,29 @@ class Snapshot:
             )
         return compiled
 
-    def filter_expression(self, entity: EntityDef, source: str, where: str = "filter") -> Expression:
-        """A condition over ``entity`` that must compile to SQL (list filters); cached."""
-        key = (entity.name, source)
-        expr = self._filters.get(key)
-        if expr is None:
+    def filter_expression(
+        self, entity: EntityDef, source: str, where: str = "filter", access: Any = None
+    ) -> Expression:
+        """A condition over ``entity`` that must compile to SQL (list filters); cached. With
+        ``access`` (an actor's, :class:`engine.security.permissions.Access`) it compiles over
+        what the actor may read, so a hidden field is unknown, in messages too."""
+        catalog = self.catalog if access is None else access.visible_catalog()
+        key = (entity.name, source, id(catalog))
+        cached = self._filters.get(key)
+        if cached is None or cached[0] is not catalog:  # the id of a catalog since freed
             expr = compile_expression(
-                source, entity, self.catalog, functions=self.functions, where=where, sql=True, expect="bool"
+                source,
+                catalog.entities.get(entity.name, entity),
+                catalog,
+                functions=self.functions,
+                where=where,
+                sql=True,
+                expect="bool",
             )
             if len(self._filters) > 2000:
                 self._filters.clear()
-            self._filters[key] = expr
-        return expr
+            cached = self._filters[key] = (catalog, expr)
+        return cached[1]
 
     def input_schema(self, entity: str, system: bool = False) -> Schema:
         """Client input (``system``: automation, which may set read-only fields)."""

@@ -18,7 +18,7 @@ from engine.api.context import actor, workspace
 from engine.api.openapi import json_response, path_param, problem_responses, ref
 from engine.api.problems import problem
 from engine.dataio import import_jobs as jobs
-from engine.dataio.import_options import OPTION_NAMES, READ_NAMES
+from engine.dataio.import_options import OPTION_NAMES, READ_NAMES, parse_flag
 from engine.errors import BadRequest, FieldError, ValidationError
 from engine.meta.catalog import Catalog
 
@@ -65,11 +65,10 @@ def _upload(fields: dict[str, str]) -> tuple[IO[bytes], str]:
 
 
 def _flag(value: str | None) -> bool:
-    if value in (None, "", "false"):
-        return False
-    if value == "true":
-        return True
-    raise BadRequest("wait must be true or false")
+    flag = False if not value else parse_flag(value)
+    if flag is None:
+        raise BadRequest("wait must be true or false")
+    return flag
 
 
 @bp.post("/<entity>/import")

@@ -46,7 +46,12 @@ _DATE_PATTERNS = (
     (re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})"), "slash"),
 )
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(am|pm)?", re.I)
-_CURRENCY = re.compile(r"^[€$£¥₹₽]|[€$£¥₹₽]$|^[A-Z]{3}\s|\s[A-Z]{3}$")
+#: a time after a date, with an optional UTC offset: `` 00:00``, ``T00:00:00Z``, ``T00:00+02:00``
+_TRAILING_TIME = re.compile(r"[T ]\s*(" + _TIME.pattern + r")\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?", re.I)
+#: a currency sign or code before the number, also after its sign or accounting
+#: parenthesis (``$5``, ``-$5``, ``($5)``, ``-EUR 5``) and after it (``5 €``, ``(5 €)``)
+_CURRENCY_FIRST = re.compile(r"^([-+(]?)\s*(?:[€$£¥₹₽]|[A-Z]{3}\s)")
+_CURRENCY_LAST = re.compile(r"(?:[€$£¥₹₽]|\s[A-Z]{3})\s*(\)?)$")
 
 
 class ConversionError(ValueError):
@@ -83,8 +88,14 @@ def parse_date(text: str, order: str = "dmy") -> dt.date:
         if match is None:
             continue
         rest = value[match.end() :]
-        if rest and not (rest[0] in "T " and _TIME.fullmatch(rest[1:].strip().rstrip("Z"))):
-            continue
+        if rest:
+            clock = _TRAILING_TIME.fullmatch(rest)
+            if clock is None:
+                continue
+            # a date cell saved with a time: midnight is the date alone (how spreadsheets
+            # write dates), any other time would be lost, so it is refused
+            if not _is_midnight(clock.group(1)):
+                raise ConversionError(f"{text!r} has a time of day; a date field holds only the date.")
         a, b, c = (int(g) for g in match.groups())
         if kind == "ymd":
             year, month, day = a, b, c
@@ -101,6 +112,15 @@ def parse_date(text: str, order: str = "dmy") -> dt.date:
     if re.fullmatch(r"\d{1,2}[./-]\d{1,2}[./-]\d{2}", value):
         raise ConversionError(f"Write the year with four digits: {text!r}.")
     raise ConversionError(f"Not a date: {text!r} (use 2026-01-31 or 31.01.2026).")
+
+
+def _is_midnight(text: str) -> bool:
+    """Whether a ``_TIME`` text is 00:00 (``12:00 am`` included)."""
+    match = _TIME.fullmatch(text)
+    assert match is not None
+    hour, minute, second, fraction, half = match.groups()
+    hour_of_day = int(hour) % 12 + (12 if half.lower() == "pm" else 0) if half else int(hour)
+    return hour_of_day == 0 and int(minute) == 0 and int(second or 0) == 0 and int(fraction or 0) == 0
 
 
 def parse_datetime(text: str, options: ConvertOptions) -> str:
@@ -133,8 +153,17 @@ def parse_datetime(text: str, options: ConvertOptions) -> str:
     return parsed.isoformat()
 
 
+class NumberText(str):
+    """A number a spreadsheet stored as a number, as text (``"1234.5"``): read as it is,
+    whatever decimal separator the file's text cells use (``--decimal ,``)."""
+
+    __slots__ = ()
+
+
 def parse_number(text: str, decimal: str = "auto") -> Decimal:
-    value = _CURRENCY.sub("", text.strip()).strip()
+    if isinstance(text, NumberText):
+        return Decimal(text)
+    value = _CURRENCY_LAST.sub(r"\1", _CURRENCY_FIRST.sub(r"\1", text.strip())).strip()
     value = value.replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("'", "").replace("\u2019", "")
     negative = value.startswith("(") and value.endswith(")")  # accounting style
     if negative:

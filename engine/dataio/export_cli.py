@@ -42,6 +42,7 @@ def _write_file(chunks: Iterable[bytes], target: Path) -> None:
     directory = target.parent if str(target.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
     try:
+        os.chmod(temporary, _new_file_mode())  # mkstemp's file is private; an export is not
         with os.fdopen(handle, "wb") as out:
             for chunk in chunks:
                 out.write(chunk)
@@ -49,6 +50,13 @@ def _write_file(chunks: Iterable[bytes], target: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode() -> int:
+    """The mode ``open`` gives a new file: 0o666 less the process's umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @click.command("export")

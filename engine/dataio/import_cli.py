@@ -86,18 +86,24 @@ def import_command(
 
     def run() -> int:
         from engine.dataio.importing import ImportOptions, import_table, write_error_report
-        from engine.dataio.mapping import MappingError, load_template
+        from engine.dataio.mapping import MappingError, load_template, override_mapping, require_columns
         from engine.dataio.sources import read_table
         from engine.settling import settled
         from engine.storage.database import friendly_db_errors
 
+        # an earlier run's report must not pass for this run's, even when this one stops early
+        errors_path = file.with_name(file.name + ".errors.csv")
+        errors_path.unlink(missing_ok=True)
         settings: dict[str, Any] = load_template(template) if template else {}
         wanted = settings.pop("entity", None)
         if wanted is not None and wanted != entity:
             raise MappingError(f"the template {template} is for {wanted}, not {entity}")
         settings.update({k: v for k, v in given.items() if v is not None})
-        if map_text:
-            settings["mapping"] = {**(settings.get("mapping") or {}), **_split_map(map_text)}
+        mapped = _split_map(map_text)
+        if mapped:
+            # --map entries replace the template's for their columns; the template's `auto:`
+            # still decides whether the columns neither names are matched automatically
+            settings["mapping"] = override_mapping(settings.get("mapping") or {}, mapped)
             settings.setdefault("auto", True)
         read = {k: settings.pop(k, None) for k in ("delimiter", "encoding", "sheet")}
         options = ImportOptions(**settings, dry_run=dry_run, partial=partial, rules=not no_rules)
@@ -106,15 +112,14 @@ def import_command(
             try:
                 actor = _actor(ws, as_email)
                 table = read_table(file, filename=file.name, **read)
+                # a template's columns may be missing (it serves several layouts), --map's not
+                require_columns(table.headers, list(mapped))
                 with settled([ws]):  # a long run: keep the metadata out of the collector's way
                     report = _with_progress(lambda progress: import_table(ws, actor, entity, table, options, progress))
             finally:
                 ws.close()
-        errors_path = file.with_name(file.name + ".errors.csv")
         if report.errors or report.flags:
             write_error_report(report, errors_path)
-        elif errors_path.exists():
-            errors_path.unlink()
         _summary(report, errors_path)
         if report.total == 0:
             _fail(f"{file.name} has no data rows")

@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from engine.actor import Actor
 from engine.automation.jobs import register_job
 from engine.dataio.import_options import check_access, parse_options
-from engine.errors import FieldError, NotFound, PayloadTooLarge, TesseraError, ValidationError
+from engine.errors import FieldError, NotFound, PayloadTooLarge, PermissionDenied, TesseraError, ValidationError
 from engine.storage import system_tables as st
 from engine.storage.database import write_transaction
 from engine.storage.ids import ID_PATTERN, new_id
@@ -209,6 +209,22 @@ def actor_from(data: dict[str, Any]) -> Actor:
     return Actor(**values)
 
 
+def current_actor(ws: Any, data: dict[str, Any]) -> Actor:
+    """The actor a job stored, as the user is now: a job queued before the user was
+    deactivated or lost a role runs with what they may do when it runs (or not at all)."""
+    from engine.security.identity import load_actor
+    from engine.storage.database import read_transaction
+
+    stored = actor_from(data)
+    if stored.user_id is None:
+        return stored
+    with read_transaction(ws.db) as conn:
+        actor = load_actor(conn, ws.snapshot(), stored.user_id, stored.source)
+    if actor is None:
+        raise PermissionDenied("The user who started this import is no longer active")
+    return dataclasses.replace(actor, impersonator=stored.impersonator)
+
+
 def _suffix(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
     return suffix if suffix in (".csv", ".tsv", ".txt", ".xlsx", ".xlsm") else ".csv"
@@ -242,18 +258,26 @@ def open_table(path: Path, filename: str, read: dict[str, Any]) -> Any:
         raise ValidationError(f"The file {filename!r} cannot be read: {exc}") from None
 
 
-def count_rows(path: Path, filename: str, read: dict[str, Any]) -> int:
-    """Read the whole file once: every row decodes (else an error now, nothing queued), and
-    the job knows its total for the progress."""
-    table = open_table(path, filename, read)
+def check_upload(ws: Any, actor: Actor, job: ImportJob, path: Path) -> int:
+    """Read the whole file once: its columns suit the options (a mapping, a key, links by a
+    field) and every row decodes, else an error now and nothing queued; the job's total
+    (for the progress)."""
+    from engine.dataio import importing
+
+    table = open_table(path, job.filename, job.read)
     total = 0
     try:
+        importing.prepare_import(ws, actor, job.entity, table, importing.ImportOptions(**job.options))
         for _ in table.rows:
             total += 1
     except TesseraError:
         raise
     except Exception as exc:
-        raise ValidationError(f"The file {filename!r} cannot be read after row {total}: {exc}") from None
+        raise ValidationError(f"The file {job.filename!r} cannot be read after row {total}: {exc}") from None
+    finally:
+        close = getattr(table.rows, "close", None)  # a generator: its file is closed at once
+        if close is not None:
+            close()
     return total
 
 
@@ -285,7 +309,7 @@ def start_import(
     try:
         path = store_upload(folder, stream, job.filename, max_bytes)
         job.extra["upload"] = path.name
-        job.total = count_rows(path, job.filename, read)
+        job.total = check_upload(ws, actor, job, path)
         save_job(ws, job)
         if queue:
             enqueue(ws, job)
@@ -383,7 +407,7 @@ def run_import(ws: Any, job_id: str) -> ImportJob | None:
         with _heartbeat(ws, job, lock):
             table = open_table(upload, job.filename, job.read)
             options = importing.ImportOptions(**job.options)
-            report = importing.import_table(ws, actor_from(job.actor), job.entity, table, options, progress)
+            report = importing.import_table(ws, current_actor(ws, job.actor), job.entity, table, options, progress)
         result = report.to_dict()
         job.report = result
         if report.errors or getattr(report, "flags", None):

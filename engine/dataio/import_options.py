@@ -41,6 +41,11 @@ DECIMALS = ("auto", ".", ",")
 MAX_BATCH = 10_000
 
 
+def parse_flag(value: str) -> bool | None:
+    """A request's yes or no (``true``/``1``/``yes``, ``false``/``0``/``no``); None: neither."""
+    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(value.lower())
+
+
 class _Parser:
     """Collects every problem of a request, so one answer lists them all."""
 
@@ -56,12 +61,10 @@ class _Parser:
         value = self.text(name)
         if value is None:
             return None
-        if value.lower() in ("true", "1", "yes"):
-            return True
-        if value.lower() in ("false", "0", "no"):
-            return False
-        self.errors.append(FieldError(name, "Must be true or false."))
-        return None
+        flag = parse_flag(value)
+        if flag is None:
+            self.errors.append(FieldError(name, "Must be true or false."))
+        return flag
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
         value = self.text(name)

@@ -57,6 +57,21 @@ class ImportProcessError(RuntimeError):
     """The second process ended without finishing its rows (killed, out of memory)."""
 
 
+def numbered_batches(rows: Iterator[Cells], size: int) -> Iterator[list[tuple[int, Cells]]]:
+    """The file's rows with their numbers, ``size`` to a batch; a blank line is not a row,
+    but it keeps the numbering of the file."""
+    batch: list[tuple[int, Cells]] = []
+    for number, cells in enumerate(rows, start=1):
+        if not cells or all(c is None or not c.strip() for c in cells):
+            continue
+        batch.append((number, cells))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def ready_batches(
     batches: Iterator[list[tuple[int, Cells]]], ready: Callable[[int, Cells], ReadyRow], parallel: bool
 ) -> Iterator[list[ReadyRow]]:

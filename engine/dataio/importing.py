@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from engine.actor import Actor
 from engine.dataio.convert import REFERENCES, ConversionError, ConvertOptions, converter
 from engine.dataio.import_constants import import_constants
-from engine.dataio.import_rows import ReadyRow, collection_between_batches, paced, ready_batches
+from engine.dataio.import_rows import ReadyRow, collection_between_batches, numbered_batches, paced, ready_batches
 from engine.dataio.links import LinkResolver, existing_keys
 from engine.dataio.mapping import MappingError, Plan, plan_columns
 from engine.dataio.report import (
@@ -84,6 +84,12 @@ def import_table(
 
     Raises a ``TesseraError`` for what makes the whole run impossible (no permission, a
     mapping naming an unknown field, an unreadable file); row problems go in the report."""
+    return prepare_import(ws, actor, entity_name, table, options).run(progress)
+
+
+def prepare_import(ws: Any, actor: Actor, entity_name: str, table: Table, options: ImportOptions) -> _Importer:
+    """The run of :func:`import_table`, checked against the table's header row and ready to
+    start (no row read yet): a ``TesseraError`` for what makes the whole run impossible."""
     check_options(options)
     records = ws.records
     snap = ws.snapshot()
@@ -103,8 +109,7 @@ def import_table(
             f"no column of {table.name} matches a field of {entity.name} "
             f"(columns: {', '.join(h for h in table.headers if h)}); give a mapping"
         )
-    runner = _Importer(ws, snap, actor, entity, table, plan, options)
-    return runner.run(progress)
+    return _Importer(ws, snap, actor, entity, table, plan, options)
 
 
 class _Importer:
@@ -154,25 +159,27 @@ class _Importer:
     def run(self, progress: Callable[[int], None] | None) -> ImportReport:
         with collection_between_batches() as between:
             return self._write_batches(
-                paced(ready_batches(self._batches(), self._ready, self.options.parallel), progress, between)
+                paced(
+                    ready_batches(
+                        numbered_batches(self.table.rows, self.options.batch_rows), self._ready, self.options.parallel
+                    ),
+                    progress,
+                    between,
+                )
             )
 
     def _write_batches(self, batches: Iterator[list[ReadyRow]]) -> ImportReport:
         report = self.report
         if report.partial:
-            for rows in batches:
-                batch = Batch(rows[0].number, rows[-1].number, len(rows))
-                report.batches.append(batch)
-                landed = (report.created, report.updated, report.flagged)
-                try:
-                    with write_transaction(self.ws.db) as conn:
-                        batch.failed = self._batch(conn, rows)
-                        if batch.failed:
-                            raise _Rollback
-                    batch.written = report.written = True
-                except _Rollback:  # the counters say what landed; the batch's good rows are not_written
-                    report.not_written += batch.rows - batch.failed
-                    report.created, report.updated, report.flagged = landed
+            try:
+                for rows in batches:
+                    self._write_batch(rows)
+            except TesseraError as exc:  # the file cannot be read on (or the database refuses): say what stays
+                if report.written:
+                    exc.detail += (
+                        f" (the batches before it stay written: {report.created} created, {report.updated} updated)"
+                    )
+                raise
             return report
         try:
             with write_transaction(self.ws.db) as conn:
@@ -185,18 +192,21 @@ class _Importer:
             report.not_written = report.total - report.failed - report.skipped
         return report
 
-    def _batches(self) -> Iterator[list[tuple[int, list[str | None]]]]:
-        size = self.options.batch_rows
-        batch: list[tuple[int, list[str | None]]] = []
-        for number, cells in enumerate(self.table.rows, start=1):
-            if not cells or all(c is None or not c.strip() for c in cells):
-                continue  # blank line: not a row, but it keeps the numbering of the file
-            batch.append((number, cells))
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+    def _write_batch(self, rows: list[ReadyRow]) -> None:
+        """One batch of a ``--partial`` run, committed alone or rolled back."""
+        report = self.report
+        batch = Batch(rows[0].number, rows[-1].number, len(rows))
+        report.batches.append(batch)
+        landed = (report.created, report.updated, report.flagged)
+        try:
+            with write_transaction(self.ws.db) as conn:
+                batch.failed = self._batch(conn, rows)
+                if batch.failed:
+                    raise _Rollback
+            batch.written = report.written = True
+        except _Rollback:  # the counters say what landed; the batch's good rows are not_written
+            report.not_written += batch.rows - batch.failed
+            report.created, report.updated, report.flagged = landed
 
     # --- one batch -------------------------------------------------------------------------
     def _batch(self, conn: Connection, rows: list[ReadyRow]) -> int:
@@ -218,7 +228,9 @@ class _Importer:
             converted.append(row)
         found = {i: self.resolvers[i].resolve(conn, raws[i]) for i in self.resolvers if raws[i]}
         linked = [row for row in converted if self._link(row.number, row.cells, row.values or {}, found)]
-        keys = existing_keys(conn, self.snap.tables.main(self.entity.name), self.key, [r.values for r in linked])
+        table = self.snap.tables.main(self.entity.name)
+        readable = self.rc.predicate(self.snap, self.entity, table)
+        keys = existing_keys(conn, table, self.key, [r.values for r in linked], readable)
         now = self.records.clock()
         # Optimistically without a savepoint per row (two round trips less per row); a row
         # refused after it began writing rolls the batch back, and the batch is written

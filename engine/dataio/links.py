@@ -2,8 +2,9 @@
 
 A cell matches a record of the target entity by its id, its title field, or any unique
 text field (an external id, a code, a user's e-mail); a mapping ``account.code`` matches
-only by ``code``. Only records the importing user may read are candidates, so an import
-cannot link to (or learn of) a record its user cannot see. Cells are looked up once per
+only by ``code``. Only records the importing user may read are candidates, and only by
+fields they may read, so an import cannot link to (or learn of) a record or a value its
+user cannot see. Cells are looked up once per
 batch, a few hundred values per query, never one query per row.
 """
 
@@ -30,7 +31,12 @@ class LinkResolver:
         self.snap, self.rc, self.column = snap, rc, column
         target_name = column.field.target
         assert target_name is not None
-        self.target: EntityDef = snap.catalog.entities[target_name]
+        # only fields the importer may read match (else a cell could test a hidden value)
+        catalog = snap.catalog if rc.access is None else rc.access.visible_catalog()
+        target = catalog.entities.get(target_name)
+        if target is None:
+            raise MappingError(f"{column.header!r} names {target_name} records, which you may not read")
+        self.target: EntityDef = target
         self.table = snap.tables.main(target_name)
         self.fields = self._match_fields(column.by)
 
@@ -104,19 +110,22 @@ class LinkResolver:
         return f"{count} {label} records match {raw!r}; use a unique value ({self.describe()})."
 
 
-def existing_keys(conn: Connection, table: sa.Table, key: str | None, rows: list[Any]) -> dict[Any, str]:
+def existing_keys(
+    conn: Connection, table: sa.Table, key: str | None, rows: list[Any], readable: Any = None
+) -> dict[Any, str]:
     """Upsert keys: each value of field ``key`` among ``rows`` (converted values) -> the id
-    of the live record holding it ("" when several do); nothing without a key."""
+    of the live record holding it ("" when several do); nothing without a key. Only records
+    the SQL condition ``readable`` (the importer's read scope; None: all) admits are found,
+    so a key never reveals a record its importer cannot see."""
     if key is None:
         return {}
     wanted = sorted({v[key] for v in rows if v is not None and v.get(key) is not None}, key=str)
     col = table.c[key]
+    conditions = [table.c.deleted_at.is_(None)] if readable is None else [table.c.deleted_at.is_(None), readable]
     out: dict[Any, str] = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        for record_id, value in conn.execute(
-            sa.select(table.c.id, col).where(col.in_(chunk), table.c.deleted_at.is_(None))
-        ):
+        for record_id, value in conn.execute(sa.select(table.c.id, col).where(col.in_(chunk), *conditions)):
             value = _as_input(value)
             out[value] = "" if value in out else record_id
     return out

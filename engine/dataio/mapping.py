@@ -48,6 +48,21 @@ TEMPLATE_KEYS = frozenset(
         "description",
     }
 )
+#: the type of each single-valued template key (null leaves the option at its default)
+TEMPLATE_SCALARS: dict[str, type] = {
+    "entity": str,
+    "key": str,
+    "dedupe": str,
+    "auto": bool,
+    "source_detail": str,
+    "date_order": str,
+    "decimal": str,
+    "timezone": str,
+    "delimiter": str,
+    "encoding": str,
+    "sheet": str,
+    "description": str,
+}
 #: the writable system column, filled like a ``user`` field (by e-mail or name)
 OWNER = FieldDef("owner", "user", {"label": {"en": "Owner", "de": "Besitzer"}}, Origin("(engine)"), "")
 
@@ -84,8 +99,32 @@ def parse_map(text: str | None) -> dict[str, str | None]:
         if "=" not in part:
             raise MappingError(f"--map expects COLUMN=FIELD pairs separated by commas (got {part.strip()!r})")
         column, _, target = part.partition("=")
+        if column.strip() in out:
+            raise MappingError(f"the column {column.strip()!r} is mapped twice")
         out[column.strip()] = target.strip() or None
     return out
+
+
+def override_mapping(template: dict[str, str | None], given: dict[str, str | None]) -> dict[str, str | None]:
+    """A template's columns with ``given`` (``--map``) entries replacing those for the same
+    column, however its header is spelled there (``e-mail`` replaces ``E-Mail``)."""
+    replaced = {fold(name) for name in given}
+    return {**{k: v for k, v in template.items() if fold(k) not in replaced}, **given}
+
+
+def require_columns(headers: list[str], names: list[str]) -> None:
+    """Refuse a mapping naming a column the file lacks (as ``plan_columns(strict=True)`` does);
+    for the ``--map`` entries of a run whose template's own columns may be missing."""
+    for name in names:
+        if _column_index(headers, name) is None:
+            raise MappingError(f"the file has no column {name!r} (columns: {', '.join(h for h in headers if h)})")
+
+
+def _column_index(headers: list[str], name: str) -> int | None:
+    """The position of the header ``name``, spelled exactly or else alike (see ``fold``)."""
+    if name and name in headers:
+        return headers.index(name)
+    return next((i for i, h in enumerate(headers) if h and fold(h) == fold(name)), None)
 
 
 def importable_field(entity: EntityDef, target: str) -> tuple[FieldDef, str | None]:
@@ -107,18 +146,14 @@ def plan_columns(
     entity: EntityDef, headers: list[str], mapping: dict[str, Any] | None, auto: bool = True, strict: bool = True
 ) -> Plan:
     """Decide the field of every column; explicit entries first, then automatic matches."""
-    folded = {fold(h): i for i, h in enumerate(headers) if h}
-    by_header = {h: i for i, h in enumerate(headers) if h}
     chosen: dict[int, Column] = {}
     explicit: set[int] = set()
     for name, target in (mapping or {}).items():
-        index = by_header.get(name)
+        index = _column_index(headers, name)
         if index is None:
-            index = folded.get(fold(name))
-        if index is None:
-            if not strict:
-                continue
-            raise MappingError(f"the file has no column {name!r} (columns: {', '.join(h for h in headers if h)})")
+            if strict:
+                require_columns(headers, [name])
+            continue
         if index in explicit:
             raise MappingError(f"the column {headers[index]!r} is mapped twice")
         explicit.add(index)
@@ -164,22 +199,61 @@ def load_template(path: Path) -> dict[str, Any]:
     """A saved mapping as ImportOptions keywords (plus ``entity`` and the reading options)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError(f"no template file {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise MappingError(f"{path}: the template cannot be read ({reason})") from None
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a mapping template is a YAML mapping with 'columns:'")
-    unknown = set(data) - TEMPLATE_KEYS
+    unknown = {str(k) for k in data} - TEMPLATE_KEYS
     if unknown:
         raise MappingError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    for key, expected in TEMPLATE_SCALARS.items():
+        value = data.get(key)
+        if value is not None and not isinstance(value, expected):
+            wanted = "true or false" if expected is bool else "text"
+            raise MappingError(f"{path}: '{key}' must be {wanted}, not {_yaml_kind(value)}")
     columns = data.get("columns") or {}
     if not isinstance(columns, dict):
         raise MappingError(f"{path}: 'columns' maps column headers to field names")
+    for header, target in columns.items():
+        if target is not None and not isinstance(target, str):
+            raise MappingError(f"{path}: columns: {header!r} must name a field or be null, not {_yaml_kind(target)}")
     for key in ("constants", "values"):
         if not isinstance(data.get(key) or {}, dict):
             raise MappingError(f"{path}: '{key}' must be a mapping")
-    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("columns", "constants", "description")}
-    out["mapping"] = {str(k): (None if v is None else str(v)) for k, v in columns.items()}
+    for name, table in (data.get("values") or {}).items():
+        if not isinstance(table, dict):
+            raise MappingError(f"{path}: values: {name!r} must map cell texts to stored values")
+        for text in table:
+            if not isinstance(text, str):
+                raise MappingError(
+                    f"{path}: values: {name}: quote the cell text read as {_yaml_kind(text)} "
+                    "(YAML reads yes, no, on, off and numbers unquoted as other types)"
+                )
+    out: dict[str, Any] = {
+        k: v for k, v in data.items() if k not in ("columns", "constants", "description") and v is not None
+    }
+    out["mapping"] = {str(k): v for k, v in columns.items()}
     out["defaults"] = dict(data.get("constants") or {})
     out["auto"] = bool(data.get("auto", False))
     out["require_columns"] = False
     return out
+
+
+def _yaml_kind(value: Any) -> str:
+    """What YAML made of a value, for a message: ``1252`` -> "the number 1252"."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return type(value).__name__

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.dataio.formulas import neutralise
 from engine.errors import BadRequest
 from engine.timezones import zone_named
 
@@ -166,21 +167,20 @@ def write_error_report(report: ImportReport, path: Path, headers: list[str] | No
     """The row-level report as CSV: ``row, column, field, message`` and the row's cells.
 
     Flagged rows (written, but matched by a duplicate rule) are listed too, their message
-    starting with "Possible duplicate". Cells starting with ``= + - @`` are prefixed with
-    an apostrophe so a spreadsheet opening the report does not run them as formulas."""
+    starting with "Possible duplicate". Every text from the file (the header row included) is
+    neutralised (:mod:`engine.dataio.formulas`) so a spreadsheet opening the report does not
+    run it as a formula."""
     entries = sorted([*report.errors, *report.flags], key=lambda e: e.row)
     headers = headers if headers is not None else report.headers
     width = max([len(headers), *(len(e.values or []) for e in entries)])
     names = list(headers) + [f"column {i + 1}" for i in range(len(headers), width)]
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["row", "column", "field", "message", *names])
+        writer.writerow(["row", "column", "field", "message", *(_safe(n) for n in names)])
         for e in entries:
             cells = [_safe(c) for c in (e.values or [])]
             writer.writerow([e.row, _safe(e.column), e.field or "", _safe(e.message), *cells])
 
 
 def _safe(text: str | None) -> str:
-    if text is None:
-        return ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "" if text is None else neutralise(text)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from engine.dataio.convert import NumberText
 from engine.errors import BadRequest
 
 #: bytes read to guess the encoding and the delimiter
@@ -28,6 +29,8 @@ DELIMITERS = ",;\t|"
 #: a cell larger than this is refused (csv's own limit is 128 KiB)
 MAX_CELL = 1024 * 1024
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+#: how a file in another encoding is read, from the command line or over HTTP
+ENCODING_HINT = "give the right encoding (--encoding, or encoding= over HTTP)"
 BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -74,7 +77,7 @@ def read_table(
     if filename.lower().endswith(XLSX_SUFFIXES) or head.startswith(b"PK\x03\x04"):
         return _read_xlsx(stream, filename, sheet)
     if sheet is not None:
-        raise SourceError(f"{filename}: --sheet applies to XLSX files only")
+        raise SourceError(f"{filename}: a sheet name applies to XLSX files only")
     return _read_csv(stream, filename, delimiter, encoding)
 
 
@@ -103,7 +106,7 @@ def _encoding_of(sample: bytes, filename: str) -> str:
             return name
     if b"\x00" in sample:
         raise SourceError(
-            f"{filename}: the file contains NUL bytes (UTF-16 without a byte order mark?); pass --encoding"
+            f"{filename}: the file contains NUL bytes (UTF-16 without a byte order mark?); {ENCODING_HINT}"
         )
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
@@ -132,9 +135,7 @@ def _read_csv(stream: BinaryIO, filename: str, delimiter: str | None, encoding: 
         sample_text = codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
     except UnicodeDecodeError as exc:
         stream.close()
-        raise SourceError(
-            f"{filename}: not readable as {encoding} ({_reason(exc)}); pass the right --encoding"
-        ) from None
+        raise SourceError(f"{filename}: not readable as {encoding} ({_reason(exc)}); {ENCODING_HINT}") from None
     if delimiter is None:
         delimiter = _sniff(sample_text)
     elif delimiter in ("\\t", "tab"):
@@ -146,7 +147,7 @@ def _read_csv(stream: BinaryIO, filename: str, delimiter: str | None, encoding: 
     lines = _lines(stream, encoding, filename)
     reader = csv.reader(lines, delimiter=delimiter, strict=False)
     try:
-        headers = _headers(next(reader, []), filename)
+        headers = header_row(next(reader, []), filename)
     except csv.Error as exc:
         stream.close()
         raise SourceError(f"{filename}: the header row cannot be read ({exc})") from None
@@ -167,7 +168,7 @@ def _lines(stream: BinaryIO, encoding: str, filename: str) -> Iterator[str]:
         try:
             yield from text
         except UnicodeDecodeError as exc:
-            raise SourceError(f"{filename}: not valid {encoding} ({_reason(exc)}); pass the right --encoding") from None
+            raise SourceError(f"{filename}: not valid {encoding} ({_reason(exc)}); {ENCODING_HINT}") from None
         return
     decoder = codecs.getdecoder(encoding)
     for number, raw in enumerate(stream, start=1):
@@ -177,7 +178,7 @@ def _lines(stream: BinaryIO, encoding: str, filename: str) -> Iterator[str]:
             yield decoder(raw)[0]
         except UnicodeDecodeError as exc:
             raise SourceError(
-                f"{filename}: line {number} is not valid {encoding} ({_reason(exc)}); pass the right --encoding"
+                f"{filename}: line {number} is not valid {encoding} ({_reason(exc)}); {ENCODING_HINT}"
             ) from None
 
 
@@ -216,7 +217,9 @@ def _csv_rows(reader: Any, stream: BinaryIO, filename: str) -> Iterator[list[Cel
         stream.close()
 
 
-def _headers(cells: list[Any], filename: str) -> list[str]:
+def header_row(cells: list[Any], filename: str) -> list[str]:
+    """A table's column names from its first row's cells (any source: a file, a sheet read
+    through an API): stripped, trailing blanks dropped, none named twice."""
     headers = [("" if c is None else str(c)).strip().lstrip("\ufeff").strip() for c in cells]
     while headers and headers[-1] == "":
         headers.pop()
@@ -254,27 +257,37 @@ def _read_xlsx(stream: BinaryIO, filename: str, sheet: str | None) -> Table:
         raise SourceError(f"{filename}: no sheet {sheet!r} (sheets: {', '.join(names)})")
     values = values_book[chosen].iter_rows(values_only=True)
     formulas = formula_book[chosen].iter_rows(values_only=True)
-    first = next(values, None)
-    next(formulas, None)
-    if first is None or all(c is None for c in first):
+
+    def cells(number: int, cached: tuple[Any, ...], raw: tuple[Any, ...]) -> list[Cell]:
+        out: list[Cell] = []
+        for col, (value, source) in enumerate(zip(cached, raw, strict=False), start=1):
+            if value is None and isinstance(source, str) and source.startswith("="):
+                raise SourceError(
+                    f"{filename}: cell {_column_letter(col)}{number} holds a formula without a saved value; "
+                    "open and save the file in a spreadsheet program, or paste the values"
+                )
+            out.append(_cell_text(value))
+        while out and out[-1] is None:
+            out.pop()
+        return out
+
+    try:  # the header is the first row with a cell (blank rows above it are skipped)
+        first: list[Cell] = []
+        at = 0
+        for at, (cached, raw) in enumerate(zip(values, formulas, strict=False), start=1):
+            if first := cells(at, cached, raw):
+                break
+        if not first:
+            raise SourceError(f"{filename}: the sheet {chosen!r} is empty")
+        headers = header_row(first, filename)
+    except SourceError:
         stream.close()
-        raise SourceError(f"{filename}: the sheet {chosen!r} is empty")
-    headers = _headers([_cell_text(c) for c in first], filename)
+        raise
 
     def rows() -> Iterator[list[Cell]]:
         try:
-            for number, (cached, raw) in enumerate(zip(values, formulas, strict=False), start=2):
-                out: list[Cell] = []
-                for col, (value, source) in enumerate(zip(cached, raw, strict=False), start=1):
-                    if value is None and isinstance(source, str) and source.startswith("="):
-                        raise SourceError(
-                            f"{filename}: cell {_column_letter(col)}{number} holds a formula without a saved value; "
-                            "open and save the file in a spreadsheet program, or paste the values"
-                        )
-                    out.append(_cell_text(value))
-                while out and out[-1] is None:
-                    out.pop()
-                yield out
+            for number, (cached, raw) in enumerate(zip(values, formulas, strict=False), start=at + 1):
+                yield cells(number, cached, raw)
         finally:
             values_book.close()
             formula_book.close()
@@ -305,7 +318,9 @@ def _cell_text(value: Any) -> Cell:
         return value.isoformat()
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**53:
-            return str(int(value))
-        return format(Decimal(repr(value)), "f")
+            return NumberText(int(value))
+        return NumberText(format(Decimal(repr(value)), "f"))
+    if isinstance(value, int | Decimal):
+        return NumberText(value)
     text = str(value)
     return text if text != "" else None

@@ -65,7 +65,8 @@ def xlsx_value(value: Any) -> Any:
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             return value.astimezone(dt.UTC).replace(tzinfo=None)  # Excel has no time zones: UTC
         return value
-    text = ILLEGAL_CHARACTERS_RE.sub("", str(neutralise(value)))  # control characters XML cannot hold
+    # control characters XML cannot hold go first: what follows them may start a formula
+    text = neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
     return text[:XLSX_CELL_LIMIT]
 
 

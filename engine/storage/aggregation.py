@@ -146,7 +146,7 @@ def _prepare(snap: Any, entity: EntityDef, table: Any, body: Any, rc: ReadContex
     condition, group_by, metrics = _parse_body(visible_entity, body)
     where = None
     if condition:
-        expr = snap.filter_expression(entity, condition)
+        expr = snap.filter_expression(entity, condition, access=rc.access)
         if rc.access is not None:
             rc.access.check_expression(expr)
         where = expr.to_sql(snap.tables, rc.sql, table)

@@ -127,9 +127,12 @@ def prepare_create(
     errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
     if errors:
         raise ValidationError(f"The {entity.name} is not valid", errors)
-    unrestricted = records._access(snap, actor).unrestricted  # then no copy of the values to check
-    if not unrestricted and not records._allows(conn, snap, actor, entity, "create", {**values, "id": None}):
-        raise PermissionDenied(f"You may not create this {entity.name}: it would be outside your scope")
+    access = records._access(snap, actor)
+    if not access.unrestricted:  # else no copy of the values to check
+        if not access.can(entity, "create"):  # an import may only update (by its key)
+            raise PermissionDenied(f"You may not create {entity.name} records")
+        if not records._allows(conn, snap, actor, entity, "create", {**values, "id": None}):
+            raise PermissionDenied(f"You may not create this {entity.name}: it would be outside your scope")
     guard = guard or DuplicateGuard(conn, snap, actor, entity, now, lambda: records._rc(actor, snap), duplicates)
     findings = guard.check(None, values) if check_duplicates else []
     row = w.column_values(entity, values)

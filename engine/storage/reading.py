@@ -310,7 +310,7 @@ def list_records(
             continue
         if rc is None:
             raise BadRequest("filter= needs a reading context")
-        expr = snap.filter_expression(entity, source)
+        expr = snap.filter_expression(entity, source, access=rc.access)
         if rc.access is not None:
             rc.access.check_expression(expr)
         conditions.append(expr.to_sql(snap.tables, rc.sql, table))

@@ -387,6 +387,9 @@ class Records:
             for k, v in values.items()
             if (fd := entity.fields.get(k)) is not None and fd.type in ("table", "links")
         }
+        # links given as they are stored are no change (a re-import writes them all again)
+        linked = {k: w.read_links(conn, snap, entity, record_id, k) for k in multi if entity.fields[k].type == "links"}
+        multi = {k: v for k, v in multi.items() if k not in linked or linked[k] != (v or [])}
         if not changes and not multi:
             return
         guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: self._rc(actor, snap), duplicates)
@@ -400,9 +403,10 @@ class Records:
         for name, value in multi.items():
             if entity.fields[name].type == "table":
                 w.write_children(conn, snap, entity, record_id, name, value or [], now, existing=True)
+                changes[name] = (None, value)
             else:
                 w.write_links(conn, snap, entity, record_id, name, value or [], existing=True)
-            changes[name] = (None, value)
+                changes[name] = (linked[name] or None, value)
         if entity.audit:
             w.record_audit(conn, actor, entity.name, record_id, "update", w.audit_changes(entity, changes), now)
         if listens and run is not None:

@@ -219,6 +219,13 @@ def write_children(
         conn.execute(table.delete().where(table.c.id.in_(removed)))
 
 
+def read_links(conn: Connection, snap: Snapshot, entity: EntityDef, source_id: str, name: str) -> list[str]:
+    """The ids a record's ``links`` field holds, in their order."""
+    table = snap.tables.entities[entity.name].joins[name]
+    query = sa.select(table.c.target_id).where(table.c.source_id == source_id).order_by(table.c.position)
+    return list(conn.execute(query).scalars())
+
+
 def write_links(
     conn: Connection, snap: Snapshot, entity: EntityDef, source_id: str, name: str, ids: list[str], existing: bool
 ) -> None:

@@ -193,11 +193,14 @@ def test_a_table_showing_a_computed_or_secret_column_is_read_for_each_viewer(wor
 class Hiding:
     """Access that reads every record but hides ``hidden``: the same SQL as an admin's."""
 
-    def __init__(self, hidden: set[str]) -> None:
-        self._hidden = hidden
+    def __init__(self, hidden: set[str], catalog: Any) -> None:
+        self._hidden, self._catalog = hidden, catalog
 
     def predicate(self, *args: Any) -> None:
         return None
+
+    def visible_catalog(self) -> Any:
+        return self._catalog
 
     def hidden(self, entity: Any) -> set[str]:
         return self._hidden
@@ -219,8 +222,8 @@ def test_the_fingerprint_tells_readers_apart_by_scope_and_hidden_fields(workspac
         return fingerprint(snap, gadget, bodies, rc, workspace.db.dialect)
 
     assert key(admins[0]) == key(admins[1])
-    assert key(admins[0], Hiding(set())) == key(admins[0])
-    assert key(admins[0], Hiding({"price"})) != key(admins[0])  # its sort or filter may not be shared
+    assert key(admins[0], Hiding(set(), snap.catalog)) == key(admins[0])
+    assert key(admins[0], Hiding({"price"}, snap.catalog)) != key(admins[0])  # its sort or filter may not be shared
     rep = Actor("rep-1", frozenset({"sales_rep"}))
     assert key(rep) != key(Actor("rep-2", frozenset({"sales_rep"})))  # "own": the predicate names the rep
 

@@ -148,6 +148,7 @@ def test_formula_payloads_are_neutralised_in_spreadsheets_and_kept_in_json_lines
     for i, payload in enumerate(PAYLOADS):
         make(admin, f"g{i}", notes=payload)
     make(admin, "Minus", count=-5, notes="plain")
+    make(admin, "Ctrl", notes="\x01=1+1")  # XML cannot hold the control character: it goes
     fields = "name,notes,count"
 
     rows = csv_rows(export(admin, fields=fields, sort="name"))
@@ -160,6 +161,7 @@ def test_formula_payloads_are_neutralised_in_spreadsheets_and_kept_in_json_lines
     by_name = {row[0]: row[1] for row in cells}
     for i, payload in enumerate(PAYLOADS):
         assert by_name[f"g{i}"] == "'" + payload
+    assert by_name["Ctrl"] == "'=1+1"  # and what it hid is neutralised
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)  # no formula cells
     assert {row[0]: row[2] for row in cells}["Minus"] == -5
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,15 @@ def test_export_writes_a_file_in_the_format_of_its_name(cli, gadgets, tmp_path):
     sheet = load_workbook(tmp_path / "all.xlsx").active
     assert sheet.max_row == 4  # the header and three records
     assert not list(tmp_path.glob(".all.*"))  # no temporary file left behind
+
+
+def test_an_exported_file_gets_the_mode_of_any_new_file(cli, gadgets, tmp_path):
+    previous = os.umask(0o027)
+    try:
+        assert cli("gadget", "-o", "all.csv").exit_code == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "all.csv").stat().st_mode) == 0o640  # not mkstemp's 0o600
 
 
 def test_export_as_a_user_shows_only_what_they_may_read(cli, gadgets):

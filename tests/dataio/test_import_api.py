@@ -41,9 +41,11 @@ def config(database_url: str, tmp_path: Path) -> Config:
 
 @pytest.fixture
 def users(workspace: Workspace) -> None:
-    ensure_roles(workspace, {"importer": "Importer", "clerk": "Clerk"})
+    ensure_roles(workspace, {"importer": "Importer", "clerk": "Clerk", "scout": "Scout", "keeper": "Keeper"})
     create_user(workspace, "imp@test.dev", "Ida Importer", PASSWORD, ["importer"])
     create_user(workspace, "clerk@test.dev", "Cid Clerk", PASSWORD, ["clerk"])
+    create_user(workspace, "scout@test.dev", "Sue Scout", PASSWORD, ["scout"])
+    create_user(workspace, "keeper@test.dev", "Kim Keeper", PASSWORD, ["keeper"])
 
 
 @pytest.fixture
@@ -54,6 +56,11 @@ def importer(client: Any, users: None) -> Api:
 @pytest.fixture
 def clerk(client: Any, users: None) -> Api:
     return sign_in(client, "clerk@test.dev")
+
+
+@pytest.fixture
+def scout(client: Any, users: None) -> Api:
+    return sign_in(client, "scout@test.dev")
 
 
 def upload(api: Api, entity: str, content: str | bytes, filename: str = "prospects.csv", **fields: str) -> Any:
@@ -216,6 +223,85 @@ def test_who_may_import_what(workspace: Workspace, rep: Api, importer: Api, cler
     assert [p["rating"] for p in prospects(admin)] == [None]
 
 
+@pytest.mark.parametrize(
+    ("content", "fields", "words"),
+    [
+        ("Name\nAda\n", {"key": "email"}, "no column fills the key field 'email'"),
+        ("Colour\nblue\n", {}, "no column of prospects.csv matches a field of prospect"),
+        ("Name,P\nAda,x\n", {"mapping": '{"Name": "name", "P": "partner.nope"}'}, "partner has no stored field 'nope'"),
+        ("Name,C\nAda,x\n", {"mapping": '{"Name": "name", "C": "company.x"}'}, "company"),
+    ],
+)
+def test_what_the_header_row_makes_impossible_is_refused_at_once(
+    workspace: Workspace, importer: Api, content: str, fields: dict[str, str], words: str
+) -> None:
+    response = upload(importer, "prospect", content, **fields)
+    assert response.status_code == 400, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    assert words in response.get_json()["detail"]
+    assert table_rows(workspace, "tessera_outbox") == 0  # nothing queued
+    assert nothing_kept(workspace)
+
+
+def test_links_match_only_by_fields_the_importer_may_read(
+    workspace: Workspace, clerk: Api, importer: Api, admin: Api
+) -> None:
+    acme = admin.post("partner", json={"name": "Acme", "tax_id": "DE-SECRET"}).get_json()
+    # the clerk cannot see tax ids: a cell holding one matches nothing, and says nothing of them
+    report = upload(clerk, "prospect", "Name,Partner\nAda,DE-SECRET\n", wait="true").get_json()["report"]
+    (error,) = report["errors"]
+    assert error["message"] == "No partner with id or name 'DE-SECRET' (or you may not see it)."
+    refused = upload(clerk, "prospect", "Name,P\nAda,DE-SECRET\n", mapping='{"Name": "name", "P": "partner.tax_id"}')
+    assert refused.status_code == 400
+    assert refused.get_json()["detail"].startswith("partner has no stored field 'tax_id'")
+    assert prospects(admin) == []
+    # who may see them links by them
+    report = upload(importer, "prospect", "Name,Partner\nAda,DE-SECRET\n", wait="true").get_json()["report"]
+    assert report["created"] == 1
+    assert [p["partner"] for p in prospects(admin)] == [acme["id"]]
+
+
+def test_an_upsert_key_finds_only_records_the_importer_may_read(scout: Api, admin: Api) -> None:
+    theirs = admin.post("prospect", json={"name": "Theirs", "email": "t@example.com"}).get_json()
+    report = upload(scout, "prospect", "Name,E-mail\nMine now,t@example.com\n", wait="true", key="email")
+    errors = report.get_json()["report"]["errors"]
+    assert [e["field"] for e in errors] == ["email"]  # as if creating it: the e-mail is taken
+    assert theirs["id"] not in json.dumps(errors)
+    assert [(p["name"], p["version"]) for p in prospects(admin)] == [("Theirs", 1)]
+    # the scout's own record is found by its key and updated
+    upload(scout, "prospect", "Name,E-mail\nMine,m@example.com\n", wait="true", key="email")
+    again = upload(scout, "prospect", "Name,E-mail\nMine too,m@example.com\n", wait="true", key="email")
+    assert (again.get_json()["report"]["created"], again.get_json()["report"]["updated"]) == (0, 1)
+    assert sorted(p["name"] for p in prospects(admin)) == ["Mine too", "Theirs"]
+
+
+def test_an_import_grant_without_create_only_updates(client: Any, users: None, admin: Api) -> None:
+    keeper = sign_in(client, "keeper@test.dev")
+    admin.post("prospect", json={"name": "Ada", "email": "ada@example.com"})
+    job = upload(keeper, "prospect", GOOD, wait="true", key="email", partial="true", batch_size="1").get_json()
+    report = job["report"]
+    assert (report["updated"], report["created"], report["failed"]) == (1, 0, 5)
+    assert {e["message"] for e in report["errors"]} == {"You may not create prospect records"}
+    assert [(p["name"], p["company"]) for p in prospects(admin)] == [("Ada", "Acme")]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [({"active": False}, "no longer active"), ({"roles": ["sales_rep"]}, "may not import prospect records")],
+)
+def test_a_queued_import_runs_with_what_its_user_may_do_when_it_runs(
+    workspace: Workspace, importer: Api, admin: Api, change: dict[str, Any], words: str
+) -> None:
+    job = upload(importer, "prospect", GOOD).get_json()
+    user = admin.get("user?email=imp@test.dev").get_json()["data"][0]
+    assert admin.patch(f"user/{user['id']}", json=change).status_code == 200
+    InProcessRunner(workspace).tick()
+    done = admin.get(f"imports/{job['id']}").get_json()
+    assert (done["state"], done["problem"]["status"]) == ("failed", 403)
+    assert words in done["problem"]["detail"]
+    assert prospects(admin) == []
+
+
 def test_a_job_is_only_visible_to_its_user_and_administrators(importer: Api, clerk: Api, admin: Api) -> None:
     job = upload(importer, "prospect", GOOD).get_json()
     assert clerk.get(f"imports/{job['id']}").status_code == 404
@@ -248,7 +334,8 @@ def test_bad_requests_are_problems(importer: Api) -> None:
 
 
 def test_a_raw_body_upload_works_too(importer: Api, admin: Api) -> None:
-    response = importer.post("prospect/import?filename=p.csv&wait=true", data=GOOD.encode(), content_type="text/csv")
+    # wait=1: a yes or no reads as every other option's (true/1/yes, false/0/no)
+    response = importer.post("prospect/import?filename=p.csv&wait=1", data=GOOD.encode(), content_type="text/csv")
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["report"]["created"] == 6
     assert len(prospects(admin)) == 6

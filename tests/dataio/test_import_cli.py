@@ -97,6 +97,8 @@ def test_map_key_and_template(env, tmp_path):
         ("name\nA\n", ("--as", "rep@test.dev"), "error: You may not import gadget records"),
         ("name\nA\n", ("--delimiter", ";;"), "error: the delimiter must be one character"),
         ("name\nA\n", ("--encoding", "nope"), "error: unknown encoding 'nope'"),
+        ("name,notes\nA,B\n", ("--map", "name=name,name=notes"), "error: the column 'name' is mapped twice"),
+        ("name\nA\n", ("--template", "nowhere.yaml"), "error: no template file nowhere.yaml"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(env, tmp_path, content, args, message):
@@ -107,6 +109,50 @@ def test_bad_input_is_one_line_and_exit_1(env, tmp_path, content, args, message)
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith(message), result.output
     assert count() == 0
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("encoding: 1252", "'encoding' must be text, not the number 1252"),
+        ("delimiter: 1", "'delimiter' must be text, not the number 1"),
+        ("key: [email]", "'key' must be text, not a list"),
+        ("auto: 'no'", "'auto' must be true or false, not the text 'no'"),
+        ("columns: {name: [name]}", "columns: 'name' must name a field or be null, not a list"),
+        ("values: {status: [live]}", "values: 'status' must map cell texts to stored values"),
+        ("values: {status: {Yes: live}}", "values: status: quote the cell text read as true/false"),
+    ],
+)
+def test_a_template_value_of_the_wrong_type_is_one_line(env, tmp_path, template, message):
+    path = write(tmp_path / "x.csv", "name\nA\n")
+    yaml_file = write(tmp_path / "t.yaml", f"entity: gadget\n{template}\n")
+    result = run("import", "gadget", path, "--template", yaml_file)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(f"error: {yaml_file}: {message}"), result.output
+
+
+def test_map_beside_a_template_replaces_its_columns_and_must_name_columns_of_the_file(env, tmp_path):
+    path = write(tmp_path / "g.csv", "Produkt,Count\nA,3\n")
+    template = write(tmp_path / "t.yaml", "entity: gadget\ncolumns: {Produkt: notes, Gone: email}\n")
+    missing = run("import", "gadget", path, "--template", template, "--map", "Missing=count")
+    assert missing.exit_code == 1
+    assert (
+        missing.output.strip().splitlines()[-1] == "error: the file has no column 'Missing' (columns: Produkt, Count)"
+    )
+    # "produkt" replaces the template's "Produkt"; the template's missing "Gone" is fine, and
+    # its (default) auto: false leaves Count unmatched
+    result = run("import", "gadget", path, "--template", template, "--map", "produkt=name")
+    assert result.exit_code == 0, result.output
+    assert "1 created" in result.output and "ignored columns: Count" in result.output
+
+
+def test_a_stale_report_is_removed_when_the_file_cannot_be_read(env, tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_bytes(b"name\nM\xfcller\n")
+    report = write(tmp_path / "g.csv.errors.csv", "row,column,field,message\n1,,,an earlier run\n")
+    result = run("import", "gadget", path, "--encoding", "utf-8")
+    assert result.exit_code == 1 and "not readable as utf-8" in result.output
+    assert not report.exists()
 
 
 @pytest.mark.parametrize("flags, processes", [((), 1), (("--one-process",), 0)])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 from decimal import Decimal
 
+import openpyxl
 import pytest
 
 from engine.dataio.convert import ConversionError, ConvertOptions, converter, parse_bool, parse_date, parse_number
+from engine.dataio.sources import read_table
 from engine.meta.model import FieldDef, Origin
 
 
@@ -28,11 +32,49 @@ def field(type_: str, **options: object) -> FieldDef:
         ("01/02/2026", "mdy", "2026-01-02"),
         ("12/31/2026", "dmy", "2026-12-31"),  # impossible day first: month first
         ("2026-01-31T00:00:00", "dmy", "2026-01-31"),
-        ("2026-01-31 09:30", "dmy", "2026-01-31"),
     ],
 )
 def test_dates_in_common_formats(text, order, expected):
     assert parse_date(text, order).isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-31 00:00",
+        "2026-01-31T00:00:00",
+        "2026-01-31T00:00:00.000",
+        "2026-01-31T00:00:00Z",
+        "2026-01-31T00:00:00+02:00",  # an XLSX datetime cell with a time zone, at midnight
+        "31.01.2026 0:00",
+        "1/31/2026 12:00:00 AM",
+    ],
+)
+def test_a_trailing_midnight_is_the_date_alone(text):
+    assert parse_date(text, "mdy") == dt.date(2026, 1, 31)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-01-31 15:45", "2026-01-31T10:00:00+02:00", "2026-01-31T00:00:01", "1/31/2026 12:00 PM", "31.01.2026 9:30"],
+)
+def test_a_date_with_a_time_of_day_is_refused_not_cut(text):
+    with pytest.raises(ConversionError, match="has a time of day; a date field holds only the date"):
+        parse_date(text, "mdy")
+
+
+def test_an_xlsx_datetime_at_midnight_fills_a_date_field():
+    book = openpyxl.Workbook()
+    book.active.append(["Born"])
+    book.active.append([dt.datetime(2026, 1, 31)])
+    book.active.append([dt.datetime(2026, 1, 31, 15, 45)])
+    data = io.BytesIO()
+    book.save(data)
+    midnight, afternoon = (row[0] for row in read_table(data.getvalue(), filename="x.xlsx").rows)
+    read = converter(field("date"), ConvertOptions())
+    assert read(str(midnight)) == "2026-01-31"
+    with pytest.raises(ConversionError, match="has a time of day"):
+        read(str(afternoon))
 
 
 @pytest.mark.parametrize(
@@ -65,6 +107,15 @@ def test_bad_dates_say_what_is_expected(text, message):
         ("12,50 €", "auto", "12.50"),
         ("EUR 7", "auto", "7"),
         ("(12.5)", "auto", "-12.5"),
+        ("-$5.00", "auto", "-5.00"),  # Excel's negative currency formats
+        ("($5.00)", "auto", "-5.00"),
+        ("$-5.00", "auto", "-5.00"),
+        ("-€5", "auto", "-5"),
+        ("- € 5", "auto", "-5"),
+        ("-5 €", "auto", "-5"),
+        ("(5 €)", "auto", "-5"),
+        ("-EUR 7", "auto", "-7"),
+        ("(7 EUR)", "auto", "-7"),
         ("-3", "auto", "-3"),
         ("1,234", ".", "1234"),
         ("1,234", ",", "1.234"),
@@ -79,6 +130,9 @@ def test_numbers_with_locale_separators(text, decimal, expected):
     ("text", "decimal", "message"),
     [
         ("1,234", "auto", "Ambiguous number"),
+        ("-$1,234", "auto", "Ambiguous number"),
+        ("($1,234)", "auto", "Ambiguous number"),
+        ("$$5", "auto", "Not a number"),
         ("1.5", ",", "the decimal separator is ','"),
         ("1,2,3", "auto", "Not a number"),
         ("twelve", "auto", "Not a number"),

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import Workbook
 
 from engine.actor import SYSTEM
 from engine.dataio.importing import ImportOptions, import_table, write_error_report
 from engine.dataio.mapping import MappingError
-from engine.dataio.sources import read_table
+from engine.dataio.sources import SourceError, read_table
 from engine.errors import PermissionDenied
 from engine.security.identity import load_actor
 from engine.security.users import create_user, ensure_roles, find_user
@@ -210,13 +212,13 @@ def test_imports_are_audited_as_the_importing_user(workspace):
 
 
 def test_the_error_report_repeats_the_row_and_defuses_formulas(workspace, tmp_path: Path):
-    report = run(workspace, "name,count\n=HYPERLINK(1),x\n")
+    report = run(workspace, "name,count,=HYPERLINK(2)\n=HYPERLINK(1),x,y\n")
     path = tmp_path / "upload.csv.errors.csv"
     write_error_report(report, path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0] == ["row", "column", "field", "message", "name", "count"]
-    assert lines[1] == ["1", "count", "count", "Not a number: 'x'.", "'=HYPERLINK(1)", "x"]
+    assert lines[0] == ["row", "column", "field", "message", "name", "count", "'=HYPERLINK(2)"]
+    assert lines[1] == ["1", "count", "count", "Not a number: 'x'.", "'=HYPERLINK(1)", "x", "y"]
 
 
 def test_progress_is_reported_per_batch(workspace):
@@ -246,3 +248,43 @@ def test_no_rules_turns_rule_side_effects_off(rules_workspace, rules):
         assert case["note"] == "Raised at Server down" and len(tasks) == 1
     else:
         assert case["note"] is None and tasks == []
+
+
+def test_a_key_import_run_again_leaves_links_as_they_are(workspace, makers):
+    text = "name,makers\nSprocket,ACME|Globex\n"
+    run(workspace, text, key="name")
+    run(workspace, text, key="name")
+    (sprocket,) = gadgets(workspace)
+    assert sprocket["version"] == 1 and sprocket["makers"] == [makers["ACME"], makers["Globex"]]
+    run(workspace, "name,makers\nSprocket,Globex\n", key="name")
+    history = workspace.records.history(SYSTEM, "gadget", sprocket["id"], {}).data
+    assert [h["action"] for h in history] == ["update", "create"]
+    assert history[0]["changes"]["makers"] == [[makers["ACME"], makers["Globex"]], [makers["Globex"]]]
+
+
+def test_a_partial_run_stopped_by_an_unreadable_line_says_what_stays_written(workspace):
+    data = b"name\n" + b"".join(b"Gadget number %d\n" % i for i in range(5000)) + b"Gro\xdf\n"
+    assert len(data) > 64 * 1024  # past the sample the encoding is checked on
+    table = read_table(data, filename="late.csv", encoding="utf-8")
+    stays = r"\(the batches before it stay written: 5000 created, 0 updated\)"
+    with pytest.raises(SourceError, match=r"line 5002 .*" + stays):
+        import_table(workspace, SYSTEM, "gadget", table, ImportOptions(partial=True, parallel=False))
+    assert table_rows(workspace, "gadget") == 5000
+
+
+def test_numbers_a_spreadsheet_stored_as_numbers_ignore_the_decimal_separator(workspace):
+    book = Workbook()
+    sheet = book.active
+    for row in (["name", "price"], ["Number", 1.25], ["Large number", 1234.5], ["Text", "1.234,5"]):
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    table = read_table(out.getvalue(), filename="prices.xlsx")
+    report = import_table(workspace, SYSTEM, "gadget", table, ImportOptions(decimal=","))
+    assert report.created == 3, report.errors
+    prices = {g["name"]: g["price"] for g in gadgets(workspace)}
+    assert prices == {
+        "Large number": pytest.approx(1234.5),
+        "Number": pytest.approx(1.25),
+        "Text": pytest.approx(1234.5),
+    }

@@ -150,6 +150,18 @@ def test_a_formula_without_a_saved_value_is_refused():
         rows(table)
 
 
+def test_blank_rows_above_the_header_are_skipped():
+    table = read_table(_xlsx([[None, None], [], ["Name", "Count"], ["Ann", "=1+1"]]), filename="late.xlsx")
+    assert table.headers == ["Name", "Count"]
+    with pytest.raises(SourceError, match=r"late.xlsx: cell B4 holds a formula"):  # the sheet's own numbering
+        rows(table)
+
+
+def test_a_header_formula_without_a_saved_value_is_refused_at_once():
+    with pytest.raises(SourceError, match=r"calc.xlsx: cell B1 holds a formula without a saved value"):
+        read_table(_xlsx([["Name", '="Co"&"unt"'], ["Ann", 1]]), filename="calc.xlsx")
+
+
 def test_a_large_file_streams_in_flat_memory(tmp_path: Path):
     path = tmp_path / "large.csv"
     line = "Firstname,Lastname,someone.{i}@example.com,+49 30 1234567,Berlin,Some longer notes text here\n"

@@ -148,6 +148,12 @@ def test_field_access_hides_and_protects_fields(world):
         response = rep.get(url)
         assert response.status_code == 400 and "api_key" in response.get_json()["detail"], url
     assert agent.get("gadget", query_string={"filter": 'email ~ "g1"'}).status_code == 400
+    # a filter's mistakes say nothing of a hidden field: not in the list of fields, nor its type
+    unknown = rep.get("gadget", query_string={"filter": "nope == 1"}).get_json()["detail"]
+    assert "has no field 'nope'" in unknown and "api_key" not in unknown
+    for expression in ("not api_key", "api_key.x == 1"):
+        detail = rep.get("gadget", query_string={"filter": expression}).get_json()["detail"]
+        assert "gadget has no field 'api_key'" in detail and "string" not in detail, detail
     fields = [f["name"] for f in rep.get("meta/entities/gadget").get_json()["fields"]]
     assert "api_key" not in fields and "price" in fields
     schema = rep.get("openapi.json").get_json()["components"]["schemas"]["Gadget"]["properties"]
