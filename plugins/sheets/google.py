@@ -18,14 +18,17 @@ Base URLs are arguments (``api_base``; the key file's ``token_uri``), so tests r
 a local fake server.
 
 **Scheduled re-import**: the ``import_sheet`` job (args ``entity``, ``url``, ``key``,
-``mapping``...) imports a sheet as an upsert on ``key``: a row whose key exists updates
-that record, a new key creates one, so running it again and again converges on the sheet.
-A cron rule in a pack or overlay queues it (``enqueue: {job: import_sheet, args: ...}``);
-see ``docs/data-import-api.md``. Rows removed from the sheet are not deleted.
+``mapping``...; see :mod:`plugins.sheets.job_args`) imports a sheet as an upsert on
+``key``: a row whose key exists updates that record, a new key creates one, so running it
+again changes only what changed. It does not mirror the sheet: empty cells are never
+written (a cell cleared in the sheet keeps the record's value) and rows removed from the
+sheet are not deleted. A cron rule in a pack or overlay queues it (``enqueue: {job:
+import_sheet, args: ...}``); see ``docs/data-import-api.md``.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -42,6 +45,7 @@ import requests
 
 from engine.actor import Actor
 from engine.errors import BadRequest, TesseraError, ValidationError
+from plugins.sheets.job_args import JOB_NAME, job_options
 
 log = logging.getLogger("tessera.import")
 
@@ -52,25 +56,13 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: the largest CSV export read (the sheet is held in memory while it is parsed)
 MAX_BYTES = 50 * 1024 * 1024
 TIMEOUT = 30.0
-_SHEET_PATH = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+#: a spreadsheet's path; ``/u/N/`` (the account, in a browser signed in to several) may precede ``/d/``
+_SHEET_PATH = re.compile(r"/spreadsheets/(?:u/\d+/)?d/([A-Za-z0-9_-]+)")
 _BARE_ID = re.compile(r"^[A-Za-z0-9_-]{20,}$")
-JOB_NAME = "import_sheet"
-JOB_ARGS = {
-    "entity",
-    "url",
-    "key",
-    "mapping",
-    "sheet",
-    "credentials",
-    "user",
-    "api_base",
-    "dedupe",
-    "partial",
-    "rules",
-    "source_detail",
-    "defaults",
-    "batch_size",
-}
+#: what Google's sign-in (or error) page starts with, whatever its Content-Type says
+_HTML_STARTS = (b"<!doctype html", b"<html")
+#: row errors a partial run's warning quotes
+LOGGED_ERRORS = 5
 
 
 class SheetUnavailable(TesseraError):
@@ -90,7 +82,8 @@ class SheetRef:
 
 
 def parse_sheet(source: str) -> SheetRef:
-    """A spreadsheet id, a ``.../spreadsheets/d/ID/...`` URL, or another CSV URL."""
+    """A spreadsheet id, a ``.../spreadsheets/d/ID/...`` (or ``.../spreadsheets/u/N/d/ID/...``)
+    URL, or another CSV URL."""
     source = source.strip()
     if _BARE_ID.match(source):
         return SheetRef(source, None, None)
@@ -116,8 +109,9 @@ def csv_export_url(ref: SheetRef) -> str:
     parts = urlsplit(ref.url)
     if parts.path.rstrip("/").endswith("/export"):
         return ref.url
-    path = f"/spreadsheets/d/{ref.spreadsheet_id}/export"
-    prefix = parts.path[: parts.path.find("/spreadsheets/d/")]
+    path = f"/spreadsheets/d/{ref.spreadsheet_id}/export"  # without /u/N/: the link works for anyone
+    found = _SHEET_PATH.search(parts.path)
+    prefix = parts.path[: found.start()] if found else ""
     return urlunsplit((parts.scheme, parts.netloc, prefix + path, urlencode(query), ""))
 
 
@@ -193,6 +187,8 @@ def access_token(service: ServiceAccount, session: requests.Session, timeout: fl
         )
     except requests.RequestException as exc:
         raise SheetUnavailable(f"The token endpoint {service.token_uri} cannot be reached: {exc}") from None
+    if answer.status_code >= 500:
+        raise SheetUnavailable(f"Google's token endpoint answered {answer.status_code}; try again later")
     body = _json(answer)
     if answer.status_code != 200 or not body.get("access_token"):
         reason = body.get("error_description") or body.get("error") or f"status {answer.status_code}"
@@ -222,7 +218,8 @@ def sheet_source(
 ) -> Any:
     """The sheet as a :class:`engine.dataio.sources.Table`: through the Sheets API with a
     service account (``credentials``), else from its CSV export. ``sheet``: the tab's name
-    (default: the tab the URL's ``gid`` names, else the first)."""
+    (default: the tab the URL's ``gid`` names, else the first); only the Sheets API finds a
+    tab by name, the CSV export takes the ``gid`` in the URL."""
     ref = parse_sheet(source)
     http = session or requests.Session()
     if credentials is None or isinstance(credentials, ServiceAccount):
@@ -230,9 +227,17 @@ def sheet_source(
     else:
         service = ServiceAccount.load(credentials)
     if service is None:
+        if sheet is not None:  # the export has no parameter for a tab's name
+            raise BadRequest(
+                "A tab name needs the Sheets API (a service account); for the CSV export put the tab's gid"
+                " in the URL (#gid=...)"
+            )
         return _from_csv_export(ref, http, timeout)
     if ref.spreadsheet_id is None:
-        raise BadRequest("The Sheets API needs a spreadsheet id or a .../spreadsheets/d/ID/... URL")
+        raise BadRequest(
+            "The Sheets API needs a spreadsheet id or a .../spreadsheets/d/ID/... URL; a published CSV link"
+            " is read without credentials (credentials: null)"
+        )
     return _from_api(ref.spreadsheet_id, ref.gid, sheet, service, api_base.rstrip("/"), http, timeout)
 
 
@@ -249,16 +254,22 @@ def _from_csv_export(ref: SheetRef, http: requests.Session, timeout: float) -> A
                 )
             if answer.status_code != 200:
                 raise SheetUnavailable(f"The sheet's CSV export answered {answer.status_code}")
-            if "html" in answer.headers.get("Content-Type", ""):  # Google's sign-in page
-                raise SheetUnavailable(
-                    "The sheet is not public (Google answered with a sign-in page): share it as 'anyone"
-                    " with the link can view', or use a service account"
-                )
-            content = _read_limited(answer)
+            html = "html" in answer.headers.get("Content-Type", "")
+            content = b"" if html else _read_limited(answer)
     except requests.RequestException as exc:
         raise SheetUnavailable(f"The sheet cannot be downloaded: {exc}") from None
+    if html or _is_html(content):  # Google's sign-in page, whatever its Content-Type says
+        raise SheetUnavailable(
+            "The sheet is not public (Google answered with a sign-in page): share it as 'anyone"
+            " with the link can view', or use a service account"
+        )
     name = ref.spreadsheet_id or Path(urlsplit(url).path).name or "sheet"
     return read_table(content, filename=f"{name}.csv")
+
+
+def _is_html(content: bytes) -> bool:
+    start = content[:1024].removeprefix(codecs.BOM_UTF8).lstrip()[:16].lower()
+    return start.startswith(_HTML_STARTS)
 
 
 def _read_limited(answer: requests.Response) -> bytes:
@@ -297,7 +308,7 @@ def _from_api(
     http: requests.Session,
     timeout: float,
 ) -> Any:
-    from engine.dataio.sources import Table
+    from engine.dataio.sources import Table, header_row
 
     token = access_token(service, http, timeout)
     base = f"{api_base}/spreadsheets/{percent_encoded(spreadsheet_id, safe='')}"
@@ -322,7 +333,7 @@ def _from_api(
     values: list[list[Any]] = body.get("values") or []
     if not values:
         raise BadRequest(f"The tab {sheet!r} is empty: the first row must name the columns")
-    headers = [_text(v) or "" for v in values[0]]
+    headers = header_row([_text(v) for v in values[0]], sheet)  # as a file's: stripped, no duplicates
     return Table(name=sheet, headers=headers, rows=_rows(values[1:], len(headers)))
 
 
@@ -335,10 +346,12 @@ def _text(value: Any) -> str | None:
 
 def _rows(values: list[list[Any]], width: int) -> Iterator[list[str | None]]:
     """Rows as the file reader gives them: the API drops trailing empty cells, so short rows
-    are padded; wholly empty rows are skipped."""
+    are padded; a wholly empty row is ``[]``, which the importer skips but counts, so row
+    numbers are those of the sheet (and of its CSV export)."""
     for row in values:
         cells = [_text(v) for v in row]
         if not any(c is not None for c in cells):
+            yield []
             continue
         yield cells + [None] * (width - len(cells))
 
@@ -372,50 +385,50 @@ def _job_actor(ws: Any, user: Any) -> Actor:
 def import_sheet(ws: Any, args: dict[str, Any]) -> Any:
     """The ``import_sheet`` job: import a sheet into ``entity``, upserting on ``key``.
 
-    A sheet that cannot be fetched raises (the outbox retries with backoff, then lists the
-    job as failed); rows that fail are logged with the report, and with the default all or
-    nothing the import writes nothing until the sheet is fixed. Returns the report."""
+    Raises (the outbox retries with backoff, then lists the job as failed) when the sheet
+    cannot be fetched, has no data rows, or when rows failed and so nothing was written
+    (the default all or nothing, or ``partial`` with every batch rolled back). A ``partial``
+    run that wrote some batches is done: running it again would create their rows again
+    (without a ``key``), so its row errors are logged as a warning. Returns the report."""
     from engine.dataio import importing
 
-    unknown = sorted(set(args) - JOB_ARGS)
-    if unknown:
-        raise BadRequest(f"import_sheet does not take {', '.join(unknown)}; it takes {', '.join(sorted(JOB_ARGS))}")
-    for required in ("entity", "url"):
-        if not args.get(required):
-            raise BadRequest(f"import_sheet needs {required}")
-    credentials = args.get("credentials") or default_credentials()
+    options = job_options(args)
+    url, entity = str(args["url"]), str(args["entity"])
+    credentials: ServiceAccount | str | dict[str, Any] | None
+    if "credentials" in args:  # given, even as null (the CSV export)
+        credentials = args["credentials"] or None
+        if credentials is not None and not isinstance(credentials, str | dict):  # never shown: it may hold a key
+            raise BadRequest(f"{JOB_NAME}: the argument credentials must be a key file's path")
+    else:  # Google's convention, for a reference the Sheets API can read
+        credentials = default_credentials() if parse_sheet(url).spreadsheet_id else None
     table = sheet_source(
-        str(args["url"]),
+        url,
         credentials,
-        sheet=args.get("sheet"),
+        sheet=args.get("sheet") or None,
         api_base=str(args.get("api_base") or SHEETS_API),
         timeout=float(getattr(ws.config, "http_timeout", TIMEOUT) or TIMEOUT),
     )
-    key = args.get("key")
-    options = importing.ImportOptions(
-        mapping=args.get("mapping"),
-        key=key,
-        dedupe=args.get("dedupe"),
-        dry_run=False,
-        partial=bool(args.get("partial", False)),
-        batch_size=int(args.get("batch_size") or 500),
-        rules=bool(args.get("rules", True)),
-        source_detail=args.get("source_detail"),
-        defaults=dict(args.get("defaults") or {}),
-    )
-    report = importing.import_table(ws, _job_actor(ws, args.get("user")), str(args["entity"]), table, options)
+    run = importing.ImportOptions(**options, dry_run=False)
+    report = importing.import_table(ws, _job_actor(ws, args.get("user")), entity, table, run)
     summary = json.dumps({k: v for k, v in report.to_dict().items() if k not in ("errors", "flags")}, default=str)
-    log.info("import_sheet %s into %s: %s", args["url"], args["entity"], summary)
-    if report.failed:
-        # raised, so the job's outbox row shows why (retried with backoff, then listed as failed)
-        first = report.errors[0] if report.errors else None
-        where = f"row {first.row} {first.field or first.column or ''}: {first.message}" if first else "see the log"
-        outcome = "the other rows were written" if report.written else "nothing was written"
-        raise ValidationError(
-            f"import_sheet into {args['entity']}: {report.failed} of {report.total} rows failed ({outcome});"
-            f" first: {where}"
+    log.info("%s %s into %s: %s", JOB_NAME, url, entity, summary)
+    if report.total == 0:  # as `tessera import` refuses a file without data rows
+        raise BadRequest(f"{JOB_NAME}: the sheet {url} has no data rows (only a header row); nothing was imported")
+    if not report.failed:
+        return report
+    first = [f"row {e.row} {e.field or e.column or ''}: {e.message}" for e in report.errors[:LOGGED_ERRORS]]
+    failed = f"{JOB_NAME} {url} into {entity}: {report.failed} of {report.total} rows failed"
+    if report.written:  # partial: the batches without errors are committed; a retry would write them twice
+        log.warning(
+            "%s (their batches were rolled back; the others were written: %d created, %d updated); first errors: %s",
+            failed,
+            report.created,
+            report.updated,
+            "; ".join(first) or "see the report",
         )
-    return report
+        return report
+    # raised, so the job's outbox row shows why (retried with backoff, then listed as failed)
+    raise ValidationError(f"{failed} (nothing was written); first: {first[0] if first else 'see the log'}")
 
 
 def import_sheet_job(ws: Any, args: dict[str, Any]) -> None:

@@ -53,6 +53,14 @@ def example(ws: Workspace, entity: str, name: str, **extra: Any):
     return import_table(ws, actor_of(ws), entity, table, ImportOptions(**{**settings, **extra}))
 
 
+def example_with(ws: Workspace, entity: str, name: str, text: str, **extra: Any):
+    """Another file (``text``) through the example template ``name``."""
+    settings = load_template(EXAMPLES / f"{name}.yaml")
+    assert settings.pop("entity") == entity
+    table = read_table(text.encode(), filename=f"{name}.csv")
+    return import_table(ws, actor_of(ws), entity, table, ImportOptions(**{**settings, **extra}))
+
+
 def contacts(ws: Workspace) -> dict[str, dict[str, Any]]:
     return {c["email"]: c for c in ws.records.list(SYSTEM, "contact", {"limit": "500"}).data}
 
@@ -64,6 +72,7 @@ def test_hubspot_companies_then_contacts(crm):
     assert (people.created, people.failed) == (4, 0), people.errors
     accounts = {a["name"]: a for a in crm.records.list(SYSTEM, "account", {}).data}
     assert accounts["Nordwind Logistik GmbH"]["annual_revenue"] == pytest.approx(48_500_000)
+    assert accounts["Nordwind Logistik GmbH"]["employees"] == 1250  # "1,250": US thousands (decimal: ".")
     assert accounts["Nordwind Logistik GmbH"]["domain"] == "nordwind-logistik.de"
     jana = contacts(crm)["jana.petersen@nordwind-logistik.de"]
     assert jana["account"] == accounts["Nordwind Logistik GmbH"]["id"] and jana["title"] == "Head of Procurement"
@@ -76,6 +85,37 @@ def test_hubspot_companies_then_contacts(crm):
     assert table_rows(crm, "contact") == 4
     # companies again: the duplicate rule on the name finds them, dedupe: update
     assert example(crm, "account", "hubspot_companies").updated == 2 and table_rows(crm, "account") == 2
+
+
+def test_hubspot_original_sources_of_current_exports(crm):
+    text = (
+        "First Name,Last Name,Email,Original Source\n"
+        "Nora,Social,nora@example.org,Organic Social\n"
+        "Ari,Assistant,ari@example.org,AI Referrals\n"
+    )
+    report = example_with(crm, "contact", "hubspot_contacts", text)
+    assert (report.created, report.failed) == (2, 0), report.errors
+    assert contacts(crm)["nora@example.org"]["source"] == "social"
+    assert contacts(crm)["ari@example.org"]["source"] == "webform"
+
+
+DATA_LOADER = (  # a Data Loader export of leads: the headers are the fields' API names
+    '"ID","SALUTATION","FIRSTNAME","LASTNAME","TITLE","COMPANY","EMAIL","PHONE","MOBILEPHONE","CITY","STATE",'
+    '"POSTALCODE","COUNTRY","LEADSOURCE","STATUS","INDUSTRY","NUMBEROFEMPLOYEES","HASOPTEDOUTOFEMAIL","OWNERID",'
+    '"CREATEDDATE"\n'
+    '"00Q5g00000AbCdH","Ms.","Lena","Vogt","CFO","Vogt Consulting","lena@vogt.example","+49 30 5550 1000",'
+    '"+49 171 5550 2000","Berlin","BE","10115","Germany","Trade Show","Working - Contacted","Technology","1200",'
+    '"false","0055g00000XyZaB","2026-01-15T09:30:00.000Z"\n'
+)
+
+
+def test_salesforce_leads_from_data_loader(crm):
+    report = example_with(crm, "lead", "salesforce_leads", DATA_LOADER, rules=False)
+    assert (report.created, report.failed) == (1, 0), report.errors
+    [lena] = crm.records.list(SYSTEM, "lead", {}).data
+    assert (lena["first_name"], lena["last_name"], lena["salutation"], lena["title"]) == ("Lena", "Vogt", "ms", "CFO")
+    assert (lena["mobile"], lena["status"], lena["employees"]) == ("+49 171 5550 2000", "contacted", 1200)
+    assert (lena["source"], lena["industry"], lena["city"]) == ("event", "it_services", "Berlin")
 
 
 def test_salesforce_leads_with_us_dates_numbers_and_the_source_category(crm):
