@@ -14,7 +14,10 @@ An encrypted backup is the whole zip sealed in 1 MiB chunks (AES-256-GCM from
 ``cryptography``). The key is derived with HKDF from the key text and a random salt in the
 header; each chunk's nonce is a random prefix plus the chunk number, and the chunk number
 and a last-chunk flag are authenticated, so a reordered, cut or altered file fails to
-decrypt rather than restoring something else. A wrong key fails on the first chunk.
+decrypt rather than restoring something else. The header also holds a key check (a second
+value derived from the key and salt), so a wrong key is told apart from a damaged file;
+archives of the first encrypted format (``MAGIC_V1``, without the check) still open, but
+there a failing first chunk can only be reported as "wrong key, or damaged".
 
 Every file is written to a temporary name beside the target and renamed into place only
 when complete: a full disk or a crash leaves the previous backup untouched.
@@ -30,9 +33,9 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -41,11 +44,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from engine.errors import TesseraError
 
-MAGIC = b"TESSERA-BACKUP-AESGCM-1\n"
+MAGIC = b"TESSERA-BACKUP-AESGCM-2\n"
+#: the first encrypted format: the same, without the key check in the header
+MAGIC_V1 = b"TESSERA-BACKUP-AESGCM-1\n"
 CHUNK = 1024 * 1024
-_SALT, _PREFIX = 16, 8
+_SALT, _PREFIX, _CHECK = 16, 8, 16
 _LENGTH = struct.Struct(">I")
 MIN_KEY_LENGTH = 16
+T = TypeVar("T")
 
 
 class BackupError(TesseraError):
@@ -96,6 +102,11 @@ def _aead(key: bytes, salt: bytes) -> AESGCM:
     return AESGCM(derived)
 
 
+def _key_check(key: bytes, salt: bytes) -> bytes:
+    """A value only the right key gives (independent of the encryption key by its HKDF info)."""
+    return HKDF(algorithm=hashes.SHA256(), length=_CHECK, salt=salt, info=b"tessera-backup-key-check").derive(key)
+
+
 def _aad(header: bytes, number: int, last: bool) -> bytes:
     return header + struct.pack(">Q?", number, last)
 
@@ -103,7 +114,7 @@ def _aad(header: bytes, number: int, last: bool) -> bytes:
 def encrypt_file(source: Path, target: Path, key: bytes) -> None:
     """Seal ``source`` into ``target`` chunk by chunk."""
     salt, prefix = secrets.token_bytes(_SALT), secrets.token_bytes(_PREFIX)
-    header = MAGIC + salt + prefix
+    header = MAGIC + salt + prefix + _key_check(key, salt)
     aead = _aead(key, salt)
     with source.open("rb") as src, target.open("wb") as out:
         out.write(header)
@@ -121,15 +132,26 @@ def encrypt_file(source: Path, target: Path, key: bytes) -> None:
 
 def is_encrypted(path: Path) -> bool:
     with Path(path).open("rb") as fh:
-        return fh.read(len(MAGIC)) == MAGIC
+        return fh.read(len(MAGIC)) in (MAGIC, MAGIC_V1)
+
+
+def _open_header(src: IO[bytes], source: Path, key: bytes) -> tuple[bytes, AESGCM, bytes, bool]:
+    """Read the header: (header bytes, cipher, nonce prefix, whether the key was checked)."""
+    magic = src.read(len(MAGIC))
+    checked = magic == MAGIC
+    rest = src.read(_SALT + _PREFIX + (_CHECK if checked else 0))
+    if len(rest) < _SALT + _PREFIX + (_CHECK if checked else 0):
+        raise BackupError(f"{source} is cut short: the encrypted backup is incomplete")
+    salt, prefix = rest[:_SALT], rest[_SALT : _SALT + _PREFIX]
+    if checked and not secrets.compare_digest(rest[_SALT + _PREFIX :], _key_check(key, salt)):
+        raise BackupError(f"cannot decrypt {source}: wrong backup key (or not this backup's key)")
+    return magic + rest, _aead(key, salt), prefix, checked
 
 
 def decrypt_file(source: Path, target: Path, key: bytes) -> None:
     """Open a sealed backup into ``target``; a wrong key or a damaged file is one clear error."""
     with source.open("rb") as src, target.open("wb") as out:
-        header = src.read(len(MAGIC) + _SALT + _PREFIX)
-        salt, prefix = header[len(MAGIC) : len(MAGIC) + _SALT], header[len(MAGIC) + _SALT :]
-        aead = _aead(key, salt)
+        header, aead, prefix, checked = _open_header(src, source, key)
         number = 0
         while True:
             size = src.read(_LENGTH.size)
@@ -141,8 +163,8 @@ def decrypt_file(source: Path, target: Path, key: bytes) -> None:
             try:
                 out.write(aead.decrypt(nonce, sealed, _aad(header, number, last)))
             except InvalidTag:
-                if number == 0:
-                    raise BackupError(f"cannot decrypt {source}: wrong backup key (or not this backup's key)") from None
+                if number == 0 and not checked:  # the first format cannot tell these apart
+                    raise BackupError(f"cannot decrypt {source}: wrong backup key, or the archive is damaged") from None
                 raise BackupError(f"cannot decrypt {source}: the file is damaged at chunk {number}") from None
             if last:
                 return
@@ -200,11 +222,19 @@ class ArchiveReader:
         try:
             with self.zip.open(name) as fh:
                 yield from fh
-        except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise BackupError(f"cannot read {name} from the backup: {exc}") from None
 
-    def open(self, name: str) -> IO[bytes]:
-        return self.zip.open(name)
+    def read_into(self, name: str, write: Callable[[IO[bytes]], T]) -> T:
+        """``write(stream)`` over a member; a damaged member (bad CRC, bad compressed data)
+        is one BackupError, like :meth:`lines`."""
+        if name not in self.names:
+            raise BackupError(f"the backup lacks {name}: it is damaged")
+        try:
+            with self.zip.open(name) as stream:
+                return write(stream)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise BackupError(f"cannot read {name} from the backup: {exc}") from None
 
     def close(self) -> None:
         if getattr(self, "zip", None) is not None:

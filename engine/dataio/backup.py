@@ -27,26 +27,33 @@ from sqlalchemy.engine import Connection
 
 from engine import __version__
 from engine.config import Config
-from engine.dataio.archive import ArchiveWriter, atomic_output, encrypt_file
+from engine.dataio.archive import ArchiveWriter, BackupError, atomic_output, encrypt_file
 from engine.files.store import CHUNK, blob_store
+from engine.meta.packs import builtin_pack_roots, discover, read_folder
+from engine.meta.problems import Problems
+from engine.storage import summaries
 from engine.storage import system_tables as st
-from engine.storage.dump import dump_line, existing_columns, read_rows, table_plans
+from engine.storage.dump import TablePlan, dump_line, existing_columns, read_rows, table_plans
+from engine.storage.system_tables import SYSTEM_TABLE_NAMES
 
 FORMAT = "tessera-backup"
 #: bumped when the archive layout changes; a restore refuses archives from a newer format
 FORMAT_VERSION = 1
 
 
+def key_fingerprint(key: str) -> str:
+    """A short keyed digest of a secret key (never the key itself)."""
+    return hmac.new(key.encode(), b"tessera-backup-fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
 def secret_key_fingerprint(config: Config) -> str | None:
-    """A short keyed digest of TESSERA_SECRET_KEY (never the key): a restore under another
-    key warns that encrypted secrets will not open. None when no key was made yet."""
+    """The fingerprint of TESSERA_SECRET_KEY: a restore under another key warns that
+    encrypted secrets will not open. None when no key was made yet."""
     key = config.secret_key
     if not key:
         path = config.instance_path / "secret_key"
         key = path.read_text().strip() if path.is_file() else None
-    if not key:
-        return None
-    return hmac.new(key.encode(), b"tessera-backup-fingerprint", hashlib.sha256).hexdigest()[:16]
+    return key_fingerprint(key) if key else None
 
 
 def _alembic_revision(conn: Connection) -> str | None:
@@ -63,11 +70,74 @@ def _snapshot_connection(ws: Any) -> Connection:
     return conn
 
 
-def _write_tables(conn: Connection, snap: Any, out: ArchiveWriter | None) -> dict[str, dict[str, Any]]:
+def _uncovered(present: dict[str, set[str]], plans: list[TablePlan]) -> tuple[set[str], set[str]]:
+    """The tables, and the ``table.column``s of known tables, that the database holds but
+    neither the configured packs nor the overlays define (a backup would leave them out)."""
+    planned = {plan.name: plan for plan in plans}
+    tables = {
+        name
+        for name in present
+        if name not in planned
+        and name not in SYSTEM_TABLE_NAMES
+        and not name.startswith(("sqlite_", summaries.PREFIX))  # derived, rebuilt after a restore
+    }
+    columns = {
+        f"{name}.{column}" for name, plan in planned.items() for column in present.get(name, set()) - set(plan.kinds)
+    }
+    return tables, columns
+
+
+def _packs_defining(ws: Any, tables: set[str], columns: set[str]) -> dict[str, list[str]]:
+    """The packs found here but not configured, with what of ``tables``/``columns`` they
+    define (an entity's own table, its child and link tables ``entity__field``, and the
+    columns their fields and extensions add)."""
+    configured = {pack.name for pack in ws.packs}
+    available = discover([*builtin_pack_roots(), *ws.config.extra_pack_paths], Problems())
+    owners: dict[str, list[str]] = {}
+    for name, pack in sorted(available.items()):
+        if name in configured or not (pack.root / "entities").is_dir():
+            continue
+        for doc in read_folder(pack.root / "entities", Problems()):
+            data = doc.data if isinstance(doc.data, dict) else {}
+            entity = data.get("entity") or data.get("extends")
+            fields = data.get("fields")
+            fields = fields if isinstance(fields, dict) else {}
+            if not isinstance(entity, str):
+                continue
+            defines = {entity} if data.get("entity") else set()
+            defines |= {f"{entity}__{field}" for field in fields} | {f"{entity}.{field}" for field in fields}
+            found = sorted(defines & (tables | columns))
+            if found:
+                owners.setdefault(name, []).extend(found)
+    return owners
+
+
+def _check_coverage(ws: Any, present: dict[str, set[str]], plans: list[TablePlan]) -> list[str]:
+    """Refuse a backup that would silently leave out the data of packs the configuration
+    does not load (TESSERA_PACKS narrower than the database); the orphans no pack found
+    here defines (left by a removed overlay entity or field) are returned, and left out
+    like orphan columns are."""
+    tables, columns = _uncovered(present, plans)
+    if not tables and not columns:
+        return []
+    owners = _packs_defining(ws, tables, columns)
+    if owners:
+        found = {item for items in owners.values() for item in items}
+        held = sorted(found & tables) + sorted(found & columns)  # whole tables first: they tell most
+        shown = ", ".join(held[:5]) + (f", ... ({len(held)} in all)" if len(held) > 5 else "")
+        raise BackupError(
+            f"the database holds tables of packs not configured ({', '.join(owners)}: {shown});"
+            " set TESSERA_PACKS to include them (or leave it unset for every pack) and run the backup again"
+        )
+    return sorted(tables)
+
+
+def _write_tables(
+    conn: Connection, plans: list[TablePlan], present: dict[str, set[str]], out: ArchiveWriter | None
+) -> dict[str, dict[str, Any]]:
     """Dump every table into ``out``; the count and SHA-256 of each (``out`` None: only those)."""
-    present = existing_columns(conn)
     tables: dict[str, dict[str, Any]] = {}
-    for plan in table_plans(snap.tables.metadata.tables.values()):
+    for plan in plans:
         if plan.name not in present:
             continue  # an engine table of a newer revision than this database has
         member = f"tables/{plan.name}.jsonl"
@@ -85,7 +155,8 @@ def _write_tables(conn: Connection, snap: Any, out: ArchiveWriter | None) -> dic
 
 
 def _write_files(conn: Connection, ws: Any, out: ArchiveWriter) -> dict[str, Any]:
-    """Every blob a ``tessera_file`` row names, once; missing or damaged blobs are listed."""
+    """Every blob a ``tessera_file`` row names, once; missing or damaged blobs are listed
+    under ``missing`` and left out (a damaged member would make the archive unrestorable)."""
     store = blob_store(ws)
     hashes = conn.execute(sa.select(st.file.c.sha256).distinct().order_by(st.file.c.sha256)).scalars().all()
     written, size, missing = 0, 0, []
@@ -95,15 +166,21 @@ def _write_files(conn: Connection, ws: Any, out: ArchiveWriter) -> dict[str, Any
         except FileNotFoundError:
             missing.append(sha256)
             continue
-        digest = hashlib.sha256()
-        with source, out.open(f"files/{sha256}") as fh:
+        # the digest is known only at the end: the bytes wait in a spool (on disk past 8 MiB)
+        digest, length = hashlib.sha256(), 0
+        with source, tempfile.SpooledTemporaryFile(max_size=8 * CHUNK) as spool:
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
-                fh.write(chunk)
-                size += len(chunk)
-        if digest.hexdigest() != sha256:
-            missing.append(sha256)  # the stored bytes are not the file any more
-        written += 1
+                spool.write(chunk)
+                length += len(chunk)
+            if digest.hexdigest() != sha256:
+                missing.append(sha256)  # the stored bytes are not the file any more
+                continue
+            spool.seek(0)
+            with out.open(f"files/{sha256}") as fh:
+                while chunk := spool.read(CHUNK):
+                    fh.write(chunk)
+        written, size = written + 1, size + length
     return {"count": written, "bytes": size, "missing": missing}
 
 
@@ -113,7 +190,10 @@ def _write_archive(ws: Any, path: Path, now: dt.datetime) -> dict[str, Any]:
         with _snapshot_connection(ws) as conn, conn.begin():
             version = ws._read_state(conn)
             snap = ws.build_snapshot(version, ws._read_overlays(conn))
-            tables = _write_tables(conn, snap, out)
+            plans = table_plans(snap.tables.metadata.tables.values())
+            present = existing_columns(conn)
+            orphans = _check_coverage(ws, present, plans)
+            tables = _write_tables(conn, plans, present, out)
             files = _write_files(conn, ws, out)
             revision = _alembic_revision(conn)
             dialect = conn.dialect.name
@@ -130,11 +210,25 @@ def _write_archive(ws: Any, path: Path, now: dt.datetime) -> dict[str, Any]:
             "secret_key_fingerprint": secret_key_fingerprint(ws.config),
             "tables": tables,
             "files": files,
+            "orphan_tables": orphans,
         }
         out.write_json("manifest.json", manifest)
     finally:
         out.close()
     return manifest
+
+
+def _refuse_database_file(ws: Any, target: Path) -> None:
+    """A backup written over the live SQLite file (or its -wal, -shm, -journal) destroys it."""
+    if ws.db.dialect.name != "sqlite" or ws.db.url.database in (None, "", ":memory:"):
+        return
+    database = Path(ws.db.url.database).resolve()
+    files = {database, *(database.with_name(database.name + end) for end in ("-wal", "-shm", "-journal"))}
+    same = target.resolve() in files or (
+        target.exists() and any(f.exists() and os.path.samefile(target, f) for f in files)
+    )
+    if same:
+        raise BackupError(f"{target} is the workspace's database file: write the backup somewhere else")
 
 
 def create_backup(ws: Any, target: Path, key: bytes | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -144,6 +238,7 @@ def create_backup(ws: Any, target: Path, key: bytes | None = None, now: dt.datet
     folder that cannot be written) leaves whatever was there before."""
     now = now or dt.datetime.now(dt.UTC)
     target = Path(target)
+    _refuse_database_file(ws, target)
     with atomic_output(target) as temp:
         if key is None:
             return _write_archive(ws, temp, now)
@@ -162,4 +257,4 @@ def table_digests(ws: Any) -> dict[str, dict[str, Any]]:
     """The rows and SHA-256 of every table as a backup would write them (``--verify``)."""
     with _snapshot_connection(ws) as conn, conn.begin():
         snap = ws.build_snapshot(ws._read_state(conn), ws._read_overlays(conn))
-        return _write_tables(conn, snap, None)
+        return _write_tables(conn, table_plans(snap.tables.metadata.tables.values()), existing_columns(conn), None)

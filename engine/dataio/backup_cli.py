@@ -8,7 +8,9 @@ they would show in the process list and shell history.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,30 @@ KEY_ENV = "TESSERA_BACKUP_KEY"
 
 
 def _key(key_file: Path | None) -> bytes | None:
-    from engine.dataio.archive import key_from_file, read_key
+    from engine.dataio.archive import BackupError, key_from_file, read_key
 
     if key_file is not None:
         return key_from_file(key_file)
-    return read_key(os.environ.get(KEY_ENV) or None)
+    text = os.environ.get(KEY_ENV)
+    if text is not None and not text.strip():
+        # e.g. TESSERA_BACKUP_KEY="$(cat /missing/key)" in cron: never fall back to plain text
+        raise BackupError(f"{KEY_ENV} is set but empty; give the key, or unset it for an unencrypted backup")
+    return read_key(text)
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """Any database error (a file at the SQLite path that is not a database, ...) as one
+    line; engine.storage.database.friendly_db_errors turns only connection failures."""
+    import sqlalchemy as sa
+
+    from engine.dataio.archive import BackupError
+
+    try:
+        yield
+    except sa.exc.DatabaseError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise BackupError(f"cannot use the database: {reason}") from None
 
 
 def _summary(manifest: dict[str, Any]) -> str:
@@ -85,22 +106,23 @@ def backup_command(
         from engine.dataio.backup_schedule import backup_to_folder, verify_backup
 
         key = _key(encrypt_key_file)
-        ws = _workspace()
-        try:
-            if folder is not None:
-                target, manifest, removed = backup_to_folder(ws, folder, key, keep_daily, keep_weekly, verify)
-            else:
-                assert file is not None  # nosec B101 - checked above
-                target, removed = file, []
-                manifest = create_backup(ws, file, key)
-                if verify:
-                    problems = verify_backup(ws.config, file, key)
-                    if problems:
-                        from engine.dataio.archive import BackupError
+        with _database_errors():
+            ws = _workspace()
+            try:
+                if folder is not None:
+                    target, manifest, removed = backup_to_folder(ws, folder, key, keep_daily, keep_weekly, verify)
+                else:
+                    assert file is not None  # nosec B101 - checked above
+                    target, removed = file, []
+                    manifest = create_backup(ws, file, key)
+                    if verify:
+                        problems = verify_backup(ws.config, file, key)
+                        if problems:
+                            from engine.dataio.archive import BackupError
 
-                        raise BackupError(f"the backup {file} failed its test restore: {problems[0]}")
-        finally:
-            ws.close()
+                            raise BackupError(f"the backup {file} failed its test restore: {problems[0]}")
+            finally:
+                ws.close()
         sealed = ", encrypted" if key else ""
         checked = ", verified" if verify else ""
         click.echo(f"wrote {target}: {_summary(manifest)}{sealed}{checked}")
@@ -109,7 +131,14 @@ def backup_command(
         missing = (manifest.get("files") or {}).get("missing") or []
         if missing:
             click.echo(
-                f"warning: {len(missing)} file(s) are missing from the file store and not in the backup", err=True
+                f"warning: {len(missing)} file(s) are missing or damaged in the file store and not in the backup",
+                err=True,
+            )
+        orphans = manifest.get("orphan_tables") or []
+        if orphans:
+            click.echo(
+                f"warning: left out {len(orphans)} table(s) that no pack or overlay here defines: {', '.join(orphans)}",
+                err=True,
             )
 
     _run(run)
@@ -133,7 +162,8 @@ def restore_command(file: Path, key_file: Path | None) -> None:
     def run() -> None:
         from engine.dataio.restore import restore_backup
 
-        result = restore_backup(_config(), file, _key(key_file))
+        with _database_errors():
+            result = restore_backup(_config(), file, _key(key_file))
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         click.echo(result.describe())

@@ -64,15 +64,24 @@ def choose_kept(times: Iterable[dt.datetime], keep_daily: int, keep_weekly: int)
     return kept
 
 
-def prune(folder: Path, keep_daily: int, keep_weekly: int) -> list[Path]:
-    """Delete the archives of ``folder`` that :func:`choose_kept` does not keep; the removed."""
+def prune(folder: Path, keep_daily: int, keep_weekly: int, keep: Iterable[Path] = ()) -> list[Path]:
+    """Delete the archives of ``folder`` that :func:`choose_kept` does not keep, never one
+    of ``keep`` (the archive just written: a copied-in or clock-skewed archive with a later
+    name must not make a run delete its own backup); the removed."""
     archives: dict[dt.datetime, list[Path]] = {}
     for path in Path(folder).iterdir():
         moment = archive_time(path.name)
         if moment is not None and path.is_file():
             archives.setdefault(moment, []).append(path)
     kept = choose_kept(archives, keep_daily, keep_weekly)
-    removed = [path for moment, paths in sorted(archives.items()) if moment not in kept for path in paths]
+    spared = {Path(path).resolve() for path in keep}
+    removed = [
+        path
+        for moment, paths in sorted(archives.items())
+        if moment not in kept
+        for path in paths
+        if path.resolve() not in spared
+    ]
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
@@ -130,9 +139,15 @@ def backup_to_folder(
     target = folder / archive_name(now, key is not None)
     manifest = create_backup(ws, target, key, now)
     if verify:
-        problems = verify_backup(ws.config, target, key)
-        if problems:  # kept for inspection under a name retention neither counts nor prunes
-            failed = target.with_name(target.name + ".failed")
+        # a failed archive is kept for inspection under a name retention neither counts nor
+        # prunes, whether the test restore raised or restored something else
+        failed = target.with_name(target.name + ".failed")
+        try:
+            problems = verify_backup(ws.config, target, key)
+        except Exception as exc:
+            target.replace(failed)
+            raise BackupError(f"the new backup {failed} failed its test restore: {exc}") from exc
+        if problems:
             target.replace(failed)
             raise BackupError(f"the new backup {failed} failed its test restore: {problems[0]}")
-    return target, manifest, prune(folder, keep_daily, keep_weekly)
+    return target, manifest, prune(folder, keep_daily, keep_weekly, keep=[target])

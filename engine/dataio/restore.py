@@ -7,7 +7,8 @@ The order matters and is the same on both backends, in ONE transaction:
 3. the rows, table by table in foreign-key order, in batches; links that form cycles or
    point into their own table are set once every row exists (engine.storage.dump);
 4. PostgreSQL sequences moved past the loaded keys; SQLite's foreign keys checked;
-5. the uploaded files, each checked against its SHA-256 as it is written.
+5. the uploaded files, each checked against its SHA-256 as it is written, and all of them:
+   every file the restored ``tessera_file`` rows name, the manifest's count.
 
 Any failure rolls the whole transaction back (schema changes included: both backends have
 transactional DDL), so the target stays empty and the restore can simply be run again.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from sqlalchemy.engine import Connection
 from engine import __version__
 from engine.config import Config
 from engine.dataio.archive import ArchiveReader, BackupError
-from engine.dataio.backup import FORMAT, FORMAT_VERSION, secret_key_fingerprint
+from engine.dataio.backup import FORMAT, FORMAT_VERSION, key_fingerprint, secret_key_fingerprint
 from engine.errors import MetadataError
 from engine.files.store import blob_store
 from engine.meta.packs import builtin_pack_roots, discover
@@ -139,17 +141,26 @@ def _load_table(conn: Connection, reader: ArchiveReader, plan: TablePlan, entry:
     return loader
 
 
-def _restore_files(ws: Workspace, reader: ArchiveReader, manifest: dict[str, Any]) -> int:
+def _restore_files(ws: Workspace, conn: Connection, reader: ArchiveReader, manifest: dict[str, Any]) -> int:
+    """Write every ``files/`` member into the file store, each checked against its SHA-256;
+    every file the restored ``tessera_file`` rows name must be there (or have been missing
+    at backup time), and the count must be the manifest's."""
     store = blob_store(ws)
-    count = 0
+    listed = manifest.get("files") or {}
+    expected = set(conn.execute(sa.select(st.file.c.sha256).distinct()).scalars()) - set(listed.get("missing") or [])
+    restored: set[str] = set()
     for name in sorted(n for n in reader.names if n.startswith("files/")):
-        expected = name.removeprefix("files/")
-        with reader.open(name) as stream:
-            stored = store.put(stream)
-        if stored.sha256 != expected:
-            raise BackupError(f"the file {expected} in the backup is damaged (its content does not match)")
-        count += 1
-    return count
+        sha256 = name.removeprefix("files/")
+        stored = reader.read_into(name, store.put)
+        if stored.sha256 != sha256:
+            raise BackupError(f"the file {sha256} in the backup is damaged (its content does not match)")
+        restored.add(sha256)
+    lacking = sorted(expected - restored)
+    if lacking:
+        raise BackupError(f"the backup lacks files/{lacking[0]} ({len(lacking)} file(s) in all): it is damaged")
+    if "count" in listed and listed["count"] != len(restored):
+        raise BackupError(f"the backup holds {len(restored)} file(s), its manifest {listed['count']}: it is damaged")
+    return len(restored)
 
 
 def _load(ws: Workspace, conn: Connection, reader: ArchiveReader, result: RestoreResult) -> None:
@@ -187,7 +198,14 @@ def _load(ws: Workspace, conn: Connection, reader: ArchiveReader, result: Restor
     dangling = foreign_key_problems(conn)
     if dangling:
         raise BackupError(f"the backup has links to records it does not hold: {dangling[0]}")
-    result.files = _restore_files(ws, reader, manifest)
+    result.files = _restore_files(ws, conn, reader, manifest)
+
+
+def _opening_fingerprints(config: Config) -> set[str | None]:
+    """The fingerprints of the keys secrets open with here: TESSERA_SECRET_KEY and the
+    rotation keys of TESSERA_SECRET_KEY_PREVIOUS (read as engine.storage.encryption does)."""
+    previous = [k for k in os.environ.get("TESSERA_SECRET_KEY_PREVIOUS", "").split(",") if k]
+    return {secret_key_fingerprint(config), *(key_fingerprint(k) for k in previous)}
 
 
 def restore_backup(config: Config, path: Path, key: bytes | None = None) -> RestoreResult:
@@ -206,7 +224,7 @@ def restore_backup(config: Config, path: Path, key: bytes | None = None) -> Rest
             finally:
                 ws.close()
     fingerprint = manifest.get("secret_key_fingerprint")
-    if fingerprint and fingerprint != secret_key_fingerprint(target_config):
+    if fingerprint and fingerprint not in _opening_fingerprints(target_config):
         result.warnings.append(
             "TESSERA_SECRET_KEY here is not the one the backup was made under: secret fields, TOTP"
             " secrets and hook secrets will not open until you set the original key"

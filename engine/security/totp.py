@@ -7,6 +7,7 @@ on. The secret is stored encrypted, like ``secret`` fields.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pyotp
@@ -18,12 +19,25 @@ from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
 
 ISSUER = "Tessera"
+log = logging.getLogger("tessera.security")
 
 
 def totp_matches(cipher: Any, sealed: str | None, code: Any) -> bool:
+    """Whether ``code`` is a current code of the sealed secret. A secret that does not open
+    (sealed under another TESSERA_SECRET_KEY, e.g. after a restore) matches no code: the
+    check fails, with a log line saying why, rather than the sign-in failing with an error."""
     if not sealed or not isinstance(code, str) or not code.isdigit():
         return False
-    return pyotp.TOTP(cipher.open(sealed)).verify(code, valid_window=1)
+    try:
+        secret = cipher.open(sealed)
+    except ValueError as exc:
+        log.warning(
+            "a TOTP secret cannot be opened (%s): no code can match it; set the TESSERA_SECRET_KEY it was made"
+            " under (or add it to TESSERA_SECRET_KEY_PREVIOUS)",
+            exc,
+        )
+        return False
+    return pyotp.TOTP(secret).verify(code, valid_window=1)
 
 
 def _credential(conn: sa.Connection, actor: Actor) -> Any:
