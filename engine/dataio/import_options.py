@@ -1,7 +1,8 @@
 """What an import request asks for, checked before anything is kept or queued.
 
-The HTTP API takes an import's options as form fields or query parameters (strings);
-:func:`parse_options` turns them into the keyword arguments of
+The HTTP API takes an import's options as form fields or query parameters (strings), a
+job (``import_sheet``) as typed YAML values; :func:`parse_options` checks both by the same
+rules and turns them into the keyword arguments of
 :class:`engine.dataio.report.ImportOptions` and of :func:`engine.dataio.sources.read_table`,
 and :func:`check_access` refuses at once what the import itself would refuse later, so a
 wrong request is a problem+json answer rather than a failed job.
@@ -9,7 +10,9 @@ wrong request is a problem+json answer rather than a failed job.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from engine.actor import Actor
@@ -47,72 +50,87 @@ def parse_flag(value: str) -> bool | None:
 
 
 class _Parser:
-    """Collects every problem of a request, so one answer lists them all."""
+    """Reads options given as request strings (the HTTP API) or as typed values (a job's
+    YAML arguments) by one set of rules, and collects every problem, so one answer lists
+    them all."""
 
-    def __init__(self, raw: dict[str, str]):
+    def __init__(self, raw: Mapping[str, Any]):
         self.raw = raw
         self.errors: list[FieldError] = []
 
+    def refuse(self, name: str, message: str) -> None:
+        self.errors.append(FieldError(name, message))
+
     def text(self, name: str) -> str | None:
         value = self.raw.get(name)
-        return value if value not in (None, "") else None
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            self.refuse(name, f"Must be text, not {value!r:.60}.")
+            return None
+        return value
 
     def flag(self, name: str) -> bool | None:
-        value = self.text(name)
-        if value is None:
+        value = self.raw.get(name)
+        if isinstance(value, bool):
+            return value
+        if value is None or value == "":
             return None
-        flag = parse_flag(value)
+        flag = parse_flag(value) if isinstance(value, str) else None
         if flag is None:
-            self.errors.append(FieldError(name, "Must be true or false."))
+            self.refuse(name, f"Must be true or false, not {value!r:.60}.")
         return flag
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
         value = self.text(name)
         if value is not None and value not in allowed:
-            self.errors.append(FieldError(name, f"Must be one of {', '.join(allowed)}."))
+            self.refuse(name, f"Must be one of {', '.join(allowed)}, not {value!r:.60}.")
+            return None
+        return value
+
+    def whole(self, name: str, low: int, high: int) -> int | None:
+        value = self.raw.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.refuse(name, f"Must be a whole number from {low} to {high:,}, not {value!r:.60}.")
             return None
         return value
 
     def json_object(self, name: str, example: str) -> dict[str, Any] | None:
-        value = self.text(name)
-        if value is None:
+        value = self.raw.get(name)
+        if value is None or value == "":
             return None
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            self.errors.append(FieldError(name, f"Must be a JSON object, e.g. {example}."))
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not JSON: refused below
+                value = json.loads(value)
+        if not isinstance(value, dict):
+            self.refuse(name, f"Must be an object (in a request, JSON), e.g. {example}.")
             return None
-        return parsed
+        return value
 
 
-def parse_options(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(ImportOptions keyword arguments, read_table keyword arguments) from request strings;
-    options not given are left out, so the importer's defaults apply."""
+def parse_options(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ImportOptions keyword arguments, read_table keyword arguments) from request strings
+    or typed values; options not given are left out, so the importer's defaults apply.
+    Raises ValidationError listing every option that is not valid."""
     p = _Parser(raw)
     mapping = p.json_object("mapping", '{"E-Mail": "email", "Notes": null}')
     if mapping is not None and not all(isinstance(v, str) or v is None for v in mapping.values()):
-        p.errors.append(FieldError("mapping", "Maps column names to field names (null ignores a column)."))
+        p.refuse("mapping", "Maps column names to field names (null ignores a column).")
     values = p.json_object("values", '{"status": {"Open Deal": "qualified"}}')
     if values is not None and not all(isinstance(v, dict) for v in values.values()):
-        p.errors.append(FieldError("values", "Maps a field to {cell text: stored value}."))
-    batch_size = None
-    if p.text("batch_size") is not None:
-        text = str(p.text("batch_size"))
-        if not text.isdigit() or not 1 <= int(text) <= MAX_BATCH:
-            p.errors.append(FieldError("batch_size", f"Must be a whole number from 1 to {MAX_BATCH}."))
-        else:
-            batch_size = int(text)
+        p.refuse("values", "Maps a field to {cell text: stored value}.")
     timezone = p.text("timezone")
-    if timezone is not None:
-        if zone_named(timezone) is None:
-            p.errors.append(FieldError("timezone", f"Unknown time zone {timezone!r}."))
+    if timezone is not None and zone_named(timezone) is None:
+        p.refuse("timezone", f"Unknown time zone {timezone!r:.60}.")
     delimiter = p.text("delimiter")
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
     if delimiter is not None and len(delimiter) != 1:
-        p.errors.append(FieldError("delimiter", "Must be one character (\\t for a tab)."))
+        p.refuse("delimiter", "Must be one character (\\t for a tab).")
     options = {
         "mapping": mapping,
         "key": p.text("key"),
@@ -120,7 +138,7 @@ def parse_options(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
         "dry_run": p.flag("dry_run"),
         "partial": p.flag("partial"),
         "rules": p.flag("rules"),
-        "batch_size": batch_size,
+        "batch_size": p.whole("batch_size", 1, MAX_BATCH),
         "source_detail": p.text("source_detail"),
         "defaults": p.json_object("defaults", '{"source": "import"}'),
         "auto": p.flag("auto"),

@@ -418,10 +418,19 @@ def test_the_job_takes_the_reading_options_of_the_api(
         "dedupe": "merge",
         "auto": "sometimes",
         "mapping": ["Entry"],
+        "key": 5,
+        "source_detail": ["a", "b"],
     }
     for name, value in bad.items():
-        with pytest.raises(BadRequest, match=f"^import_sheet: the argument {name} "):
+        with pytest.raises(BadRequest, match=f"^import_sheet: the argument {name}: "):
             import_sheet(workspace, {**args, name: value})
+    # the HTTP import's rules, so the same words, and every problem at once
+    with pytest.raises(BadRequest) as all_at_once:
+        import_sheet(workspace, {**args, "dedupe": "merge", "batch_size": "0"})
+    assert str(all_at_once.value) == (
+        "import_sheet: the argument dedupe: Must be one of skip, update, flag, not 'merge'; "
+        "the argument batch_size: Must be a whole number from 1 to 10,000, not 0"
+    )
 
 
 def test_the_batch_size_defaults_as_for_the_api(
