@@ -29,12 +29,14 @@ from engine import __version__
 from engine.config import Config
 from engine.dataio.archive import ArchiveWriter, BackupError, atomic_output, encrypt_file
 from engine.files.store import CHUNK, blob_store
-from engine.meta.packs import builtin_pack_roots, discover, read_folder
+from engine.meta.catalog import build_catalog
+from engine.meta.packs import Pack, builtin_pack_roots, discover, resolve
 from engine.meta.problems import Problems
 from engine.storage import summaries
 from engine.storage import system_tables as st
 from engine.storage.dump import TablePlan, dump_line, existing_columns, read_rows, table_plans
 from engine.storage.system_tables import SYSTEM_TABLE_NAMES
+from engine.storage.tables import build_tables
 
 FORMAT = "tessera-backup"
 #: bumped when the archive layout changes; a restore refuses archives from a newer format
@@ -87,28 +89,33 @@ def _uncovered(present: dict[str, set[str]], plans: list[TablePlan]) -> tuple[se
     return tables, columns
 
 
+def _defined_by(pack: str, packs: list[Pack]) -> set[str]:
+    """The tables (an entity's own, its child and link tables) and ``table.column``s that
+    ``pack`` defines, as the loader builds them from ``packs`` (it and its dependencies)."""
+    problems = Problems()  # a pack that does not load cleanly still names what it can
+    catalog = build_catalog(packs, (), problems)
+    defined = set()
+    for name, built in build_tables(catalog, problems).entities.items():
+        entity = catalog.entities[name]
+        main = built.main.name
+        defined |= {main} if entity.pack == pack else set()
+        defined |= {f"{main}.{f.name}" for f in entity.fields.values() if f.pack == pack}
+        defined |= {t.name for f, t in {**built.children, **built.joins}.items() if entity.fields[f].pack == pack}
+    return defined
+
+
 def _packs_defining(ws: Any, tables: set[str], columns: set[str]) -> dict[str, list[str]]:
     """The packs found here but not configured, with what of ``tables``/``columns`` they
-    define (an entity's own table, its child and link tables ``entity__field``, and the
-    columns their fields and extensions add)."""
+    define (each pack loaded with its dependencies, so packs that cannot be loaded together
+    are each named for what is theirs)."""
     configured = {pack.name for pack in ws.packs}
-    available = discover([*builtin_pack_roots(), *ws.config.extra_pack_paths], Problems())
+    problems = Problems()
+    available = discover([*builtin_pack_roots(), *ws.config.extra_pack_paths], problems)
     owners: dict[str, list[str]] = {}
-    for name, pack in sorted(available.items()):
-        if name in configured or not (pack.root / "entities").is_dir():
-            continue
-        for doc in read_folder(pack.root / "entities", Problems()):
-            data = doc.data if isinstance(doc.data, dict) else {}
-            entity = data.get("entity") or data.get("extends")
-            fields = data.get("fields")
-            fields = fields if isinstance(fields, dict) else {}
-            if not isinstance(entity, str):
-                continue
-            defines = {entity} if data.get("entity") else set()
-            defines |= {f"{entity}__{field}" for field in fields} | {f"{entity}.{field}" for field in fields}
-            found = sorted(defines & (tables | columns))
-            if found:
-                owners.setdefault(name, []).extend(found)
+    for name in sorted(set(available) - configured):
+        found = sorted(_defined_by(name, resolve(available, (name,), problems)) & (tables | columns))
+        if found:
+            owners[name] = found
     return owners
 
 

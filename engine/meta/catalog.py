@@ -20,7 +20,7 @@ from engine.meta.problems import Problems
 from engine.meta.schema_check import iter_errors
 from engine.meta.source import Document, format_path
 from engine.meta.timeline import check_timeline, timeline_from_document
-from engine.plugin_fields import storage_type
+from engine.plugin_fields import known_types, storage_type
 
 RESERVED_FIELDS = {*SYSTEM_FIELDS, "deleted_at", "deleted_by", "parent_id", "position"}
 #: names taken by API areas under /api/v1 (an entity of that name could not be reached)
@@ -199,11 +199,14 @@ def _extend(entity: EntityDef, doc: Document, pack: str, problems: Problems) -> 
 
 
 def report_schema_errors(doc: Document, kind: str, problems: Problems) -> bool:
-    found = False
-    for doc_path, message in iter_errors(kind, doc.data):
+    """Add what the ``kind`` schema finds wrong with ``doc`` to ``problems``; True if any."""
+    key = (kind, tuple(known_types()))  # a plugin's field type makes a document valid
+    found = doc.schema_problems.get(key)
+    if found is None:
+        found = doc.schema_problems[key] = list(iter_errors(kind, doc.data))
+    for doc_path, message in found:
         problems.add(doc.location(doc_path), message, format_path(doc_path))
-        found = True
-    return found
+    return bool(found)
 
 
 def build_catalog(packs: list[Pack], overlays: tuple[Overlay, ...] = (), problems: Problems | None = None) -> Catalog:

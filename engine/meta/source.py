@@ -43,6 +43,9 @@ class Document:
     path: Path
     data: Any
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    #: schema problems found, by (schema, field types known then): a pack's documents are
+    #: checked once however often the metadata is rebuilt (each overlay change rebuilds it)
+    schema_problems: dict[Any, list[tuple[Path_, str]]] = field(default_factory=dict, compare=False, repr=False)
 
     def where(self, doc_path: Path_ | list[Any]) -> tuple[int, int]:
         """Line and column of the deepest known part of ``doc_path`` (1-based)."""

@@ -185,17 +185,25 @@ def test_a_damaged_one_chunk_archive_is_not_called_a_wrong_key(tmp_path: Path) -
 
 
 def test_a_backup_refuses_tables_of_packs_not_configured_and_reports_orphans(tmp_path: Path) -> None:
-    everything = make_config(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, packs=("testkit", "files_kit"))
+    packs = ("testkit", "files_kit", "auto_notify")  # auto_notify also adds fields to the system's user
+    everything = make_config(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, packs=packs)
     ws = Workspace(everything, meta_check_interval=0)
     ws.install()
     ws.close()
     narrow = Workspace(everything.with_overrides(packs=("testkit",)))
     try:
-        with pytest.raises(
-            BackupError, match=r"^the database holds tables of packs not configured \(files_kit: dossier"
-        ):
+        with pytest.raises(BackupError, match=r"^the database holds tables of packs not configured") as refused:
             create_backup(narrow, tmp_path / "b.zip")
         assert not (tmp_path / "b.zip").exists()
+    finally:
+        narrow.close()
+    named = str(refused.value).split("(", 1)[1].split(":", 1)[0].split(", ")
+    assert {"auto_notify", "autokit", "files_kit"} <= set(named)  # and the packs that define the same
+    assert "dossier" in str(refused.value)
+    narrow = Workspace(everything.with_overrides(packs=("testkit", "files_kit", "autokit")))
+    try:  # a field one pack adds to another's entity: its column is named, and the pack
+        with pytest.raises(BackupError, match=r"configured \(auto_notify: [^)]*user\.mobile\)"):
+            create_backup(narrow, tmp_path / "b.zip")
     finally:
         narrow.close()
 

@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from engine import plugins
 from engine.checking import check_packs
 from engine.cli import main
 from engine.config import Config
 from engine.errors import MetadataError
+from engine.hookspecs import FieldType
+from engine.meta.catalog import build_catalog
+from engine.meta.packs import discover, resolve
+from engine.meta.problems import Problems
 from engine.meta.source import parse_text
 from engine.workspace import Workspace
 
@@ -271,3 +276,20 @@ def test_permission_rules_and_field_names_are_checked(tmp_path):
 def test_reserved_entity_names_are_refused(tmp_path, name):
     write_pack(tmp_path, "alpha", {"entities/w.yaml": f"entity: {name}\nfields:\n  x: {{type: int}}\n"})
     assert any("is a reserved name" in p for p in problems_of(tmp_path))
+
+
+def test_a_document_checked_again_gives_the_same_problems_and_new_field_types_count(tmp_path, monkeypatch):
+    # a pack's documents are checked once however often the metadata is rebuilt
+    write_pack(
+        tmp_path, "alpha", {"entities/widget.yaml": "entity: widget\nfields:\n  a: {type: strin}\n  b: {type: stars}\n"}
+    )
+    packs = resolve(discover([tmp_path], Problems()), None, Problems())
+    first, again = Problems(), Problems()
+    build_catalog(packs, (), first)
+    build_catalog(packs, (), again)
+    assert [str(p) for p in again.items] == [str(p) for p in first.items]
+    assert ["strin" in str(p) or "stars" in str(p) for p in first.items] == [True, True]
+    monkeypatch.setattr(plugins, "_field_types", {"stars": FieldType("stars", "int")})  # a plugin installed since
+    later = Problems()
+    build_catalog(packs, (), later)
+    assert ["'strin'" in str(p) for p in later.items] == [True]
