@@ -26,6 +26,13 @@ class Delivery:
     note: str | None = None
 
 
+def retryable(status: int) -> bool:
+    """Whether a failure answered with HTTP ``status`` may pass on a later attempt: a
+    timeout (408), too many requests (429) or the other side's trouble (5xx). The other
+    4xx answers are the request's own fault; repeating it cannot help."""
+    return status >= 500 or status in (408, 429)
+
+
 #: (workspace, outbox row as a dict) -> Delivery; a channel must be idempotent per row id
 Channel = Callable[[Any, dict[str, Any]], Delivery]
 

@@ -37,7 +37,7 @@ import requests
 import sqlalchemy as sa
 
 from engine.actor import SYSTEM
-from engine.automation.channels import Delivery, register_channel
+from engine.automation.channels import Delivery, register_channel, retryable
 from engine.automation.notify import first_line
 from engine.automation.templates import templates_for
 from engine.storage.database import read_transaction, write_transaction
@@ -270,7 +270,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Del
     status = response.status_code
     if 200 <= status < 300:
         return Delivery(True, status)
-    retry = status >= 500 or status in (408, 429)
+    retry = retryable(status)
     detail = response.text[:300].strip()
     return Delivery(False, status, f"HTTP {status}" + (f": {detail}" if detail else ""), retry=retry)
 

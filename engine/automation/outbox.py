@@ -34,8 +34,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.actor import Actor
-from engine.automation.channels import CHANNELS, Delivery
-from engine.errors import BadRequest, Conflict, NotFound, PermissionDenied
+from engine.automation.channels import CHANNELS, Delivery, retryable
+from engine.errors import BadRequest, Conflict, NotFound, PermissionDenied, TesseraError
 from engine.storage import system_tables as st
 from engine.storage.codec import to_json
 from engine.storage.database import read_transaction, write_transaction
@@ -145,6 +145,9 @@ def deliver(ws: Any, claim: Claim, now: dt.datetime | None = None, policy: Retry
     else:
         try:
             result = channel(ws, dict(row._mapping))
+        except TesseraError as exc:  # said to the user: a 4xx one (bad arguments, no right) is final
+            log.warning("outbox %s: channel %s failed: %s", row.id, row.channel, exc)
+            result = Delivery(False, error=f"{type(exc).__name__}: {exc}", retry=retryable(exc.status))
         except Exception as exc:  # a channel's bug or outage: logged, retried like any failure
             log.exception("outbox %s: channel %s raised", row.id, row.channel)
             result = Delivery(False, error=f"{type(exc).__name__}: {exc}")

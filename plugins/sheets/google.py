@@ -385,8 +385,9 @@ def _job_actor(ws: Any, user: Any) -> Actor:
 def import_sheet(ws: Any, args: dict[str, Any]) -> Any:
     """The ``import_sheet`` job: import a sheet into ``entity``, upserting on ``key``.
 
-    Raises (the outbox retries with backoff, then lists the job as failed) when the sheet
-    cannot be fetched, has no data rows, or when rows failed and so nothing was written
+    Raises when the sheet cannot be fetched (``SheetUnavailable``, 502: the outbox retries
+    with backoff), or (400 and 422: the job fails at once) when an argument is wrong, the
+    sheet has no data rows, or rows failed and so nothing was written
     (the default all or nothing, or ``partial`` with every batch rolled back). A ``partial``
     run that wrote some batches is done: running it again would create their rows again
     (without a ``key``), so its row errors are logged as a warning. Returns the report."""
@@ -427,7 +428,7 @@ def import_sheet(ws: Any, args: dict[str, Any]) -> Any:
             "; ".join(first) or "see the report",
         )
         return report
-    # raised, so the job's outbox row shows why (retried with backoff, then listed as failed)
+    # raised, so the job's outbox row shows why (failed at once: the same sheet fails the same way)
     raise ValidationError(f"{failed} (nothing was written); first: {first[0] if first else 'see the log'}")
 
 

@@ -22,6 +22,7 @@ from engine.automation.outbox import RetryPolicy
 from engine.checking import check_packs
 from engine.cli import main
 from engine.config import Config
+from engine.errors import BadRequest, PermissionDenied, TesseraError
 from tests.conftest import PASSWORD, TEST_PACKS, Api, sign_in
 
 REDIS_URL = os.environ.get("TESSERA_TEST_REDIS_URL")
@@ -112,6 +113,38 @@ def test_a_failing_job_is_retried_and_an_unknown_job_fails_at_once(
     newest = jobs(admin, channel="job")[0]
     assert (newest["state"], newest["attempts"]) == ("failed", 1)
     assert newest["last_error"].startswith("unknown job 'log'")
+
+
+class _Unavailable(TesseraError):
+    status = 503
+
+
+def test_a_job_refusing_its_arguments_fails_at_once_and_an_outage_is_retried(
+    ws: Any, admin: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raised: list[Exception] = []
+
+    def strict(ws: Any, args: dict[str, Any]) -> None:
+        raise raised[-1]
+
+    monkeypatch.setitem(JOBS, "log", strict)
+    runner = InProcessRunner(ws, policy=RetryPolicy(base=dt.timedelta(minutes=1)))
+    outcomes = []
+    for minute, error in enumerate(
+        [BadRequest("log: the argument tier: Must be text"), PermissionDenied("You may not import client records")]
+        + [_Unavailable("the mirror is down for maintenance"), RuntimeError("a bug")]
+    ):
+        raised.append(error)
+        admin.post("client", {"name": f"Client {minute}"})
+        runner.tick(T0 + dt.timedelta(minutes=minute))
+        newest = jobs(admin, channel="job")[0]
+        outcomes.append((newest["state"], newest["attempts"], newest["last_error"].split(":")[0]))
+    assert outcomes == [
+        ("failed", 1, "BadRequest"),  # a retry would be refused the same way
+        ("failed", 1, "PermissionDenied"),
+        ("pending", 1, "_Unavailable"),  # 5xx: the other side's trouble
+        ("pending", 1, "RuntimeError"),  # not an error said to a user: could be anything
+    ]
 
 
 def _pack(tmp_path: Path, rules: str) -> Path:
