@@ -69,6 +69,14 @@ def test_bad_database_url_is_one_line_not_a_traceback(cli_env, monkeypatch):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [("init",), ("migrate",), ("export", "gadget"), ("user", "add", "a@test.dev")])
+def test_a_file_that_is_not_a_database_is_one_line(cli_env, monkeypatch, tmp_path, command):
+    (tmp_path / "text.sqlite").write_text("a note someone saved where the database should be\n")
+    monkeypatch.setenv("TESSERA_DATABASE_URL", f"sqlite:///{tmp_path / 'text.sqlite'}")
+    result = run(*command)
+    assert (result.exit_code, result.output) == (1, "error: cannot use the database: file is not a database\n")
+
+
 def test_usage_errors_exit_2(cli_env):
     assert run("serve", "--port", "not-a-number").exit_code == 2
     assert run("no-such-command").exit_code == 2

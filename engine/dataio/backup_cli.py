@@ -8,9 +8,7 @@ they would show in the process list and shell history.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +27,6 @@ def _key(key_file: Path | None) -> bytes | None:
         # e.g. TESSERA_BACKUP_KEY="$(cat /missing/key)" in cron: never fall back to plain text
         raise BackupError(f"{KEY_ENV} is set but empty; give the key, or unset it for an unencrypted backup")
     return read_key(text)
-
-
-@contextlib.contextmanager
-def _database_errors() -> Iterator[None]:
-    """Any database error (a file at the SQLite path that is not a database, ...) as one
-    line; engine.storage.database.friendly_db_errors turns only connection failures."""
-    import sqlalchemy as sa
-
-    from engine.dataio.archive import BackupError
-
-    try:
-        yield
-    except sa.exc.DatabaseError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise BackupError(f"cannot use the database: {reason}") from None
 
 
 def _summary(manifest: dict[str, Any]) -> str:
@@ -104,9 +87,10 @@ def backup_command(
     def run() -> None:
         from engine.dataio.backup import create_backup
         from engine.dataio.backup_schedule import backup_to_folder, verify_backup
+        from engine.storage.database import friendly_db_errors
 
         key = _key(encrypt_key_file)
-        with _database_errors():
+        with friendly_db_errors():
             ws = _workspace()
             try:
                 if folder is not None:
@@ -161,8 +145,9 @@ def restore_command(file: Path, key_file: Path | None) -> None:
 
     def run() -> None:
         from engine.dataio.restore import restore_backup
+        from engine.storage.database import friendly_db_errors
 
-        with _database_errors():
+        with friendly_db_errors():
             result = restore_backup(_config(), file, _key(key_file))
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)

@@ -166,12 +166,13 @@ def advisory_lock(conn: Connection, name: str) -> None:
 
 @contextmanager
 def friendly_db_errors() -> Iterator[None]:
-    """Turn connection failures into one clear sentence for the CLI."""
+    """Turn database failures into one clear sentence for the CLI: a server that cannot be
+    reached, a wrong password, a file at the SQLite path that is not a database."""
     from engine.errors import TesseraError
 
     try:
         yield
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DatabaseError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise TesseraError(f"cannot use the database: {reason}") from None
     except sa.exc.ArgumentError as exc:
