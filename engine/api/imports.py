@@ -148,7 +148,7 @@ JOB = {
         "finished_at": NULLABLE_TEXT,
         "report": {
             "type": ["object", "null"],
-            "description": "when done: total, created, updated, skipped, flagged, failed, errors, dry_run",
+            "description": "when done: total, created, updated, unchanged, skipped, flagged, failed, errors, dry_run",
         },
         "errors_url": {"type": ["string", "null"], "description": "the row-level errors as CSV"},
         "problem": {"type": ["object", "null"], "description": "why a failed job failed"},

@@ -178,7 +178,7 @@ def _with_progress(work: Any) -> Any:
 def _summary(report: Any, errors_path: Path) -> None:
     counts = (
         f"{report.total} rows: {report.created} created, {report.updated} updated, "
-        f"{report.skipped} skipped, {report.flagged} flagged, {report.failed} failed"
+        f"{report.unchanged} unchanged, {report.skipped} skipped, {report.flagged} flagged, {report.failed} failed"
     )
     click.echo(f"{report.entity}: {counts}")
     if report.ignored_columns:

@@ -34,14 +34,7 @@ from engine.dataio.import_constants import import_constants
 from engine.dataio.import_rows import ReadyRow, collection_between_batches, numbered_batches, paced, ready_batches
 from engine.dataio.links import LinkResolver, existing_keys
 from engine.dataio.mapping import MappingError, Plan, plan_columns
-from engine.dataio.report import (
-    Batch,
-    ImportOptions,
-    ImportReport,
-    RowError,
-    check_options,
-    write_error_report,
-)
+from engine.dataio.report import Batch, ImportOptions, ImportReport, RowError, check_options, write_error_report
 from engine.dataio.sources import Table
 from engine.errors import FieldError, PermissionDenied, TesseraError
 from engine.meta.model import EntityDef
@@ -189,7 +182,7 @@ class _Importer:
                     raise _Rollback
             report.written = True
         except _Rollback:
-            report.not_written = report.total - report.failed - report.skipped
+            report.not_written = report.total - report.failed - report.skipped - report.unchanged
         return report
 
     def _write_batch(self, rows: list[ReadyRow]) -> None:
@@ -197,7 +190,7 @@ class _Importer:
         report = self.report
         batch = Batch(rows[0].number, rows[-1].number, len(rows))
         report.batches.append(batch)
-        landed = (report.created, report.updated, report.flagged)
+        landed = (report.created, report.updated, report.unchanged, report.flagged)
         try:
             with write_transaction(self.ws.db) as conn:
                 batch.failed = self._batch(conn, rows)
@@ -206,7 +199,7 @@ class _Importer:
             batch.written = report.written = True
         except _Rollback:  # the counters say what landed; the batch's good rows are not_written
             report.not_written += batch.rows - batch.failed
-            report.created, report.updated, report.flagged = landed
+            report.created, report.updated, report.unchanged, report.flagged = landed
 
     # --- one batch -------------------------------------------------------------------------
     def _batch(self, conn: Connection, rows: list[ReadyRow]) -> int:
@@ -246,11 +239,11 @@ class _Importer:
 
     def _counters(self) -> tuple[int, ...]:
         r = self.report
-        return (r.created, r.updated, r.skipped, r.flagged, r.failed, len(r.errors), len(r.flags))
+        return (r.created, r.updated, r.unchanged, r.skipped, r.flagged, r.failed, len(r.errors), len(r.flags))
 
     def _restore(self, counters: tuple[int, ...]) -> None:
         r = self.report
-        r.created, r.updated, r.skipped, r.flagged, r.failed, errors, flags = counters
+        r.created, r.updated, r.unchanged, r.skipped, r.flagged, r.failed, errors, flags = counters
         del r.errors[errors:], r.flags[flags:]
 
     def _write_rows(
@@ -432,7 +425,12 @@ class _Importer:
                         )
                         report.created += 1
                         return ("created", record_id, self._flag(number, cells, duplicates))
-                records._apply_update(conn, snap, actor, entity, target, loaded, None, now, duplicates=duplicates)
+                written = records._apply_update(
+                    conn, snap, actor, entity, target, loaded, None, now, duplicates=duplicates
+                )
+                if not written:  # the record already holds the row's values
+                    report.unchanged += 1
+                    return ("unchanged", target, False)
                 report.updated += 1
                 return ("updated", target, self._flag(number, cells, duplicates))
         except (sa.exc.IntegrityError, sa.exc.DataError, TesseraError) as exc:

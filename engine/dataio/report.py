@@ -112,6 +112,8 @@ class ImportReport:
     total: int = 0
     created: int = 0
     updated: int = 0
+    #: rows whose record (found by key or by a duplicate rule) already held their values
+    unchanged: int = 0
     skipped: int = 0
     flagged: int = 0
     failed: int = 0
@@ -147,6 +149,7 @@ class ImportReport:
             "total": self.total,
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "skipped": self.skipped,
             "flagged": self.flagged,
             "failed": self.failed,

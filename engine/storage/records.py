@@ -343,8 +343,9 @@ class Records:
         owner: str = "",
         duplicates: DuplicateOptions | None = None,
         derived: bool = False,
-    ) -> None:
+    ) -> bool:
         """Write ``values`` to a record; ``owner`` names the workflow allowed to set its state field.
+        Returns False when ``values`` change nothing (nothing is written: no version, no audit).
 
         ``derived`` writes are values the engine keeps (rollups): the record's validations
         are not re-checked, so an old record that breaks a newer rule cannot block the
@@ -391,7 +392,7 @@ class Records:
         linked = {k: w.read_links(conn, snap, entity, record_id, k) for k in multi if entity.fields[k].type == "links"}
         multi = {k: v for k, v in multi.items() if k not in linked or linked[k] != (v or [])}
         if not changes and not multi:
-            return
+            return False
         guard = DuplicateGuard(conn, snap, actor, entity, now, lambda: self._rc(actor, snap), duplicates)
         found = guard.check(record_id, {**current_values, **values}, changes)
         w.write_update(conn, snap, entity.name, record_id, version, now, actor, changes)
@@ -411,6 +412,7 @@ class Records:
             w.record_audit(conn, actor, entity.name, record_id, "update", w.audit_changes(entity, changes), now)
         if listens and run is not None:
             run.emit(Event("update", entity, record_id, new, current_values, actor, frozenset(changes)))
+        return True
 
     def update(
         self,

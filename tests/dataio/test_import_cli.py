@@ -44,7 +44,7 @@ def test_an_import_prints_a_summary_and_writes(env, tmp_path):
     path = write(tmp_path / "gadgets.csv", "Name;Price;Colour\nA;1.234,50;red\nB;2;blue\n")
     result = run("import", "gadget", path)
     assert result.exit_code == 0, result.output
-    assert "gadget: 2 rows: 2 created, 0 updated, 0 skipped, 0 flagged, 0 failed" in result.output
+    assert "gadget: 2 rows: 2 created, 0 updated, 0 unchanged, 0 skipped, 0 flagged, 0 failed" in result.output
     assert "ignored columns: Colour" in result.output
     assert count() == 2 and not (tmp_path / "gadgets.csv.errors.csv").exists()
 
@@ -79,9 +79,9 @@ def test_map_key_and_template(env, tmp_path):
     path = write(tmp_path / "g.csv", "Produkt,Mail\nA,a@x.test\n")
     assert run("import", "gadget", path, "--map", "Produkt=name,Mail=email", "--key", "email").exit_code == 0
     again = run("import", "gadget", path, "--map", "Produkt=name,Mail=email", "--key", "email")
-    assert "0 created, 1 updated" in again.output and count() == 1
+    assert "0 created, 0 updated, 1 unchanged" in again.output and count() == 1
     template = write(tmp_path / "t.yaml", "entity: gadget\ncolumns: {Produkt: name, Mail: email}\nkey: email\n")
-    assert "0 created, 1 updated" in run("import", "gadget", path, "--template", template).output
+    assert "0 created, 0 updated, 1 unchanged" in run("import", "gadget", path, "--template", template).output
     wrong = run("import", "maker", path, "--template", template)
     assert wrong.exit_code == 1 and wrong.output.strip().endswith("is for gadget, not maker")
 

@@ -79,12 +79,12 @@ def test_hubspot_companies_then_contacts(crm):
     assert jana["source"] == "import" and jana["mobile"] == "+49 171 5550123"
     assert contacts(crm)["maya@brightline-dental.com"]["source"] == "campaign"  # "Paid Search" via values:
     assert contacts(crm)["liam.oconnor@example.org"]["source"] == "import"  # the constant
-    # exported again after an edit in HubSpot: the same contacts are updated, none added
+    # the same export imported again: every contact is found by its e-mail, none added or changed
     again = example(crm, "contact", "hubspot_contacts")
-    assert (again.created, again.updated, again.failed) == (0, 4, 0)
+    assert (again.created, again.updated, again.unchanged, again.failed) == (0, 0, 4, 0)
     assert table_rows(crm, "contact") == 4
-    # companies again: the duplicate rule on the name finds them, dedupe: update
-    assert example(crm, "account", "hubspot_companies").updated == 2 and table_rows(crm, "account") == 2
+    # companies again: the duplicate rule on the name finds them (dedupe: update), as they are
+    assert example(crm, "account", "hubspot_companies").unchanged == 2 and table_rows(crm, "account") == 2
 
 
 def test_hubspot_original_sources_of_current_exports(crm):
@@ -166,7 +166,8 @@ def test_dedupe_skip_leaves_known_people_alone(crm, known):
 
 def test_dedupe_update_writes_into_the_matching_record(crm, known):
     report = run(crm, "contact", FILE, dedupe="update")
-    assert (report.created, report.updated, report.failed) == (1, 2, 0)
+    # Kim is updated; Nina's second row finds the record her first row created, as it is
+    assert (report.created, report.updated, report.unchanged, report.failed) == (1, 1, 1, 0)
     assert crm.records.get(SYSTEM, "contact", known["id"])["first_name"] == "Kimberly"
     assert table_rows(crm, "contact") == 2
 

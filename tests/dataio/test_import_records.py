@@ -139,7 +139,10 @@ def test_importing_the_same_file_twice_with_a_key_gives_the_same_database(worksp
     assert (first.created, first.updated, first.failed) == (3, 0, 0)
     before = dump()
     second = run(workspace, text, key="email")
-    assert (second.created, second.updated, second.failed) == (0, 3, 0)
+    assert (second.created, second.updated, second.unchanged, second.failed) == (0, 0, 3, 0)
+    assert dump() == before
+    third = run(workspace, text.replace("B,b@x.test,2", "B,b@x.test,5"), key="email", dry_run=True)
+    assert (third.updated, third.unchanged) == (1, 2)  # a dry run tells them apart too
     assert dump() == before
 
 
