@@ -32,7 +32,7 @@ from engine.actor import Actor
 from engine.dataio.convert import REFERENCES, ConversionError, ConvertOptions, converter
 from engine.dataio.import_constants import import_constants
 from engine.dataio.import_rows import ReadyRow, collection_between_batches, numbered_batches, paced, ready_batches
-from engine.dataio.links import LinkResolver, existing_keys
+from engine.dataio.links import LinkResolver, earlier_rows_named, existing_keys
 from engine.dataio.mapping import MappingError, Plan, plan_columns
 from engine.dataio.report import Batch, ImportOptions, ImportReport, RowError, check_options, write_error_report
 from engine.dataio.sources import Table
@@ -124,6 +124,7 @@ class _Importer:
         self.linked = {r.column.field.name for r in self.resolvers.values()}
         self.header_of = {c.field.name: c.header for c in plan.columns}
         self._run: Any = None
+        self.started = self.records.clock()  # records created since by the actor: this run's (or a twin's)
         self.defaults = import_constants(ws, snap, self.rc, entity, options, self.convert_options)
         self.key = self._key()
         self.report = ImportReport(
@@ -436,17 +437,17 @@ class _Importer:
         except (sa.exc.IntegrityError, sa.exc.DataError, TesseraError) as exc:
             if not savepoint:
                 raise _Retry from exc
-            self._report_refusal(number, cells, exc)
+            self._report_refusal(conn, number, cells, exc)
         return None
 
-    def _report_refusal(self, number: int, cells: list[str | None], exc: Exception) -> None:
+    def _report_refusal(self, conn: Connection, number: int, cells: list[str | None], exc: Exception) -> None:
         if isinstance(exc, sa.exc.IntegrityError):
             self._fail_errors(number, cells, w.conflict_from(self.entity, exc).errors)
         elif isinstance(exc, sa.exc.DataError):
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
             self._fail(number, cells, None, f"A value is out of range: {reason}")
         elif isinstance(exc, TesseraError):
-            self._fail_errors(number, cells, exc.errors or [FieldError("(record)", exc.detail)])
+            self._fail_errors(number, cells, earlier_rows_named(conn, self.snap, self.actor, self.started, exc))
 
     def _flag(self, number: int, cells: list[str | None], duplicates: DuplicateOptions) -> bool:
         if not duplicates.warnings:
