@@ -382,26 +382,29 @@ def user_add(email: str, full_name: str | None, roles: str, password: str | None
     click.echo(f"created {email}")
 
 
+def _for_user(email: str, change: Any) -> None:
+    """``change(ws, user_id)`` for the user with ``email``; an unknown address is one error line."""
+    from engine.security.users import find_user
+
+    ws = _workspace()
+    found = find_user(ws, email)
+    if found is None:
+        _fail(f"no user with email {email}")
+        return
+    change(ws, found["id"])
+
+
 @user.command("passwd")
 @click.argument("email")
 @click.option("--password", help="New password (prompted when absent and a terminal is attached).")
 def user_passwd(email: str, password: str | None) -> None:
-    from engine.security.users import find_user, set_password
+    from engine.security.users import set_password
 
     if password is None:
         if not sys.stdin.isatty():
             _fail("give --password or run in a terminal")
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-
-    def run() -> None:
-        ws = _workspace()
-        found = find_user(ws, email)
-        if found is None:
-            _fail(f"no user with email {email}")
-            return
-        set_password(ws, found["id"], password or "")
-
-    _run(run)
+    _run(lambda: _for_user(email, lambda ws, user_id: set_password(ws, user_id, password or "")))
     click.echo(f"password of {email} changed")
 
 
@@ -414,6 +417,17 @@ def user_role(email: str, roles: str) -> None:
 
     _run(lambda: set_roles(_workspace(), email, [r.strip() for r in roles.split(",") if r.strip()]))
     click.echo(f"roles of {email}: {roles}")
+
+
+@user.command("reset-totp")
+@click.argument("email")
+def user_reset_totp(email: str) -> None:
+    """Switch a user's second factor off (a lost authenticator; audited as the system)."""
+    from engine.actor import SYSTEM
+    from engine.security.totp import reset
+
+    _run(lambda: _for_user(email, lambda ws, user_id: reset(ws, SYSTEM, user_id)))
+    click.echo(f"second factor of {email} is off; they sign in with their password and may set it up again")
 
 
 def _add_data_commands() -> None:

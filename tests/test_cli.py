@@ -12,10 +12,18 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pyotp
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
+from engine.actor import Actor
 from engine.cli import main
+from engine.config import load_config
+from engine.security import totp
+from engine.security.users import find_user
+from engine.storage import system_tables as st
+from engine.workspace import Workspace
 from tests.conftest import PASSWORD
 
 
@@ -44,6 +52,33 @@ def test_init_creates_the_admin_and_user_commands_manage_users(cli_env):
     assert unknown_role.exit_code == 1 and "Unknown role(s): wizard" in unknown_role.output
     assert run("user", "passwd", "ann@test.dev", "--password", "Another-pass-2").exit_code == 0
     assert run("user", "passwd", "nobody@test.dev", "--password", "Another-pass-2").exit_code == 1
+
+
+def test_user_reset_totp_switches_a_lost_second_factor_off(cli_env):
+    assert run("init", "--admin-email", "boss@test.dev", "--admin-password", PASSWORD).exit_code == 0
+    ws = Workspace(load_config(), meta_check_interval=0)
+    try:
+        boss = Actor(find_user(ws, "boss@test.dev")["id"])
+        secret = totp.start(ws, boss, "boss@test.dev")["secret"]
+        totp.confirm(ws, boss, {"code": pyotp.TOTP(secret).now()})
+
+        result = run("user", "reset-totp", "boss@test.dev")
+        assert (result.exit_code, result.output) == (
+            0,
+            "second factor of boss@test.dev is off; they sign in with their password and may set it up again\n",
+        )
+        assert not totp.is_enabled(ws, boss)
+        with ws.db.connect() as conn:
+            actor, action = conn.execute(
+                sa.select(st.audit.c.actor, st.audit.c.action).where(st.audit.c.action == "totp_reset")
+            ).one()
+        assert (actor, action) == (None, "totp_reset")  # the system
+    finally:
+        ws.close()
+    again = run("user", "reset-totp", "boss@test.dev")
+    assert (again.exit_code, again.output) == (1, "error: boss@test.dev has no second factor to reset\n")
+    unknown = run("user", "reset-totp", "nobody@test.dev")
+    assert (unknown.exit_code, unknown.output) == (1, "error: no user with email nobody@test.dev\n")
 
 
 def test_commands_on_an_uninitialised_database_say_so(cli_env):

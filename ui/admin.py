@@ -23,7 +23,7 @@ from engine.api.context import actor, workspace
 from engine.automation import outbox
 from engine.errors import BadRequest, TesseraError
 from engine.meta.source import SourceError, parse_text
-from engine.security import links
+from engine.security import links, totp
 from engine.security.audit_search import FILTERS as AUDIT_FILTERS
 from engine.security.audit_search import search_audit
 from engine.security.users import user_from_api
@@ -110,7 +110,8 @@ def admin_users() -> Any:
     ws, who = workspace(), actor()
     users = ws.records.list(who, "user", {"sort": "full_name", "limit": "500"}).data
     teams = ws.records.list(who, "team", {"sort": "name", "limit": "500"}).data
-    return render_page("admin/users.html", users=users, roles=_roles(who), teams=teams)
+    second_factor = totp.enabled_users(ws, who, [u["id"] for u in users])
+    return render_page("admin/users.html", users=users, roles=_roles(who), teams=teams, second_factor=second_factor)
 
 
 @bp.post("/admin/users/invite")
@@ -151,6 +152,21 @@ def admin_user_update(user_id: str) -> Any:
         flash_refusal("Not saved", exc)
     else:
         flash(f"{user['full_name']}: saved.", "success")
+    return redirect(url_for("ui.admin_users"))
+
+
+@bp.post("/admin/users/<user_id>/totp-reset")
+@admin_page
+def admin_user_totp_reset(user_id: str) -> Any:
+    """Switch a user's second factor off: they lost their authenticator app."""
+    ws, who = workspace(), actor()
+    try:
+        totp.reset(ws, who, user_id)
+    except TesseraError as exc:
+        flash_refusal("Second factor not reset", exc)
+    else:
+        name = ws.records.get(who, "user", user_id)["full_name"]
+        flash(f"{name}: second factor off; they sign in with their password and may set it up again.", "success")
     return redirect(url_for("ui.admin_users"))
 
 

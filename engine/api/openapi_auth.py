@@ -233,7 +233,7 @@ def add_sign_in(spec: APISpec, user: dict[str, Any]) -> None:
 
 
 def add_accounts(spec: APISpec, user: dict[str, Any]) -> None:
-    """Passwords, invitations and password resets."""
+    """Passwords, invitations, password resets and an administrator's second-factor reset."""
     email = {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}
     invitation = {
         "type": "object",
@@ -303,3 +303,15 @@ def add_accounts(spec: APISpec, user: dict[str, Any]) -> None:
     }
     for path, item in operations.items():
         spec.path(path=f"/api/v1/auth{path}", operations=item)
+    spec.path(  # engine.api.users: a lost authenticator
+        path="/api/v1/user/{id}/totp",
+        operations={
+            "delete": operation(
+                "reset_user_totp",
+                "auth",
+                "Switch a user's second factor off without a code (administrators; audited)",
+                {**DONE, **COMMON},
+                parameters=[path_param("id")],
+            )
+        },
+    )

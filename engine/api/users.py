@@ -1,4 +1,5 @@
-"""Users as SPEC section 8 has them: passwords and role names on the generic ``user`` API."""
+"""Users as SPEC section 8 has them: passwords and role names on the generic ``user`` API,
+and an administrator's reset of a user's second factor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.api.context import actor, json_body, workspace
-from engine.security import links
+from engine.security import links, totp
 from engine.security.users import change_own_password, user_from_api
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1")
@@ -23,6 +24,13 @@ def create_user() -> Any:
 @bp.patch("/user/<user_id>")
 def update_user(user_id: str) -> Any:
     return jsonify(user_from_api(workspace(), actor(), json_body(), user_id))
+
+
+@bp.delete("/user/<user_id>/totp")
+def reset_totp(user_id: str) -> Any:
+    """An administrator switches a user's second factor off (a lost authenticator)."""
+    totp.reset(workspace(), actor(), user_id)
+    return Response(status=204)
 
 
 @bp.post("/auth/invitations")

@@ -2,21 +2,26 @@
 
 Enrolment is two steps so nobody locks themselves out: ``start`` returns a new secret
 (and the otpauth:// URI for authenticator apps), ``confirm`` with a valid code switches it
-on. The secret is stored encrypted, like ``secret`` fields.
+on. The secret is stored encrypted, like ``secret`` fields. Someone who lost their
+authenticator cannot turn it off themself: an administrator ``reset``s it (audited), and
+they sign in with their password alone until they set it up again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import pyotp
 import sqlalchemy as sa
 
 from engine.actor import Actor
-from engine.errors import BadRequest, FieldError, ValidationError
+from engine.errors import BadRequest, FieldError, NotFound, PermissionDenied, ValidationError
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
+from engine.storage.writing import record_audit
 
 ISSUER = "Tessera"
 log = logging.getLogger("tessera.security")
@@ -100,3 +105,53 @@ def is_enabled(ws: Any, actor: Actor) -> bool:
             sa.select(st.credential.c.totp_enabled).where(st.credential.c.user_id == actor.user_id)
         ).scalar()
     return bool(on)
+
+
+def _admin(actor: Actor) -> None:
+    """Administrators only, and never through an impersonation token (whoever acts as an
+    administrator must not switch off someone's second factor in their name)."""
+    if not actor.is_admin:
+        raise PermissionDenied("Only administrators may reset a second factor")
+    if actor.impersonator is not None:
+        raise PermissionDenied("Stop impersonating before resetting a second factor")
+
+
+def enabled_users(ws: Any, actor: Actor, user_ids: Iterable[str]) -> set[str]:
+    """Which of ``user_ids`` have their second factor on (the administrators' users page;
+    reading it is fine through an impersonation token, resetting it is not)."""
+    if not actor.is_admin:
+        raise PermissionDenied("Only administrators may see whose second factor is on")
+    wanted = list(user_ids)
+    if not wanted:
+        return set()
+    with read_transaction(ws.db) as conn:
+        rows = conn.execute(
+            sa.select(st.credential.c.user_id).where(st.credential.c.user_id.in_(wanted), st.credential.c.totp_enabled)
+        ).scalars()
+        return set(rows)
+
+
+def reset(ws: Any, actor: Actor, user_id: str) -> None:
+    """Switch a user's second factor off without a code, for someone who lost their
+    authenticator or whose secret no longer opens (restored under another
+    TESSERA_SECRET_KEY). A pending, unconfirmed secret goes too. Administrators only;
+    ``tessera user reset-totp`` acts as SYSTEM, for an administrator locked out themself."""
+    _admin(actor)
+    users = ws.snapshot().tables.main("user")
+    now = dt.datetime.now(dt.UTC)
+    with write_transaction(ws.db) as conn:
+        email = conn.execute(
+            sa.select(users.c.email).where(users.c.id == user_id, users.c.deleted_at.is_(None))
+        ).scalar()
+        if email is None:
+            raise NotFound(f"No user with id {user_id!r}")
+        row = conn.execute(sa.select(st.credential).where(st.credential.c.user_id == user_id)).first()
+        if row is None or (not row.totp_enabled and row.totp_secret is None):
+            raise BadRequest(f"{email} has no second factor to reset")
+        conn.execute(
+            st.credential.update()
+            .where(st.credential.c.user_id == user_id)
+            .values(totp_enabled=False, totp_secret=None)
+        )
+        record_audit(conn, actor, "auth", user_id, "totp_reset", None, now)
+    log.info("the second factor of %s (user %s) was reset by %s", email, user_id, actor.user_id or actor.source)

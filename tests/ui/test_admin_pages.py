@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from typing import Any
 
+import pyotp
 import pytest
 
 from engine.actor import SYSTEM
@@ -40,6 +41,40 @@ def test_only_admins_reach_the_administration_pages(admin_area):
         html(admin.get(path))
     assert admin.post("/admin/entities/fields", data={"entity": "account"}).status_code == 403  # no form token
     assert "/app/crm_setting/" in html(admin.get("/admin"))  # the settings record's page
+
+
+def user_row(page: str, email: str) -> str:
+    """The row of the users page that shows ``email``."""
+    found = re.search(rf'<tr data-user="{re.escape(email)}".*?</tr>', page, re.DOTALL)
+    assert found is not None, email
+    return found.group(0)
+
+
+def test_admins_reset_a_lost_second_factor_from_the_users_page(admin_area, api_client):
+    ws, api = admin_area["ws"], admin_area["api"]
+    rep = api_client(ws, "sales_rep")
+    secret = ok(rep.post("/api/v1/auth/totp"))["secret"]
+    ok(rep.post("/api/v1/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()}), 204)
+    rep_id = ok(api.get("/api/v1/user?email=sales_rep@test.dev"))["data"][0]["id"]
+    reset = f"/admin/users/{rep_id}/totp-reset"
+
+    admin = admin_area["ui"]("admin")
+    page = html(admin.get("/admin/users"))
+    assert 'data-second-factor="on"' in user_row(page, "sales_rep@test.dev") and reset in page
+    assert page.count("Reset second factor</button>") == 1  # only the one user whose factor is on
+    assert 'data-second-factor="off"' in user_row(page, "admin@test.dev")
+    assert admin_area["ui"]("sales_manager").post(reset, data={"csrf_token": "x"}).status_code == 403
+
+    post(admin, reset)
+    page = html(admin.get("/admin/users"))
+    assert "Sales Rep: second factor off; they sign in with their password" in page
+    assert 'data-second-factor="off"' in user_row(page, "sales_rep@test.dev")
+    assert "Reset second factor</button>" not in page
+    api_client(ws, "sales_rep")  # signs in with the password alone
+    post(admin, reset)
+    assert "Second factor not reset: sales_rep@test.dev has no second factor to reset" in html(
+        admin.get("/admin/users")
+    )
 
 
 def test_a_packs_rule_opens_in_the_editor_as_its_pack_file_has_it(admin_area):
