@@ -366,8 +366,7 @@ def record_create(entity_name: str) -> Any:
         created = workspace().records.create(actor(), entity.name, body)
     except (ValidationError, Conflict, BadRequest, PermissionDenied) as exc:
         return _form(entity, body, field_errors(exc), 422, exc.detail)
-    flash(f"{text(entity.label)} created.", "success")
-    return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=created["id"]))
+    return _saved(entity, created, "created")
 
 
 @bp.get("/app/<entity_name>/<record_id>/edit")
@@ -391,13 +390,22 @@ def record_update(entity_name: str, record_id: str) -> Any:
     version_text = request.form.get("version", "")
     version = int(version_text) if version_text.isdigit() else None
     try:
-        workspace().records.update(actor(), entity.name, record_id, body, if_match=version)
+        saved = workspace().records.update(actor(), entity.name, record_id, body, if_match=version)
     except PreconditionFailed:
         return _form(entity, {**body, "id": record_id, "version": version}, {}, 409, _STALE)
     except (ValidationError, Conflict, BadRequest, PermissionDenied) as exc:
         return _form(entity, {**body, "id": record_id, "version": version}, field_errors(exc), 422, exc.detail)
-    flash(f"{text(entity.label)} saved.", "success")
-    return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=record_id))
+    return _saved(entity, saved, "saved")
+
+
+def _saved(entity: Any, record: dict[str, Any], done: str) -> Any:
+    """After a create or an edit: the record's page, or its list when the record went to an
+    owner outside what the user may read (written all the same)."""
+    if record.get("_readable") is False:
+        flash(f"{text(entity.label)} {done}. It is outside the records you may open, so it is not shown.", "success")
+        return redirect(url_for("ui.list_view", entity_name=entity.name))
+    flash(f"{text(entity.label)} {done}.", "success")
+    return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=record["id"]))
 
 
 @bp.post("/app/<entity_name>/<record_id>/delete")

@@ -17,7 +17,7 @@ from engine.errors import BadRequest, FieldError, TesseraError, ValidationError
 from engine.storage import writing as w
 from engine.storage.duplicates import DuplicateOptions, with_warnings
 from engine.storage.ids import is_id
-from engine.storage.reading import get_record
+from engine.storage.reading import written_record
 
 if TYPE_CHECKING:
     from engine.storage.records import Records
@@ -85,6 +85,6 @@ def bulk_write(
         if errors:
             raise ValidationError("Some records are not valid; nothing was written", errors)
         rc = records._rc(actor)
-        return [with_warnings(get_record(conn, snap, entity, i, rc=rc), n) for i, n in zip(ids, notes, strict=True)]
+        return [with_warnings(written_record(conn, snap, entity, i, rc), n) for i, n in zip(ids, notes, strict=True)]
 
     return records._write(entity, run)

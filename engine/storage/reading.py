@@ -283,6 +283,19 @@ def get_record(
     return rows_to_records(conn, snap, entity, [row], fields, expand, rc)[0]
 
 
+def written_record(
+    conn: Connection, snap: Snapshot, entity: EntityDef, record_id: str, rc: ReadContext
+) -> dict[str, Any]:
+    """The record as a write answers it. A writer may give a record to an owner outside the
+    records they may read (their create or update grant allows it, as when a receptionist
+    files leads for the sales reps): it is written all the same, and answered as its id with
+    ``_readable: false``, since reading it back would say it does not exist."""
+    try:
+        return get_record(conn, snap, entity, record_id, rc=rc)
+    except NotFound:
+        return {"id": record_id, "_readable": False}
+
+
 def _column(table: sa.Table, name: str) -> sa.Column[Any]:
     return table.c[name]
 

@@ -47,7 +47,15 @@ from engine.storage.idempotency import remember, replayed, request_hash
 from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery, parse_list_params, parse_record_params
 from engine.storage.preview import preview_record
-from engine.storage.reading import Page, ReadContext, fetch_row, get_record, list_records, related_target
+from engine.storage.reading import (
+    Page,
+    ReadContext,
+    fetch_row,
+    get_record,
+    list_records,
+    related_target,
+    written_record,
+)
 from engine.storage.shared_scan import aggregate_many, fingerprint
 from engine.storage.timeline import check_reference
 from engine.storage.trash import trash_many, trash_one
@@ -310,12 +318,12 @@ class Records:
             if idempotency_key is not None:
                 replay = replayed(conn, actor, entity.name, idempotency_key, digest)
                 if replay is not None:
-                    return get_record(conn, snap, snap.api_entity(replay[0]), replay[1], rc=self._rc(actor))
+                    return written_record(conn, snap, snap.api_entity(replay[0]), replay[1], self._rc(actor))
             now = self.clock()
             record_id = self._insert(conn, snap, actor, entity, values, now, duplicates=duplicates)
             if idempotency_key is not None:
                 remember(conn, actor, idempotency_key, entity.name, record_id, digest, now)
-            return with_warnings(get_record(conn, snap, entity, record_id, rc=self._rc(actor)), duplicates)
+            return with_warnings(written_record(conn, snap, entity, record_id, self._rc(actor)), duplicates)
 
         try:
             return self._write(entity, run)
@@ -327,7 +335,7 @@ class Records:
                 replay = replayed(conn, actor, entity.name, idempotency_key, digest)
                 if replay is None:
                     raise
-                return get_record(conn, snap, entity, replay[1], rc=self._rc(actor))
+                return written_record(conn, snap, entity, replay[1], self._rc(actor))
 
     def _apply_update(
         self,
@@ -432,7 +440,7 @@ class Records:
             self._apply_update(
                 conn, snap, actor, entity, record_id, values, if_match, self.clock(), duplicates=duplicates
             )
-            return with_warnings(get_record(conn, snap, entity, record_id, rc=self._rc(actor)), duplicates)
+            return with_warnings(written_record(conn, snap, entity, record_id, self._rc(actor)), duplicates)
 
         return self._write(entity, write)
 
@@ -455,7 +463,7 @@ class Records:
 
         def run(conn: Connection) -> dict[str, Any]:
             trash_one(self, conn, snap, actor, entity, record_id, if_match, trash)
-            return {} if trash else get_record(conn, snap, entity, record_id, rc=self._rc(actor))
+            return {} if trash else written_record(conn, snap, entity, record_id, self._rc(actor))
 
         return self._write(entity, run)
 
