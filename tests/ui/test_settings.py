@@ -85,7 +85,9 @@ def test_two_step_sign_in_is_set_up_on_the_profile_and_then_asked_for(shop):
     code = pyotp.TOTP(secret).now()
     confirmed = client.post("/app/profile/totp/confirm", data={"csrf_token": client.csrf, "code": code})
     assert confirmed.status_code == 302
-    assert "Two-step sign-in is on" in html(client.get("/app/profile"))
+    profile = html(client.get("/app/profile"))
+    assert "Two-step sign-in is on" in profile
+    assert "If you lose the app, an administrator can switch the second factor off for you." in profile
     # signing in now needs the code as well
     from engine.app import create_app
 
