@@ -200,9 +200,13 @@ def parse_list_params(entity: EntityDef, params: Mapping[str, str], hidden: Set[
 def after_cursor(columns: Sequence[tuple[sa.ColumnElement[Any], bool]], values: list[Any]) -> sa.ColumnElement[bool]:
     """Rows strictly after ``values`` in the order of ``columns`` (nulls last, either way)."""
     clauses = []
+    # typed parameters: SQLAlchemy refuses `column > True` (a yes/no sort key) as a literal
+    bound = [
+        None if v is None else sa.bindparam(None, v, type_=c.type) for (c, _), v in zip(columns, values, strict=True)
+    ]
     for i, (column, desc) in enumerate(columns):
-        value = values[i]
-        same = [(c.is_(None) if v is None else c == v) for (c, _), v in zip(columns[:i], values[:i], strict=True)]
+        value = bound[i]
+        same = [(c.is_(None) if v is None else c == v) for (c, _), v in zip(columns[:i], bound[:i], strict=True)]
         if value is None:
             continue  # nothing sorts after null except other nulls, decided by later keys
         beyond = column < value if desc else column > value

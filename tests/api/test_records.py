@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import table_rows
 
 
@@ -178,6 +180,21 @@ def test_cursor_pages_visit_every_row_once_with_nulls(admin):
     counts = [admin.get(f"gadget?name={n}").get_json()["data"][0]["count"] for n in seen]
     non_null = [c for c in counts if c is not None]
     assert non_null == sorted(non_null, reverse=True) and counts[-3:] == [None, None, None]
+
+
+@pytest.mark.parametrize("sort", ["active", "-active"])
+def test_cursor_pages_sorted_by_a_yes_no_field(admin, sort):
+    for i in range(7):
+        admin.post("gadget", {"name": f"G{i}", "active": i % 3 != 0})
+    seen, cursor = [], None
+    while True:
+        body = admin.get(f"gadget?sort={sort}&limit=2" + (f"&cursor={cursor}" if cursor else "")).get_json()
+        seen += [(r["active"], r["name"]) for r in body["data"]]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+    assert sorted(name for _, name in seen) == [f"G{i}" for i in range(7)]
+    assert [active for active, _ in seen] == sorted((a for a, _ in seen), reverse=sort.startswith("-"))
 
 
 def test_history_lists_changes_newest_first(admin):
