@@ -115,14 +115,19 @@ def init(packs: str | None, admin_email: str | None, admin_password: str | None)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option(
+    "--no-jobs",
+    is_flag=True,
+    help="Run no timers, scheduled rules or deliveries here (a restore drill, a copy of production).",
+)
+def serve(host: str, port: int, workers: int, threads: int, no_jobs: bool) -> None:
     """Serve the UI and API with a production WSGI server (gunicorn)."""
     _run(lambda: _workspace(install=True).close())
     _run(_install_registered)
     _config().resolved_secret_key()  # made once here, before the workers fork
     from engine.server import run_server
 
-    run_server(host, port, workers, threads)
+    run_server(host, port, workers, threads, jobs=not no_jobs)
 
 
 @main.command()

@@ -2,7 +2,7 @@
 
 In embedded mode (no ``TESSERA_REDIS_URL``) each worker process also runs the in-process job
 runner thread (timers, scheduled rules, outbox); claims are atomic, so several processes
-share the work without doing anything twice.
+share the work without doing anything twice; ``tessera serve --no-jobs`` starts none.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from gunicorn.app.base import BaseApplication
 
 
 class _Server(BaseApplication):
-    def __init__(self, options: dict[str, Any]):
+    def __init__(self, options: dict[str, Any], jobs: bool = True):
         self.options = options
+        self.jobs = jobs
         super().__init__()
 
     def load_config(self) -> None:
@@ -29,12 +30,15 @@ class _Server(BaseApplication):
 
         app = create_app()
         for ws in app.extensions["tessera"].workspaces():
-            start_in_process(ws)  # embedded mode only: with Redis, 'tessera worker' runs jobs
+            if self.jobs:  # embedded mode only: with Redis, 'tessera worker' runs jobs
+                start_in_process(ws)
         settle(app.extensions["tessera"].workspaces())
         return app
 
 
-def run_server(host: str, port: int, workers: int, threads: int) -> None:
+def run_server(host: str, port: int, workers: int, threads: int, jobs: bool = True) -> None:
+    """Serve; ``jobs=False`` runs no timers, scheduled rules or deliveries (a restore drill
+    or a copy of production must not send production's pending e-mails and webhooks)."""
     from engine.config import load_config
 
     json_logs = load_config().log_format == "json"  # then the app logs each request as a JSON line
@@ -51,5 +55,6 @@ def run_server(host: str, port: int, workers: int, threads: int) -> None:
             # (nginx 75 s, most load balancers 60 s); with gunicorn's 2 s, a client sending its
             # next request as the server closes the connection gets "connection reset"
             "keepalive": 75,
-        }
+        },
+        jobs,
     ).run()

@@ -112,6 +112,21 @@ def test_a_file_that_is_not_a_database_is_one_line(cli_env, monkeypatch, tmp_pat
     assert (result.exit_code, result.output) == (1, "error: cannot use the database: file is not a database\n")
 
 
+def test_serve_without_jobs_starts_no_job_runner(cli_env, monkeypatch):
+    # a restore drill serves a copy of production: it must not send production's e-mails
+    from engine.server import _Server
+
+    assert run("init").exit_code == 0
+    started: list[object] = []
+    monkeypatch.setattr("engine.automation.jobs.start_in_process", lambda ws, **options: started.append(ws))
+    monkeypatch.setattr("engine.settling.settle", lambda workspaces: None)
+    _Server({"bind": "127.0.0.1:0"}, jobs=False).load()
+    assert started == []
+    _Server({"bind": "127.0.0.1:0"}).load()
+    assert len(started) == 1
+    assert "--no-jobs" in run("serve", "--help").output
+
+
 def test_usage_errors_exit_2(cli_env):
     assert run("serve", "--port", "not-a-number").exit_code == 2
     assert run("no-such-command").exit_code == 2

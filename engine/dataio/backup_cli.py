@@ -85,8 +85,7 @@ def backup_command(
         raise click.UsageError("--keep-daily and --keep-weekly apply to --dir backups")
 
     def run() -> None:
-        from engine.dataio.backup import create_backup
-        from engine.dataio.backup_schedule import backup_to_folder, verify_backup
+        from engine.dataio.backup_schedule import backup_to_folder, write_backup
         from engine.storage.database import friendly_db_errors
 
         key = _key(encrypt_key_file)
@@ -98,13 +97,7 @@ def backup_command(
                 else:
                     assert file is not None  # nosec B101 - checked above
                     target, removed = file, []
-                    manifest = create_backup(ws, file, key)
-                    if verify:
-                        problems = verify_backup(ws.config, file, key)
-                        if problems:
-                            from engine.dataio.archive import BackupError
-
-                            raise BackupError(f"the backup {file} failed its test restore: {problems[0]}")
+                    manifest = write_backup(ws, file, key, verify)
             finally:
                 ws.close()
         sealed = ", encrypted" if key else ""

@@ -111,8 +111,13 @@ def verify_backup(config: Config, path: Path, key: bytes | None = None) -> list[
     problems = []
     for name, entry in sorted(manifest.get("tables", {}).items()):
         found = digests.get(name, {"rows": 0, "sha256": None})
-        if found["rows"] != entry["rows"] or found["sha256"] != entry["sha256"]:
-            problems.append(f"{name}: {entry['rows']} row(s) backed up, {found['rows']} restored, or they differ")
+        if found["rows"] != entry["rows"]:
+            problems.append(f"{name}: {entry['rows']} row(s) backed up, {found['rows']} restored")
+        elif found["sha256"] != entry["sha256"]:
+            problems.append(
+                f"{name}: the {entry['rows']} row(s) restored differ from those backed up (a value the database"
+                " restored into cannot hold exactly, such as a decimal beyond SQLite's 15 digits, or damage)"
+            )
     expected_files = manifest.get("files", {}).get("count", 0)
     if result.files != expected_files:
         problems.append(f"files: {expected_files} backed up, {result.files} restored")
@@ -137,17 +142,30 @@ def backup_to_folder(
     except OSError as exc:
         raise BackupError(f"cannot create the backup folder {folder}: {exc.strerror or exc}") from None
     target = folder / archive_name(now, key is not None)
-    manifest = create_backup(ws, target, key, now)
-    if verify:
-        # a failed archive is kept for inspection under a name retention neither counts nor
-        # prunes, whether the test restore raised or restored something else
-        failed = target.with_name(target.name + ".failed")
-        try:
-            problems = verify_backup(ws.config, target, key)
-        except Exception as exc:
-            target.replace(failed)
-            raise BackupError(f"the new backup {failed} failed its test restore: {exc}") from exc
-        if problems:
-            target.replace(failed)
-            raise BackupError(f"the new backup {failed} failed its test restore: {problems[0]}")
+    manifest = write_backup(ws, target, key, verify, now)
     return target, manifest, prune(folder, keep_daily, keep_weekly, keep=[target])
+
+
+def write_backup(
+    ws: Any, target: Path, key: bytes | None = None, verify: bool = False, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Write the archive ``target``; its manifest. With ``verify`` it is written under a
+    hidden name, restored into a scratch database, and only then takes ``target``'s name,
+    so a previous archive of that name stays as it was when the new one fails. A failed
+    archive is kept for inspection as ``TARGET.failed`` (a name retention neither counts nor
+    prunes), whether the test restore raised or restored something else."""
+    if not verify:
+        return create_backup(ws, target, key, now)
+    target = Path(target)
+    pending, failed = target.with_name(f".{target.name}.unverified"), target.with_name(target.name + ".failed")
+    manifest = create_backup(ws, pending, key, now)
+    try:
+        problems = verify_backup(ws.config, pending, key)
+    except Exception as exc:
+        pending.replace(failed)
+        raise BackupError(f"the new backup {failed} failed its test restore: {exc}") from exc
+    if problems:
+        pending.replace(failed)
+        raise BackupError(f"the new backup {failed} failed its test restore: {problems[0]}")
+    pending.replace(target)
+    return manifest

@@ -21,6 +21,7 @@ from engine.actor import SYSTEM
 from engine.cli import main
 from engine.config import Config
 from engine.dataio import archive as archive_module
+from engine.dataio import backup_schedule
 from engine.dataio.archive import BackupError, decrypt_file, encrypt_file
 from engine.dataio.backup import create_backup
 from engine.dataio.backup_schedule import archive_name, backup_to_folder
@@ -138,6 +139,30 @@ def test_a_test_restore_that_raises_sets_the_archive_aside(
     with pytest.raises(BackupError, match=r"failed its test restore: the file x in the backup is damaged$"):
         backup_to_folder(workspace, folder, keep_daily=1, verify=True, now=at(10))
     assert sorted(p.name for p in folder.iterdir()) == [good.name, archive_name(at(10), False) + ".failed"]
+
+
+def test_a_failed_verify_keeps_the_previous_archive_of_that_name(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tessera backup --verify nightly.zip``: a new archive that fails its test restore
+    never replaces last night's good one; it is set aside as ``nightly.zip.failed``."""
+    nightly = tmp_path / "nightly.zip"
+    nightly.write_bytes(b"last night's good backup")
+    real = backup_schedule.table_digests
+    # the restored rows differ from those backed up (as decimals beyond SQLite's digits would)
+    monkeypatch.setattr(
+        backup_schedule, "table_digests", lambda ws: {n: {**d, "sha256": "?"} for n, d in real(ws).items()}
+    )
+    env = _env(workspace.config)
+    failed = CliRunner().invoke(main, ["backup", "--verify", str(nightly)], env=env)
+    assert failed.exit_code == 1
+    assert failed.output.startswith(f"error: the new backup {nightly}.failed failed its test restore: ")
+    assert "row(s) restored differ from those backed up" in failed.output
+    assert nightly.read_bytes() == b"last night's good backup"
+    assert sorted(p.name for p in tmp_path.iterdir() if "nightly" in p.name) == ["nightly.zip", "nightly.zip.failed"]
+    monkeypatch.undo()
+    assert CliRunner().invoke(main, ["backup", "--verify", str(nightly)], env=env).exit_code == 0
+    assert nightly.read_bytes() != b"last night's good backup"
 
 
 def test_retention_never_removes_the_archive_just_written(workspace: Workspace, tmp_path: Path) -> None:
