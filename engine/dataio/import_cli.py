@@ -185,13 +185,14 @@ def _summary(report: Any, errors_path: Path) -> None:
         click.echo(f"ignored columns: {', '.join(report.ignored_columns)}")
     if report.dry_run:
         click.echo("dry run: nothing was written")
-    elif report.partial:
+    if report.partial:
         landed = [b for b in report.batches if b.written]
         rolled = [b for b in report.batches if not b.written]
-        click.echo(f"{len(landed)} of {len(report.batches)} batches written")
+        would = "would be " if report.dry_run else ""
+        click.echo(f"{len(landed)} of {len(report.batches)} batches {would}written")
         for b in rolled:
-            click.echo(f"  rolled back: rows {b.first_row}-{b.last_row} ({b.failed} failed)")
-    elif not report.written and report.total:
+            click.echo(f"  {would}rolled back: rows {b.first_row}-{b.last_row} ({b.failed} failed)")
+    elif not report.written and report.total and not report.dry_run:
         click.echo(f"nothing was written: {report.failed} row(s) failed")
     if report.errors or report.flags:
         click.echo(f"row report: {errors_path}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,9 +32,10 @@ from engine.actor import Actor
 from engine.dataio.convert import REFERENCES, ConversionError, ConvertOptions, converter
 from engine.dataio.import_constants import import_constants
 from engine.dataio.import_rows import ReadyRow, collection_between_batches, numbered_batches, paced, ready_batches
-from engine.dataio.links import LinkResolver, earlier_rows_named, existing_keys
+from engine.dataio.links import LinkResolver, existing_keys
 from engine.dataio.mapping import MappingError, Plan, plan_columns
 from engine.dataio.report import Batch, ImportOptions, ImportReport, RowError, check_options, write_error_report
+from engine.dataio.row_report import RowReporting
 from engine.dataio.sources import Table
 from engine.errors import FieldError, PermissionDenied, TesseraError
 from engine.meta.model import EntityDef
@@ -55,6 +56,12 @@ class _Retry(Exception):
 
 class _Rollback(Exception):
     """Leave a transaction without committing (dry run, or a batch with errors)."""
+
+
+@contextmanager
+def _savepoint(conn: Connection) -> Iterator[Connection]:
+    with conn.begin_nested():
+        yield conn
 
 
 def without_rules(snap: Any) -> Any:
@@ -105,7 +112,7 @@ def prepare_import(ws: Any, actor: Actor, entity_name: str, table: Table, option
     return _Importer(ws, snap, actor, entity, table, plan, options)
 
 
-class _Importer:
+class _Importer(RowReporting):
     """One run: converters and resolvers built once, then batch after batch."""
 
     def __init__(
@@ -130,7 +137,7 @@ class _Importer:
         self.report = ImportReport(
             entity.name,
             dry_run=options.dry_run,
-            partial=options.partial and not options.dry_run,
+            partial=options.partial,
             source=table.name,
             mapping={c.header: c.field.name + (f".{c.by}" if c.by else "") for c in plan.columns},
             ignored_columns=plan.ignored,
@@ -164,6 +171,14 @@ class _Importer:
 
     def _write_batches(self, batches: Iterator[list[ReadyRow]]) -> ImportReport:
         report = self.report
+        if report.partial and report.dry_run:  # each batch in a savepoint, as a real run's commit
+            try:
+                with write_transaction(self.ws.db) as conn:
+                    for rows in batches:
+                        self._write_batch(rows, conn)
+                    raise _Rollback
+            except _Rollback:
+                return report
         if report.partial:
             try:
                 for rows in batches:
@@ -186,21 +201,24 @@ class _Importer:
             report.not_written = report.total - report.failed - report.skipped - report.unchanged
         return report
 
-    def _write_batch(self, rows: list[ReadyRow]) -> None:
-        """One batch of a ``--partial`` run, committed alone or rolled back."""
+    def _write_batch(self, rows: list[ReadyRow], dry_run: Connection | None = None) -> None:
+        """One batch of a ``--partial`` run, committed alone or rolled back; in a dry run, a
+        savepoint of the run's transaction (``dry_run``) kept or rolled back the same way."""
         report = self.report
         batch = Batch(rows[0].number, rows[-1].number, len(rows))
         report.batches.append(batch)
-        landed = (report.created, report.updated, report.unchanged, report.flagged)
+        landed = (report.created, report.updated, report.unchanged, report.flagged, len(report.flags))
         try:
-            with write_transaction(self.ws.db) as conn:
+            with write_transaction(self.ws.db) if dry_run is None else _savepoint(dry_run) as conn:
                 batch.failed = self._batch(conn, rows)
                 if batch.failed:
                     raise _Rollback
-            batch.written = report.written = True
+            batch.written = True  # in a dry run: would be
+            report.written = dry_run is None
         except _Rollback:  # the counters say what landed; the batch's good rows are not_written
             report.not_written += batch.rows - batch.failed
-            report.created, report.updated, report.unchanged, report.flagged = landed
+            report.created, report.updated, report.unchanged, report.flagged, flags = landed
+            del report.flags[flags:]
 
     # --- one batch -------------------------------------------------------------------------
     def _batch(self, conn: Connection, rows: list[ReadyRow]) -> int:
@@ -237,15 +255,6 @@ class _Importer:
             self._restore(counters)
             self._write_rows(conn, linked, keys, now, savepoints=True)
         return report.failed - failed_before
-
-    def _counters(self) -> tuple[int, ...]:
-        r = self.report
-        return (r.created, r.updated, r.unchanged, r.skipped, r.flagged, r.failed, len(r.errors), len(r.flags))
-
-    def _restore(self, counters: tuple[int, ...]) -> None:
-        r = self.report
-        r.created, r.updated, r.unchanged, r.skipped, r.flagged, r.failed, errors, flags = counters
-        del r.errors[errors:], r.flags[flags:]
 
     def _write_rows(
         self,
@@ -425,7 +434,7 @@ class _Importer:
                             conn, snap, actor, entity, loaded, now, self._run, duplicates=duplicates
                         )
                         report.created += 1
-                        return ("created", record_id, self._flag(number, cells, duplicates))
+                        return ("created", record_id, self._flag(conn, number, cells, duplicates))
                 written = records._apply_update(
                     conn, snap, actor, entity, target, loaded, None, now, duplicates=duplicates
                 )
@@ -433,30 +442,12 @@ class _Importer:
                     report.unchanged += 1
                     return ("unchanged", target, False)
                 report.updated += 1
-                return ("updated", target, self._flag(number, cells, duplicates))
+                return ("updated", target, self._flag(conn, number, cells, duplicates))
         except (sa.exc.IntegrityError, sa.exc.DataError, TesseraError) as exc:
             if not savepoint:
                 raise _Retry from exc
             self._report_refusal(conn, number, cells, exc)
         return None
-
-    def _report_refusal(self, conn: Connection, number: int, cells: list[str | None], exc: Exception) -> None:
-        if isinstance(exc, sa.exc.IntegrityError):
-            self._fail_errors(number, cells, w.conflict_from(self.entity, exc).errors)
-        elif isinstance(exc, sa.exc.DataError):
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
-            self._fail(number, cells, None, f"A value is out of range: {reason}")
-        elif isinstance(exc, TesseraError):
-            self._fail_errors(number, cells, earlier_rows_named(conn, self.snap, self.actor, self.started, exc))
-
-    def _flag(self, number: int, cells: list[str | None], duplicates: DuplicateOptions) -> bool:
-        if not duplicates.warnings:
-            return False
-        self.report.flagged += 1
-        for warning in duplicates.warnings:
-            text = f"Possible duplicate (written): {warning['message']}"
-            self.report.flags.append(RowError(number, None, None, text, cells))
-        return True
 
     def _duplicates_of(self, conn: Connection, values: dict[str, Any], now: Any) -> list[Any]:
         """Records the entity's duplicate rules match ``values`` with (as a create would see them)."""
@@ -468,28 +459,3 @@ class _Importer:
             if "create" in rule.events and guard.applies(rule, record):
                 matches += guard.find(rule, record)
         return matches
-
-    # --- errors ----------------------------------------------------------------------------
-    def _fail_errors(self, number: int, cells: list[str | None], errors: list[FieldError]) -> None:
-        self._fail_all(
-            [
-                RowError(
-                    number,
-                    self.header_of.get(e.field.split("[")[0].split(".")[0]),
-                    None if e.field.startswith("(") else e.field,
-                    e.message,
-                    cells,
-                )
-                for e in errors
-            ]
-        )
-
-    def _fail(
-        self, number: int, cells: list[str | None], field: str | None, message: str, column: str | None = None
-    ) -> None:
-        self._fail_all([RowError(number, column or self.header_of.get(field or ""), field, message, cells)])
-
-    def _fail_all(self, errors: list[RowError]) -> None:
-        self.report.failed += 1
-        for error in errors:
-            self.report.add_error(error)

@@ -10,14 +10,12 @@ batch, a few hundred values per query, never one query per row.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.dataio.mapping import Column, MappingError
-from engine.errors import FieldError
 from engine.meta.model import EntityDef
 from engine.storage.ids import is_id
 
@@ -138,24 +136,3 @@ def _as_input(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
-
-
-def earlier_rows_named(conn: Connection, snap: Any, actor: Any, since: Any, exc: Exception) -> list[FieldError]:
-    """A refused row's errors; when a duplicate rule matched records this import created
-    itself (from an earlier row of the file), they are named as such instead of by id: the
-    run, or that row's batch, may be rolled back, and then the id never exists."""
-    errors = getattr(exc, "errors", None) or [FieldError("(record)", getattr(exc, "detail", str(exc)))]
-    matches = [m for finding in getattr(exc, "extensions", {}).get("duplicates", ()) for m in finding["matches"]]
-    own: set[str] = set()
-    for entity in {m["entity"] for m in matches}:
-        table = snap.tables.main(entity)
-        by = table.c.created_by == actor.user_id if actor.user_id else table.c.created_by.is_(None)
-        ids = [m["id"] for m in matches if m["entity"] == entity]
-        own.update(
-            conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids), by, table.c.created_at >= since)).scalars()
-        )
-    for record_id in own:
-        errors = [
-            replace(e, message=e.message.replace(f"({record_id})", "(an earlier row of this file)")) for e in errors
-        ]
-    return errors

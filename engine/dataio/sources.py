@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from engine.dataio.convert import NumberText
+from engine.dataio.formulas import FORMULA_START
 from engine.errors import BadRequest
 
 #: bytes read to guess the encoding and the delimiter
@@ -212,7 +213,7 @@ def _csv_rows(reader: Any, stream: BinaryIO, filename: str) -> Iterator[list[Cel
                 return
             except csv.Error as exc:
                 raise SourceError(f"{filename}: row {row} cannot be read ({exc})") from None
-            yield [c if c != "" else None for c in cells]
+            yield [(restore(c) if c[0] == "'" else c) if c != "" else None for c in cells]
     finally:
         stream.close()
 
@@ -296,6 +297,13 @@ def _read_xlsx(stream: BinaryIO, filename: str, sheet: str | None) -> Table:
     return Table(filename, headers, rows(), "xlsx", sheet=chosen)
 
 
+def restore(text: str) -> str:
+    """A cell as it was before an export neutralised it (``'=1+1`` is ``=1+1``,
+    ``'+49 30 1234`` is ``+49 30 1234``): the import reads back what the export wrote, as a
+    spreadsheet program does, whose ``'`` is never part of the value."""
+    return text[1:] if text[:1] == "'" and text[1:2] and text[1] in FORMULA_START else text
+
+
 def _column_letter(index: int) -> str:
     letters = ""
     while index:
@@ -322,5 +330,5 @@ def _cell_text(value: Any) -> Cell:
         return NumberText(format(Decimal(repr(value)), "f"))
     if isinstance(value, int | Decimal):
         return NumberText(value)
-    text = str(value)
+    text = restore(str(value))
     return text if text != "" else None

@@ -181,8 +181,20 @@ def test_dedupe_flag_creates_and_reports_possible_duplicates(crm, known):
     report = run(crm, "contact", FILE, dedupe="flag")
     assert (report.created, report.flagged, report.failed) == (3, 2, 0)
     assert [f.row for f in report.flags] == [1, 3]
-    assert report.flags[0].message.startswith("Possible duplicate (written): A contact with this e-mail address exists")
+    assert (
+        report.flags[0].message
+        == f'Possible duplicate: A contact with this e-mail address exists: Contact "Known" ({known["id"]})'
+    )
+    # row 3 repeats row 2: named as that row, as it would be if the run were rolled back
+    assert report.flags[1].message.endswith('Contact "New" (an earlier row of this file)')
     assert table_rows(crm, "contact") == 4
+
+
+def test_a_rolled_back_batch_takes_its_flags_with_it(crm, known):
+    text = FILE + "Broken,Bo,not-an-address\n"  # row 4 fails: rows 3-4 are rolled back
+    report = run(crm, "contact", text, dedupe="flag", partial=True, batch_size=2)
+    assert [(b.first_row, b.written) for b in report.batches] == [(1, True), (3, False)]
+    assert (report.flagged, [f.row for f in report.flags]) == (1, [1])
 
 
 def test_a_warn_rule_lets_the_row_through_and_flags_it(crm):

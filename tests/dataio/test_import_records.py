@@ -119,6 +119,21 @@ def test_partial_commits_the_batches_without_errors(workspace):
     assert [g["name"] for g in gadgets(workspace)] == ["A", "B", "E"]
 
 
+def test_a_partial_dry_run_reports_what_the_real_run_does(workspace):
+    # row 5 repeats row 3's unique e-mail; row 3's batch is rolled back (row 4), so row 5 lands
+    text = "name,email,count\nA,a@x.test,1\nB,b@x.test,2\nC,c@x.test,3\nD,d@x.test,x\nE,c@x.test,5\n"
+    dry = run(workspace, text, partial=True, batch_size=2, dry_run=True)
+    assert table_rows(workspace, "gadget") == 0 and not dry.written
+    real = run(workspace, text, partial=True, batch_size=2)
+    assert [(b.first_row, b.last_row, b.written) for b in real.batches] == [(1, 2, True), (3, 4, False), (5, 5, True)]
+    assert (real.created, real.failed) == (3, 1)
+    differ = {"dry_run", "written"}
+    assert {k: v for k, v in dry.to_dict().items() if k not in differ} == {
+        k: v for k, v in real.to_dict().items() if k not in differ
+    }
+    assert [g["name"] for g in gadgets(workspace)] == ["A", "B", "E"]
+
+
 def test_a_dry_run_reports_everything_and_writes_nothing(workspace):
     audit = table_rows(workspace, "tessera_audit")
     report = run(workspace, "name,email\nA,a@x.test\nB,a@x.test\nC,\n", dry_run=True)

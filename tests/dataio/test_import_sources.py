@@ -28,6 +28,19 @@ def test_the_delimiter_is_detected(delimiter):
     assert table.delimiter == delimiter
 
 
+def test_an_exported_file_reads_back_as_it_was_before_its_formulas_were_neutralised():
+    # an export writes '+49 ... and '=SUM(...) so a spreadsheet shows them as text
+    text = "Phone,Notes,Name\n'+49 30 1234,'=SUM(A1),'quoted'\n'-5,'@home,'\n"
+    table = read_table(text.encode(), filename="contacts.csv")
+    assert rows(table) == [["+49 30 1234", "=SUM(A1)", "'quoted'"], ["-5", "@home", "'"]]
+    book = openpyxl.Workbook()
+    book.active.append(["Phone", "Name"])
+    book.active.append(["'+49 30 1234", "'quoted'"])
+    out = io.BytesIO()
+    book.save(out)
+    assert rows(read_table(out.getvalue(), filename="contacts.xlsx")) == [["+49 30 1234", "'quoted'"]]
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_header():
     data = codecs.BOM_UTF8 + "Name,City\nÅsa,Malmö\n".encode()
     table = read_table(data, filename="x.csv")
