@@ -112,6 +112,16 @@ def test_a_file_that_is_not_a_database_is_one_line(cli_env, monkeypatch, tmp_pat
     assert (result.exit_code, result.output) == (1, "error: cannot use the database: file is not a database\n")
 
 
+def test_a_sqlite_file_in_a_missing_folder_says_where_to_look(cli_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("TESSERA_DATABASE_URL", f"sqlite:///{tmp_path / 'no-such-folder' / 'crm.db'}")
+    result = run("init")
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: cannot use the database: unable to open database file (does the folder of the SQLite file"
+        " in TESSERA_DATABASE_URL exist, and may this user write it?)\n"
+    )
+
+
 def test_serve_without_jobs_starts_no_job_runner(cli_env, monkeypatch):
     # a restore drill serves a copy of production: it must not send production's e-mails
     from engine.server import _Server

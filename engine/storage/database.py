@@ -174,6 +174,8 @@ def friendly_db_errors() -> Iterator[None]:
         yield
     except sa.exc.DatabaseError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        if reason == "unable to open database file":  # SQLite does not say which, nor why
+            reason += " (does the folder of the SQLite file in TESSERA_DATABASE_URL exist, and may this user write it?)"
         raise TesseraError(f"cannot use the database: {reason}") from None
     except sa.exc.ArgumentError as exc:
         raise TesseraError(f"TESSERA_DATABASE_URL is not a valid database URL: {exc}") from None
