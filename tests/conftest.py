@@ -76,6 +76,26 @@ def make_config(database_url: str, tmp_path: Path, packs: tuple[str, ...] = ("te
     )
 
 
+def pack_workspace(
+    database_url: str, tmp_path: Path, name: str, files: dict[str, str], roles: dict[str, str]
+) -> Workspace:
+    """An installed workspace of one pack written here (``files``: path in the pack -> YAML),
+    with a user ``ROLE@test.dev`` for each of ``roles`` (role -> label)."""
+    pack = tmp_path / "packs" / name
+    for path, text in {"pack.yaml": f"name: {name}\nversion: 1.0.0\n", **files}.items():
+        (pack / path).parent.mkdir(parents=True, exist_ok=True)
+        (pack / path).write_text(text)
+    config = make_config(database_url, tmp_path, (name,)).with_overrides(
+        extra_pack_paths=(TEST_PACKS, tmp_path / "packs")
+    )
+    ws = Workspace(config, meta_check_interval=0)
+    ws.install()
+    ensure_roles(ws, roles)
+    for role, label in roles.items():
+        create_user(ws, f"{role}@test.dev", label, PASSWORD, [role])
+    return ws
+
+
 @pytest.fixture
 def cli_packs() -> str:
     """The packs of ``cli_env``; a test module overrides this fixture for others."""

@@ -46,6 +46,8 @@ class Export:
     first: Page
     #: how many records the stream has written so far
     count: int = field(default=0, init=False)
+    #: XLSX: how many text cells were cut to Excel's limit (known once the stream is done)
+    cut_cells: int = field(default=0, init=False)
 
     @property
     def media_type(self) -> str:
@@ -82,12 +84,15 @@ class Export:
         if self.format == "csv":
             return csv_chunks(self.rows())
         if self.format == "xlsx":
-            return xlsx_chunks(self.entity.name, self.rows())
+            return xlsx_chunks(self.entity.name, self.rows(), on_cut=self._cells_cut)
         return jsonl_chunks({name: record.get(name) for name in self.columns} for record in self.records())
+
+    def _cells_cut(self, count: int) -> None:
+        self.cut_cells = count
 
 
 def cell(kind: str, value: Any, dates: bool = False) -> Any:
-    """A record value as one spreadsheet cell (a scalar; the writer neutralises text)."""
+    """A record value as one spreadsheet cell (a scalar; the writer makes text safe)."""
     if value is None:
         return None
     if kind == "file" and isinstance(value, dict):

@@ -1,9 +1,10 @@
 """File formats of exports: rows in, bytes out, a chunk at a time (constant memory).
 
 Each writer takes an iterator of rows and yields ``bytes`` while it consumes them, so an
-export of a million records never holds more than one page of them. The spreadsheet
-formats (CSV, XLSX) neutralise text that would run as a formula (``engine.dataio.formulas``);
-JSON Lines write every value exactly as the API shows it.
+export of a million records never holds more than one page of them. CSV neutralises text
+that would run as a formula (``engine.dataio.formulas``); XLSX writes text as typed text
+cells, which a spreadsheet never evaluates, so the text stays exactly as typed; JSON Lines
+write every value exactly as the API shows it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import csv
 import datetime as dt
 import io
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import simplejson
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from engine.dataio.formulas import neutralise
@@ -32,6 +34,9 @@ FORMATS = {
 CHUNK = 64 * 1024
 #: Excel's limit for one cell; a longer text would make the file unreadable to it
 XLSX_CELL_LIMIT = 32_767
+#: the largest integers and the significant digits a spreadsheet's double holds exactly
+EXACT_INTEGER = 2**53
+EXACT_DIGITS = 15
 
 
 def csv_text(value: Any) -> str:
@@ -60,26 +65,65 @@ def csv_chunks(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
 
 
 def xlsx_value(value: Any) -> Any:
-    """An XLSX cell: numbers, booleans and dates as such, text neutralised and always text."""
-    if value is None or isinstance(value, bool | int | float | Decimal | dt.date):
+    """An XLSX cell value: numbers, booleans and dates as such, everything else as text.
+
+    A spreadsheet holds a number as a double: an integer beyond 2**53 in magnitude or a
+    decimal with more than 15 significant digits would be rounded, so those become text
+    (exact). Control characters XML cannot hold are dropped from text."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > EXACT_INTEGER:
+        return str(value)
+    if isinstance(value, Decimal) and value.is_finite() and len(value.normalize().as_tuple().digits) > EXACT_DIGITS:
+        return str(value)
+    if isinstance(value, int | float | Decimal | dt.date):
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             return value.astimezone(dt.UTC).replace(tzinfo=None)  # Excel has no time zones: UTC
         return value
-    # control characters XML cannot hold go first: what follows them may start a formula
-    text = neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
-    return text[:XLSX_CELL_LIMIT]
+    return ILLEGAL_CHARACTERS_RE.sub("", str(value))
 
 
-def xlsx_chunks(title: str, rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+def xlsx_text(text: str) -> tuple[str, bool]:
+    """``text`` within Excel's limit for a cell, and whether it had to be cut (it then ends
+    with an ellipsis, so a reader sees that something is missing)."""
+    if len(text) <= XLSX_CELL_LIMIT:
+        return text, False
+    return text[: XLSX_CELL_LIMIT - 1] + "\u2026", True
+
+
+def _text_cell(sheet: Any, text: str) -> WriteOnlyCell:
+    """A cell typed as text. A spreadsheet never evaluates a text cell, so ``=1+1``, ``+49 30``
+    or ``@SUM(A1)`` stay exactly what was typed; no quote is needed (openpyxl alone would turn
+    a text starting with ``=`` into a formula)."""
+    cell = WriteOnlyCell(sheet, value=text)
+    cell.data_type = "s"
+    return cell
+
+
+def xlsx_chunks(
+    title: str, rows: Iterable[Sequence[Any]], on_cut: Callable[[int], None] | None = None
+) -> Iterator[bytes]:
     """One worksheet in openpyxl's write-only mode, which spools rows to disk as they come.
 
     An XLSX file is a zip archive whose directory is written last, so the bytes come out
     once every row is in; memory stays flat all the same (the rows wait in a temporary file).
+    ``on_cut`` is told how many text cells were cut to Excel's limit, once every row is in.
     """
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
+    cut = 0
     for row in rows:
-        sheet.append([xlsx_value(v) for v in row])
+        cells = []
+        for raw in row:
+            value = xlsx_value(raw)
+            if isinstance(value, str):
+                value, was_cut = xlsx_text(value)
+                cut += was_cut
+                value = _text_cell(sheet, value)
+            cells.append(value)
+        sheet.append(cells)
+    if cut and on_cut is not None:
+        on_cut(cut)
     with tempfile.TemporaryFile() as spool:
         book.save(spool)
         spool.seek(0)

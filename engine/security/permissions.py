@@ -24,12 +24,16 @@ from engine.dsl import Expression
 from engine.dsl import nodes as n
 from engine.dsl.parser import dsl_error
 from engine.errors import FieldError
-from engine.meta.model import EntityDef
+from engine.meta.model import EntityDef, FieldDef
 
 ACTIONS = ("read", "create", "update", "delete", "export", "import")
 SCOPES = ("all", "team", "own", "account", "none")
 #: every signed-in user may read the engine's own entities (names in pickers); admins write
 SYSTEM_READ = {"read": "all"}
+
+
+def _derived(fd: FieldDef) -> bool:
+    return fd.is_computed or fd.is_rollup
 
 
 def scope_of(value: Any) -> str:
@@ -132,18 +136,70 @@ class Access:
 
     # --- fields -------------------------------------------------------------------------
     def field_modes(self, entity: EntityDef) -> dict[str, str]:
-        """``read`` or ``write`` for every field the actor may see (hidden ones are absent)."""
-        names = list(entity.fields)
+        """``read`` or ``write`` for every field the actor may see (hidden ones are absent).
+
+        A computed or rolled-up field that reads a field the actor may not see is hidden too
+        (``margin = amount - cost`` would give ``cost`` away), through any chain of such
+        fields. Cached per role set for the life of the metadata snapshot."""
         if self.unrestricted:
-            return dict.fromkeys(names, "write")
+            return dict.fromkeys(entity.fields, "write")
+        key = ("field_modes", self.actor.roles, entity.name)
+        cached = self.snap.cache.get(key)
+        if cached is None:
+            cached = self._granted_modes(entity)
+            for name in [name for name in cached if _derived(entity.fields[name])]:
+                if self._reads_hidden(entity, entity.fields[name], set()):
+                    del cached[name]
+            self.snap.cache[key] = cached
+        return dict(cached)
+
+    def _granted_modes(self, entity: EntityDef) -> dict[str, str]:
+        """The field modes the roles' ``fields:`` grant, before derived fields are checked."""
         readers = [spec for spec in self._grants(entity).values() if scope_of(spec.get("read", "none")) != "none"]
         modes: dict[str, str] = {}
         rank = {"none": 0, "read": 1, "write": 2}
-        for name in names:
+        for name in entity.fields:
             best = max((rank[str(spec.get("fields", {}).get(name, "write"))] for spec in readers), default=0)
             if best:
                 modes[name] = "write" if best == 2 else "read"
         return modes
+
+    def _reads_hidden(self, entity: EntityDef, fd: FieldDef, seen: set[tuple[str, str]]) -> bool:
+        """Does the expression of a computed or rollup field read a field the actor may not see?"""
+        seen.add((entity.name, fd.name))
+        exprs = self._derivation(entity, fd)
+        if exprs is None:
+            return True
+        for expr in exprs:
+            for node in n.walk(expr.tree):
+                if not isinstance(node, n.Path):
+                    continue
+                for step in node.steps:
+                    owner = self.snap.catalog.entities.get(step.entity)
+                    name = step.field.name
+                    if owner is None or name not in owner.fields or (owner.name, name) in seen:
+                        continue  # system fields (id, owner...) are always readable
+                    # child rows have no permissions of their own: their parent's field guards them
+                    if not owner.child and name not in self._granted_modes(owner):
+                        return True
+                    if _derived(owner.fields[name]) and self._reads_hidden(owner, owner.fields[name], seen):
+                        return True
+        return False
+
+    def _derivation(self, entity: EntityDef, fd: FieldDef) -> list[Expression] | None:
+        """The expressions a computed field (its ``compute``) or a rollup (its value and filter
+        over the counted entity, as the rollups component compiled them) is made of; None
+        when what it reads is unknown (a rollup that did not compile: hide it)."""
+        if fd.is_computed:
+            exprs = self.snap.expressions(entity.name)
+            found = exprs.stored.get(fd.name) or exprs.virtual.get(fd.name)
+            return [found] if found is not None else []
+        from engine.automation.rollups import rollups_of  # the automation layer builds on this one
+
+        rollups = rollups_of(self.snap, entity.name, [fd.name])
+        if not rollups:
+            return None
+        return [e for r in rollups for e in (r.value, r.filter) if e is not None]
 
     def visible_catalog(self) -> Any:
         """The catalog with only the entities and fields this actor may read (cached per role set)."""

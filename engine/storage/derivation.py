@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -42,18 +43,52 @@ def coerce(fd: FieldDef, value: Any) -> Any:
     return value
 
 
+def misfit(fd: FieldDef, value: Any) -> str | None:
+    """Why a computed number does not fit the column of ``fd``, in the words a typed value
+    gets (engine.storage.fields); None when it fits. Checked before rounding: rounding a
+    number far beyond the column is itself an error (``decimal.InvalidOperation``)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    if fd.type in ("decimal", "money", "percent"):
+        number = Decimal(str(value))
+        if not number.is_finite():
+            return "Must be a finite number."
+        digits = 9 if fd.type == "percent" else 18  # the column's precision (engine.storage.columns)
+        if number and number.adjusted() >= digits - fd.scale:
+            return f"At most {digits - fd.scale} digits before the decimal point."
+        return None
+    if fd.type in ("int", "rating", "duration"):
+        if isinstance(value, float | Decimal) and not math.isfinite(value):
+            return "Must be a finite number."
+        if abs(int(value)) > 2**63 - 1:
+            return "Must be between -9223372036854775807 and 9223372036854775807."
+    return None
+
+
 def _compute(
     snap: Snapshot, entity: EntityDef, env: Any, record: dict[str, Any], values: dict[str, Any], defaults: bool
-) -> None:
+) -> list[FieldError]:
+    """DSL defaults and stored computed values into ``values``; a value that does not fit its
+    field is an error naming the field (and nothing is written)."""
     exprs = snap.expressions(entity.name)
+    errors: list[FieldError] = []
+
+    def fitted(name: str, value: Any) -> Any:
+        problem = misfit(entity.fields[name], value)
+        if problem is not None:
+            errors.append(FieldError(name, f"The computed value does not fit: {problem}"))
+            return None
+        return coerce(entity.fields[name], value)
+
     if defaults:
         for name, expr in exprs.defaults.items():
             if name not in values:
-                value = coerce(entity.fields[name], expr.evaluate(env))
+                value = fitted(name, expr.evaluate(env))
                 if value is not None:
                     values[name] = record[name] = value
     for name, expr in exprs.stored.items():
-        values[name] = record[name] = coerce(entity.fields[name], expr.evaluate(env))
+        values[name] = record[name] = fitted(name, expr.evaluate(env))
+    return errors
 
 
 def _checks(
@@ -142,11 +177,9 @@ def _derive_rows(
                 apply_defaults(child, row, snap.catalog)
             record = loader.wrap(child, {**stored.get(row.get("id"), {}), **row})
             env = make_env(loader, actor, now, record)
-            _compute(snap, child, env, record, row, defaults=row.get("id") is None)
-            errors += [
-                FieldError(f"{name}[{index}].{e.field}", e.message)
-                for e in _checks(snap, child, loader, actor, now, record, row, env)
-            ]
+            row_errors = _compute(snap, child, env, record, row, defaults=row.get("id") is None)
+            row_errors += _checks(snap, child, loader, actor, now, record, row, env)
+            errors += [FieldError(f"{name}[{index}].{e.field}", e.message) for e in row_errors]
     return errors
 
 
@@ -171,7 +204,7 @@ def derive_on_create(
         },
     )
     env = make_env(loader, actor, now, record)
-    _compute(snap, entity, env, record, values, defaults=True)
+    errors += _compute(snap, entity, env, record, values, defaults=True)
     return errors + _checks(snap, entity, loader, actor, now, record, values, env)
 
 
@@ -202,5 +235,5 @@ def derive_on_update(
             errors.append(FieldError(name, "Is read-only in this state."))
     record: LazyRecord = loader.wrap(entity, {**current, **values, "updated_at": now, "updated_by": actor.user_id})
     env = make_env(loader, actor, now, record, old=old)
-    _compute(snap, entity, env, record, values, defaults=False)
+    errors += _compute(snap, entity, env, record, values, defaults=False)
     return errors + _checks(snap, entity, loader, actor, now, record, values, env)

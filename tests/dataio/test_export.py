@@ -144,7 +144,7 @@ def test_the_filter_applies_and_every_format_parses_back(admin):
     assert len(jsonl_rows(export(admin, format="jsonl"))) == 2  # no filter: both
 
 
-def test_formula_payloads_are_neutralised_in_spreadsheets_and_kept_in_json_lines(admin):
+def test_formula_payloads_never_run_in_spreadsheets_and_are_kept_in_json_lines(admin):
     for i, payload in enumerate(PAYLOADS):
         make(admin, f"g{i}", notes=payload)
     make(admin, "Minus", count=-5, notes="plain")
@@ -160,9 +160,10 @@ def test_formula_payloads_are_neutralised_in_spreadsheets_and_kept_in_json_lines
     _, cells, sheet = xlsx_rows(export(admin, format="xlsx", fields=fields, sort="name"))
     by_name = {row[0]: row[1] for row in cells}
     for i, payload in enumerate(PAYLOADS):
-        assert by_name[f"g{i}"] == "'" + payload
-    assert by_name["Ctrl"] == "'=1+1"  # and what it hid is neutralised
+        assert by_name[f"g{i}"] == payload  # a text cell never runs: no quote needed
+    assert by_name["Ctrl"] == "=1+1"  # XML cannot hold the control character
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)  # no formula cells
+    assert {c.data_type for row in sheet.iter_rows(min_row=2, max_col=2) for c in row} == {"s"}
     assert {row[0]: row[2] for row in cells}["Minus"] == -5
 
     records = jsonl_rows(export(admin, format="jsonl", fields=fields))

@@ -12,9 +12,8 @@ import pytest
 
 from engine.actor import SYSTEM
 from engine.app import create_app
-from engine.security.users import create_user, ensure_roles
-from engine.workspace import Workspace
-from tests.conftest import PASSWORD, TEST_PACKS, make_config, sign_in
+from engine.security.users import create_user
+from tests.conftest import PASSWORD, pack_workspace, sign_in
 from tests.ui.pages import csrf_of, html
 
 ENTITY = """
@@ -39,20 +38,9 @@ rules:
 
 @pytest.fixture
 def ws(database_url: str, tmp_path: Path) -> Any:
-    pack = tmp_path / "packs" / "desk"
-    (pack / "entities").mkdir(parents=True)
-    (pack / "rules").mkdir()
-    (pack / "pack.yaml").write_text("name: desk\nversion: 1.0.0\n")
-    (pack / "entities" / "inquiry.yaml").write_text(ENTITY)
-    (pack / "rules" / "routing.yaml").write_text(RULES)
-    config = make_config(database_url, tmp_path, ("desk",)).with_overrides(
-        extra_pack_paths=(TEST_PACKS, tmp_path / "packs")
-    )
-    ws = Workspace(config, meta_check_interval=0)
-    ws.install()
-    ensure_roles(ws, {"front_desk": "Front desk", "sales_rep": "Sales rep"})
-    for email, role in (("desk@test.dev", "front_desk"), ("rep@test.dev", "sales_rep"), ("rep2@test.dev", "sales_rep")):
-        create_user(ws, email, email.split("@")[0].title(), PASSWORD, [role])
+    files = {"entities/inquiry.yaml": ENTITY, "rules/routing.yaml": RULES}
+    ws = pack_workspace(database_url, tmp_path, "desk", files, {"front_desk": "Desk", "sales_rep": "Rep"})
+    create_user(ws, "rep2@test.dev", "Rep Two", PASSWORD, ["sales_rep"])
     yield ws
     ws.close()
 
@@ -62,7 +50,7 @@ def _inquiries(ws: Any) -> list[dict[str, Any]]:
 
 
 def test_a_create_handed_to_someone_else_is_written_and_answered_as_out_of_sight(ws: Any) -> None:
-    desk = sign_in(create_app(ws.config, ws).test_client(), "desk@test.dev")
+    desk = sign_in(create_app(ws.config, ws).test_client(), "front_desk@test.dev")
     created = desk.post("inquiry", {"subject": "Call back about the SAN"})
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
@@ -82,7 +70,7 @@ def test_a_create_handed_to_someone_else_is_written_and_answered_as_out_of_sight
 
 def test_an_update_passing_a_record_on_is_written(ws: Any) -> None:
     client = create_app(ws.config, ws).test_client()
-    rep, rep2 = sign_in(client, "rep@test.dev"), sign_in(client, "rep2@test.dev")
+    rep, rep2 = sign_in(client, "sales_rep@test.dev"), sign_in(client, "rep2@test.dev")
     mine = rep.post("inquiry", {"subject": "Renewal of the backup licences"}).get_json()
     assert mine["subject"] == "Renewal of the backup licences"  # their own: answered in full
     other = rep2.get("auth/me").get_json()["id"]
@@ -95,7 +83,7 @@ def test_an_update_passing_a_record_on_is_written(ws: Any) -> None:
 def test_the_form_says_where_the_record_went(ws: Any) -> None:
     client = create_app(ws.config, ws).test_client()
     token = csrf_of(client.get("/login").get_data(as_text=True))
-    client.post("/login", data={"email": "desk@test.dev", "password": PASSWORD, "csrf_token": token})
+    client.post("/login", data={"email": "front_desk@test.dev", "password": PASSWORD, "csrf_token": token})
     form = html(client.get("/app/inquiry/new"))
     sent = client.post("/app/inquiry/new", data={"csrf_token": csrf_of(form), "subject": "Printer on fire"})
     assert sent.status_code == 302 and sent.headers["Location"].endswith("/app/inquiry")

@@ -155,7 +155,10 @@ def test_export_of_the_current_view_neutralises_formulas(shop):
     rows = list(csv.reader(io.StringIO(reply.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows == [["Name", "City"], ["'=cmd|' /C calc'!A0", "Kiel"]]
     book = load_workbook(io.BytesIO(rep.get("/app/account/export.xlsx?sort=name&columns=name").data))
-    assert [r[0] for r in book.active.iter_rows(values_only=True)] == ["Name", "'=cmd|' /C calc'!A0", "Harmlos GmbH"]
+    # XLSX: the text as typed, in a text cell, which a spreadsheet never runs
+    cells = [row[0] for row in book.active.iter_rows()]
+    assert [c.value for c in cells] == ["Name", "=cmd|' /C calc'!A0", "Harmlos GmbH"]
+    assert {c.data_type for c in cells} == {"s"}
 
 
 def test_export_of_the_current_view_needs_the_export_grant(shop):
