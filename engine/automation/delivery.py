@@ -192,6 +192,14 @@ def send_webhook(ws: Any, row: dict[str, Any]) -> Delivery:
     if not subscription["active"]:
         reason = subscription["disabled_reason"] or "switched off"
         return Delivery(False, error=f"the webhook subscription is not active ({reason})", retry=False)
+    try:
+        secret = ws.records.cipher.open(subscription["secret"]) if subscription["secret"] else ""
+    except ValueError as exc:  # sealed under another TESSERA_SECRET_KEY: no retry can open it
+        error = (
+            f"the subscription's signing secret cannot be opened: {exc}; set the key it was sealed under"
+            " in TESSERA_SECRET_KEY_PREVIOUS, or give the subscription a new secret"
+        )
+        return Delivery(False, error=error, retry=False)
     body = webhook_body(payload, str(row["id"]))
     timestamp = str(int(time.time()))
     headers = {
@@ -200,7 +208,7 @@ def send_webhook(ws: Any, row: dict[str, Any]) -> Delivery:
         "X-Tessera-Event": str(payload.get("event")),
         "X-Tessera-Delivery": str(row["id"]),
         "X-Tessera-Timestamp": timestamp,
-        "X-Tessera-Signature": sign(subscription["secret"] or "", timestamp, body),
+        "X-Tessera-Signature": sign(secret, timestamp, body),
     }
     result = _post(subscription["url"], body, headers, ws.config.http_timeout)
     if track_health(ws, subscription, result):
@@ -217,10 +225,7 @@ def _subscription(ws: Any, subscription_id: str) -> dict[str, Any] | None:
         row = conn.execute(sa.select(table).where(table.c.id == subscription_id, table.c.deleted_at.is_(None))).first()
     if row is None:
         return None
-    sub = dict(row._mapping)
-    if sub.get("secret"):
-        sub["secret"] = ws.records.cipher.open(sub["secret"])
-    return sub
+    return dict(row._mapping)  # the secret still sealed: send_webhook opens it
 
 
 def track_health(ws: Any, subscription: dict[str, Any], result: Delivery) -> bool:

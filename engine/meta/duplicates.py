@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 #: normalisers (engine.storage.normalise) and the field types they read
 NORMALISERS = ("email", "phone", "domain", "name", "exact")
 TEXT_TYPES = frozenset({"string", "text", "email", "phone", "url", "enum"})
+#: normalisers whose keys changed since keys were first stored, with their current version.
+#: A new version is a new kind of stored key: built once for existing records, like the keys
+#: of a new rule, and the older kind's keys dropped. name 2: dotted legal forms ("S.A.")
+KEY_VERSIONS = {"name": 2}
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,20 @@ class MatchKey:
     @property
     def kind(self) -> str:
         """How stored keys are told apart. E.164 is canonical whatever the region, so the
-        normaliser's name is enough."""
-        return self.normaliser
+        normaliser's name (and its version, after a change) is enough."""
+        return key_kind(self.normaliser)
+
+
+def key_kind(normaliser: str, version: int | None = None) -> str:
+    """``name:v2`` for version 2 of ``name`` (the current one by default); version 1 is ``name``."""
+    version = version or KEY_VERSIONS.get(normaliser, 1)
+    return normaliser if version == 1 else f"{normaliser}:v{version}"
+
+
+def superseded_kinds(kind: str) -> list[str]:
+    """The kinds of keys an older version of ``kind``'s normaliser stored."""
+    normaliser, _, version = kind.partition(":v")
+    return [key_kind(normaliser, v) for v in range(1, int(version or 1))]
 
 
 @dataclass(frozen=True)

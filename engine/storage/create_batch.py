@@ -123,7 +123,8 @@ def prepare_create(
         run = run or records._run(conn, snap, actor, now)
         snap.automation.before_create(run, entity, record_id, values)
     errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values, known=known)
-    errors += w.check_children(conn, snap, entity, values) + check_reference(conn, snap, entity, values)
+    errors += w.check_children(conn, snap, entity, values)
+    errors += check_reference(conn, snap, entity, values, rc=records._rc(actor, snap))
     errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
     if errors:
         raise ValidationError(f"The {entity.name} is not valid", errors)

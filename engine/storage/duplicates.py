@@ -15,7 +15,8 @@ checked like this, inside the write's transaction:
    matches in ``DuplicateOptions.warnings`` (the API's ``_warnings``).
 
 After the write, the record's own keys are stored, so the next record finds it. Keys of
-records written before a rule existed are built once, the first time a rule needs them.
+records written before a rule existed are built once, the first time a rule needs them; so
+are those of a normaliser's new version (``KEY_VERSIONS``), whose older keys go then.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Connection
 from engine.actor import Actor
 from engine.dsl import Expression, compile_expression
 from engine.errors import Conflict, FieldError, PermissionDenied
-from engine.meta.duplicates import DuplicateRule, MatchKey, StoredKey, keyed_fields
+from engine.meta.duplicates import DuplicateRule, MatchKey, StoredKey, keyed_fields, superseded_kinds
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.derivation import label_text
@@ -460,6 +461,9 @@ def ensure_built(conn: Connection, snap: Snapshot, triples: set[Triple], regions
         if how is None:
             continue
         _build(conn, snap, entity, name, kind, how.normaliser, regions(how.region, how.rule_entity))
+        old = superseded_kinds(kind)  # an older version's keys: never read again
+        for table in (st.match_key, st.match_key_state) if old else ():
+            conn.execute(table.delete().where(table.c.entity == entity, table.c.field == name, table.c.kind.in_(old)))
         conn.execute(
             _insert_ignoring(conn, state),
             {"entity": entity, "field": name, "kind": kind, "built_at": dt.datetime.now(dt.UTC)},

@@ -9,6 +9,7 @@ readable while new writes use the current one (see docs/configuration.md).
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from typing import Any
 
@@ -20,6 +21,12 @@ from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 
 PREFIX = "fernet:"
+log = logging.getLogger("tessera.security")
+
+
+class Unopenable(ValueError):
+    """A stored secret no configured key opens: sealed under another TESSERA_SECRET_KEY
+    (a backup restored into this installation), or not sealed at all."""
 
 
 def _derive(secret: str) -> Fernet:
@@ -37,12 +44,13 @@ class FieldCipher:
         return PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
 
     def open(self, stored: str) -> str:
+        """The plain text of a sealed value; raises :class:`Unopenable` (a ValueError)."""
         if not stored.startswith(PREFIX):
-            raise ValueError("not an encrypted value")
+            raise Unopenable("not an encrypted value")
         try:
             return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken:
-            raise ValueError("the value was encrypted with another key") from None
+            raise Unopenable("the value was encrypted with another key") from None
 
     def seal_values(self, entity: EntityDef, values: dict[str, Any], catalog: Catalog) -> None:
         """Encrypt, in place, every secret field of ``values`` (child rows included)."""
@@ -58,3 +66,16 @@ class FieldCipher:
                 child = catalog.entities[fd.opt("of")]
                 for row in value:
                     self.seal_values(child, row, catalog)
+
+
+def report_unopenable(entity: str, field: str, record_id: Any, problem: Exception) -> None:
+    """Say why a secret field reads as null: one record's value does not open. Reading goes
+    on (one such value must not make a whole list fail), and an admin learns what to set."""
+    log.warning(
+        "the secret %s.%s of record %s cannot be opened (%s): it reads as empty; set the TESSERA_SECRET_KEY"
+        " it was sealed under in TESSERA_SECRET_KEY_PREVIOUS",
+        entity,
+        field,
+        record_id,
+        problem,
+    )

@@ -89,6 +89,8 @@ LEGAL_FORMS = frozenset(
         "zrt",
     }
 )
+#: letters with dots between them ("s.a.", "g.m.b.h.", "e.v", "s.p.a.")
+_DOTTED = re.compile(r"(?<!\w)[^\W\d_](?:\.[^\W\d_])+\.?(?!\w)")
 _PUNCT = re.compile(r"[^\w\s]|_")
 _SPACE = re.compile(r"\s+")
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
@@ -141,14 +143,24 @@ def phone_key(value: Any, region: str | None = None, **_: Any) -> str | None:
     return ("+" if text.startswith("+") else "") + digits
 
 
+def _undotted(match: re.Match[str]) -> str:
+    """``s.a.`` as ``sa`` when that is a legal form; other initials (``j.r.``) as they were."""
+    word = match.group().replace(".", "")
+    return word if word in LEGAL_FORMS else match.group()
+
+
 def name_key(value: Any, **_: Any) -> str | None:
-    """Case, accents, punctuation and legal forms ignored: ``ACME GmbH & Co. KG`` is ``acme``."""
+    """Case, accents, punctuation and legal forms ignored: ``ACME GmbH & Co. KG`` is ``acme``,
+    and so is ``Acme S.A.`` (a legal form spelt with dots is the same word).
+
+    Stored keys are rebuilt only when their kind changes: a change to what this returns
+    needs a new version in ``engine.meta.duplicates.KEY_VERSIONS``."""
     text = _text(value)
     if text is None:
         return None
     folded = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(c for c in folded if not unicodedata.combining(c))
-    words = _SPACE.sub(" ", _PUNCT.sub(" ", folded)).split()
+    words = _SPACE.sub(" ", _PUNCT.sub(" ", _DOTTED.sub(_undotted, folded))).split()
     kept = [w for w in words if w not in LEGAL_FORMS]
     return " ".join(kept or words) or None
 

@@ -381,7 +381,7 @@ class Records:
             rule_errors = []
         errors = w.check_required(entity, values, only=values)  # a field left as it was stays as it was
         errors += w.check_references(conn, snap, entity, values) + w.check_children(conn, snap, entity, values)
-        errors += check_reference(conn, snap, entity, {**current_values, **values}, values)
+        errors += check_reference(conn, snap, entity, {**current_values, **values}, values, rc=self._rc(actor, snap))
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)

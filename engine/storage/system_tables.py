@@ -243,7 +243,7 @@ match_key = sa.Table(
     system_metadata,
     sa.Column("entity", sa.String(64), primary_key=True),
     sa.Column("field", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(32), primary_key=True),  # normaliser, with the phone region: phone:DE
+    sa.Column("kind", sa.String(32), primary_key=True),  # the normaliser, and its version after a change: name:v2
     sa.Column("record_id", id_type(), primary_key=True),
     sa.Column("value", sa.String(255), nullable=False),
     sa.Index("ix_tessera_match_key_value", "kind", "value"),

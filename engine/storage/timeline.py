@@ -2,9 +2,10 @@
 
 Entities with ``timeline:`` (``engine.meta.timeline``) hang off one record of any entity
 through an (entity name, record id) pair. ``check_reference`` keeps that pair honest on
-every write; ``timeline`` lists, newest first, what points at one record: through the pair,
-or through a link named in ``via`` (an activity's ``account``), each entity read with the
-caller's permissions, so a portal user sees only what their grants allow (public entries).
+every write, within what the writer may read; ``timeline`` lists, newest first, what points
+at one record: through the pair, or through a link named in ``via`` (an activity's
+``account``), each entity read with the caller's permissions, so a portal user sees only
+what their grants allow (public entries).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from engine.meta.timeline import timeline_entities
 from engine.storage.codec import to_json
 from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery
-from engine.storage.reading import Page, get_record, list_records
+from engine.storage.reading import Page, ReadContext, get_record, list_records
 
 if TYPE_CHECKING:
     from engine.storage.records import Records
@@ -36,9 +37,18 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 
 
 def check_reference(
-    conn: Connection, snap: Snapshot, entity: EntityDef, record: dict[str, Any], changed: Iterable[str] | None = None
+    conn: Connection,
+    snap: Snapshot,
+    entity: EntityDef,
+    record: dict[str, Any],
+    changed: Iterable[str] | None = None,
+    *,
+    rc: ReadContext,
 ) -> list[FieldError]:
-    """The (entity, id) pair of a timeline entity must name a live record, or be empty."""
+    """The (entity, id) pair of a timeline entity must name a live record, or be empty.
+
+    The record must also be one the writer may read (``rc``): a record hidden from them
+    gets the answer a made-up id gets, so the check tells nothing about what exists."""
     spec = entity.timeline
     if spec is None or (changed is not None and not {spec.entity_field, spec.id_field} & set(changed)):
         return []
@@ -46,17 +56,16 @@ def check_reference(
     if target_name in (None, "") and record_id in (None, ""):
         return []
     target = snap.catalog.entities.get(str(target_name or ""))
-    if target is None or target.child:
+    if target is None or target.child or (rc.access is not None and not rc.access.can(target, "read")):
         return [FieldError(spec.entity_field, "Must be the name of an entity.")]
     if record_id in (None, ""):
         return [FieldError(spec.id_field, f"Is required with {spec.entity_field}.")]
     table = snap.tables.main(target.name)
-    found = (
-        is_id(str(record_id))
-        and conn.execute(
-            sa.select(table.c.id).where(table.c.id == str(record_id), table.c.deleted_at.is_(None))
-        ).first()
-    )
+    conditions = [table.c.id == str(record_id), table.c.deleted_at.is_(None)]
+    visible = rc.predicate(snap, target, table)
+    if visible is not None:
+        conditions.append(visible)
+    found = is_id(str(record_id)) and conn.execute(sa.select(table.c.id).where(*conditions)).first()
     if not found:
         return [FieldError(spec.id_field, f"There is no {target.name} with this id.")]
     return []

@@ -68,11 +68,13 @@ def test_entries_newest_first_through_the_pair_and_the_links(world):
     rep, a = world["rep"], world["a"]
     note(rep, "old call", related_entity="org", related_id=a, happened_at="2026-01-10T09:00:00Z")
     note(rep, "meeting", org=a, people=[world["person"]], happened_at="2026-03-01T09:00:00Z")
-    note(rep, "about person", related_entity="person", related_id=world["person"], happened_at="2026-02-01T09:00:00Z")
+    # the person is the system's: reps cannot read it, so cannot point a note at it
+    boss = world["boss"]
+    note(boss, "about person", related_entity="person", related_id=world["person"], happened_at="2026-02-01T09:00:00Z")
     note(rep, "elsewhere", related_entity="org", related_id=world["b"], happened_at="2026-04-01T09:00:00Z")
     undated = note(rep, "undated", related_entity="org", related_id=a)  # sorted by its creation
     assert subjects(rep, f"org/{a}/timeline") == ["undated", "meeting", "old call"]
-    assert subjects(world["boss"], f"person/{world['person']}/timeline") == ["meeting", "about person"]
+    assert subjects(boss, f"person/{world['person']}/timeline") == ["meeting", "about person"]
     entry = rep.get(f"org/{a}/timeline").get_json()["data"][0]
     assert entry["entity"] == "note" and entry["at"] == undated["created_at"]
     assert entry["record"]["id"] == undated["id"]
@@ -136,6 +138,34 @@ def test_the_reference_must_name_a_live_record(world):
     made = note(rep, "fine", related_entity="org", related_id=a)
     assert rep.patch(f"note/{made['id']}", {"related_id": world["b"]}).status_code == 200
     assert rep.patch(f"note/{made['id']}", {"related_entity": "person"}).status_code == 422
+
+
+def test_a_record_the_writer_cannot_read_is_refused_like_a_made_up_one(ws, world):
+    rep, hidden = world["rep"], world["person"]  # the system's person: reps read only their own
+    made_up = "01234567-0000-7000-8000-000000000000"
+    replies = [
+        rep.post("note", {"subject": "probe", "related_entity": "person", "related_id": i}) for i in (hidden, made_up)
+    ]
+    assert [r.status_code for r in replies] == [422, 422]
+    assert replies[0].get_json() == replies[1].get_json()
+    assert replies[0].get_json()["errors"] == [{"field": "related_id", "message": "There is no person with this id."}]
+    made = note(rep, "fine", related_entity="org", related_id=world["a"])
+    moved = [rep.patch(f"note/{made['id']}", {"related_entity": "person", "related_id": i}) for i in (hidden, made_up)]
+    assert [r.status_code for r in moved] == [422, 422]
+    assert moved[0].get_json() == moved[1].get_json()
+    # an entity the rep may not read at all is as unknown as one that does not exist
+    entities = [
+        rep.post("note", {"subject": "probe", "related_entity": e, "related_id": made_up}) for e in ("webhook", "gizmo")
+    ]
+    assert entities[0].get_json() == entities[1].get_json()
+    assert entities[0].get_json()["errors"][0]["field"] == "related_entity"
+    assert [n["subject"] for n in ws.records.list(SYSTEM, "note", {}).data] == ["fine"]
+    assert ws.records.get(SYSTEM, "note", made["id"])["related_entity"] == "org"
+    # a person the rep may read, the manager's wider scope and the system's writes still work
+    own = rep.post("person", {"last_name": "Mine"}).get_json()
+    assert rep.patch(f"note/{made['id']}", {"related_entity": "person", "related_id": own["id"]}).status_code == 200
+    note(world["boss"], "the manager's", related_entity="person", related_id=hidden)
+    ws.records.create(SYSTEM, "note", {"subject": "a rule's", "related_entity": "person", "related_id": hidden})
 
 
 def test_tessera_check_names_a_bad_timeline(tmp_path):

@@ -19,6 +19,7 @@ from engine.app import create_app
 from engine.automation.outbox import RetryPolicy, dispatch_due
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction
+from engine.storage.encryption import FieldCipher
 from engine.workspace import Workspace
 from tests.conftest import Api, sign_in
 
@@ -279,3 +280,27 @@ def test_only_admins_see_and_manage_subscriptions(ws: Workspace, admin: Api, rep
     assert rep.get("webhook").status_code == 404
     assert rep.get(f"webhook/{sub['id']}").status_code == 404
     assert rep.post("webhook", {"name": "mine", "url": receiver.url}).status_code in (403, 404)
+
+
+def test_a_secret_sealed_under_another_key_fails_the_delivery_and_reads_as_null(
+    ws: Workspace, admin: Api, rep: Api, receiver: Receiver, caplog: Any
+) -> None:
+    sub = _subscribe(admin, receiver.url)
+    elsewhere = FieldCipher("another-installation-" + "z" * 32, previous=[]).seal(sub["secret"])
+    with ws.db.begin() as conn:  # as restored from a backup made under another TESSERA_SECRET_KEY
+        conn.execute(sa.text("UPDATE webhook SET secret = :v WHERE id = :id"), {"v": elsewhere, "id": sub["id"]})
+    with caplog.at_level("WARNING", logger="tessera.security"):
+        listed = admin.get("webhook")
+    assert listed.status_code == 200, listed.get_json()
+    assert [(w["id"], w["secret"]) for w in listed.get_json()["data"]] == [(sub["id"], None)]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "tessera.security"]
+    assert f"webhook.secret of record {sub['id']}" in warning and "TESSERA_SECRET_KEY_PREVIOUS" in warning
+
+    rep.post("case", {"subject": "Unsigned"})
+    _dispatch(ws)
+    [row] = _webhook_rows(ws)
+    assert (row.state, row.attempts) == ("failed", 1)  # at once: no retry can open it
+    assert row.last_error.startswith(
+        "the subscription's signing secret cannot be opened: the value was encrypted with another key"
+    )
+    assert receiver.received == []  # nothing unsigned (or signed with garbage) left the building

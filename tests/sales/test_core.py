@@ -103,6 +103,16 @@ def test_account_names_are_unique_whatever_their_legal_form(as_role):
     assert "duplicate_override" in [h["action"] for h in history]
 
 
+def test_an_account_name_with_a_dotted_legal_form_is_the_same_name(as_role):
+    rep = as_role("sales_rep")
+    first = created(rep.post("/api/v1/account", json={"name": "Epsilon SA"}))
+    refused = rep.post("/api/v1/account", json={"name": "Epsilon S.A."})
+    assert refused.status_code == 409
+    assert refused.get_json()["duplicates"][0]["matches"][0]["id"] == first["id"]
+    created(rep.post("/api/v1/account", json={"name": "Eta G.m.b.H."}))
+    assert rep.post("/api/v1/account", json={"name": "Eta GmbH"}).status_code == 409
+
+
 def test_a_shared_web_domain_is_flagged_not_refused(as_role):
     rep = as_role("sales_rep")
     group = created(rep.post("/api/v1/account", json={"name": "Contoso Group", "domain": "contoso.com"}))

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine.actor import SYSTEM, Actor
 from engine.app import create_app
 from engine.errors import Conflict, PermissionDenied, ValidationError
+from engine.meta.duplicates import key_kind
 from engine.security.users import create_user, ensure_roles
 from engine.storage import system_tables as st
 from engine.storage.duplicates import keys_statement
@@ -75,6 +76,27 @@ def test_keys_ignore_what_does_not_tell_records_apart():
     assert normalise("name", "The Company") == "the company"  # nothing but legal words: keep them
     assert normalise("exact", " DE 123  456 ") == "de 123 456"
     assert normalise("email", "") is None and normalise("name", None) is None
+
+
+def test_a_legal_form_spelt_with_dots_is_the_same_word():
+    for dotted, plain in [
+        ("Epsilon S.A.", "Epsilon SA"),
+        ("Epsilon S.A", "Epsilon SA"),
+        ("Epsilon S.A.S.", "Epsilon SAS"),
+        ("Epsilon G.m.b.H.", "Epsilon GmbH"),
+        ("Epsilon e.V.", "Epsilon eV"),
+        ("Epsilon B.V.", "Epsilon BV"),
+        ("Epsilon N.V.", "Epsilon NV"),
+        ("Epsilon S.p.A.", "Epsilon SpA"),
+        ("Epsilon L.L.C.", "Epsilon LLC"),
+        ("Epsilon Inc.", "Epsilon Inc"),
+        ("Epsilon Co. Ltd.", "Epsilon Co Ltd"),
+    ]:
+        assert normalise("name", dotted) == normalise("name", plain) == "epsilon", dotted
+    # initials that are no legal form stay letters, as before
+    assert normalise("name", "J.R. Smith Ltd") == "j r smith"
+    assert normalise("name", "U.S. Steel") == "u s steel"
+    assert normalise("name", "S.A.") == "sa"  # nothing but a legal form: keep it
 
 
 # --- block ---------------------------------------------------------------------------
@@ -253,7 +275,7 @@ def test_a_batch_of_new_records_stores_the_keys_single_creates_store(ws, rep):
     for record_id, kind, value in keys:
         by_record.setdefault(record_id, set()).add((kind, value))
     assert {kind for kind, _ in by_record[single["id"]]} == {kind for kind, _ in by_record[ids[0]]}
-    assert ("name", "batch 0") in by_record[ids[0]]
+    assert (key_kind("name"), "batch 0") in by_record[ids[0]]
     with pytest.raises(Conflict):  # the batch's keys find the next duplicate
         ws.records.create(rep, "org", {"name": "BATCH 3 gmbh"})
 
@@ -275,6 +297,27 @@ def test_records_written_before_the_keys_existed_are_still_found(ws, rep):
     with ws.db.connect() as conn:
         built = conn.execute(sa.select(st.match_key_state.c.field)).scalars().all()
     assert "name" in built
+
+
+def test_keys_of_an_older_normaliser_version_are_rebuilt_once(ws, rep):
+    first = ws.records.create(rep, "org", {"name": "Epsilon S.A."})
+    with ws.db.begin() as conn:  # as stored before dotted legal forms were understood
+        conn.execute(st.match_key.delete())
+        conn.execute(st.match_key_state.delete())
+        row = {"entity": "org", "field": "name", "record_id": first["id"]}
+        conn.execute(st.match_key.insert(), {**row, "kind": "name", "value": "epsilon s a"})
+        conn.execute(st.match_key_state.insert(), {**row, "kind": "name", "built_at": ws.records.clock()})
+    other_process = Workspace(ws.config, meta_check_interval=0)
+    with pytest.raises(Conflict) as caught:
+        other_process.records.create(rep, "org", {"name": "Epsilon SA"})
+    assert first["id"] in caught.value.errors[0].message
+    other_process.records.create(rep, "org", {"name": "Zeta"})  # the rebuild is written for good
+    other_process.close()
+    with ws.db.connect() as conn:
+        kinds = conn.execute(sa.select(st.match_key.c.kind).where(st.match_key.c.field == "name")).scalars().all()
+        built = conn.execute(sa.select(st.match_key_state.c.kind).where(st.match_key_state.c.field == "name")).all()
+    assert set(kinds) == {key_kind("name")} != {"name"}
+    assert [b.kind for b in built] == [key_kind("name")]
 
 
 # --- over HTTP -----------------------------------------------------------------------

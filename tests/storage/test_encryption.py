@@ -43,3 +43,26 @@ def test_secrets_are_revealed_only_to_the_roles_named(admin, workspace, client):
     assert admin.get(f"gadget/{record['id']}").get_json()["api_key"] == "********"  # admins too
     assert agent.get(f"gadget/{record['id']}").get_json()["api_key"] == "sk-visible"
     assert agent.get("gadget").get_json()["data"][0]["api_key"] == "sk-visible"
+
+
+def test_a_secret_sealed_under_another_key_reads_as_null_with_a_warning(admin, workspace, client, caplog):
+    from engine.security.users import create_user
+    from tests.conftest import PASSWORD, sign_in
+
+    create_user(workspace, "agent@test.dev", "Agent", PASSWORD, ["support_agent"])
+    agent = sign_in(client, "agent@test.dev")
+    admin.post("gadget", {"name": "kept", "api_key": "sk-kept"})
+    lost = admin.post("gadget", {"name": "lost", "api_key": "sk-lost"}).get_json()
+    elsewhere = FieldCipher("another-installation-" + "z" * 32, previous=[]).seal("sk-lost")
+    with workspace.db.begin() as conn:  # as restored from a backup made under another TESSERA_SECRET_KEY
+        conn.execute(sa.text("UPDATE gadget SET api_key = :v WHERE id = :id"), {"v": elsewhere, "id": lost["id"]})
+    with caplog.at_level("WARNING", logger="tessera.security"):
+        one = agent.get(f"gadget/{lost['id']}")
+        page = agent.get("gadget?sort=name")
+    assert one.status_code == 200 and one.get_json()["api_key"] is None
+    assert page.status_code == 200
+    assert [(r["name"], r["api_key"]) for r in page.get_json()["data"]] == [("kept", "sk-kept"), ("lost", None)]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tessera.security"]
+    assert len(warnings) == 2, warnings  # one per value read
+    for text in warnings:
+        assert f"gadget.api_key of record {lost['id']}" in text and "TESSERA_SECRET_KEY_PREVIOUS" in text
