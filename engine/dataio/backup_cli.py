@@ -105,6 +105,8 @@ def backup_command(
         click.echo(f"wrote {target}: {_summary(manifest)}{sealed}{checked}")
         for path in removed:
             click.echo(f"removed {path} (retention)")
+        if key and not target.name.endswith(".enc"):
+            click.echo(f"warning: {target} is encrypted; name it .enc so it is not taken for a zip archive", err=True)
         missing = (manifest.get("files") or {}).get("missing") or []
         if missing:
             click.echo(

@@ -278,6 +278,19 @@ def test_an_empty_backup_key_variable_is_an_error_not_an_unencrypted_backup(tmp_
     assert not (tmp_path / "backups").exists()
 
 
+def test_an_encrypted_archive_named_like_a_zip_is_warned_about(tmp_path: Path) -> None:
+    config = make_config(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    Workspace(config, meta_check_interval=0).install()
+    env = {**_env(config), "TESSERA_BACKUP_KEY": "k" * 32}
+    named = CliRunner().invoke(main, ["backup", str(tmp_path / "nightly.zip")], env=env)
+    assert named.exit_code == 0, named.output
+    warning = f"warning: {tmp_path / 'nightly.zip'} is encrypted; name it .enc so it is not taken for a zip archive"
+    assert warning in named.output
+    assert not zipfile.is_zipfile(tmp_path / "nightly.zip")
+    right = CliRunner().invoke(main, ["backup", str(tmp_path / "nightly.zip.enc")], env=env)
+    assert right.exit_code == 0 and "warning" not in right.output
+
+
 def test_a_backup_never_overwrites_the_sqlite_database(tmp_path: Path) -> None:
     config = make_config(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
     ws = Workspace(config, meta_check_interval=0)
