@@ -132,6 +132,7 @@ class _Importer(RowReporting):
         self.header_of = {c.field.name: c.header for c in plan.columns}
         self._run: Any = None
         self.started = self.records.clock()  # records created since by the actor: this run's (or a twin's)
+        self.unnamed = []
         self.defaults = import_constants(ws, snap, self.rc, entity, options, self.convert_options)
         self.key = self._key()
         self.report = ImportReport(
@@ -254,6 +255,7 @@ class _Importer(RowReporting):
         except _Retry:
             self._restore(counters)
             self._write_rows(conn, linked, keys, now, savepoints=True)
+        self._name_earlier_rows(conn)
         return report.failed - failed_before
 
     def _write_rows(
@@ -434,7 +436,7 @@ class _Importer(RowReporting):
                             conn, snap, actor, entity, loaded, now, self._run, duplicates=duplicates
                         )
                         report.created += 1
-                        return ("created", record_id, self._flag(conn, number, cells, duplicates))
+                        return ("created", record_id, self._flag(number, cells, duplicates))
                 written = records._apply_update(
                     conn, snap, actor, entity, target, loaded, None, now, duplicates=duplicates
                 )
@@ -442,7 +444,7 @@ class _Importer(RowReporting):
                     report.unchanged += 1
                     return ("unchanged", target, False)
                 report.updated += 1
-                return ("updated", target, self._flag(conn, number, cells, duplicates))
+                return ("updated", target, self._flag(number, cells, duplicates))
         except (sa.exc.IntegrityError, sa.exc.DataError, TesseraError) as exc:
             if not savepoint:
                 raise _Retry from exc

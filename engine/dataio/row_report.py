@@ -56,6 +56,8 @@ class RowReporting:
     #: when the run began: records its actor created since are the run's own
     started: Any
     header_of: dict[str, str]
+    #: the batch's flags not yet checked for records of earlier rows, with their matches
+    unnamed: list[tuple[RowError, list[dict[str, Any]]]]
 
     def _counters(self) -> tuple[int, ...]:
         r = self.report
@@ -65,6 +67,7 @@ class RowReporting:
         r = self.report
         r.created, r.updated, r.unchanged, r.skipped, r.flagged, r.failed, errors, flags = counters
         del r.errors[errors:], r.flags[flags:]
+        self.unnamed = []
 
     def _report_refusal(self, conn: Connection, number: int, cells: list[str | None], exc: Exception) -> None:
         if isinstance(exc, sa.exc.IntegrityError):
@@ -75,20 +78,30 @@ class RowReporting:
         elif isinstance(exc, TesseraError):
             errors = exc.errors or [FieldError("(record)", exc.detail)]
             found = getattr(exc, "extensions", {}).get("duplicates", ())
-            own = own_records(conn, self.snap, self.actor, self.started, (m for f in found for m in f["matches"]))
+            matches = [m for f in found for m in f["matches"]]
+            own = own_records(conn, self.snap, self.actor, self.started, matches) if self.report.created else set()
             self._fail_errors(number, cells, [FieldError(e.field, _named(e.message, own), e.index) for e in errors])
 
-    def _flag(self, conn: Connection, number: int, cells: list[str | None], duplicates: DuplicateOptions) -> bool:
-        """Report the rule warnings of a row written anyway; True if there were any."""
+    def _flag(self, number: int, cells: list[str | None], duplicates: DuplicateOptions) -> bool:
+        """Report the rule warnings of a row written anyway; True if there were any. Records
+        of earlier rows are named at the end of the batch (``_name_earlier_rows``)."""
         if not duplicates.warnings:
             return False
         self.report.flagged += 1
-        matches = (m for warning in duplicates.warnings for m in warning.get("matches", ()))
-        own = own_records(conn, self.snap, self.actor, self.started, matches)
         for warning in duplicates.warnings:
-            text = f"Possible duplicate: {_named(warning['message'], own)}"
-            self.report.flags.append(RowError(number, None, None, text, cells))
+            flag = RowError(number, None, None, f"Possible duplicate: {warning['message']}", cells)
+            self.report.flags.append(flag)
+            if warning.get("matches"):
+                self.unnamed.append((flag, warning["matches"]))
         return True
+
+    def _name_earlier_rows(self, conn: Connection) -> None:
+        """Name the records earlier rows created in the batch's flags: one query a batch."""
+        pending, self.unnamed = self.unnamed, []
+        if pending and self.report.created:  # nothing created yet: every match is older
+            own = own_records(conn, self.snap, self.actor, self.started, (m for _, ms in pending for m in ms))
+            for flag, _ in pending:
+                flag.message = _named(flag.message, own)
 
     def _fail_errors(self, number: int, cells: list[str | None], errors: list[FieldError]) -> None:
         self._fail_all(
