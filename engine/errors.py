@@ -88,6 +88,13 @@ class RateLimited(TesseraError):
         self.retry_after = retry_after
 
 
+class Unavailable(TesseraError):
+    """The server cannot do this now, through no fault of the request (a sender tries later)."""
+
+    status = 503
+    title = "Service unavailable"
+
+
 class PayloadTooLarge(TesseraError):
     status = 413
     title = "Payload too large"

@@ -144,7 +144,7 @@ def subscribe_link() -> str:
         found = feed_tokens.current(ws, actor())
     except PermissionDenied:  # an administrator acting as the user: not theirs to hand out
         found = None
-    if found is None:
+    if found is None or found["token"] is None:
         return url_for("ui.profile", _anchor="calendar-feed")
     return str(feed_address(ws, found)["webcal_url"])
 

@@ -35,9 +35,12 @@ def base_url(ws: Any) -> str:
 
 
 def feed_address(ws: Any, found: dict[str, Any] | None) -> dict[str, Any]:
-    """The answer of ``/me/calendar-feed``: the feed's URLs and when it was made (nulls without one)."""
+    """The answer of ``/me/calendar-feed``: the feed's URLs and when it was made (nulls without
+    one; only the URLs null for an address that works but cannot be shown again)."""
     if found is None:
         return {"url": None, "webcal_url": None, "created_at": None}
+    if found["token"] is None:
+        return {"url": None, "webcal_url": None, "created_at": found["created_at"].isoformat()}
     url = f"{base_url(ws)}/api/v1/public/calendar/{found['token']}{SUFFIX}"
     return {
         "url": url,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -22,10 +23,13 @@ import sqlalchemy as sa
 
 from engine.actor import Actor
 from engine.capture.definitions import Capture
-from engine.errors import AuthenticationRequired, BadRequest
+from engine.errors import AuthenticationRequired, BadRequest, Unavailable
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
+from engine.storage.encryption import Unopenable
 from engine.storage.writing import record_audit
+
+log = logging.getLogger("tessera.security")
 
 #: seconds a signed request stays valid either side of the server's clock
 TOLERANCE = 300
@@ -42,7 +46,16 @@ def hook_secret(ws: Any, capture: Capture) -> str | None:
     with read_transaction(ws.db) as conn:
         stored = conn.execute(sa.select(st.hook_secret.c.secret).where(st.hook_secret.c.name == capture.name)).scalar()
     if stored is not None:
-        return str(ws.records.cipher.open(stored))
+        try:
+            return str(ws.records.cipher.open(stored))
+        except Unopenable as exc:  # the sender cannot mend this: say "later", tell the administrator why
+            log.warning(
+                "the signing secret of the hook %r cannot be opened (%s): set the TESSERA_SECRET_KEY it was sealed"
+                " under in TESSERA_SECRET_KEY_PREVIOUS, or set the hook's secret again",
+                capture.name,
+                exc,
+            )
+            raise Unavailable(f"The hook {capture.name!r} cannot check signatures now; try again later") from None
     return os.environ.get(capture.secret_env) if capture.secret_env else None
 
 

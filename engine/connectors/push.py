@@ -22,7 +22,7 @@ from engine.automation.channels import Delivery, register_channel
 from engine.connectors import kinds
 from engine.connectors.component import CHANNEL
 from engine.connectors.mapping import put
-from engine.connectors.store import load_config, store_of
+from engine.connectors.store import load_config, store_of, unopenable
 from engine.connectors.sync import dead_letter, origin, prepare
 from engine.errors import NotFound, TesseraError
 from engine.storage.codec import to_json
@@ -47,6 +47,9 @@ def deliver_push(ws: Any, row: dict[str, Any]) -> Delivery:
         return Delivery(True, note="the connector was deleted; nothing sent")
     if not values.get("active") or values.get("direction") not in ("push", "both"):
         return Delivery(True, note="the connector no longer pushes; nothing sent")
+    sealed = unopenable(values)
+    if sealed:
+        return Delivery(False, error=sealed, retry=False)
     try:
         entity, mapping = prepare(ws, values)
         record = ws.records.get(SYSTEM, entity.name, str(payload.get("record_id")))

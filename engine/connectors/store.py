@@ -17,6 +17,7 @@ rest of the metadata, so ``tessera check`` reports a missing entity or field.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,13 @@ from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef
 from engine.meta.problems import Problems
 from engine.storage.database import read_transaction
+from engine.storage.encryption import Unopenable
 from engine.storage.ids import is_id
 
 FOLDER = "connectors"
+log = logging.getLogger("tessera.security")
+#: the key of a loaded connector's values listing its secrets no configured key opens
+UNOPENABLE = "_unopenable"
 #: what a connector's name looks like (the pack's ``pattern`` may be stricter)
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 #: fields the engine reads and writes on each entity of the store
@@ -118,12 +123,31 @@ def load_config(ws: Any, name: str, open_secrets: bool = True) -> dict[str, Any]
     if row is None:
         raise NotFound(f"There is no connector {name!r}")
     values = dict(row._mapping)
+    values[UNOPENABLE] = []
     for key in SECRETS:
         if open_secrets and values.get(key):
-            values[key] = ws.records.cipher.open(values[key])
+            try:
+                values[key] = ws.records.cipher.open(values[key])
+            except Unopenable:  # sealed under another key: the run says so (see unopenable)
+                values[key] = None
+                values[UNOPENABLE].append(key)
         elif key in values and not open_secrets:
             values[key] = None
     return values
+
+
+def unopenable(values: dict[str, Any]) -> str | None:
+    """Why a loaded connector cannot be used, when a secret of it does not open (as after a
+    restore under another TESSERA_SECRET_KEY); None when every secret opened. Logged too."""
+    keys = values.get(UNOPENABLE)
+    if not keys:
+        return None
+    problem = (
+        f"the connector {values['name']!r} cannot open its {' and '.join(keys)}: it was sealed under another"
+        " TESSERA_SECRET_KEY; set that key in TESSERA_SECRET_KEY_PREVIOUS, or enter the value again"
+    )
+    log.warning("%s", problem)
+    return problem
 
 
 def active_configs(ws: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:

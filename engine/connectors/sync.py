@@ -25,7 +25,7 @@ from engine.actor import SYSTEM, Actor
 from engine.connectors import kinds
 from engine.connectors.mapping import MISSING, FieldMap, Mapping, dig, parse_mapping, remote_value
 from engine.connectors.rest import RemoteError
-from engine.connectors.store import Store, load_config, store_of
+from engine.connectors.store import Store, load_config, store_of, unopenable
 from engine.errors import BadRequest, Conflict, DslError, NotFound, TesseraError
 from engine.security.identity import load_actor
 from engine.storage.database import read_transaction, write_transaction
@@ -109,6 +109,9 @@ def run_sync(
     run_id = _open_run(ws, store, values, trigger, cursor, _now(now))
     tally, next_cursor, error, retry = Tally(), cursor, None, False
     try:
+        sealed = unopenable(values)
+        if sealed:
+            raise Conflict(sealed)
         if rows is None:
             kind = kinds().get(str(values.get("kind")))
             if kind is None:

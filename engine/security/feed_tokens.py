@@ -4,7 +4,9 @@ Calendar programs (Outlook, Google Calendar, Apple Calendar) subscribe to a plai
 cannot send a bearer token, so the URL itself carries one: a random token per user that
 reads that user's calendar and nothing else. It is found by its SHA-256 hash and kept
 sealed like ``secret`` fields, so the settings page can show it again; making a new one
-(``issue``) or ``revoke`` ends the old address at once. A token of an inactive or deleted
+(``issue``) or ``revoke`` ends the old address at once. A token sealed under another key (a
+restore under another ``TESSERA_SECRET_KEY``) still works but cannot be shown: ``current``
+gives its date without it, and a new address replaces it. A token of an inactive or deleted
 user, or an unknown one, is a plain 404: the answer never tells whether a user exists.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from typing import Any
 
@@ -22,12 +25,14 @@ from engine.errors import NotFound, PermissionDenied
 from engine.security.identity import load_actor
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
+from engine.storage.encryption import Unopenable
 from engine.storage.writing import record_audit
 
 PREFIX = "tcf_"
 #: what the audit log names these tokens
 AUDIT_ENTITY = "calendar_feed"
 UNKNOWN = "No such calendar feed"
+log = logging.getLogger("tessera.security")
 
 
 def _digest(token: str) -> str:
@@ -47,7 +52,12 @@ def current(ws: Any, who: Actor) -> dict[str, Any] | None:
         row = conn.execute(sa.select(st.calendar_feed).where(st.calendar_feed.c.user_id == user_id)).first()
     if row is None:
         return None
-    return {"token": ws.records.cipher.open(row.token), "created_at": row.created_at}
+    try:
+        token: str | None = ws.records.cipher.open(row.token)
+    except Unopenable as exc:  # the address still works (found by its hash): it cannot be shown again
+        log.warning("the calendar feed token of user %s cannot be opened (%s): it is not shown", user_id, exc)
+        token = None
+    return {"token": token, "created_at": row.created_at}
 
 
 def issue(ws: Any, who: Actor) -> dict[str, Any]:

@@ -39,6 +39,8 @@ class FieldCipher:
         if previous is None:
             previous = [k for k in os.environ.get("TESSERA_SECRET_KEY_PREVIOUS", "").split(",") if k]
         self._fernet = MultiFernet([_derive(secret_key), *(_derive(k) for k in previous)])
+        #: the fields whose unopenable values were logged (once each: a list can hold thousands)
+        self._reported: set[tuple[str, str]] = set()
 
     def seal(self, plaintext: str) -> str:
         return PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
@@ -51,6 +53,23 @@ class FieldCipher:
             return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken:
             raise Unopenable("the value was encrypted with another key") from None
+
+    def report_unopenable(self, entity: str, field: str, record_id: Any, problem: Exception) -> None:
+        """Say why a secret field reads as null: a value does not open. Reading goes on (one
+        such value must not make a whole list fail), and an admin learns what to set: once
+        per field while this key set lives, naming the first record found."""
+        if (entity, field) in self._reported:
+            return
+        self._reported.add((entity, field))
+        log.warning(
+            "the secret %s.%s of record %s cannot be opened (%s): it reads as empty; set the TESSERA_SECRET_KEY"
+            " it was sealed under in TESSERA_SECRET_KEY_PREVIOUS (other records of this field with the same"
+            " problem are not logged again until a restart)",
+            entity,
+            field,
+            record_id,
+            problem,
+        )
 
     def seal_values(self, entity: EntityDef, values: dict[str, Any], catalog: Catalog) -> None:
         """Encrypt, in place, every secret field of ``values`` (child rows included)."""
@@ -66,16 +85,3 @@ class FieldCipher:
                 child = catalog.entities[fd.opt("of")]
                 for row in value:
                     self.seal_values(child, row, catalog)
-
-
-def report_unopenable(entity: str, field: str, record_id: Any, problem: Exception) -> None:
-    """Say why a secret field reads as null: one record's value does not open. Reading goes
-    on (one such value must not make a whole list fail), and an admin learns what to set."""
-    log.warning(
-        "the secret %s.%s of record %s cannot be opened (%s): it reads as empty; set the TESSERA_SECRET_KEY"
-        " it was sealed under in TESSERA_SECRET_KEY_PREVIOUS",
-        entity,
-        field,
-        record_id,
-        problem,
-    )

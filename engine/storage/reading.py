@@ -21,7 +21,7 @@ from engine.errors import BadRequest, NotFound
 from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef
 from engine.storage.codec import converter, iso_or_none, output_value
 from engine.storage.derivation import coerce
-from engine.storage.encryption import Unopenable, report_unopenable
+from engine.storage.encryption import Unopenable
 from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.files import present_files
 from engine.storage.ids import is_id
@@ -183,9 +183,10 @@ def rows_to_records(
         for name, convert in columns:
             try:
                 record[name] = convert(m[name])
-            except Unopenable as exc:  # a secret sealed under another key reads as null
+            except Unopenable as exc:  # a secret sealed under another key (only rc's cipher opens) reads as null
                 record[name] = None
-                report_unopenable(entity.name, name, m["id"], exc)
+                if rc is not None:
+                    rc.cipher.report_unopenable(entity.name, name, m["id"], exc)
         for name in others:
             fd = entity.fields[name]
             if name in extra:

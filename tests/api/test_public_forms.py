@@ -245,6 +245,27 @@ def test_admins_set_hook_secrets_stored_encrypted(ws, client, admin, monkeypatch
     assert client.post("/api/v1/public/hooks/chat", **signed(CHAT)).status_code == 401
 
 
+def test_a_hook_secret_sealed_under_another_key_says_try_later_and_logs_why(ws, client, admin, monkeypatch, caplog):
+    from engine.storage import system_tables as st
+    from engine.storage.encryption import FieldCipher
+
+    monkeypatch.delenv("TESSERA_TEST_CHAT_SECRET", raising=False)
+    assert admin.put("admin/hooks/chat/secret", {"secret": SECRET}).status_code == 200
+    elsewhere = FieldCipher("another-installation-" + "z" * 32, previous=[]).seal(SECRET)
+    with ws.db.begin() as conn:  # as restored from a backup made under another TESSERA_SECRET_KEY
+        conn.execute(st.hook_secret.update().values(secret=elsewhere))
+    with caplog.at_level("WARNING", logger="tessera.security"):
+        reply = client.post("/api/v1/public/hooks/chat", **signed(CHAT))
+    # the sender learns to try again, nothing about the server's keys; the administrator learns why
+    assert reply.status_code == 503 and "try again later" in reply.get_json()["detail"]
+    assert "TESSERA_SECRET_KEY" not in reply.get_json()["detail"]
+    assert "hook 'chat' cannot be opened" in caplog.text and "TESSERA_SECRET_KEY_PREVIOUS" in caplog.text
+    assert rows(ws, "prospect") == []
+    # setting the secret again mends it
+    assert admin.put("admin/hooks/chat/secret", {"secret": SECRET}).status_code == 200
+    assert client.post("/api/v1/public/hooks/chat", **signed(CHAT)).status_code == 202
+
+
 # --- run-time forms and checking -----------------------------------------------------
 
 

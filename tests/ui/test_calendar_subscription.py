@@ -70,3 +70,30 @@ def test_the_calendar_page_links_to_the_subscription(shop):
     after = link.search(html(client.get("/app/calendar")))
     assert after is not None and after.group(1).startswith("webcal://localhost/api/v1/public/calendar/tcf_")
     assert after.group(1).removeprefix("webcal://") == address(html(client.get("/app/profile"))).removeprefix("http://")
+
+
+def test_an_address_sealed_under_another_key_still_works_and_the_profile_says_so(shop, caplog):
+    from engine.storage import system_tables as st
+    from engine.storage.encryption import FieldCipher
+
+    client = shop["ui"]("sales_rep")
+    assert client.post("/app/profile/calendar-feed", data={"csrf_token": client.csrf}).status_code == 302
+    path = str(address(html(client.get("/app/profile")))).removeprefix("http://localhost")
+    other = FieldCipher("another-installation-" + "z" * 32, previous=[])
+    with shop["ws"].db.begin() as conn:  # as restored from a backup made under another TESSERA_SECRET_KEY
+        conn.execute(st.calendar_feed.update().values(token=other.seal("tcf_sealed-elsewhere")))
+
+    with caplog.at_level("WARNING", logger="tessera.security"):
+        page = html(client.get("/app/profile"))
+        api = client.get("/api/v1/me/calendar-feed").get_json()
+        calendar = html(client.get("/app/calendar"))
+    assert address(page) is None and "still works but cannot be shown" in page
+    assert "Regenerate the address" in page and "Make a calendar address" not in page
+    assert api["url"] is None and api["created_at"] is not None
+    assert "webcal://" not in calendar and "/app/profile#calendar-feed" in calendar
+    assert "calendar feed token of user" in caplog.text
+    assert client.get(path).status_code == 200  # found by its hash: subscribers keep their events
+    # a new address replaces it and can be shown
+    assert client.post("/app/profile/calendar-feed", data={"csrf_token": client.csrf}).status_code == 302
+    assert address(html(client.get("/app/profile"))) is not None
+    assert client.get(path).status_code == 404
