@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, DecimalException, localcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,8 +80,18 @@ class FunctionRegistry:
 
 # --- Python helpers -------------------------------------------------------------------
 def _py_round(x: Any, digits: Any = 0) -> Decimal:
-    quantum = Decimal(1).scaleb(-int(digits))
-    return Decimal(str(x)).quantize(quantum, rounding="ROUND_HALF_UP")
+    value, places = Decimal(str(x)), int(digits)
+    try:
+        return value.quantize(Decimal(1).scaleb(-places), rounding="ROUND_HALF_UP")
+    except DecimalException:  # more places or digits than the context holds: round as SQL does
+        if not value.is_finite():
+            raise
+    if int(value.as_tuple().exponent) >= -places:
+        return value  # no digit to round away
+    if value.adjusted() < -places - 1:
+        return Decimal(0)  # less than half a unit of the place
+    with localcontext(prec=len(value.as_tuple().digits) + 2):
+        return value.quantize(Decimal(1).scaleb(-places), rounding="ROUND_HALF_UP")
 
 
 def _py_concat(*parts: Any) -> str:
@@ -164,15 +174,56 @@ def _join(pieces: list[Any]) -> Any:
     return expr
 
 
+def _same_base(ctx: SqlContext, values: tuple[SqlValue, ...]) -> tuple[list[Any], bool]:
+    """The values making one result (``coalesce``, ``if``, ``min``): all epoch seconds when one is."""
+    epoch, null = any(v.epoch for v in values), sa.sql.elements.Null  # a null literal stays NULL
+    return [sp.epoch(ctx, v) if epoch and not isinstance(v.expr, null) else v.expr for v in values], epoch
+
+
+def _text(expr: Any) -> Any:
+    return sa.type_coerce(expr, sa.String)  # typed as text: min()/max() order texts by code point
+
+
+def _sql_if(ctx: SqlContext, condition: SqlValue, a: SqlValue, b: SqlValue) -> SqlValue:
+    (then, other), epoch = _same_base(ctx, (a, b))
+    return SqlValue(sa.case((condition.expr, then), else_=other), epoch)
+
+
+def _sql_coalesce(ctx: SqlContext, *values: SqlValue) -> SqlValue:
+    exprs, epoch = _same_base(ctx, values)
+    return SqlValue(sa.func.coalesce(*exprs), epoch)
+
+
 def _sql_scalar_extreme(ctx: SqlContext, name: str, *values: SqlValue) -> SqlValue:
-    exprs = [v.expr for v in values]
+    exprs, epoch = _same_base(ctx, values)
     # SQLite's min()/max() with several arguments return NULL if any is NULL, as Python's do here;
     # PostgreSQL's least()/greatest() skip NULLs, so guard them explicitly
     if ctx.dialect == "sqlite":
-        return SqlValue(getattr(sa.func, name)(*exprs))
+        return SqlValue(getattr(sa.func, name)(*exprs), epoch)
     func = sa.func.least if name == "min" else sa.func.greatest
     any_null = sa.or_(*[e.is_(None) for e in exprs])
-    return SqlValue(sa.case((any_null, sa.null()), else_=func(*exprs)))
+    if any(isinstance(e.type, sa.String) for e in exprs):
+        # code-point order, as Python, comparisons and the min/max aggregates order texts
+        return SqlValue(_text(sa.case((any_null, sa.null()), else_=func(*[e.collate("C") for e in exprs]))))
+    return SqlValue(sa.case((any_null, sa.null()), else_=func(*exprs)), epoch)
+
+
+def _sql_round(ctx: SqlContext, x: SqlValue, d: SqlValue | None = None) -> SqlValue:
+    if ctx.dialect == "postgresql":  # round(numeric, integer) only; past 10000 places, no change
+        places = sa.case((d.expr > 10000, 10000), (d.expr < -10000, -10000), else_=d.expr) if d else 0
+        return SqlValue(sa.func.round(sp.to_decimal(ctx, x.expr), sa.cast(places, sa.Integer)))
+    if d is None:
+        return SqlValue(sa.func.round(x.expr, 0))
+    # SQLite rounds to 0 places for negative ones: divide by the power of ten (at most 1e300,
+    # past which any value rounds to 0), round half away from zero, multiply back
+    scale = sa.cast(sa.literal("1e", sa.String).op("||")(sa.func.min(-d.expr, 300)), sa.Float)
+    scaled = sa.func.round(x.expr / scale, 0) * scale
+    return SqlValue(sa.case((d.expr < 0, scaled), else_=sa.func.round(x.expr, d.expr)))
+
+
+def _sql_starts(ctx: SqlContext, text: SqlValue, prefix: SqlValue) -> SqlValue:
+    head = sa.func.substr(text.expr, 1, sa.func.length(prefix.expr))  # op("="): == NULL would be IS NULL
+    return SqlValue(head.op("=", is_comparison=True)(prefix.expr))
 
 
 def builtins() -> FunctionRegistry:
@@ -184,7 +235,7 @@ def builtins() -> FunctionRegistry:
             "if",
             "if(bool, T, T) -> T",
             lambda c, a, b: a if c is True else b,
-            lambda ctx, c, a, b: SqlValue(sa.case((c.expr, a.expr), else_=b.expr), a.epoch and b.epoch),
+            _sql_if,
             "The second argument when the condition is true, else the third (also when it is null).",
             'if(tier == "gold", 4h, 8h)',
             null_propagates=False,
@@ -207,7 +258,7 @@ def builtins() -> FunctionRegistry:
             "coalesce",
             "coalesce(T, T...) -> T",
             _py_coalesce,
-            lambda ctx, *vs: SqlValue(sa.func.coalesce(*[v.expr for v in vs])),
+            _sql_coalesce,
             "The first argument that is not null.",
             'coalesce(mobile, phone, "-")',
             null_propagates=False,
@@ -240,7 +291,7 @@ def builtins() -> FunctionRegistry:
             "lower",
             "lower(string) -> string",
             str.lower,
-            lambda ctx, s: SqlValue(sp.lower(ctx, s.expr)),
+            lambda ctx, s: SqlValue(_text(sp.lower(ctx, s.expr))),
             "Lower-case text.",
             'lower(email) == "a@b.dev"',
         )
@@ -250,7 +301,7 @@ def builtins() -> FunctionRegistry:
             "upper",
             "upper(string) -> string",
             str.upper,
-            lambda ctx, s: SqlValue(sp.upper(ctx, s.expr)),
+            lambda ctx, s: SqlValue(_text(sp.upper(ctx, s.expr))),
             "Upper-case text.",
             'upper(country) == "DE"',
         )
@@ -260,7 +311,7 @@ def builtins() -> FunctionRegistry:
             "trim",
             "trim(string) -> string",
             lambda s: s.strip(" "),
-            lambda ctx, s: SqlValue(sa.func.trim(s.expr)),
+            lambda ctx, s: SqlValue(sa.func.trim(s.expr, type_=sa.String)),
             "Text without leading and trailing spaces.",
             'trim(name) != ""',
         )
@@ -280,7 +331,7 @@ def builtins() -> FunctionRegistry:
             "startswith",
             "startswith(string, string) -> bool",
             lambda a, b: a.startswith(b),
-            lambda ctx, a, b: SqlValue(sa.func.substr(a.expr, 1, sa.func.length(b.expr)) == b.expr),
+            _sql_starts,
             "Whether the first text starts with the second.",
             'startswith(sku, "CIS-")',
         )
@@ -316,13 +367,7 @@ def builtins() -> FunctionRegistry:
             "round",
             "round(number, int?) -> decimal",
             _py_round,
-            lambda ctx, x, d=None: SqlValue(
-                sa.func.round(
-                    sp.to_decimal(ctx, x.expr) if ctx.dialect == "postgresql" else x.expr,
-                    # PostgreSQL has round(numeric, integer) only: a bigint parameter finds no function
-                    (sa.cast(d.expr, sa.Integer) if ctx.dialect == "postgresql" else d.expr) if d else 0,
-                )
-            ),
+            _sql_round,
             "Rounded half away from zero to the given decimal places (default 0).",
             "round(amount * 0.19, 2)",
         )
@@ -388,7 +433,7 @@ def builtins() -> FunctionRegistry:
             "is_team_member",
             "is_team_member(id) -> bool",
             lambda env, uid: uid in env.team_members,
-            lambda ctx, uid: SqlValue(uid.expr.in_(sorted(ctx.team_members)) if ctx.team_members else sa.false()),
+            lambda ctx, uid: SqlValue(_in_names(uid.expr, ctx.team_members)),
             "Whether the user is in one of the current user's teams (or reports to them).",
             "is_team_member(owner)",
             contextual=True,
@@ -399,7 +444,7 @@ def builtins() -> FunctionRegistry:
             "is_my_team",
             "is_my_team(id) -> bool",
             lambda env, tid: tid in env.team_ids,
-            lambda ctx, tid: SqlValue(tid.expr.in_(sorted(ctx.team_ids)) if ctx.team_ids else sa.false()),
+            lambda ctx, tid: SqlValue(_in_names(tid.expr, ctx.team_ids)),
             "Whether the team is one of the current user's teams (or below one they manage).",
             "is_my_team(team)",
             contextual=True,
@@ -445,4 +490,9 @@ def _member_sql(expr: Any, names: Any) -> Any:
     column is compared with the names (so a stored role name works as in Python)."""
     if hasattr(expr, "value"):
         return sa.literal(expr.value in names)
-    return expr.in_(sorted(names)) if names else sa.false()
+    return _in_names(expr, names)
+
+
+def _in_names(expr: Any, names: Any) -> Any:
+    """``expr IN (names)``; with no names false, but null (unknown) for a null value as in Python."""
+    return expr.in_(sorted(names)) if names else sa.case((expr.is_(None), sa.null()), else_=sa.false())

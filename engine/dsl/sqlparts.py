@@ -35,6 +35,9 @@ class SqlContext:
     outer: Any = None
     team_ids: frozenset[str] = frozenset()
     team_members: frozenset[str] = frozenset()
+    #: ``(entity, table) -> condition or None``: the linked records a path through a link may
+    #: read (an expression the reader wrote reads only what they may read); None: any live one
+    link_scope: Any = None
 
 
 def epoch(ctx: SqlContext, value: SqlValue) -> Any:
@@ -42,7 +45,10 @@ def epoch(ctx: SqlContext, value: SqlValue) -> Any:
     if value.epoch:
         return value.expr
     if ctx.dialect == "sqlite":
-        return (sa.func.julianday(value.expr) - 2440587.5) * 86400.0
+        # whole seconds, then the stored text's fraction (".ffffff" from its 20th character):
+        # julianday() would round to milliseconds, and 12:30:00 + 1s would miss 12:30:01
+        whole = sa.cast(sa.func.strftime("%s", sa.func.substr(value.expr, 1, 19)), sa.BigInteger)
+        return whole + sa.cast(sa.func.substr(value.expr, 20), sa.Float)
     return sa.extract("epoch", value.expr)
 
 

@@ -8,6 +8,7 @@ in SQL, which is also the rule of the Python form.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -54,6 +55,8 @@ class SqlCompiler:
         if node.kind == "decimal":
             return SqlValue(sa.literal(node.value, sa.Numeric(38, 10)))
         if node.kind == "int" or node.kind == "duration":
+            if not -(2**63) <= node.value < 2**63:  # whole numbers have any size: beyond 64 bits, a numeric
+                return SqlValue(sa.literal(Decimal(node.value), sa.Numeric(65, 0)))
             return SqlValue(sa.literal(node.value, sa.BigInteger))
         if node.kind == "bool":
             return SqlValue(sa.true() if node.value else sa.false())
@@ -67,15 +70,22 @@ class SqlCompiler:
         of the whole table makes a proxy of every column, a millisecond for a wide table, and
         permission predicates follow paths like ``owner.team`` in every list query."""
         table = self.tables.main(entity)
-        columns = [sa.column(name, table.c[name].type) for name in dict.fromkeys(("id", *names))]
+        columns = [sa.column(name, table.c[name].type) for name in dict.fromkeys(("id", "deleted_at", *names))]
         return sa.table(table.name, *columns, schema=table.schema).alias()
 
     def _read(self, table: Any, entity: str, steps: list[Step]) -> Any:
-        """Value at the end of ``steps`` starting from ``table``'s current row."""
+        """Value at the end of ``steps`` starting from ``table``'s current row. A link to a
+        record in the trash, or (``ctx.link_scope``) to one the reader may not read, reads
+        as null, as in Python."""
         column = table.c[steps[0].field.name]
         for step in steps[1:]:
-            target = self._alias(step.entity, step.field.name)
-            column = sa.select(target.c[step.field.name]).where(target.c.id == column).scalar_subquery()
+            scope = self.ctx.link_scope
+            target = self.tables.main(step.entity).alias() if scope else self._alias(step.entity, step.field.name)
+            conditions = [target.c.id == column, target.c.deleted_at.is_(None)]
+            visible = scope(step.entity, target) if scope else None
+            if visible is not None:
+                conditions.append(visible)
+            column = sa.select(target.c[step.field.name]).where(*conditions).scalar_subquery()
         return column
 
     def _c_Path(self, node: n.Path) -> SqlValue:

@@ -66,6 +66,9 @@ class ExactDecimal(sa.TypeDecorator[Decimal]):
 
 
 JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
+#: a field's JSON column: a null value is SQL NULL (not the JSON text ``null``), so that a
+#: filter's ``specs == null`` (``IS NULL``) agrees with Python
+FIELD_JSON_TYPE = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def id_type() -> sa.String:
@@ -92,7 +95,7 @@ def column_type(field: FieldDef) -> sa.types.TypeEngine[Any]:
     if t == "datetime":
         return UTCDateTime()
     if t in ("json", "multi_enum"):
-        return JSON_TYPE
+        return FIELD_JSON_TYPE
     if t in ("link", "user", "team"):
         return id_type()
     raise ValueError(f"field type {t!r} has no column")
