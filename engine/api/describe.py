@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.meta.catalog import Catalog
+from engine.meta.catalog import Catalog, related_list_exists
 from engine.meta.model import EntityDef, FieldDef
 
 _HIDDEN_OPTIONS = {"type", "label", "help"}
@@ -42,7 +42,9 @@ def entity_document(entity: EntityDef, catalog: Catalog) -> dict[str, Any]:
         "plural": entity.plural or entity.label,
         "pack": entity.pack,
         "title": entity.title_field,
-        "search": list(entity.search),
+        # the catalog is the reader's (``Records.catalog_for``): a field hidden from them is
+        # gone from ``entity.fields``, and no more named among the search fields
+        "search": [n for n in entity.search if n in entity.fields],
         "list_columns": list(entity.list_columns),
         "fields": [field_document(f) for f in entity.fields.values()],
     }
@@ -60,11 +62,8 @@ def entity_document(entity: EntityDef, catalog: Catalog) -> dict[str, Any]:
     if entity.calendar:  # the UI's calendar (engine.meta.calendar_view)
         doc["calendar"] = entity.calendar
     if entity.related:  # the related lists a record page shows (the 360° view), those the caller may read
-        doc["related"] = [
-            r
-            for r in entity.related
-            if r == "timeline" or r in entity.fields or r.partition(".")[0] in catalog.entities
-        ]
+        # (resolved in the reader's catalog: not one through a link hidden from them)
+        doc["related"] = [r for r in entity.related if related_list_exists(catalog, entity, r)]
     if entity.duplicates:  # engine.meta.duplicates: what a form may warn about before saving
         doc["duplicates"] = [
             {"name": d.name, "label": d.label or d.name, "action": d.action, "fields": sorted(d.key_fields)}

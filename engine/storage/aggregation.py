@@ -149,7 +149,7 @@ def _prepare(snap: Any, entity: EntityDef, table: Any, body: Any, rc: ReadContex
         expr = snap.filter_expression(entity, condition, access=rc.access)
         if rc.access is not None:
             rc.access.check_expression(expr)
-        where = expr.to_sql(snap.tables, rc.sql, table)
+        where = expr.to_sql(snap.tables, rc.written(snap), table)
     source: Any = table
     keys: list[Any] = []
     for group in group_by:
@@ -181,7 +181,7 @@ def _prepare(snap: Any, entity: EntityDef, table: Any, body: Any, rc: ReadContex
             raise DslError(exc.detail, [FieldError(f"metrics.{name}", e.message) for e in exc.errors]) from None
         if function in ("sum", "avg") and not (expr.type.numeric or expr.type.kind in ("duration", "null")):
             raise BadRequest(f"{function}() needs a number, {argument!r} is {expr.type}")
-        value = expr.to_sql(snap.tables, rc.sql, table)
+        value = expr.to_sql(snap.tables, rc.written(snap), table)
         if function in ("sum", "avg") and rc.sql.dialect == "postgresql":
             value = sa.cast(value, sa.Numeric)
         values[name], kinds[name] = value, expr.type.kind

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +58,19 @@ class ReadContext:
 
     def hidden(self, entity: EntityDef) -> set[str]:
         return set() if self.access is None else self.access.hidden(entity)
+
+    def written(self, snap: Snapshot) -> SqlContext:
+        """The SQL context of an expression the reader wrote (a filter, a search, a metric):
+        its paths through links read only the linked records the reader may read, so that
+        ``account.notes ~ "x"`` cannot probe an account hidden from them."""
+        access, plain = self.access, self.sql
+        if access is None or access.unrestricted:
+            return plain
+
+        def scope(name: str, table: Any) -> Any:
+            return access.predicate(snap.catalog.entities[name], "read", table, plain)
+
+        return replace(plain, link_scope=scope)
 
 
 #: computed values of these types are evaluated in Python: SQL gives them as epoch numbers
@@ -321,7 +334,7 @@ def list_records(
     for name, value in query.equals:
         column = _column(table, name)
         conditions.append(column.is_(None) if value is None else column == value)
-    search = search_filter(entity, query.q) if query.q else None
+    search = search_filter(entity, query.q, rc.hidden(entity) if rc is not None else ()) if query.q else None
     if query.q and search is None:
         raise BadRequest(f"{entity.name} has no search fields to look in")
     for source in (query.filter, search):
@@ -332,7 +345,7 @@ def list_records(
         expr = snap.filter_expression(entity, source, access=rc.access)
         if rc.access is not None:
             rc.access.check_expression(expr)
-        conditions.append(expr.to_sql(snap.tables, rc.sql, table))
+        conditions.append(expr.to_sql(snap.tables, rc.written(snap), table))
     visible = rc.predicate(snap, entity, table) if rc is not None else None
     if visible is not None:
         conditions.append(visible)
@@ -346,7 +359,7 @@ def list_records(
     if query.cursor is not None:
         stmt = stmt.where(after_cursor(keys, query.cursor))
     if query.q and rc is not None:
-        stmt = stmt.order_by(relevance(entity, table, query.q, rc.sql))
+        stmt = stmt.order_by(relevance(entity, table, query.q, rc.sql, rc.hidden(entity)))
     stmt = stmt.order_by(*order_by(keys)).limit(query.limit + 1)
     if query.offset:
         stmt = stmt.offset(query.offset)
@@ -396,13 +409,12 @@ def related_target(
         other = snap.catalog.entities.get(other_name)
         if other is None or other.child or (rc.access is not None and not rc.access.can(other, "read")):
             raise NotFound(f"{entity.name} has no related list {link!r}")
-        candidates = [
-            f
-            for f in other.fields.values()
-            if f.target == entity.name and f.type != "table" and (not field_name or f.name == field_name)
-        ]
+        # a link hidden from the reader is no related list: listing by it would give its value away
+        hidden = rc.hidden(other)
+        links = [f for f in other.fields.values() if f.target == entity.name and f.name not in hidden]
+        candidates = [f for f in links if f.type != "table" and (not field_name or f.name == field_name)]
         if len(candidates) != 1:
-            names = ", ".join(f"{other.name}.{f.name}" for f in other.fields.values() if f.target == entity.name)
+            names = ", ".join(f"{other.name}.{f.name}" for f in links)
             hint = f"; name one of: {names}" if len(candidates) > 1 else ""
             raise NotFound(f"{entity.name} has no related list {link!r}{hint}")
         fd, target = candidates[0], other

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,21 +39,23 @@ SUFFIX = "_trgm"
 TEXT_TYPES = frozenset({"string", "email", "phone", "url", "text", "autonumber"})
 
 
-def search_fields(entity: EntityDef) -> list[str]:
-    """The stored text fields global search looks in: ``search:``, else the title field."""
+def search_fields(entity: EntityDef, hidden: Collection[str] = frozenset()) -> list[str]:
+    """The stored text fields global search looks in: ``search:``, else the title field;
+    without the fields ``hidden`` from the reader (``ReadContext.hidden``)."""
     names = entity.search or ((entity.title_field,) if entity.title_field else ())
     out = []
     for name in names:
         fd = entity.fields.get(name)
-        if fd is not None and fd.type in TEXT_TYPES and fd.has_column:
+        if fd is not None and fd.type in TEXT_TYPES and fd.has_column and name not in hidden:
             out.append(name)
     return out
 
 
-def search_filter(entity: EntityDef, query: str) -> str | None:
+def search_filter(entity: EntityDef, query: str, hidden: Collection[str] = frozenset()) -> str | None:
     """The DSL condition matching ``query`` in the entity's search fields (every word, up to
-    eight, in one of them); None when the entity has no text to search."""
-    names = search_fields(entity)
+    eight, in one of them); None when the entity has no text to search, or none the reader
+    may see: a field ``hidden`` from them is never searched, so a match tells nothing of it."""
+    names = search_fields(entity, hidden)
     words = query.split()
     if not names or not words:
         return None
@@ -60,11 +63,14 @@ def search_filter(entity: EntityDef, query: str) -> str | None:
     return " and ".join(per_word)
 
 
-def relevance(entity: EntityDef, table: sa.Table, query: str, ctx: SqlContext) -> Any:
+def relevance(
+    entity: EntityDef, table: sa.Table, query: str, ctx: SqlContext, hidden: Collection[str] = frozenset()
+) -> Any:
     """0 for records whose title (else first search field) starts with the first word, else 1. Ordering by
     it also keeps the planner from walking a sort index through every row of a large table
-    to find a few matches (it reads the matches through the trigram indexes, then sorts)."""
-    names = search_fields(entity)
+    to find a few matches (it reads the matches through the trigram indexes, then sorts).
+    Fields ``hidden`` from the reader play no part: the order would hint at their values."""
+    names = search_fields(entity, hidden)
     column = table.c[entity.title_field if entity.title_field in names else names[0]]
     first = query.split()[0]
     starts = sp.position(ctx, sp.lower(ctx, column), sp.lower(ctx, sa.literal(first, sa.String))) == 1

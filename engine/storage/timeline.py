@@ -5,7 +5,8 @@ through an (entity name, record id) pair. ``check_reference`` keeps that pair ho
 every write, within what the writer may read; ``timeline`` lists, newest first, what points
 at one record: through the pair, or through a link named in ``via`` (an activity's
 ``account``), each entity read with the caller's permissions, so a portal user sees only
-what their grants allow (public entries).
+what their grants allow (public entries). A via link, or the pair, hidden from the caller
+(field permission ``none``) puts nothing on their timelines.
 """
 
 from __future__ import annotations
@@ -92,28 +93,34 @@ def _params(params: Mapping[str, str], snap: Snapshot) -> tuple[int, int, set[st
     return limit, offset, wanted
 
 
-def _pointing_at(snap: Snapshot, source: EntityDef, table: sa.Table, entity: str, record_id: str) -> Any:
-    """Rows of ``source`` on the timeline of ``entity/record_id``: the pair, or a ``via`` link."""
+def _pointing_at(
+    snap: Snapshot, source: EntityDef, table: sa.Table, entity: str, record_id: str, hidden: set[str]
+) -> Any:
+    """Rows of ``source`` on the timeline of ``entity/record_id``: the pair, or a ``via`` link;
+    only those of them the reader may see (not ``hidden``), else an entry would give away the
+    value of a field hidden from them. None when no way is left."""
     spec = source.timeline
     assert spec is not None
-    conditions = [sa.and_(table.c[spec.entity_field] == entity, table.c[spec.id_field] == record_id)]
+    conditions = []
+    if not {spec.entity_field, spec.id_field} & hidden:
+        conditions.append(sa.and_(table.c[spec.entity_field] == entity, table.c[spec.id_field] == record_id))
     for name in spec.via:
         fd = source.fields[name]
-        if fd.target != entity:
+        if fd.target != entity or name in hidden:
             continue
         if fd.type == "links":
             join = snap.tables.entities[source.name].joins[name]
             conditions.append(table.c.id.in_(sa.select(join.c.source_id).where(join.c.target_id == record_id)))
         else:
             conditions.append(table.c[name] == record_id)
-    return sa.or_(*conditions)
+    return sa.or_(*conditions) if conditions else None
 
 
 def timeline(records: Records, actor: Actor, entity_name: str, record_id: str, params: Mapping[str, str]) -> Page:
     """Entries of every timeline entity pointing at one record, newest first.
 
     Each entry is ``{"entity", "at", "record"}``; ``at`` is the entity's ``at`` field, or
-    ``created_at`` where that is empty."""
+    ``created_at`` where that is empty (or hidden from the caller)."""
     snap = records.ws.snapshot()
     entity = records._entity(snap, actor, entity_name)
     rc = records._rc(actor, snap)
@@ -133,8 +140,13 @@ def timeline(records: Records, actor: Actor, entity_name: str, record_id: str, p
             table = snap.tables.main(source.name)
             spec = source.timeline
             assert spec is not None
-            at = sa.func.coalesce(table.c[spec.at], table.c.created_at).label("at")
-            conditions = [_pointing_at(snap, source, table, entity.name, record_id), table.c.deleted_at.is_(None)]
+            hidden = rc.hidden(source)
+            at_field = spec.at if spec.at not in hidden else "created_at"  # the entry shows its `at`
+            at = sa.func.coalesce(table.c[at_field], table.c.created_at).label("at")
+            pointing = _pointing_at(snap, source, table, entity.name, record_id, hidden)
+            if pointing is None:
+                continue
+            conditions = [pointing, table.c.deleted_at.is_(None)]
             visible = rc.predicate(snap, source, table)
             if visible is not None:
                 conditions.append(visible)
