@@ -120,7 +120,10 @@ def domain_key(value: Any, **_: Any) -> str | None:
     if "@" in text and "://" not in text:
         host = text.rsplit("@", 1)[1]
     else:
-        host = urlsplit(text if "://" in text else f"http://{text}").hostname or ""
+        try:
+            host = urlsplit(text if "://" in text else f"http://{text}").hostname or ""
+        except ValueError:  # no URL at all (``[+-]?`` reads as a bracketed IPv6 host): no domain
+            return None
     host = host.strip(".").removeprefix("www.")
     return host if _DOMAIN.match(host) else None
 

@@ -67,6 +67,8 @@ def test_keys_ignore_what_does_not_tell_records_apart():
     assert normalise("domain", "https://www.Acme.de/contact?x=1") == "acme.de"
     assert normalise("domain", "sales@acme.de") == normalise("domain", "www.acme.de") == "acme.de"
     assert normalise("domain", "not a domain") is None
+    # a text urlsplit refuses (brackets around no IPv6 address) is no domain, no 500
+    assert normalise("domain", "[+-]?[0-9]{1,18}") is None
     assert normalise("name", "ACME GmbH & Co. KG") == normalise("name", "Acme AG") == "acme"
     assert (
         normalise("name", "Müller-Lüdenscheidt Ltd.")
