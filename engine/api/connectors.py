@@ -22,7 +22,7 @@ from engine.api.context import json_body, require_admin, workspace
 from engine.api.openapi import json_response, path_param, problem_responses
 from engine.api.openapi_auth import operation, request_body
 from engine.capture.signing import TOLERANCE, sign
-from engine.connectors.store import UNOPENABLE, load_config, unopenable
+from engine.connectors.store import UNOPENABLE, load_config
 from engine.connectors.sync import run_sync
 from engine.errors import AuthenticationRequired, BadRequest, NotFound, Unavailable
 
@@ -51,8 +51,7 @@ def receive_rows(name: str) -> Any:
     except NotFound:
         raise NotFound(f"There is no connector webhook {name!r}") from None
     secret = values.get("webhook_secret")
-    if "webhook_secret" in values[UNOPENABLE] and values.get("active"):
-        unopenable(values)  # logged for the administrator; the sender only learns to try later
+    if "webhook_secret" in values[UNOPENABLE] and values.get("active"):  # load_config logged why
         raise Unavailable(f"The connector webhook {name!r} cannot check signatures now; try again later")
     if not secret or not values.get("active"):
         raise NotFound(f"There is no connector webhook {name!r}")

@@ -17,7 +17,6 @@ rest of the metadata, so ``tessera check`` reports a missing entity or field.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,6 @@ from engine.storage.encryption import Unopenable
 from engine.storage.ids import is_id
 
 FOLDER = "connectors"
-log = logging.getLogger("tessera.security")
 #: the key of a loaded connector's values listing its secrets no configured key opens
 UNOPENABLE = "_unopenable"
 #: what a connector's name looks like (the pack's ``pattern`` may be stricter)
@@ -128,7 +126,8 @@ def load_config(ws: Any, name: str, open_secrets: bool = True) -> dict[str, Any]
         if open_secrets and values.get(key):
             try:
                 values[key] = ws.records.cipher.open(values[key])
-            except Unopenable:  # sealed under another key: the run says so (see unopenable)
+            except Unopenable as exc:  # sealed under another key: the run says so (see unopenable)
+                ws.records.cipher.report_unopenable(store.configs, key, values["id"], exc)
                 values[key] = None
                 values[UNOPENABLE].append(key)
         elif key in values and not open_secrets:
@@ -138,7 +137,8 @@ def load_config(ws: Any, name: str, open_secrets: bool = True) -> dict[str, Any]
 
 def unopenable(values: dict[str, Any]) -> str | None:
     """Why a loaded connector cannot be used, when a secret of it does not open (as after a
-    restore under another TESSERA_SECRET_KEY); None when every secret opened. Logged too."""
+    restore under another TESSERA_SECRET_KEY); None when every secret opened. (``load_config``
+    logged it, once per secret field: a sender retrying a webhook must not fill the log.)"""
     keys = values.get(UNOPENABLE)
     if not keys:
         return None
@@ -146,7 +146,6 @@ def unopenable(values: dict[str, Any]) -> str | None:
         f"the connector {values['name']!r} cannot open its {' and '.join(keys)}: it was sealed under another"
         " TESSERA_SECRET_KEY; set that key in TESSERA_SECRET_KEY_PREVIOUS, or enter the value again"
     )
-    log.warning("%s", problem)
     return problem
 
 
