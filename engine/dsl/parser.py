@@ -191,6 +191,26 @@ def _depth(node: n.Node) -> int:
     return deepest
 
 
+def _chain_hint(node: n.Node) -> str:
+    """Why a flat expression counts as deep: its longest run of one operator, each a level
+    (``a or b or c`` is ``(a or b) or c``); empty when no run is long enough to be the cause."""
+    op, length, stack = "", 0, [node]
+    while stack:
+        current = stack.pop()
+        stack.extend(_children(current))
+        if not isinstance(current, n.Binary):
+            continue
+        run, link = 0, current
+        while isinstance(link, n.Binary) and link.op == current.op:
+            run, link = run + 1, link.left
+        if run > length:
+            op, length = current.op, run
+    if length <= MAX_DEPTH // 2:
+        return ""
+    advice = "write `x in [a, b, ...]` for alternatives" if op == "or" else "split it into computed fields"
+    return f" ({length} '{op}' in a row count as {length} levels; {advice})"
+
+
 def _children(node: n.Node) -> list[n.Node]:
     if isinstance(node, n.ListLiteral):
         return node.items
@@ -251,9 +271,8 @@ def parse(source: str, where: str = "expression") -> n.Node:
             ) from None
         raise dsl_error(source, 1, 1, "syntax error", where) from None
     if _depth(node) > MAX_DEPTH:
-        raise dsl_error(
-            source, node.line, node.column, f"the expression is nested more than {MAX_DEPTH} levels deep", where
-        )
+        message = f"the expression is nested more than {MAX_DEPTH} levels deep"
+        raise dsl_error(source, node.line, node.column, message + _chain_hint(node), where)
     deep = _deep_parenthesis(source)
     if deep is not None:  # redundant parentheses leave no node, but they count as nesting too
         raise dsl_error(source, *deep, f"the expression is nested more than {MAX_DEPTH} levels deep", where)

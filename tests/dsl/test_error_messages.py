@@ -65,6 +65,15 @@ CASES = [
         65,
         "(",
     ),
+    case(
+        "too_long_or_chain",
+        " or ".join(f"count == {i}" for i in range(70)),
+        "the expression is nested more than 64 levels deep (69 'or' in a row count as 69 levels;"
+        " write `x in [a, b, ...]` for alternatives)",
+        1,
+        1,
+        "count",
+    ),
     case("unexpected_char", "count @ 2", "unexpected character '@'", 1, 7, "@"),
     case(
         "uppercase", "count > 1 AND active", "unexpected character 'A' (names and keywords are lower case)", 1, 11, "A"
