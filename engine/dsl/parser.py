@@ -200,7 +200,7 @@ def _chain_hint(node: n.Node) -> str:
         stack.extend(_children(current))
         if not isinstance(current, n.Binary):
             continue
-        run, link = 0, current
+        run, link = 1, current.left
         while isinstance(link, n.Binary) and link.op == current.op:
             run, link = run + 1, link.left
         if run > length:
