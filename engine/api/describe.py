@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.meta.catalog import Catalog, related_list_exists
-from engine.meta.model import EntityDef, FieldDef
+from engine.meta.model import SYSTEM_FIELDS, EntityDef, FieldDef
 
 _HIDDEN_OPTIONS = {"type", "label", "help"}
 
@@ -36,16 +36,20 @@ def field_document(fd: FieldDef) -> dict[str, Any]:
 
 
 def entity_document(entity: EntityDef, catalog: Catalog) -> dict[str, Any]:
+    def shown(name: str) -> bool:
+        return name in entity.fields or name in SYSTEM_FIELDS
+
     doc: dict[str, Any] = {
         "name": entity.name,
         "label": entity.label,
         "plural": entity.plural or entity.label,
         "pack": entity.pack,
-        "title": entity.title_field,
         # the catalog is the reader's (``Records.catalog_for``): a field hidden from them is
-        # gone from ``entity.fields``, and no more named among the search fields
+        # gone from ``entity.fields``, and named neither as the title, nor among the search
+        # fields or list columns (system columns such as ``created_at`` stay)
+        "title": entity.title_field if shown(entity.title_field) else None,
         "search": [n for n in entity.search if n in entity.fields],
-        "list_columns": list(entity.list_columns),
+        "list_columns": [c for c in entity.list_columns if shown(c)],
         "fields": [field_document(f) for f in entity.fields.values()],
     }
     if entity.autonumber:

@@ -1,7 +1,8 @@
 """Nothing is found through a field hidden from the reader (field permission ``none``):
 no related list by a hidden link, no timeline entry through a hidden ``via`` link or a
 hidden ``related_entity``/``related_id`` pair, no search in a hidden search field; and the
-hidden field is not named in an error's hint nor in the entity's description.
+hidden field is not named in an error's hint nor in the entity's description (its search
+fields, related lists, title and list columns).
 
 ``rep`` may not see ``deal.partner`` and ``deal.secret_note``, nor how a ``memo`` or a
 ``call`` points at its record; ``boss`` sees everything and shows the same requests do
@@ -94,6 +95,7 @@ NOTE = """
 entity: note
 title: subject
 search: [subject, body]
+list: {columns: [subject, body, created_at]}
 fields:
   subject: {type: string, required: true}
   body:    {type: string}
@@ -246,3 +248,12 @@ def test_search_ranks_by_no_hidden_field(ws: Workspace, world: dict[str, Any]) -
     assert [r["body"] for r in ranked] == ["apple zebra", "zebra apple"]  # by the subject
     ranked = world["rep"].get("note?q=zebra&fields=body").get_json()["data"]
     assert [r["body"] for r in ranked] == ["zebra apple", "apple zebra"]  # by the body, rep's first field
+
+
+def test_the_description_names_no_hidden_title_or_list_column(world: dict[str, Any]) -> None:
+    described = {who: world[who].get("meta/entities/note").get_json() for who in ("rep", "boss")}
+    assert (described["boss"]["title"], described["boss"]["list_columns"]) == (
+        "subject",
+        ["subject", "body", "created_at"],
+    )
+    assert (described["rep"]["title"], described["rep"]["list_columns"]) == (None, ["body", "created_at"])
