@@ -25,6 +25,7 @@ Either loop sleeps until the earliest next timer, outbox row or schedule check (
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -313,15 +314,33 @@ class RqRunner(JobRunner):
     def worker(self) -> Any:
         """An RQ worker on this runner's queue, running jobs in this process (no fork: the
         workspace's connection pool is not shared across processes)."""
-        from rq import SimpleWorker
-
-        return SimpleWorker([self.queue], connection=self.redis)
+        return _quick_stop_worker()([self.queue], connection=self.redis)
 
     def close(self) -> None:
         self.stop()
         if _QUEUES.get(self.queue.name, (None,))[0] is self.ws:
             del _QUEUES[self.queue.name]
         self.redis.close()
+
+
+@functools.cache
+def _quick_stop_worker() -> type:
+    """rq's ``SimpleWorker`` whose command listener (a thread waiting on Redis pub/sub for
+    "stop" and "shutdown") wakes each second, not each minute. rq ends a worker by
+    unsubscribing, then stopping that thread; since redis-py 8.2, stopping waits for the
+    thread's current wait to end, and when the thread read the unsubscribe reply before the
+    stop, that wait was rq's full 60 s: a burst's end or a shutdown took a minute."""
+    from rq import SimpleWorker
+
+    class QuickStopWorker(SimpleWorker):
+        def subscribe(self) -> None:
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # rq types it None
+                sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+            )
+
+    return QuickStopWorker
 
 
 def deliver_queued(queue_name: str, outbox_id: str, attempt: int, now: str | None = None) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -308,3 +310,23 @@ def test_a_password_reset_email_is_dispatched_through_the_email_channel(
     assert [p["to"] for p in sent] == ["rep@test.dev"]
     assert "/reset-password/" in sent[0]["link"]
     assert job(admin, row["id"])["state"] == "sent"
+
+
+def test_an_rq_worker_stops_without_waiting_out_its_command_listener(ws: Any) -> None:
+    """A worker's end (a burst's, a shutdown's) stops the thread listening for rq's
+    commands. It must not wait out a long listen: with rq's own minute, each burst worker
+    of these tests, and each ``tessera worker`` stop, could hang a minute or more."""
+    if not REDIS_URL:
+        pytest.skip("RQ tests need TESSERA_TEST_REDIS_URL (a Redis server)")
+    runner = RqRunner(ws, REDIS_URL, f"tessera-test-{uuid.uuid4().hex[:12]}", policy=POLICY)
+    worker = runner.worker()
+    worker.subscribe()
+    try:
+        time.sleep(0.5)  # the listener is waiting for a command now
+        stopping = threading.Thread(target=worker.pubsub_thread.stop, daemon=True)
+        stopping.start()
+        stopping.join(timeout=20)
+        assert not stopping.is_alive(), "the listener kept the worker from stopping for 20 s"
+    finally:
+        worker.pubsub.close()
+        runner.close()
