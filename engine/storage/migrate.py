@@ -146,14 +146,36 @@ def _classify(op: Any, table: str) -> list[Step]:
     return [Step(type(op).__name__, table, "", True, "unrecognised change", op)]
 
 
+def _fresh_plan(tables: Tables) -> list[Step]:
+    """The steps of a database without entity tables: every table and index is new, as
+    autogenerate would find, without its reflection (about 0.5 s on PostgreSQL per install)."""
+    steps: list[Step] = []
+    for table in tables.metadata.sorted_tables:
+        steps.append(Step("add_table", table.name, "", False, "", alembic_ops.CreateTableOp.from_table(table)))
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if _include_name(index.name, "index", None):
+                op = alembic_ops.CreateIndexOp.from_index(index)
+                steps.append(
+                    Step("add_index", table.name, str(index.name), False, "unique" if index.unique else "", op)
+                )
+    return steps
+
+
 def plan_migration(conn: Connection, tables: Tables) -> Plan:
-    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _include_name})
     with warnings.catch_warnings():
         # links that point at each other (a contract's renewal deal, the deal's contract) form
         # foreign-key cycles; alembic only warns that it cannot sort them, and create_all below
         # breaks them with ALTER TABLE
         warnings.filterwarnings("ignore", message="Cannot correctly sort tables", category=sa.exc.SAWarning)
-        script = produce_migrations(context, tables.metadata)
+        fresh = not any(_include_name(name, "table", None) for name in sa.inspect(conn).get_table_names())
+        steps = _fresh_plan(tables) if fresh else _compared_steps(conn, tables)
+    return Plan(steps + _search_steps(conn, tables))
+
+
+def _compared_steps(conn: Connection, tables: Tables) -> list[Step]:
+    """The steps autogenerate finds comparing the database with the metadata."""
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _include_name})
+    script = produce_migrations(context, tables.metadata)
     steps: list[Step] = []
     for op in script.upgrade_ops.ops if script.upgrade_ops else []:
         if isinstance(op, alembic_ops.CreateTableOp):
@@ -167,10 +189,14 @@ def plan_migration(conn: Connection, tables: Tables) -> Plan:
             steps += _classify(op, "")
     dropped = {s.table for s in steps if s.action == "drop_table"}
     # an orphan table keeps its indexes until the table itself goes
-    steps = [s for s in steps if not (s.table in dropped and s.action == "drop_index")]
-    for name in search.missing(conn, tables.search):
-        steps.append(Step("add_search_index", tables.search[name][0], name, False, "trigram (global search)"))
-    return Plan(steps)
+    return [s for s in steps if not (s.table in dropped and s.action == "drop_index")]
+
+
+def _search_steps(conn: Connection, tables: Tables) -> list[Step]:
+    return [
+        Step("add_search_index", tables.search[name][0], name, False, "trigram (global search)")
+        for name in search.missing(conn, tables.search)
+    ]
 
 
 def apply_plan(conn: Connection, tables: Tables, plan: Plan, destructive: str = "refuse") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,21 @@ def test_migrate_command_prints_the_plan_and_refuses_destructive(database_url, t
     assert "error: The schema change would lose data" in refused.output
     assert "Traceback" not in refused.output
     assert runner.invoke(main, ["migrate", "--allow-destructive"]).exit_code == 0
+
+
+def test_a_new_database_is_planned_as_autogenerate_would_plan_it(database_url, tmp_path):
+    """A database without entity tables skips autogenerate's reflection (every table is
+    new), and its plan is the one the comparison finds: the same steps, in the same order,
+    for every shipped pack."""
+    from engine.storage.migrate import _compared_steps, plan_migration
+    from tests.sales.conftest import shipped_packs
+
+    ws = Workspace(make_config(database_url, tmp_path, shipped_packs()), meta_check_interval=0)
+    tables = ws.build_snapshot(0, ()).tables
+    with ws.db.begin() as conn, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Cannot correctly sort tables", category=sa.exc.SAWarning)
+        planned = [str(s) for s in plan_migration(conn, tables).steps]
+        compared = [str(s) for s in _compared_steps(conn, tables)]
+    ws.close()
+    assert any(s.startswith("+ add_table") for s in planned) and any(" unique" in s for s in planned)
+    assert [s for s in planned if "add_search_index" not in s] == compared
