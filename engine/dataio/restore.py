@@ -45,7 +45,7 @@ from engine.meta.problems import Problems
 from engine.storage import system_tables as st
 from engine.storage.database import friendly_db_errors, write_transaction
 from engine.storage.dump import TableLoader, TablePlan, foreign_key_problems, reset_sequences, table_plans
-from engine.storage.migrate import migrate, upgrade_system_tables
+from engine.storage.migrate import JSON_NULLS_REVISION, clear_json_nulls, migrate, upgrade_system_tables
 from engine.workspace import Workspace
 
 
@@ -194,6 +194,8 @@ def _load(ws: Workspace, conn: Connection, reader: ArchiveReader, result: Restor
     result.tables = len(entries)
     for loader in loaders:
         loader.finish()
+    if str(manifest.get("schema_revision") or "") < JSON_NULLS_REVISION:
+        clear_json_nulls(conn)  # the null fields of an archive made before that revision
     reset_sequences(conn, [p.table for p in plans])
     dangling = foreign_key_problems(conn)
     if dangling:

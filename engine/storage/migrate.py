@@ -251,3 +251,31 @@ def migrate(conn: Connection, tables: Tables, destructive: str = "refuse", dry_r
     if not dry_run and plan.steps:
         apply_plan(conn, tables, plan, destructive)
     return plan
+
+
+#: the engine revision from which field columns store a null as SQL NULL (migrations/versions)
+JSON_NULLS_REVISION = "0010"
+
+
+def clear_json_nulls(conn: Connection) -> int:
+    """Turn the JSON ``null`` values of entity tables' JSON columns into SQL NULL; returns
+    how many values changed. Before revision 0010 a json or multi_enum field sent as null was
+    stored as JSON ``null``, which ``field == null`` does not find. The engine's own tables
+    keep theirs (a JSON null may mean something there)."""
+    inspector = sa.inspect(conn)
+    changed = 0
+    for name in inspector.get_table_names():
+        if name.startswith(("tessera_", "sqlite_")):
+            continue
+        table = sa.table(name, *(sa.column(c["name"]) for c in inspector.get_columns(name)))
+        for column in inspector.get_columns(name):
+            if not isinstance(column["type"], sa.JSON):
+                continue
+            target = table.c[column["name"]]
+            if conn.dialect.name == "postgresql":
+                typeof = "jsonb_typeof" if type(column["type"]).__name__ == "JSONB" else "json_typeof"
+                found = getattr(sa.func, typeof)(target) == "null"
+            else:
+                found = target == sa.literal_column("'null'")
+            changed += conn.execute(sa.update(table).where(found).values({column["name"]: None})).rowcount
+    return changed
