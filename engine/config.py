@@ -227,9 +227,14 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
         sms_token=pick("TESSERA_SMS_TOKEN", "sms_token"),
         public_url=parse_public_url(pick("TESSERA_PUBLIC_URL", "public_url")),
     )
-    capture_limit = pick("TESSERA_CAPTURE_RATE_LIMIT", "capture_rate_limit")
-    if capture_limit:
-        config = config.with_overrides(capture_rate_limit=_rate(capture_limit, "TESSERA_CAPTURE_RATE_LIMIT"))
+    for variable, key in (
+        ("TESSERA_CAPTURE_RATE_LIMIT", "capture_rate_limit"),
+        ("TESSERA_AUTH_RATE_LIMIT", "auth_rate_limit"),
+        ("TESSERA_LOGIN_LOCKOUT", "login_lockout"),
+    ):
+        limit = pick(variable, key)
+        if limit:
+            config = config.with_overrides(**{key: _rate(limit, variable)})
     log_format = (pick("TESSERA_LOG_FORMAT", "log_format") or "text").strip().lower()
     if log_format not in ("text", "json"):
         raise TesseraError(f"TESSERA_LOG_FORMAT must be text or json, not {log_format!r}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.app import create_app
+from engine.config import load_config
+from engine.errors import TesseraError
 from tests.conftest import PASSWORD, make_config
 
 
@@ -28,3 +32,16 @@ def test_sign_in_is_rate_limited_with_a_problem_response(workspace, database_url
     assert limited.headers["Content-Type"] == "application/problem+json"
     assert "Retry-After" in limited.headers
     assert client.get("/healthz").status_code == 200  # other endpoints are not affected
+
+
+def test_the_sign_in_limits_are_set_from_the_environment(workspace, database_url, tmp_path):
+    settings = {"TESSERA_DATABASE_URL": database_url, "TESSERA_AUTH_RATE_LIMIT": "2 per minute"}
+    loaded = load_config({**settings, "TESSERA_LOGIN_LOCKOUT": "9 per hour"}, tmp_path / "none.toml")
+    assert (loaded.auth_rate_limit, loaded.login_lockout) == ("2 per minute", "9 per hour")
+    config = make_config(database_url, tmp_path).with_overrides(auth_rate_limit=loaded.auth_rate_limit)
+    client = create_app(config, workspace).test_client()
+    good = {"email": "admin@test.dev", "password": PASSWORD}
+    assert [client.post("/api/v1/auth/token", json=good).status_code for _ in range(3)] == [200, 200, 429]
+    for variable in ("TESSERA_AUTH_RATE_LIMIT", "TESSERA_LOGIN_LOCKOUT"):
+        with pytest.raises(TesseraError, match=f"{variable} must be a rate like '20 per minute', not 'often'"):
+            load_config({**settings, variable: "often"}, tmp_path / "none.toml")
