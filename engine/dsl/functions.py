@@ -20,6 +20,17 @@ import sqlalchemy as sa
 
 from engine.dsl import sqlparts as sp
 from engine.dsl.mention_functions import register_mention_functions
+from engine.dsl.sql_functions import (
+    as_text,
+    in_names,
+    member_sql,
+    sql_coalesce,
+    sql_concat,
+    sql_if,
+    sql_round,
+    sql_scalar_extreme,
+    sql_starts,
+)
 from engine.dsl.sqlparts import SqlContext, SqlValue
 from engine.dsl.time_functions import register_time_functions
 
@@ -160,72 +171,6 @@ def _sql_switch(ctx: SqlContext, value: SqlValue, *args: SqlValue) -> SqlValue:
     return SqlValue(sa.case(*whens, else_=default.expr if default is not None else sa.null()))
 
 
-def _sql_concat(ctx: SqlContext, *parts: SqlValue) -> SqlValue:
-    pieces = [sa.func.coalesce(sa.cast(p.expr, sa.String), "") for p in parts]
-    return SqlValue(
-        sa.func.concat(*pieces) if ctx.dialect == "postgresql" else (pieces[0] if len(pieces) == 1 else _join(pieces))
-    )
-
-
-def _join(pieces: list[Any]) -> Any:
-    expr = pieces[0]
-    for piece in pieces[1:]:
-        expr = expr.op("||")(piece)
-    return expr
-
-
-def _same_base(ctx: SqlContext, values: tuple[SqlValue, ...]) -> tuple[list[Any], bool]:
-    """The values making one result (``coalesce``, ``if``, ``min``): all epoch seconds when one is."""
-    epoch, null = any(v.epoch for v in values), sa.sql.elements.Null  # a null literal stays NULL
-    return [sp.epoch(ctx, v) if epoch and not isinstance(v.expr, null) else v.expr for v in values], epoch
-
-
-def _text(expr: Any) -> Any:
-    return sa.type_coerce(expr, sa.String)  # typed as text: min()/max() order texts by code point
-
-
-def _sql_if(ctx: SqlContext, condition: SqlValue, a: SqlValue, b: SqlValue) -> SqlValue:
-    (then, other), epoch = _same_base(ctx, (a, b))
-    return SqlValue(sa.case((condition.expr, then), else_=other), epoch)
-
-
-def _sql_coalesce(ctx: SqlContext, *values: SqlValue) -> SqlValue:
-    exprs, epoch = _same_base(ctx, values)
-    return SqlValue(sa.func.coalesce(*exprs), epoch)
-
-
-def _sql_scalar_extreme(ctx: SqlContext, name: str, *values: SqlValue) -> SqlValue:
-    exprs, epoch = _same_base(ctx, values)
-    # SQLite's min()/max() with several arguments return NULL if any is NULL, as Python's do here;
-    # PostgreSQL's least()/greatest() skip NULLs, so guard them explicitly
-    if ctx.dialect == "sqlite":
-        return SqlValue(getattr(sa.func, name)(*exprs), epoch)
-    func = sa.func.least if name == "min" else sa.func.greatest
-    any_null = sa.or_(*[e.is_(None) for e in exprs])
-    if any(isinstance(e.type, sa.String) for e in exprs):
-        # code-point order, as Python, comparisons and the min/max aggregates order texts
-        return SqlValue(_text(sa.case((any_null, sa.null()), else_=func(*[e.collate("C") for e in exprs]))))
-    return SqlValue(sa.case((any_null, sa.null()), else_=func(*exprs)), epoch)
-
-
-def _sql_round(ctx: SqlContext, x: SqlValue, d: SqlValue | None = None) -> SqlValue:
-    if ctx.dialect == "postgresql":  # round(numeric, integer) only; past 10000 places, no change
-        places = sa.case((d.expr > 10000, 10000), (d.expr < -10000, -10000), else_=d.expr) if d else 0
-        return SqlValue(sa.func.round(sp.to_decimal(ctx, x.expr), sa.cast(places, sa.Integer)))
-    if d is None:
-        return SqlValue(sa.func.round(x.expr, 0))
-    # SQLite rounds to 0 places for negative ones: divide by the power of ten (at most 1e300,
-    # past which any value rounds to 0), round half away from zero, multiply back
-    scale = sa.cast(sa.literal("1e", sa.String).op("||")(sa.func.min(-d.expr, 300)), sa.Float)
-    scaled = sa.func.round(x.expr / scale, 0) * scale
-    return SqlValue(sa.case((d.expr < 0, scaled), else_=sa.func.round(x.expr, d.expr)))
-
-
-def _sql_starts(ctx: SqlContext, text: SqlValue, prefix: SqlValue) -> SqlValue:
-    head = sa.func.substr(text.expr, 1, sa.func.length(prefix.expr))  # op("="): == NULL would be IS NULL
-    return SqlValue(head.op("=", is_comparison=True)(prefix.expr))
-
-
 def builtins() -> FunctionRegistry:
     """A registry holding the standard library (a copy per workspace lets plugins add)."""
     r = FunctionRegistry()
@@ -235,7 +180,7 @@ def builtins() -> FunctionRegistry:
             "if",
             "if(bool, T, T) -> T",
             lambda c, a, b: a if c is True else b,
-            _sql_if,
+            sql_if,
             "The second argument when the condition is true, else the third (also when it is null).",
             'if(tier == "gold", 4h, 8h)',
             null_propagates=False,
@@ -258,7 +203,7 @@ def builtins() -> FunctionRegistry:
             "coalesce",
             "coalesce(T, T...) -> T",
             _py_coalesce,
-            _sql_coalesce,
+            sql_coalesce,
             "The first argument that is not null.",
             'coalesce(mobile, phone, "-")',
             null_propagates=False,
@@ -269,7 +214,7 @@ def builtins() -> FunctionRegistry:
             "concat",
             "concat(any, any...) -> string",
             _py_concat,
-            _sql_concat,
+            sql_concat,
             "Text of all arguments joined; null counts as empty text.",
             'concat(first_name, " ", last_name)',
             null_propagates=False,
@@ -291,7 +236,7 @@ def builtins() -> FunctionRegistry:
             "lower",
             "lower(string) -> string",
             str.lower,
-            lambda ctx, s: SqlValue(_text(sp.lower(ctx, s.expr))),
+            lambda ctx, s: SqlValue(as_text(sp.lower(ctx, s.expr))),
             "Lower-case text.",
             'lower(email) == "a@b.dev"',
         )
@@ -301,7 +246,7 @@ def builtins() -> FunctionRegistry:
             "upper",
             "upper(string) -> string",
             str.upper,
-            lambda ctx, s: SqlValue(_text(sp.upper(ctx, s.expr))),
+            lambda ctx, s: SqlValue(as_text(sp.upper(ctx, s.expr))),
             "Upper-case text.",
             'upper(country) == "DE"',
         )
@@ -331,7 +276,7 @@ def builtins() -> FunctionRegistry:
             "startswith",
             "startswith(string, string) -> bool",
             lambda a, b: a.startswith(b),
-            _sql_starts,
+            sql_starts,
             "Whether the first text starts with the second.",
             'startswith(sku, "CIS-")',
         )
@@ -367,7 +312,7 @@ def builtins() -> FunctionRegistry:
             "round",
             "round(number, int?) -> decimal",
             _py_round,
-            _sql_round,
+            sql_round,
             "Rounded half away from zero to the given decimal places (default 0).",
             "round(amount * 0.19, 2)",
         )
@@ -387,7 +332,7 @@ def builtins() -> FunctionRegistry:
             "min",
             "min(T, T...) -> T",
             _py_scalar_min,
-            lambda ctx, *vs: _sql_scalar_extreme(ctx, "min", *vs),
+            lambda ctx, *vs: sql_scalar_extreme(ctx, "min", *vs),
             "The smallest argument (null if any is null); min(rows.field) aggregates child rows.",
             "min(valid_until, today() + 30d)",
             null_propagates=False,
@@ -398,7 +343,7 @@ def builtins() -> FunctionRegistry:
             "max",
             "max(T, T...) -> T",
             _py_scalar_max,
-            lambda ctx, *vs: _sql_scalar_extreme(ctx, "max", *vs),
+            lambda ctx, *vs: sql_scalar_extreme(ctx, "max", *vs),
             "The largest argument (null if any is null); max(rows.field) aggregates child rows.",
             "max(lines.discount_pct) > 10",
             null_propagates=False,
@@ -411,7 +356,7 @@ def builtins() -> FunctionRegistry:
             "has_role",
             "has_role(string) -> bool",
             lambda env, role: role in env.roles,
-            lambda ctx, role: SqlValue(_member_sql(role.expr, ctx.roles)),
+            lambda ctx, role: SqlValue(member_sql(role.expr, ctx.roles)),
             "Whether the current user has the role (a text, or a field holding a role name).",
             'has_role("sales_manager")',
             contextual=True,
@@ -422,7 +367,7 @@ def builtins() -> FunctionRegistry:
             "in_team",
             "in_team(string) -> bool",
             lambda env, team: team in env.teams,
-            lambda ctx, team: SqlValue(_member_sql(team.expr, ctx.teams)),
+            lambda ctx, team: SqlValue(member_sql(team.expr, ctx.teams)),
             "Whether the current user belongs to the team (by name).",
             'in_team("l1_support")',
             contextual=True,
@@ -433,7 +378,7 @@ def builtins() -> FunctionRegistry:
             "is_team_member",
             "is_team_member(id) -> bool",
             lambda env, uid: uid in env.team_members,
-            lambda ctx, uid: SqlValue(_in_names(uid.expr, ctx.team_members)),
+            lambda ctx, uid: SqlValue(in_names(uid.expr, ctx.team_members)),
             "Whether the user is in one of the current user's teams (or reports to them).",
             "is_team_member(owner)",
             contextual=True,
@@ -444,7 +389,7 @@ def builtins() -> FunctionRegistry:
             "is_my_team",
             "is_my_team(id) -> bool",
             lambda env, tid: tid in env.team_ids,
-            lambda ctx, tid: SqlValue(_in_names(tid.expr, ctx.team_ids)),
+            lambda ctx, tid: SqlValue(in_names(tid.expr, ctx.team_ids)),
             "Whether the team is one of the current user's teams (or below one they manage).",
             "is_my_team(team)",
             contextual=True,
@@ -483,16 +428,3 @@ AGGREGATE_DOCS = {
 }
 
 __all__ = ["AGGREGATES", "Function", "FunctionRegistry", "builtins", "math"]
-
-
-def _member_sql(expr: Any, names: Any) -> Any:
-    """SQL for "this text is one of the user's roles/teams": a literal is decided now, a
-    column is compared with the names (so a stored role name works as in Python)."""
-    if hasattr(expr, "value"):
-        return sa.literal(expr.value in names)
-    return _in_names(expr, names)
-
-
-def _in_names(expr: Any, names: Any) -> Any:
-    """``expr IN (names)``; with no names false, but null (unknown) for a null value as in Python."""
-    return expr.in_(sorted(names)) if names else sa.case((expr.is_(None), sa.null()), else_=sa.false())
