@@ -7,7 +7,7 @@ the cost of a list). Input goes through ``engine.storage.validation``.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from engine.errors import BadRequest
@@ -44,8 +44,18 @@ def output_value(fd: FieldDef, value: Any) -> Any:
     if fd.type == "bool":
         return bool(value)
     if fd.type in ("decimal", "money", "percent"):
-        return Decimal(str(value)).quantize(Decimal(1).scaleb(-fd.scale))
+        return at_scale(value, fd.scale)
     return to_json(value)
+
+
+def at_scale(value: Any, scale: int) -> Decimal | None:
+    """A number rounded to ``scale`` places, however many digits it has (a virtual computed
+    value has no column to fit; the default 28 digits made rounding a larger one raise);
+    None for an infinite one or NaN, which no field shows."""
+    number = Decimal(str(value))
+    if not number.is_finite():
+        return None
+    return number.quantize(Decimal(1).scaleb(-scale), context=Context(prec=max(28, number.adjusted() + scale + 2)))
 
 
 def _identity(value: Any) -> Any:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from engine.actor import Actor
 from engine.errors import FieldError
 from engine.meta.model import EntityDef, FieldDef
+from engine.storage.codec import at_scale
 from engine.storage.evaluation import LazyRecord, RecordLoader, make_env
 from engine.storage.files import file_id_of, find_file, reference
 from engine.storage.writing import apply_defaults
@@ -33,9 +34,9 @@ def coerce(fd: FieldDef, value: Any) -> Any:
     if value is None:
         return None
     if fd.type in ("decimal", "money", "percent"):
-        return Decimal(str(value)).quantize(Decimal(1).scaleb(-fd.scale))
+        return at_scale(value, fd.scale)  # a stored field checked its fit first (``misfit``)
     if fd.type in ("int", "rating", "duration"):
-        return int(value)
+        return int(value) if not isinstance(value, float | Decimal) or math.isfinite(value) else None
     if fd.type == "datetime" and isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC)
     if fd.type in ("string", "text", "email", "phone", "url", "enum") and not isinstance(value, str):

@@ -1,12 +1,17 @@
 """A stored computed value that does not fit its field (a decimal column holds 18 digits,
 an integer 64 bits) is a 422 naming the field, in the words a typed value gets, and
-nothing is written; never a 500 from rounding it. On SQLite and PostgreSQL."""
+nothing is written; never a 500 from rounding it. A virtual one has no column to fit: it
+is shown with all its digits. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from engine.actor import SYSTEM
+from engine.app import create_app
+from tests.conftest import pack_workspace, sign_in
 
 #: qty * unit_price: about 1.1e29, far beyond the 16 digits money holds before the point
 HUGE_LINE = {"item": "Bulk", "qty": 9007199254740993, "unit_price": "12345678901234.56"}
@@ -40,3 +45,31 @@ def test_an_update_that_makes_a_computed_value_too_large_is_refused(workspace, a
     assert "The computed value does not fit" in response.get_json()["errors"][0]["message"]
     [stored] = _vouchers(workspace)
     assert stored["total"] == body["total"]
+
+
+#: a virtual computed decimal far beyond 28 digits (Python's default precision for rounding)
+GAUGE = """
+entity: gauge
+title: name
+fields:
+  name:   {type: string, required: true}
+  level:  {type: decimal, precision: 2}
+  scaled: {type: decimal, precision: 2, compute: 'level * 1000000000000000000000000000000'}
+permissions:
+  reader: {read: all, create: true}
+"""
+
+
+def test_a_virtual_computed_value_beyond_28_digits_is_shown_not_a_500(database_url: str, tmp_path: Path) -> None:
+    ws = pack_workspace(database_url, tmp_path, "gaugekit", {"entities/gauge.yaml": GAUGE}, {"reader": "Reader"})
+    try:
+        api = sign_in(create_app(ws.config, ws).test_client(), "reader@test.dev")
+        made = api.post("gauge", {"name": "far", "level": "99999999999999.99"})
+        assert made.status_code == 201, made.get_json()
+        listed = api.get("gauge")
+        assert listed.status_code == 200, listed.get_json()
+        expected = Decimal("99999999999999.99E30")
+        for shown in (made.get_json()["scaled"], listed.get_json()["data"][0]["scaled"]):
+            assert abs(Decimal(str(shown)) - expected) <= expected * Decimal("1E-14")  # SQLite computes in doubles
+    finally:
+        ws.close()
