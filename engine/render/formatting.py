@@ -9,6 +9,7 @@ of fields and enum options as the entity defines them, in that locale.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Context as DecimalContext
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -43,9 +44,10 @@ def _decimal(value: Any) -> Decimal | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None
 
 
 def format_number(value: Any, places: int | None, language: str = "en") -> str:
@@ -53,8 +55,9 @@ def format_number(value: Any, places: int | None, language: str = "en") -> str:
     number = _decimal(value)
     if number is None:
         return "" if value is None else str(value)
-    if places is not None:
-        number = number.quantize(Decimal(1).scaleb(-int(places)), rounding="ROUND_HALF_UP")
+    if places is not None:  # with the digits it needs: a virtual computed value may have more than 28
+        exact = DecimalContext(prec=max(28, number.adjusted() + int(places) + 2))
+        number = number.quantize(Decimal(1).scaleb(-int(places)), rounding="ROUND_HALF_UP", context=exact)
     text = f"{number:,f}"
     thousands, mark = SEPARATORS.get(language, (",", "."))
     return text.replace(",", "\0").replace(".", mark).replace("\0", thousands)

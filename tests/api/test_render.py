@@ -237,3 +237,13 @@ def test_two_packs_may_not_define_one_template_differently(tmp_path: Path) -> No
     messages = [str(p) for p in problems.items]
     assert len(messages) == 1, messages
     assert "template voucher.letter is already defined differently in" in messages[0]
+
+
+def test_a_number_of_any_size_is_formatted_not_a_500() -> None:
+    """A virtual computed value may have more digits than decimal rounding's default 28."""
+    from engine.render.formatting import format_number
+
+    assert format_number("1e40", 2) == "10," + "000," * 12 + "000.00"
+    assert format_number("1e40", 2, "de") == "10." + "000." * 12 + "000,00"
+    assert format_number("-0.005", 2) == "-0.01"  # half away from zero, as before
+    assert format_number("Infinity", 2) == "Infinity"  # no number: shown as it is
