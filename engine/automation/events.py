@@ -30,6 +30,9 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
     #: the run's write count when the event was emitted: ``new`` is current while it holds
     writes: int = -1
+    #: what tells this event from another of the same record version and kind (a timer
+    #: firing: its row and due time): the outbox keys of its messages include it
+    occurrence: str = ""
 
     @property
     def record(self) -> dict[str, Any]:

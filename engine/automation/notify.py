@@ -78,11 +78,12 @@ def outbox_key(*parts: Any) -> str:
 
 
 def event_part(target: Target) -> str:
+    """The event in a message's outbox key: a timer's every firing, and a scheduled rule's
+    every period (90d@2030-12-31, 60d@...), is its own message on an unchanged record."""
     event = target.event
     part = f"{event.kind}:{event.name}" if event.name else event.kind
-    # a scheduled rule's period (90d@2030-12-31, 60d@...): each alert of an unchanged record is its own message
-    period = (event.payload or {}).get("period")
-    return f"{part}:{period}" if period else part
+    occurrence = event.occurrence or (event.payload or {}).get("period")
+    return f"{part}:{occurrence}" if occurrence else part
 
 
 # --- recipients ---------------------------------------------------------------------
@@ -468,7 +469,14 @@ class WebhookAction:
             if values:
                 payload["data"] = {k: json_value(v(env)) for k, v in values.items()}
             key = outbox_key(
-                "webhook", sub.id, target.entity.name, target.record_id, record.get("version", ""), target.source, step
+                "webhook",
+                sub.id,
+                target.entity.name,
+                target.record_id,
+                record.get("version", ""),
+                event_part(target),
+                target.source,
+                step,
             )
             run.outbox("webhook", payload, key=key, entity=target.entity.name, record_id=target.record_id)
 

@@ -196,7 +196,9 @@ def _fire(run: TimerRun, entity: EntityDef, timer: DueTimer) -> int:
     record = run.fetch(entity, timer.record_id)  # held since _prepare, as the batch's writes left it
     if record is None:  # deleted since: the timer has nothing to act on
         return 0
-    event = Event("timer", entity, timer.record_id, record, None, run.actor, name=timer.name)
+    # a timer started again reuses its row: the firing is the row at its due time
+    occurrence = f"{timer.id}@{timer.due_at.isoformat()}"
+    event = Event("timer", entity, timer.record_id, record, None, run.actor, name=timer.name, occurrence=occurrence)
     event.payload = dict(timer.payload or {})
     run.emit(event)
     return 1
