@@ -209,7 +209,7 @@ def run_due(ws: Any, now: dt.datetime | None = None, batch: int = BATCH) -> int:
             ran += _run_rule(ws, snap, rule, now, batch)
         except sa.exc.OperationalError:  # the database is away: the next tick tries again
             raise
-        except sa.exc.SQLAlchemyError:  # e.g. its when divides by zero in SQL: the other rules still run
+        except Exception:  # e.g. its when divides by zero in SQL: the other rules still run
             log.exception("scheduled rule %s could not run", rule.name)
     for send in SENDERS:
         ran += send(ws, now)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.dsl.business_time import BusinessCalendar
+from engine.errors import Conflict
 from engine.storage import system_tables as st
 from engine.storage.write_batch import defer, flush_writes
 
@@ -65,8 +66,15 @@ class Clock:
         return {name: getattr(self, name) for name in _CLOCK_COLUMNS}
 
     def at(self, calendar: BusinessCalendar, offset: dt.timedelta) -> dt.datetime:
-        """The instant ``offset`` of business time into this clock (pauses excluded)."""
-        return calendar.add(self.started_at, offset + dt.timedelta(seconds=self.paused_seconds))
+        """The instant ``offset`` of business time into this clock (pauses excluded); a
+        Conflict when the calendar has not that much working time within its reach."""
+        try:
+            return calendar.add(self.started_at, offset + dt.timedelta(seconds=self.paused_seconds))
+        except (ValueError, OverflowError) as exc:
+            raise Conflict(
+                f"The SLA milestone {self.milestone!r} (policy {self.policy!r}) cannot be placed: {exc};"
+                " an administrator must shorten its target or widen its calendar's working hours"
+            ) from None
 
     def resume(self, calendar: BusinessCalendar, since: dt.datetime, now: dt.datetime) -> None:
         """Stop counting from ``since`` (paused or met) to ``now``: due times move by that much."""

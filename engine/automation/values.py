@@ -25,16 +25,23 @@ _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds
 Value = Callable[[Env], Any]
 
 
+#: the longest duration automation accepts (timers, schedule offsets, SLA targets): ten
+#: years; far longer ones overflowed the calendar when added to a date (a 500 on the write
+#: that started such a timer, a scheduler stuck on such an offset)
+MAX_DURATION = dt.timedelta(days=3653)
+
+
 def parse_duration(text: str) -> dt.timedelta:
-    """``90d``, ``4h``, ``1h30m``, ``2w`` -> timedelta; ValueError on anything else."""
+    """``90d``, ``4h``, ``1h30m``, ``2w`` -> timedelta; ValueError on anything else or
+    anything longer than ``MAX_DURATION``."""
     cleaned = str(text).strip()
     parts = _DURATION.findall(cleaned)
     if not parts or _DURATION.sub("", cleaned).strip():
         raise ValueError(f"{text!r} is not a duration like 90d, 4h or 1h30m")
-    delta = dt.timedelta()
-    for amount, unit in parts:
-        delta += dt.timedelta(**{_UNITS[unit]: int(amount)})
-    return delta
+    seconds = sum(int(amount) * dt.timedelta(**{_UNITS[unit]: 1}).total_seconds() for amount, unit in parts)
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than ten years ({MAX_DURATION.days}d), the longest duration here")
+    return dt.timedelta(seconds=seconds)
 
 
 def may_target(pack: str, entity: EntityDef, catalog: Catalog) -> bool:
