@@ -47,6 +47,9 @@ class Component(Protocol):
     def before_create(self, run: Any, entity: EntityDef, record_id: str, values: dict[str, Any]) -> None:
         """Add values the component derives to a new record's ``values`` before it is checked and written."""
 
+    def initial_values(self, automation: Automation, entity: EntityDef, values: dict[str, Any]) -> None:
+        """Fill unset values of a new record as a default would, before anything is derived."""
+
 
 @dataclass
 class Automation:
@@ -82,6 +85,13 @@ class Automation:
         if self.listens(entity.name):
             for component in self.components:
                 component.before_create(run, entity, record_id, values)
+
+    def initial_values(self, entity: EntityDef, values: dict[str, Any]) -> None:
+        """Let components fill a new record's unset values as defaults do (a workflow's
+        initial state), before computed values and validations see the record."""
+        if self.listens(entity.name):
+            for component in self.components:
+                component.initial_values(self, entity, values)
 
     def register_action(self, entity: str, name: str, handler: RecordAction, problems: Problems, where: str) -> None:
         if (entity, name) in self.actions:
@@ -166,4 +176,7 @@ class BaseComponent:
         return None
 
     def before_create(self, run: Any, entity: EntityDef, record_id: str, values: dict[str, Any]) -> None:
+        return None
+
+    def initial_values(self, automation: Automation, entity: EntityDef, values: dict[str, Any]) -> None:
         return None

@@ -152,6 +152,13 @@ class Workflows(BaseComponent):
             register_approval_actions(automation, [a for w in workflows for a in w.approvals], problems)
         automation.parts[self.name] = found
 
+    def initial_values(self, automation: Automation, entity: EntityDef, values: dict[str, Any]) -> None:
+        """A new record starts in the initial state: written with it, so that its create is
+        one write (no update event for rules, no second history entry)."""
+        for workflow in automation.parts[self.name].by_entity.get(entity.name, ()):
+            if values.get(workflow.field) is None:
+                values[workflow.field] = workflow.initial
+
     def on_event(self, run: Any, event: Event) -> None:
         found: WorkflowSet = run.automation.parts[self.name]
         if event.kind == "create":
@@ -186,7 +193,8 @@ class Workflows(BaseComponent):
 
 
 def start(run: Any, workflow: Workflow, event: Event) -> None:
-    """A new record starts in the initial state (an unset field is set to it)."""
+    """A new record starts in the initial state (``initial_values`` set it before the write;
+    a record created another way without one gets it now)."""
     record = event.new or {}
     state = record.get(workflow.field)
     if state is None:

@@ -116,6 +116,7 @@ def prepare_create(
     times); ``run`` is the write's automation run, made here when needed and none is given;
     ``guard``, a batch's duplicate guard for creates with the default ``duplicates`` options."""
     w.apply_defaults(entity, values, snap.catalog)
+    snap.automation.initial_values(entity, values)
     values.setdefault("owner", actor.user_id)
     rule_errors = derive_on_create(conn, snap, actor, entity, values, now)
     record_id = new_id()
