@@ -67,6 +67,9 @@ class PackAction:
     steps: list[Step]
     #: what the caller needs on the record (``run_action`` checks it): update or read
     permission: str = "update"
+    #: the body is the action's input, not values for the record's fields: an input named
+    #: like a field the caller may not write is no write of it (the steps write with full rights)
+    body_writes_fields = False
 
     @property
     def source(self) -> str:
@@ -108,7 +111,10 @@ class PackAction:
 
     def read_input(self, run: Any, given: dict[str, Any]) -> dict[str, Any]:
         """The body's values, validated like a record's (422 with one error per field)."""
-        values = load_input(self.schema, self.input, given)
+        try:
+            values = load_input(self.schema, self.input, given)
+        except ValidationError as exc:  # it names the synthetic entity ("The $input is not valid")
+            raise ValidationError(f"The input of the action {self.name!r} is not valid", exc.errors) from None
         apply_defaults(self.input, values, run.snap.catalog)
         errors = check_required(self.input, values) + check_references(run.conn, run.snap, self.input, values)
         if errors:

@@ -41,9 +41,11 @@ def run_action(records: Any, actor: Actor, entity_name: str, record_id: str, nam
         body = {}
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object", [FieldError("(body)", "Must be a JSON object.")])
-    errors = records._access(snap, actor).write_errors(entity, {k: v for k, v in body.items() if k in entity.fields})
-    if errors:
-        raise ValidationError(f"The {entity.name} is not valid", errors)
+    if getattr(handler, "body_writes_fields", True):  # a transition writes its body's fields
+        written = {k: v for k, v in body.items() if k in entity.fields}
+        errors = records._access(snap, actor).write_errors(entity, written)
+        if errors:
+            raise ValidationError(f"The {entity.name} is not valid", errors)
 
     def act(conn: Connection) -> dict[str, Any]:
         current = dict(fetch_row(conn, snap, entity, record_id, for_update=True)._mapping)
