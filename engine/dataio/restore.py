@@ -62,14 +62,25 @@ class RestoreResult:
         return f"restored {self.rows} row(s) in {self.tables} table(s) and {self.files} file(s)"
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(Path(__file__).resolve().parents[2] / "migrations"))
+
+
 def _known_revision(revision: str | None) -> bool:
     if revision is None:
         return True
-    script = ScriptDirectory(str(Path(__file__).resolve().parents[2] / "migrations"))
     try:
-        return script.get_revision(revision) is not None
+        return _scripts().get_revision(revision) is not None
     except Exception:  # alembic raises several kinds for an unknown id
         return False
+
+
+def _predates(revision: str | None, target: str) -> bool:
+    """Whether a database at ``revision`` (a known one: see ``check_manifest``) had not yet
+    run the migration ``target``; an archive naming no revision is older than all."""
+    if revision is None:
+        return True
+    return target not in {script.revision for script in _scripts().iterate_revisions(revision, "base")}
 
 
 def check_manifest(manifest: dict[str, Any]) -> None:
@@ -194,7 +205,7 @@ def _load(ws: Workspace, conn: Connection, reader: ArchiveReader, result: Restor
     result.tables = len(entries)
     for loader in loaders:
         loader.finish()
-    if str(manifest.get("schema_revision") or "") < JSON_NULLS_REVISION:
+    if _predates(manifest.get("schema_revision"), JSON_NULLS_REVISION):
         clear_json_nulls(conn)  # the null fields of an archive made before that revision
     reset_sequences(conn, [p.table for p in plans])
     dangling = foreign_key_problems(conn)

@@ -9,8 +9,7 @@ of fields and enum options as the entity defines them, in that locale.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Context as DecimalContext
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from jinja2 import pass_context
@@ -18,6 +17,7 @@ from jinja2.runtime import Context
 
 from engine.meta.catalog import Catalog
 from engine.meta.model import EntityDef, FieldDef
+from engine.storage.codec import at_scale
 from engine.storage.derivation import label_text
 
 #: (thousands separator, decimal mark) by language; anything else writes English numbers
@@ -55,9 +55,9 @@ def format_number(value: Any, places: int | None, language: str = "en") -> str:
     number = _decimal(value)
     if number is None:
         return "" if value is None else str(value)
-    if places is not None:  # with the digits it needs: a virtual computed value may have more than 28
-        exact = DecimalContext(prec=max(28, number.adjusted() + int(places) + 2))
-        number = number.quantize(Decimal(1).scaleb(-int(places)), rounding="ROUND_HALF_UP", context=exact)
+    if places is not None:
+        rounded = at_scale(number, int(places), ROUND_HALF_UP)  # a number: ``number`` is finite
+        number = number if rounded is None else rounded
     text = f"{number:,f}"
     thousands, mark = SEPARATORS.get(language, (",", "."))
     return text.replace(",", "\0").replace(".", mark).replace("\0", thousands)

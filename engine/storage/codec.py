@@ -7,7 +7,7 @@ the cost of a list). Input goes through ``engine.storage.validation``.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 from engine.errors import BadRequest
@@ -48,14 +48,15 @@ def output_value(fd: FieldDef, value: Any) -> Any:
     return to_json(value)
 
 
-def at_scale(value: Any, scale: int) -> Decimal | None:
+def at_scale(value: Any, scale: int, rounding: str = ROUND_HALF_EVEN) -> Decimal | None:
     """A number rounded to ``scale`` places, however many digits it has (a virtual computed
     value has no column to fit; the default 28 digits made rounding a larger one raise);
     None for an infinite one or NaN, which no field shows."""
-    number = Decimal(str(value))
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
     if not number.is_finite():
         return None
-    return number.quantize(Decimal(1).scaleb(-scale), context=Context(prec=max(28, number.adjusted() + scale + 2)))
+    digits = number.adjusted() + scale + 2  # a context of its own only when the default's 28 do not do
+    return number.quantize(Decimal(1).scaleb(-scale), rounding, Context(prec=digits) if digits > 28 else None)
 
 
 def _identity(value: Any) -> Any:

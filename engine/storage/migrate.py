@@ -267,10 +267,9 @@ def clear_json_nulls(conn: Connection) -> int:
     for name in inspector.get_table_names():
         if name.startswith(("tessera_", "sqlite_")):
             continue
-        table = sa.table(name, *(sa.column(c["name"]) for c in inspector.get_columns(name)))
-        for column in inspector.get_columns(name):
-            if not isinstance(column["type"], sa.JSON):
-                continue
+        columns = [c for c in inspector.get_columns(name) if isinstance(c["type"], sa.JSON)]
+        table = sa.table(name, *(sa.column(c["name"]) for c in columns))
+        for column in columns:
             target = table.c[column["name"]]
             if conn.dialect.name == "postgresql":
                 typeof = "jsonb_typeof" if type(column["type"]).__name__ == "JSONB" else "json_typeof"

@@ -246,4 +246,5 @@ def test_a_number_of_any_size_is_formatted_not_a_500() -> None:
     assert format_number("1e40", 2) == "10," + "000," * 12 + "000.00"
     assert format_number("1e40", 2, "de") == "10." + "000." * 12 + "000,00"
     assert format_number("-0.005", 2) == "-0.01"  # half away from zero, as before
+    assert format_number("0.004", 2) == "0.00"  # rounded to zero, not left as it was
     assert format_number("Infinity", 2) == "Infinity"  # no number: shown as it is
