@@ -27,6 +27,7 @@ from engine.actor import Actor
 from engine.automation.events import Event
 from engine.change_feed import note as note_change
 from engine.dsl import Env, sql_context
+from engine.errors import ValidationError
 from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.codec import to_json
@@ -154,15 +155,20 @@ class Run:
             impersonator=self.actor.impersonator,
         )
 
-    def _values(self, entity: EntityDef, values: dict[str, Any]) -> dict[str, Any]:
+    def _values(self, entity: EntityDef, values: dict[str, Any], source: str) -> dict[str, Any]:
         data = {k: _plain(v) for k, v in values.items()}
-        loaded = load_input(self.snap.input_schema(entity.name, system=True), entity, data, system=True)
+        try:
+            loaded = load_input(self.snap.input_schema(entity.name, system=True), entity, data, system=True)
+        except ValidationError as exc:  # the caller never sent these values: say who wrote them
+            kind, _, name = source.partition(":")
+            author = f"The {kind} {name!r}" if name else f"The automation {source!r}"
+            raise ValidationError(f"{author} wrote a value the {entity.name} does not take", exc.errors) from exc
         self.records.cipher.seal_values(entity, loaded, self.snap.catalog)
         return loaded
 
     def create(self, entity: EntityDef | str, values: dict[str, Any], source: str) -> str:
         entity = self._entity(entity)
-        loaded = self._values(entity, values)
+        loaded = self._values(entity, values, source)
         return self.records._insert(self.conn, self.snap, self.system_actor(source), entity, loaded, self.now, run=self)
 
     def update(
@@ -170,7 +176,7 @@ class Run:
     ) -> None:
         """Change a record; ``owner`` names the workflow allowed to write its state field."""
         entity = self._entity(entity)
-        loaded = self._values(entity, values)
+        loaded = self._values(entity, values, source)
         self.records._apply_update(
             self.conn,
             self.snap,
