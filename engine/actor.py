@@ -21,6 +21,8 @@ class Actor:
     team_members: frozenset[str] = field(default_factory=frozenset)
     #: the administrator acting as this user (impersonation), recorded in the audit trail
     impersonator: str | None = None
+    #: acting with fewer roles than the user has (through an API key limited to some)
+    limited: bool = False
 
     @property
     def is_admin(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.actor import Actor
-from engine.errors import AuthenticationRequired, BadRequest, FieldError, NotFound, ValidationError
+from engine.errors import AuthenticationRequired, BadRequest, FieldError, NotFound, PermissionDenied, ValidationError
 from engine.security.identity import load_actor
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
@@ -50,6 +50,8 @@ def _public(row: Any) -> dict[str, Any]:
 def create_key(ws: Any, actor: Actor, body: Any) -> dict[str, Any]:
     if actor.user_id is None:
         raise BadRequest("API keys belong to a user; sign in as one")
+    if actor.impersonator is not None:  # a support session is not made into lasting access
+        raise PermissionDenied("Only the user themself can create API keys, not an impersonation session")
     if not isinstance(body, dict) or set(body) - {"name", "roles", "expires_at"}:
         raise BadRequest('Send {"name": ..., "roles": [...] (optional), "expires_at": ISO datetime (optional)}')
     name, roles, expires = body.get("name"), body.get("roles"), body.get("expires_at")
@@ -66,10 +68,13 @@ def create_key(ws: Any, actor: Actor, body: Any) -> dict[str, Any]:
             expires_at = dt.datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
             if expires_at.tzinfo is None or expires_at <= dt.datetime.now(dt.UTC):
                 raise ValueError
-        except ValueError:
+            expires_at = expires_at.astimezone(dt.UTC)  # OverflowError past the year 9999 in UTC
+        except (ValueError, OverflowError):
             errors.append(FieldError("expires_at", "Must be a future ISO 8601 datetime with offset."))
     if errors:
         raise ValidationError("The API key is not valid", errors)
+    if roles is None and actor.limited:
+        roles = sorted(actor.roles)  # never more roles than the key that makes it
     key = PREFIX + secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.UTC)
     key_id = new_id()
@@ -127,5 +132,5 @@ def resolve_key(ws: Any, key: str, source: str) -> Actor:
         with write_transaction(ws.db) as conn:  # at most once a minute: reads stay reads
             conn.execute(k.update().where(k.c.id == row.id).values(last_used_at=now))
     if row.roles is not None:
-        actor = replace(actor, roles=actor.roles & frozenset(row.roles))
+        actor = replace(actor, roles=actor.roles & frozenset(row.roles), limited=True)
     return actor

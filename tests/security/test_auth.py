@@ -216,3 +216,23 @@ def test_admins_search_the_audit_trail(admin, rep, client):
     assert admin.get("admin/audit?since=2999-01-01T00:00:00Z").get_json()["data"] == []
     assert admin.get("admin/audit?colour=red").status_code == 400
     assert rep.get("admin/audit").status_code == 403
+
+
+def test_a_key_never_gets_more_roles_than_the_key_or_session_making_it(client, admin, rep):
+    """A key limited to some roles made a key with all of its user's roles (roles left out);
+    an impersonation session made a lasting key for the impersonated user."""
+    limited = Api(client, admin.post("auth/keys", {"name": "read-only", "roles": []}).get_json()["key"])
+    assert limited.post("user", {"email": "z@test.dev", "full_name": "Z"}).status_code == 403
+    made = limited.post("auth/keys", {"name": "escalate"})
+    assert made.status_code == 201 and made.get_json()["roles"] == []
+    assert (
+        Api(client, made.get_json()["key"]).post("user", {"email": "z@test.dev", "full_name": "Z"}).status_code == 403
+    )
+    assert limited.post("auth/keys", {"name": "escalate", "roles": ["admin"]}).status_code == 422
+    assert admin.post("auth/keys", {"name": "all"}).get_json()["roles"] is None  # a session's key follows its user
+    rep_id = rep.get("auth/me").get_json()["id"]
+    acting = Api(client, admin.post("auth/impersonate", {"user": rep_id}).get_json()["token"])
+    refused = acting.post("auth/keys", {"name": "persist"})
+    assert refused.status_code == 403 and "impersonation" in refused.get_json()["detail"]
+    far = admin.post("auth/keys", {"name": "far", "expires_at": "9999-12-31T23:59:59-12:00"})
+    assert far.status_code == 422 and far.get_json()["errors"][0]["field"] == "expires_at"
