@@ -303,6 +303,12 @@ def check_references(catalog: Catalog, closure: dict[str, set[str]], problems: P
     """Cross-document checks: link targets, child tables, titles, indexes, enum defaults."""
     entities = catalog.entities
     for entity in entities.values():
+        if entity.child and entity.permissions:
+            problems.add(
+                str(entity.origin),
+                f"{entity.name} is a child-row entity: its rows have no permissions of their own (the"
+                " permissions of the parent's table field guard them); remove its permissions",
+            )
         for f in entity.fields.values():
             target = f.target
             if target is not None:

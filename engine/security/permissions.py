@@ -242,6 +242,8 @@ class Access:
                     "version",
                 ):
                     continue
+                if owner.child:  # rows have no permissions of their own: the parent's table field was a step
+                    continue
                 if not self.can(owner, "read") or step.field.name in self.hidden(owner):
                     raise dsl_error(
                         expr.source, node.line, node.column, f"{owner.name} has no field {step.field.name!r}", "filter"
