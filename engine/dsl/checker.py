@@ -135,7 +135,9 @@ class Checker:
                 article = "an" if str(kind)[0] in "aeiou" else "a"
                 raise self.fail(node, f"{'.'.join(names[:index])} is {article} {kind}, it has no field {name!r}")
             # the first hop reads ``entity`` itself: it may be an action's input, not in the catalog
-            current = entity if index == 0 else self.scope.catalog.entities[kind.entity]
+            current = entity if index == 0 else self.scope.catalog.entities.get(kind.entity)
+            if current is None:  # a link into an entity the caller may not read: no field of it is known
+                raise self.fail(node, f"{kind.entity} has no field {name!r}")
             fd = self._field(current, name, node)
             steps.append(Step(fd, current.name))
             if fd.type in ("table", "links"):

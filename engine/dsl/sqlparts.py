@@ -61,9 +61,17 @@ def day_number(ctx: SqlContext, expr: Any) -> Any:
 
 
 def add_days(ctx: SqlContext, expr: Any, days: Any) -> Any:
+    """A date moved by whole days; empty when the result leaves the years 1 to 9999 (as in
+    Python, and SQLite's date())."""
     if ctx.dialect == "sqlite":
         return sa.func.date(expr, sa.func.printf("%+d days", days))
-    return expr + sa.cast(days, sa.Integer)
+    lowest = sa.literal(dt.date(1, 1, 1), sa.Date) - expr  # date - date: whole days
+    highest = sa.literal(dt.date(9999, 12, 31), sa.Date) - expr
+    whole = sa.cast(days, sa.BigInteger)
+    # clamped too: PostgreSQL may fold a constant branch it does not take, and a date out of
+    # its range raises even there
+    clamped = sa.cast(sa.func.least(sa.func.greatest(whole, lowest), highest), sa.Integer)
+    return sa.case((whole.between(lowest, highest), expr + clamped))
 
 
 def trunc(ctx: SqlContext, expr: Any) -> Any:

@@ -88,6 +88,8 @@ def _parse_body(entity: EntityDef, body: Any) -> tuple[str | None, list[str], di
     group_by = body.get("group_by") or []
     if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by) or len(group_by) > 5:
         raise BadRequest("group_by must be a list of at most 5 field names")
+    if len(set(group_by)) < len(group_by):
+        raise BadRequest("Group by each field once", [FieldError("group_by", "A field is named more than once.")])
     for group in group_by:
         name, bucket = split_group(group)
         fd = entity.fields.get(name)

@@ -28,14 +28,21 @@ title: name
 fields:
   name: {type: string, required: true}
   firm: {type: link, to: firm}
+  vault: {type: link, to: vault}
 permissions:
-  sales_rep: {read: all, create: true, update: own}
+  sales_rep: {read: all, create: true, update: own, export: true}
+"""
+VAULT = """
+entity: vault
+title: name
+fields:
+  name: {type: string, required: true}
 """
 
 
 @pytest.fixture
 def api(database_url: str, tmp_path: Path) -> Any:
-    files = {"entities/firm.yaml": FIRM, "entities/deal.yaml": DEAL}
+    files = {"entities/firm.yaml": FIRM, "entities/deal.yaml": DEAL, "entities/vault.yaml": VAULT}
     ws = pack_workspace(database_url, tmp_path, "linkkit", files, {"sales_rep": "Rep", "admin": "Admin"})
     client = create_app(ws.config, ws).test_client()
     yield {"admin": sign_in(client, "admin@test.dev"), "rep": sign_in(client, "sales_rep@test.dev")}
@@ -79,3 +86,17 @@ def test_a_link_to_a_firm_in_the_trash_reads_as_null_in_filters(api: Any) -> Non
     assert admin.delete(f"firm/{gone['id']}").status_code == 204
     assert names(admin.get('deal?filter=firm.name == "Gone GmbH"')) == []
     assert names(admin.get("deal?filter=firm.name == null")) == ["Orphaned deal"]
+
+
+def test_a_path_into_an_entity_the_reader_may_not_read_is_an_unknown_field(api: Any) -> None:
+    """It was a 500 (KeyError) in list filters, aggregates and exports."""
+    rep = api["rep"]
+    for reply in (
+        rep.get('deal?filter=vault.name == "x"'),
+        rep.post("deal/aggregate", {"filter": 'vault.name == "x"', "metrics": {"n": "count()"}}),
+        rep.get('deal/export?filter=vault.name == "x"'),
+    ):
+        assert reply.status_code == 400, reply.get_data(as_text=True)
+        assert "vault has no field 'name'" in reply.get_json()["detail"]
+    twice = rep.post("deal/aggregate", {"group_by": ["name", "name"]})  # was a 500 (ambiguous column)
+    assert twice.status_code == 400 and twice.get_json()["errors"][0]["field"] == "group_by"
