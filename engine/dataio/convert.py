@@ -150,7 +150,10 @@ def parse_datetime(text: str, options: ConvertOptions) -> str:
         parsed = dt.datetime.combine(day, moment)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(options.timezone))
-    return parsed.isoformat()
+    try:  # in UTC, as stored: an upsert key then matches the stored value whatever the offset
+        return parsed.astimezone(dt.UTC).isoformat()
+    except OverflowError:
+        raise ConversionError(f"Out of range: {text!r}.") from None
 
 
 class NumberText(str):
@@ -278,6 +281,8 @@ def _numeric(text: str) -> bool:
 
 
 def _integer(number: Decimal, text: str) -> int:
+    if number.adjusted() > 30:  # no whole-number column holds it, and int(1e2000000) takes minutes
+        raise ConversionError(f"Out of range: {text!r}.")
     if number != number.to_integral_value():
         raise ConversionError(f"Not a whole number: {text!r}.")
     return int(number)

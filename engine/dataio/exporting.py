@@ -101,7 +101,7 @@ def cell(kind: str, value: Any, dates: bool = False) -> Any:
         return json_text(value)
     if isinstance(value, list):
         if all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
-            return ", ".join(str(v) for v in value)  # ids of a links field, multi_enum values
+            return "; ".join(str(v) for v in value)  # ids of a links field, multi_enum values: as import splits
         return json_text(value)
     if dates and isinstance(value, str) and kind in ("date", "datetime"):
         try:

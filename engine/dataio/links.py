@@ -10,6 +10,7 @@ batch, a few hundred values per query, never one query per row.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from engine.dataio.mapping import Column, MappingError
 from engine.meta.model import EntityDef
+from engine.storage.columns import UTCDateTime
 from engine.storage.ids import is_id
 
 #: field types compared as text
@@ -123,6 +125,8 @@ def existing_keys(
     col = table.c[key]
     conditions = [table.c.deleted_at.is_(None)] if readable is None else [table.c.deleted_at.is_(None), readable]
     out: dict[Any, str] = {}
+    if isinstance(col.type, UTCDateTime):  # converted cells are ISO text, the column binds datetimes
+        wanted = [dt.datetime.fromisoformat(v) for v in wanted]
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
         for record_id, value in conn.execute(sa.select(table.c.id, col).where(col.in_(chunk), *conditions)):

@@ -19,7 +19,7 @@ from engine.dataio.report import ImportReport, RowError
 from engine.errors import FieldError, TesseraError
 from engine.meta.model import EntityDef
 from engine.storage import writing as w
-from engine.storage.duplicates import DuplicateOptions
+from engine.storage.duplicates import POSSIBLE_DUPLICATE, DuplicateOptions
 
 EARLIER_ROW = "(an earlier row of this file)"
 
@@ -89,7 +89,9 @@ class RowReporting:
             return False
         self.report.flagged += 1
         for warning in duplicates.warnings:
-            flag = RowError(number, None, None, f"Possible duplicate: {warning['message']}", cells)
+            text = warning["message"]  # marked as a flag, once (a rule without a message says it already)
+            text = text if text.startswith(POSSIBLE_DUPLICATE) else f"{POSSIBLE_DUPLICATE}: {text}"
+            flag = RowError(number, None, None, text, cells)
             self.report.flags.append(flag)
             if warning.get("matches"):
                 self.unnamed.append((flag, warning["matches"]))

@@ -110,8 +110,12 @@ class DuplicateRecord(Conflict):
         self.extensions = {"duplicates": duplicates}
 
 
+#: how a rule without a message of its own introduces its matches
+POSSIBLE_DUPLICATE = "Possible duplicate"
+
+
 def message(rule: DuplicateRule, matches: list[Match], catalog: Any, locale: str) -> str:
-    intro = label_text(rule.message, locale) if rule.message else "Possible duplicate"
+    intro = label_text(rule.message, locale) if rule.message else POSSIBLE_DUPLICATE
     named = [m for m in matches if m.readable][:3]
     parts = [f'{label_text(catalog.entities[m.entity].label, locale)} "{m.title or m.id}" ({m.id})' for m in named]
     hidden = len(matches) - len([m for m in matches if m.readable])

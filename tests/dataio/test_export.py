@@ -125,7 +125,7 @@ def test_the_filter_applies_and_every_format_parses_back(admin):
     assert list(row) == fields.split(",")
     assert row["name"] == "Live one" and row["weight"] == "1.250" and row["active"] == "false"
     assert row["released_on"] == "2026-03-01" and row["seen_at"].startswith("2026-03-01T08:30:00")
-    assert row["tags"] == "red, blue" and json.loads(row["specs"]) == {"volts": 230}
+    assert row["tags"] == "red; blue" and json.loads(row["specs"]) == {"volts": 230}
     assert json.loads(row["parts"])[0]["label"] == "screw"
 
     (record,) = jsonl_rows(export(admin, format="jsonl", filter=live, fields=fields))
