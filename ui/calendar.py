@@ -166,6 +166,8 @@ def calendar() -> Any:
         day = dt.date.fromisoformat(raw) if raw else dt.datetime.now(zone).date()
     except ValueError:
         raise BadRequest("date must be a date: YYYY-MM-DD") from None
+    if not dt.date(2, 1, 1) <= day <= dt.date(9998, 12, 31):  # its week, month and time zone stay in range
+        raise BadRequest("date must be between 0002-01-01 and 9998-12-31")
     win = window(view, day)
     entities = calendar_entities(catalog())
     days, truncated = entries_by_day(entities, win, scope, zone)

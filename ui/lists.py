@@ -18,11 +18,14 @@ from typing import Any
 from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
 
 from engine.api.context import actor, workspace
+from engine.dataio.convert import ConversionError, ConvertOptions, converter
 from engine.dataio.writers import FORMATS, csv_chunks, xlsx_chunks
 from engine.dsl.parser import string_literal
-from engine.errors import BadRequest, NotFound, TesseraError
+from engine.errors import BadRequest, FieldError, NotFound, TesseraError, ValidationError
 from engine.meta.model import EntityDef
-from ui.pages import bp, catalog, flash_refusal, form_ok, render_page, signed_in, text
+from engine.render.formatting import SEPARATORS
+from ui.calendar import user_zone
+from ui.pages import bp, catalog, flash_refusal, form_ok, render_page, safe_target, signed_in, text, who
 from ui.values import Column, choices, list_columns, reference_titles
 
 PAGE_SIZE = 25
@@ -55,14 +58,16 @@ def entity_or_404(name: str) -> EntityDef:
 def value_literal(entity: EntityDef, field: str, raw: str) -> str:
     """The DSL literal of a value typed into the builder, checked against the field type."""
     fd = entity.fields.get(field)
-    kind = fd.type if fd is not None else ("datetime" if field.endswith("_at") else "string")
+    kind = _kind(entity, field)
     raw = raw.strip()
     if kind in _NUMBERS:
         try:
-            Decimal(raw)
+            number = Decimal(raw)
         except InvalidOperation:
-            raise BadRequest(f"{text(fd.label if fd else field)}: {raw!r} is not a number") from None
-        return raw if "." in raw or "e" in raw.lower() else str(int(Decimal(raw)))
+            number = Decimal("NaN")
+        if not number.is_finite():
+            raise BadRequest(f"{text(fd.label if fd else field)}: {raw!r} is not a number")
+        return raw if "." in raw or "e" in raw.lower() else str(int(number))
     if kind == "bool":
         if raw.lower() not in ("true", "false", "yes", "no"):
             raise BadRequest(f"{text(fd.label if fd else field)}: answer true or false")
@@ -76,6 +81,49 @@ def value_literal(entity: EntityDef, field: str, raw: str) -> str:
     return string_literal(raw)
 
 
+def _kind(entity: EntityDef, field: str) -> str:
+    fd = entity.fields.get(field)
+    return fd.type if fd is not None else ("datetime" if field.endswith("_at") else "string")
+
+
+def _moment(entity: EntityDef, field: str, raw: str) -> str:
+    """A datetime typed into the builder (in the user's time zone) as a UTC literal."""
+    try:
+        local = dt.datetime.fromisoformat(raw.strip())
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=user_zone())
+        return local.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError):
+        fd = entity.fields.get(field)
+        raise BadRequest(f"{text(fd.label if fd else field)}: write a date as YYYY-MM-DD") from None
+
+
+def condition(entity: EntityDef, field: str, op: str, value: str) -> str:
+    """One builder row as DSL. A date given for a datetime field means that whole day in the
+    user's time zone: ``is`` is any time that day, ``greater than`` after it, and so on."""
+    template = OPERATORS[op][1]
+    if op in ("empty", "set"):
+        return template.format(f=field, v="")
+    if _kind(entity, field) != "datetime" or op == "contains":
+        return template.format(f=field, v=value_literal(entity, field, value))
+    day = value.strip()
+    if "T" in day or " " in day:  # a moment, not a day
+        return template.format(f=field, v=_moment(entity, field, day))
+    start = _moment(entity, field, day[:10])
+    try:
+        end = _moment(entity, field, (dt.date.fromisoformat(day[:10]) + dt.timedelta(days=1)).isoformat())
+    except OverflowError:
+        end = "9999-12-31T23:59:59Z"
+    return {
+        "eq": f"({field} >= {start} and {field} < {end})",
+        "ne": f"({field} < {start} or {field} >= {end})",
+        "gt": f"{field} >= {end}",
+        "ge": f"{field} >= {start}",
+        "lt": f"{field} < {start}",
+        "le": f"{field} < {end}",
+    }[op]
+
+
 def builder_filter(entity: EntityDef, fields: list[str], ops: list[str], values: list[str]) -> str | None:
     parts = []
     for field, op, value in zip(fields, ops, values + [""] * len(fields), strict=False):
@@ -87,8 +135,7 @@ def builder_filter(entity: EntityDef, fields: list[str], ops: list[str], values:
             raise BadRequest(f"Unknown operator {op!r}")
         if op not in ("empty", "set") and value.strip() == "":
             raise BadRequest(f"Give a value for {field}")
-        literal = "" if op in ("empty", "set") else value_literal(entity, field, value)
-        parts.append(OPERATORS[op][1].format(f=field, v=literal))
+        parts.append(condition(entity, field, op, value))
     return " and ".join(parts) or None
 
 
@@ -207,9 +254,35 @@ def save_view(entity_name: str) -> Any:
         "columns": form.get("columns") or None,
         "shared_with": form.get("shared_with") or None,
     }
-    view = workspace().records.create(actor(), SAVED_VIEW, body)
+    records = workspace().records
+    try:  # a view that cannot be opened is not saved: its filter and sort are tried first
+        records.list(actor(), entity.name, {"filter": body["filter"] or "", "sort": body["sort"] or "", "limit": "1"})
+        view = records.create(actor(), SAVED_VIEW, body)
+    except TesseraError as exc:
+        flash_refusal("The view was not saved", exc)
+        shown: dict[str, Any] = {k: body[k] for k in ("filter", "sort", "columns") if body[k]}
+        return redirect(url_for("ui.list_view", entity_name=entity.name, **shown))
     flash(f"Saved the view {view['name']!r}.", "success")
     return redirect(url_for("ui.list_view", entity_name=entity.name, view=view["id"]))
+
+
+def typed(entity: EntityDef, field: str, raw: str) -> Any:
+    """A value typed into the bulk "set field" box, read as an import reads a cell (in the
+    user's decimal mark and time zone): ``no`` for a bool, ``7``, ``red; blue``, ``1.234,5``."""
+    fd = entity.fields.get(field)
+    if fd is None:
+        return raw or None  # the write names the unknown field
+    if not raw.strip():
+        if fd.type == "bool":
+            raise ValidationError("The value is not valid", [FieldError(field, "Type true or false.")])
+        return None  # emptied
+    mark = SEPARATORS.get(who().locale.replace("-", "_").split("_")[0].lower(), (",", "."))[1]
+    options = ConvertOptions(decimal=mark if mark in ",." else "auto", timezone=str(user_zone()))
+    try:
+        value = converter(fd, options)(raw)
+    except ConversionError as exc:
+        raise ValidationError("The value is not valid", [FieldError(field, str(exc))]) from None
+    return str(value) if isinstance(value, Decimal) else value
 
 
 @bp.post("/app/<entity_name>/bulk")
@@ -221,7 +294,7 @@ def bulk_action(entity_name: str) -> Any:
         raise BadRequest("The form expired; reload the page and try again.")
     form = request.form
     ids = form.getlist("ids")
-    back = form.get("back") or url_for("ui.list_view", entity_name=entity.name)
+    back = safe_target(form.get("back"), url_for("ui.list_view", entity_name=entity.name))
     if not ids:
         flash("Tick the records first.", "warning")
         return redirect(back)
@@ -232,7 +305,7 @@ def bulk_action(entity_name: str) -> Any:
             flash(f"Moved {count} record(s) to the trash.", "success")
         elif action in ("assign", "set"):
             field = "owner" if action == "assign" else form.get("field", "")
-            value: Any = (form.get("owner") if action == "assign" else form.get("value")) or None
+            value = (form.get("owner") or None) if action == "assign" else typed(entity, field, form.get("value", ""))
             records.bulk(who, entity.name, [{"id": i, field: value} for i in ids])
             flash(f"Updated {len(ids)} record(s).", "success")
         else:

@@ -62,6 +62,21 @@ def flash_refusal(prefix: str, exc: TesseraError) -> None:
     flash(f"{prefix}: {exc.detail}" + (f" ({details})" if details else ""), "error")
 
 
+def safe_target(target: str | None, default: str) -> str:
+    """``target`` when it is a path on this site, else ``default``: never an open redirect.
+    Browsers drop tabs and line breaks from a Location, so ``/<tab>/evil.example`` would be
+    ``//evil.example``: any control character or space refuses the target."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in target)
+    ):
+        return target
+    return default
+
+
 def form_ok() -> bool:
     """Whether a posted form carries the session's CSRF token."""
     sent = request.form.get("csrf_token")

@@ -12,16 +12,13 @@ from engine.api.notifications import ENTITY as NOTIFICATION
 from engine.errors import AuthenticationRequired, BadRequest, PermissionDenied, RateLimited, ValidationError
 from engine.security.users import change_own_password
 from ui.dashboards import dashboard
-from ui.pages import bp, catalog, form_ok, render_page, signed_in
+from ui.pages import bp, catalog, form_ok, render_page, safe_target, signed_in
 from ui.search import search_records
 from ui.settings import profile_page
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("ui.home")
+    return safe_target(target, url_for("ui.home"))
 
 
 @bp.get("/")
