@@ -46,11 +46,12 @@ MAX_KEY = 255
 
 
 def snapshot(entity: EntityDef, record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The record's stored values as JSON (secrets left out): what a message or webhook shows."""
+    """The record's values as JSON (secrets left out): what a message or webhook shows; the
+    virtual computed values the caller added (``Run.computed``) included."""
     if record is None:
         return None
     out = {name: to_json(record.get(name)) for name in SYSTEM_FIELDS if name in record}
-    for fd in entity.column_fields():
+    for fd in entity.fields.values():
         if fd.type != "secret" and fd.name in record:
             out[fd.name] = to_json(record[fd.name])
     return out
@@ -327,7 +328,7 @@ def _text(value: Any) -> str | None:
 
 def run_notify(run: Any, target: Target, spec: NotifySpec) -> None:
     env = target.env(run)
-    record = target.record(run)
+    record = {**target.record(run), **run.computed(target.entity, env)}
     recipients = resolve_recipients(run, [value(env) for value in spec.to], spec.roles)
     if not recipients:
         return
@@ -454,8 +455,8 @@ class WebhookAction:
                 return
             if not sub.active:
                 return
-            record = target.record(run)
             env = target.env(run)
+            record = {**target.record(run), **run.computed(target.entity, env)}
             label = event or f"{target.entity.name}.{target.source.split(':', 1)[-1]}"
             payload = {
                 "subscription": sub.id,

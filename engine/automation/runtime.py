@@ -32,6 +32,7 @@ from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.codec import to_json
 from engine.storage.database import held_row
+from engine.storage.derivation import coerce
 from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.ids import new_id
 from engine.storage.reading import fetch_row
@@ -107,6 +108,12 @@ class Run:
         table = self.snap.tables.main(name)
         row = self.conn.execute(sa.select(table).where(table.c.id == record_id, table.c.deleted_at.is_(None))).first()
         return None if row is None else dict(row._mapping)
+
+    def computed(self, entity: EntityDef, env: Env) -> dict[str, Any]:
+        """The virtual computed values of the record of ``env``, as a read would give them now
+        (a message about the record shows them too: ``{{ record.days_to_end }}``)."""
+        virtual = self.snap.expressions(entity.name).virtual
+        return {name: coerce(entity.fields[name], expr.evaluate(env)) for name, expr in virtual.items()}
 
     def env(self, entity: EntityDef, record: dict[str, Any], old: dict[str, Any] | None = None) -> Env:
         """An evaluation environment over ``record`` (links load on demand, fresh per call)."""
