@@ -53,6 +53,7 @@ from engine.storage.duplicates import (
     normalise,
     rule_triples,
 )
+from engine.storage.files import origin_errors
 from engine.storage.ids import new_id
 from engine.storage.timeline import check_reference
 from engine.storage.write_batch import execute_grouped
@@ -125,7 +126,8 @@ def prepare_create(
         snap.automation.before_create(run, entity, record_id, values)
     errors = w.check_required(entity, values) + w.check_references(conn, snap, entity, values, known=known)
     errors += w.check_children(conn, snap, entity, values)
-    errors += check_reference(conn, snap, entity, values, rc=records._rc(actor, snap))
+    rc = records._rc(actor, snap)
+    errors += check_reference(conn, snap, entity, values, rc=rc) + origin_errors(conn, snap, entity, values, {}, rc=rc)
     errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
     if errors:
         raise ValidationError(f"The {entity.name} is not valid", errors)

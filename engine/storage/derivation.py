@@ -16,7 +16,7 @@ from engine.errors import FieldError
 from engine.meta.model import EntityDef, FieldDef
 from engine.storage.codec import at_scale
 from engine.storage.evaluation import LazyRecord, RecordLoader, make_env
-from engine.storage.files import file_id_of, find_file, reference
+from engine.storage.files import NO_SUCH_FILE, file_id_of, find_file, reference
 from engine.storage.writing import apply_defaults
 
 if False:  # pragma: no cover - typing only
@@ -144,7 +144,7 @@ def file_errors(
             continue
         row = find_file(conn, file_id)
         if row is None or value != reference(row.id, row.name):
-            errors.append(FieldError(name, "No uploaded file has this reference; upload the file to the field."))
+            errors.append(FieldError(name, NO_SUCH_FILE))
         elif not accepts(fd, row.name, row.content_type):
             allowed = ", ".join(str(p) for p in accept)
             errors.append(FieldError(name, f"Accepts {allowed}; {row.name} is {row.content_type}."))

@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.errors import FieldError
+from engine.meta.model import EntityDef
 from engine.storage import system_tables as st
 from engine.storage.codec import to_json
 from engine.storage.ids import new_id
@@ -132,3 +134,45 @@ def content_disposition(name: str) -> str:
     """``attachment`` with an ASCII fallback name and the exact name (RFC 6266 / 5987)."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name) or "download"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{_percent_encoded(name)}"
+
+
+#: the answer to a reference naming no file the writer may read (one for both: it tells nothing)
+NO_SUCH_FILE = "No uploaded file has this reference; upload the file to the field."
+
+
+def origin_errors(
+    conn: Connection,
+    snap: Any,
+    entity: EntityDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    rc: Any,
+) -> list[FieldError]:
+    """A file field written with the reference of a file uploaded to another record copies
+    the reference; the writer must be able to read the file where it was uploaded (that
+    record and its field), else the reference gets the answer a made-up one gets (and the
+    record would show the file's name, size and checksum to them)."""
+    if "file" not in entity.field_types:
+        return []
+    errors = []
+    for name, value in values.items():
+        fd = entity.fields.get(name)
+        file_id = file_id_of(value) if fd is not None and fd.type == "file" and value != current.get(name) else None
+        row = None if file_id is None else find_file(conn, file_id)
+        if row is None or (row.entity, row.record_id) == (entity.name, current.get("id")):
+            continue  # no file (file_errors says so) or one uploaded to this record
+        origin = snap.catalog.entities.get(row.entity)
+        readable = origin is not None and not origin.child
+        if readable and rc.access is not None:
+            readable = rc.access.can(origin, "read") and row.field not in rc.hidden(origin)
+        if readable:
+            table = snap.tables.main(origin.name)
+            conditions = [table.c.id == row.record_id, table.c.deleted_at.is_(None)]
+            visible = rc.predicate(snap, origin, table)
+            if visible is not None:
+                conditions.append(visible)
+            readable = conn.execute(sa.select(table.c.id).where(*conditions)).first() is not None
+        if not readable:
+            errors.append(FieldError(name, NO_SUCH_FILE))
+    return errors

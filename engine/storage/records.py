@@ -42,6 +42,7 @@ from engine.storage.derivation import derive_on_update
 from engine.storage.duplicates import DuplicateGuard, DuplicateOptions, with_warnings
 from engine.storage.encryption import FieldCipher
 from engine.storage.evaluation import RecordLoader, make_env
+from engine.storage.files import origin_errors
 from engine.storage.history import audit_trail
 from engine.storage.idempotency import remember, replayed, request_hash
 from engine.storage.ids import is_id
@@ -381,7 +382,9 @@ class Records:
             rule_errors = []
         errors = w.check_required(entity, values, only=values)  # a field left as it was stays as it was
         errors += w.check_references(conn, snap, entity, values) + w.check_children(conn, snap, entity, values)
-        errors += check_reference(conn, snap, entity, {**current_values, **values}, values, rc=self._rc(actor, snap))
+        rc = self._rc(actor, snap)
+        errors += check_reference(conn, snap, entity, {**current_values, **values}, values, rc=rc)
+        errors += origin_errors(conn, snap, entity, values, current_values, rc=rc)
         errors += [e for e in rule_errors if e.field not in {x.field for x in errors}]
         if errors:
             raise ValidationError(f"The {entity.name} is not valid", errors)

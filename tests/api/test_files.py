@@ -290,3 +290,23 @@ def test_openapi_documents_the_file_operations(client: Any) -> None:
     assert "/api/v1/dossier/{id}/files" in spec.paths
     assert file_value_schema("in")["type"] == "string"
     assert file_value_schema("out")["oneOf"][0]["required"][:2] == ["ref", "id"]
+
+
+def test_a_reference_to_a_file_the_writer_may_not_read_is_refused(client: Any) -> None:
+    """Copying it showed the file's name, size, checksum and uploader to a writer who may not
+    read the field (or record) it was uploaded to; it now gets the answer a made-up one gets."""
+    rep, admin = sign_in(client, "rep@test.dev"), sign_in(client, "admin@test.dev")
+    dossier = _dossier(admin, "Board pack")
+    put = _put(admin, f"dossier/{dossier['id']}/files/secret_file", PDF, "application/pdf", "s.pdf")
+    hidden_ref = put.get_json()["secret_file"]["ref"]
+    refused = rep.post("dossier", {"title": "Copy", "photo": hidden_ref})
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"] == [
+        {"field": "photo", "message": "No uploaded file has this reference; upload the file to the field."}
+    ]
+    mine = _dossier(rep, "Mine")
+    assert rep.patch(f"dossier/{mine['id']}", {"photo": hidden_ref}).status_code == 422
+    assert admin.post("dossier", {"title": "Copy", "photo": hidden_ref}).status_code == 201  # may read it
+    shown = _put(rep, f"dossier/{mine['id']}/files/attachment", PDF, "application/pdf", "a.pdf").get_json()
+    copied = rep.patch(f"dossier/{mine['id']}", {"photo": shown["attachment"]["ref"]})  # a file rep may read
+    assert copied.status_code == 200 and copied.get_json()["photo"]["name"] == "a.pdf"
