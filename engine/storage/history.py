@@ -29,12 +29,11 @@ def audit_trail(
         raise NotFound(f"No {entity.name} with id {record_id!r}")
     hidden = rc.hidden(entity)
     a = st.audit
+    where = [a.c.entity == entity.name, a.c.record_id == record_id]
+    if hidden:
+        where.append(_shows_a_change(conn, hidden))
     rows = conn.execute(
-        sa.select(a)
-        .where(a.c.entity == entity.name, a.c.record_id == record_id)
-        .order_by(a.c.at.desc(), a.c.id.desc())
-        .limit(query.limit)
-        .offset(query.offset)
+        sa.select(a).where(*where).order_by(a.c.at.desc(), a.c.id.desc()).limit(query.limit).offset(query.offset)
     ).all()
     return Page(
         [
@@ -48,3 +47,17 @@ def audit_trail(
             for r in rows
         ]
     )
+
+
+def _shows_a_change(conn: Connection, hidden: set[str]) -> Any:
+    """An update entry is left out when every field it changed is hidden from the reader: it
+    would tell them when (and by whom) a hidden field changed. In SQL, so pages stay whole."""
+    a = st.audit
+    key: Any
+    if conn.dialect.name == "postgresql":
+        key = sa.func.jsonb_object_keys(a.c.changes).column_valued("key")
+    else:
+        key = sa.func.json_each(a.c.changes).table_valued("key").c.key
+    any_key = sa.exists(sa.select(sa.literal(1)).where(key.is_not(None)))
+    shown_key = sa.exists(sa.select(sa.literal(1)).where(key.not_in(sorted(hidden))))
+    return sa.or_(a.c.action != "update", a.c.changes.is_(None), ~any_key, shown_key)
