@@ -103,7 +103,8 @@ def prepare_import(ws: Any, actor: Actor, entity_name: str, table: Table, option
         raise PermissionDenied(f"Only administrators may change {entity.name} records")
     # columns match only fields the importer may read, so a hidden field's name never shows
     visible = access.visible_catalog().entities.get(entity.name, entity)
-    plan = plan_columns(visible, table.headers, options.mapping, options.auto, options.require_columns)
+    writable = {name for name, mode in access.field_modes(entity).items() if mode == "write"}
+    plan = plan_columns(visible, table.headers, options.mapping, options.auto, options.require_columns, writable)
     if not plan.columns:
         raise MappingError(
             f"no column of {table.name} matches a field of {entity.name} "

@@ -143,9 +143,16 @@ def importable_field(entity: EntityDef, target: str) -> tuple[FieldDef, str | No
 
 
 def plan_columns(
-    entity: EntityDef, headers: list[str], mapping: dict[str, Any] | None, auto: bool = True, strict: bool = True
+    entity: EntityDef,
+    headers: list[str],
+    mapping: dict[str, Any] | None,
+    auto: bool = True,
+    strict: bool = True,
+    writable: set[str] | None = None,
 ) -> Plan:
-    """Decide the field of every column; explicit entries first, then automatic matches."""
+    """Decide the field of every column; explicit entries first, then automatic matches.
+    Automatic matches fill only ``writable`` fields (None: all): a column named like a field
+    the importer may only read is ignored, not a failure of every row."""
     chosen: dict[int, Column] = {}
     explicit: set[int] = set()
     for name, target in (mapping or {}).items():
@@ -162,9 +169,16 @@ def plan_columns(
         fd, by = importable_field(entity, str(target).strip())
         chosen[index] = Column(index, headers[index], fd, by)
     if mapping is None or auto:
-        names = _names(entity)
+        names = _names(entity, writable)
         taken = {c.field.name for c in chosen.values()}
-        for index, header in enumerate(headers):
+        literal = {fd.name for fd in names.values()}
+        exact = {fold(name) for name in literal}
+
+        def rank(i: int) -> tuple[bool, bool]:  # a field's own name first ("email" over "E-Mail")
+            return (headers[i] or "").strip() not in literal, fold(headers[i] or "") not in exact
+
+        for index in sorted(range(len(headers)), key=rank):
+            header = headers[index]
             if index in explicit or not header:
                 continue
             match = names.get(fold(header))
@@ -182,9 +196,13 @@ def plan_columns(
     return Plan(columns, ignored)
 
 
-def _names(entity: EntityDef) -> dict[str, FieldDef]:
+def _names(entity: EntityDef, writable: set[str] | None = None) -> dict[str, FieldDef]:
     """Folded names and labels -> field; names win over labels, earlier fields over later."""
-    fields = [fd for fd in entity.fields.values() if not fd.readonly and fd.type not in NOT_IMPORTABLE]
+    fields = [
+        fd
+        for fd in entity.fields.values()
+        if not fd.readonly and fd.type not in NOT_IMPORTABLE and (writable is None or fd.name in writable)
+    ]
     fields.append(OWNER)
     out: dict[str, FieldDef] = {}
     for fd in fields:

@@ -73,3 +73,26 @@ def test_a_flag_of_a_rule_without_a_message_says_possible_duplicate_once(databas
         assert flag.message.startswith('Possible duplicate: Person "Ann"'), flag.message
     finally:
         ws.close()
+
+
+def test_columns_match_a_field_by_name_first_and_only_fields_the_importer_may_write(env, tmp_path):  # noqa: F811
+    """A column named like a field the importer may only read was matched and failed every
+    row; of two columns for one field, the one matching its label won over its name."""
+    from engine.actor import SYSTEM
+    from engine.config import load_config
+    from engine.overlays import set_permission
+    from engine.workspace import Workspace
+
+    ws = Workspace(load_config(), meta_check_interval=0)
+    try:
+        grant = {"read": "own", "create": True, "update": "own", "import": True}
+        set_permission(ws, SYSTEM, "gadget", "sales_rep", {**grant, "fields": {"api_key": "none", "price": "read"}})
+    finally:
+        ws.close()
+    path = write(tmp_path / "both.csv", "Name,E-Mail,email,price\nA,label@x.dev,name@x.dev,12\n")
+    result = run("import", "gadget", path, "--dry-run", "--as", "rep@test.dev")
+    assert result.exit_code == 0, result.output
+    assert "1 rows: 1 created" in result.output
+    assert "ignored columns: E-Mail, price" in result.output  # price is read-only for sales reps
+    result = run("import", "gadget", path, "--dry-run")  # an administrator may write price
+    assert "ignored columns: E-Mail\n" in result.output + "\n"
