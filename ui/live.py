@@ -142,6 +142,10 @@ def live_events() -> Any:
         who = actor()
     except (AuthenticationRequired, PermissionDenied) as exc:
         return problem(401, "Authentication required", exc.detail)
+    from ui.portal import is_portal_user  # the portal builds on the pages module
+
+    if is_portal_user(who):  # customers have the portal, which shows no live pages
+        return problem(403, "Forbidden", "Live updates are for the staff pages")
     ws = workspace()
     try:
         entities = wanted_entities(request.args)

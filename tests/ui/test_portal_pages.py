@@ -90,6 +90,7 @@ def test_a_customer_cannot_reach_the_staff_pages_and_staff_stay_out_of_the_porta
     for staff_page in ("/app/ticket", f"/app/ticket/{portal['ticket']['id']}", "/app/search?q=Kiel"):
         reply = web.get(staff_page)
         assert reply.status_code == 302 and reply.headers["Location"].endswith("/portal"), staff_page
+    assert web.get("/app/events?entity=ticket").status_code == 403  # was a live stream of staff pages
     agent = browser(desk.ws, "support_lead")
     assert agent.get("/portal").headers["Location"].endswith("/")
     anonymous = create_app(desk.ws.config, desk.ws).test_client()
