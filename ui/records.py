@@ -2,26 +2,31 @@
 timeline with quick add, history, workflow and approval buttons, attachments) and the
 create/edit forms ``/app/ENTITY/new`` and ``/app/ENTITY/ID/edit``.
 
-Forms post plain HTML; the values are converted by field type and written through
+Forms post plain HTML; the values are converted by field type (datetimes are read and
+shown in the time zone of the user's profile) and written through
 ``records.create``/``records.update`` as the signed-in user, so the messages next to the
 fields are the API's validation messages, and a stale version is explained, not lost.
+Record actions with inputs get a small form on the record page, run by ``run_action``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort, flash, jsonify, redirect, request, url_for
-from werkzeug.datastructures import MultiDict
 
 from engine.api.context import actor, workspace
-from engine.automation.record_actions import approval_history, offered_actions, run_action
+from engine.automation.record_actions import (
+    action_inputs,
+    approval_history,
+    has_approvals,
+    offered_actions,
+    run_action,
+)
 from engine.errors import (
     BadRequest,
     Conflict,
-    FieldError,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -35,6 +40,7 @@ from engine.plugins import render_panels
 from engine.storage.timeline import timeline
 from ui.lists import entity_or_404
 from ui.pages import bp, catalog, flash_refusal, form_ok, render_page, signed_in, text
+from ui.record_forms import NO_FORM, child_entity, field_errors, form_values, form_zone, local_text, unchanged_datetimes
 from ui.values import choices, list_columns, reference_titles, titles
 
 #: rows of a related list on a record page (the list view has the rest)
@@ -44,7 +50,6 @@ RELATED_COUNT_LIMIT = 1_000  # "1000+" beyond: a key account may have tens of th
 BLANK_LINES = 3
 #: link pickers list at most this many records; beyond, the id can be typed (JS adds search)
 PICKER_LIMIT = 200
-_NO_FORM = {"json", "file", "links"}
 _STALE = (
     "Someone changed this record after you opened it. Your changes were not saved: "
     "reload the record to see theirs, then make yours again."
@@ -62,7 +67,7 @@ def sections(entity: EntityDef, editable_only: bool = False) -> list[Section]:
     ``section:`` option, in definition order; fields the user may not read are not there."""
 
     def shown(fd: FieldDef) -> bool:
-        return fd.type != "table" and not (editable_only and (fd.readonly or fd.type in _NO_FORM))
+        return fd.type != "table" and not (editable_only and (fd.readonly or fd.type in NO_FORM))
 
     out: dict[str, Section] = {}
     placed: set[str] = set()
@@ -81,91 +86,6 @@ def sections(entity: EntityDef, editable_only: bool = False) -> list[Section]:
     return list(out.values())
 
 
-def child_entity(fd: FieldDef) -> EntityDef | None:
-    return catalog().entities.get(fd.opt("of")) if fd.type == "table" else None
-
-
-# --- reading a submitted form ----------------------------------------------------------------
-def _convert(fd: FieldDef, raw: str | None, values: list[str]) -> Any:
-    if fd.type == "bool":
-        return raw in ("on", "true", "1")
-    if fd.type == "multi_enum":
-        return values
-    if raw is None or raw.strip() == "":
-        return None
-    raw = raw.strip()
-    if fd.type == "int":
-        return int(raw) if raw.lstrip("-").isdigit() else raw  # the API explains a bad number
-    if fd.type in ("decimal", "money", "percent", "duration", "rating"):
-        return raw.replace(",", ".") if raw.count(",") == 1 and "." not in raw else raw
-    if fd.type == "datetime" and len(raw) == 16:
-        return raw + ":00Z"  # <input type=datetime-local> has no seconds and no zone: UTC
-    if fd.type == "json":
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
-
-def form_values(entity: EntityDef, form: MultiDict[str, Any], editing: bool) -> dict[str, Any]:
-    """The body a submitted form stands for: one value per editable field shown."""
-    body: dict[str, Any] = {}
-    for fd in entity.fields.values():
-        if fd.readonly or fd.type in _NO_FORM:
-            continue
-        if fd.type == "table":
-            child = child_entity(fd)
-            if child is not None and f"{fd.name}.present" in form:
-                body[fd.name] = _lines(child, fd.name, form)
-            continue
-        if fd.type == "secret" and editing and not form.get(fd.name):
-            continue  # left empty: the secret stays as it is
-        if fd.name not in form and fd.type not in ("bool", "multi_enum"):
-            continue
-        if fd.type == "bool" and f"{fd.name}.present" not in form:
-            continue
-        value = _convert(fd, form.get(fd.name), form.getlist(fd.name))
-        if value is None and not editing:
-            continue  # left empty on a new record: the field's default (or derivation) applies
-        body[fd.name] = value
-    return body
-
-
-def _lines(child: EntityDef, name: str, form: MultiDict[str, Any]) -> list[dict[str, Any]]:
-    """``lines.0.product``, ``lines.0.qty``...: one row per index with anything filled in."""
-    rows: dict[int, dict[str, Any]] = {}
-    prefix = name + "."
-    for key in form:
-        if not key.startswith(prefix) or key.endswith(".present"):
-            continue
-        index_text, _, column = key[len(prefix) :].partition(".")
-        fd = child.fields.get(column)
-        if not index_text.isdigit() or fd is None or fd.readonly:
-            continue
-        value = _convert(fd, form.get(key), form.getlist(key))
-        rows.setdefault(int(index_text), {})[column] = value
-    kept = []
-    for index in sorted(rows):
-        row = {k: v for k, v in rows[index].items() if k != "id" or v}
-        if not any(v not in (None, "", False, []) for k, v in row.items() if k != "id"):
-            continue  # an empty line of the editor
-        if "id" not in row:  # a new line: what is left empty takes its default (a catalog price)
-            row = {k: v for k, v in row.items() if v is not None}
-        kept.append(row)
-    return kept
-
-
-def field_errors(exc: TesseraError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for error in getattr(exc, "errors", []) or []:
-        assert isinstance(error, FieldError)
-        key = error.field if error.index is None else f"{error.field}[{error.index}]"
-        errors.setdefault(key, error.message)
-    return errors
-
-
-# --- pickers for reference fields -------------------------------------------------------------
 def picker_options(entity: EntityDef, fields: list[FieldDef]) -> dict[str, list[tuple[str, str]]]:
     """``{field: [(id, title)...]}`` for link, user and team fields, when few enough."""
     ws, who, cat = workspace(), actor(), catalog()
@@ -235,7 +155,12 @@ def _timeline(entity: EntityDef, record_id: str) -> tuple[list[dict[str, Any]], 
 @bp.get("/app/<entity_name>/<record_id>")
 @signed_in
 def record_view(entity_name: str, record_id: str) -> Any:
-    entity = entity_or_404(entity_name)
+    return _record_page(entity_or_404(entity_name), record_id)
+
+
+def _record_page(entity: EntityDef, record_id: str, status: int = 200, attempt: dict[str, Any] | None = None) -> Any:
+    """The record page; ``attempt`` is an action form sent back with its messages (``name``,
+    ``values`` as typed, ``errors``, ``message``), shown open."""
     ws, who, cat = workspace(), actor(), catalog()
     try:
         record = ws.records.get(who, entity.name, record_id)
@@ -254,10 +179,13 @@ def record_view(entity_name: str, record_id: str) -> Any:
         history = ws.records.history(who, entity.name, record_id, {"limit": "20"}).data
     except TesseraError:
         history = []
-    approvals = approval_history(ws.records, who, entity.name, record_id) if _has_approvals(entity) else []
+    approvals = (
+        approval_history(ws.records, who, entity.name, record_id) if has_approvals(ws.snapshot(), entity.name) else []
+    )
     users = titles(ws, who, cat, "user", {h.get("actor") for h in history if isinstance(h.get("actor"), str)})
     return render_page(
         "record.html",
+        status=status,
         entity=entity,
         record=record,
         refs=refs,
@@ -270,18 +198,14 @@ def record_view(entity_name: str, record_id: str) -> Any:
         users=users,
         approvals=approvals,
         actions=offered_actions(ws.records, who, entity.name, record),
+        attempt=attempt or {},
+        time_zone=form_zone().key,
+        local_time=lambda value: value,  # action forms show what was typed
         files=[f for f in entity.fields.values() if f.type == "file"],
         can_update=ws.records.can(who, entity.name, "update"),
         can_delete=ws.records.can(who, entity.name, "delete"),
         panels=render_panels(ws, who, entity.name, record),  # plugins' panels (tessera_ui_panels)
     )
-
-
-def _has_approvals(entity: EntityDef) -> bool:
-    from engine.automation.approvals import ApprovalAction
-
-    actions = workspace().snapshot().automation.actions
-    return any(owner == entity.name and isinstance(h, ApprovalAction) for (owner, _), h in actions.items())
 
 
 def _form(
@@ -297,7 +221,7 @@ def _form(
     for fd in entity.fields.values():
         child = child_entity(fd)
         if child is not None and not fd.readonly:
-            tables[fd.name] = (fd, child, [c for c in child.fields.values() if c.type not in _NO_FORM])
+            tables[fd.name] = (fd, child, [c for c in child.fields.values() if c.type not in NO_FORM])
     pickers = picker_options(entity, fields + [c for _, _, cols in tables.values() for c in cols])
     record = record or {}
     editing = bool(record.get("id"))
@@ -307,6 +231,7 @@ def _form(
         defaults = {k: v for k, v in state["values"].items() if k in entity.fields and not entity.fields[k].readonly}
         record = {**defaults, **record}
     computed = [f for f in entity.fields.values() if (f.is_computed or f.is_rollup) and f.type != "table"]
+    zone = form_zone()
     return render_page(
         "form.html",
         status=status,
@@ -321,6 +246,8 @@ def _form(
         errors=errors,
         message=message,
         blank_lines=BLANK_LINES,
+        time_zone=zone.key,
+        local_time=lambda value: local_text(value, zone),
     )
 
 
@@ -341,7 +268,7 @@ def record_preview(entity_name: str) -> Any:
     if not form_ok():
         raise BadRequest("The form expired; reload the page and try again.")
     record_id = request.form.get("id") or None
-    body = form_values(entity, request.form, editing=record_id is not None)
+    body = form_values(entity.fields.values(), request.form, record_id is not None, form_zone())
     return jsonify(_state(entity, body, record_id))
 
 
@@ -361,7 +288,7 @@ def record_create(entity_name: str) -> Any:
     entity = entity_or_404(entity_name)
     if not form_ok():
         raise BadRequest("The form expired; reload the page and try again.")
-    body = form_values(entity, request.form, editing=False)
+    body = form_values(entity.fields.values(), request.form, False, form_zone())
     try:
         created = workspace().records.create(actor(), entity.name, body)
     except (ValidationError, Conflict, BadRequest, PermissionDenied) as exc:
@@ -386,11 +313,14 @@ def record_update(entity_name: str, record_id: str) -> Any:
     entity = entity_or_404(entity_name)
     if not form_ok():
         raise BadRequest("The form expired; reload the page and try again.")
-    body = form_values(entity, request.form, editing=True)
+    zone = form_zone()
+    body = form_values(entity.fields.values(), request.form, True, zone)
+    unchanged = unchanged_datetimes(entity, record_id, body, zone)
     version_text = request.form.get("version", "")
     version = int(version_text) if version_text.isdigit() else None
     try:
-        saved = workspace().records.update(actor(), entity.name, record_id, body, if_match=version)
+        changes = {k: v for k, v in body.items() if k not in unchanged}
+        saved = workspace().records.update(actor(), entity.name, record_id, changes, if_match=version)
     except PreconditionFailed:
         return _form(entity, {**body, "id": record_id, "version": version}, {}, 409, _STALE)
     except (ValidationError, Conflict, BadRequest, PermissionDenied) as exc:
@@ -426,22 +356,29 @@ def record_delete(entity_name: str, record_id: str) -> Any:
 @bp.post("/app/<entity_name>/<record_id>/actions/<name>")
 @signed_in
 def record_action(entity_name: str, record_id: str, name: str) -> Any:
-    """A workflow button or an approval decision (with its comment)."""
+    """A workflow button, an approval decision (with its comment) or an action's form: its
+    inputs (``action_inputs``) are read like a record form's fields and given to
+    ``run_action`` as the API's JSON body would be. Refused input comes back as the record
+    page with the form open, the messages next to the fields and what was typed."""
     entity = entity_or_404(entity_name)
     if not form_ok():
         raise BadRequest("The form expired; reload the page and try again.")
-    body: dict[str, Any] = {}
+    inputs = action_inputs(workspace().snapshot(), entity, name)
+    body = form_values(inputs, request.form, False, form_zone())
     if request.form.get("comment"):
         body["comment"] = request.form["comment"]
-    for key, raw in request.form.items():
-        fd = entity.fields.get(key)
-        if fd is not None and raw != "":
-            body[key] = _convert(fd, raw, request.form.getlist(key))
+    label = name.replace("_", " ").capitalize()
     try:
         run_action(workspace().records, actor(), entity.name, record_id, name, body)
-        flash(f"{name.replace('_', ' ').capitalize()}: done.", "success")
+        flash(f"{label}: done.", "success")
+    except ValidationError as exc:
+        if not inputs:
+            flash_refusal(f"{label} refused", exc)
+        else:
+            attempt = {"name": name, "values": request.form, "errors": field_errors(exc), "message": exc.detail}
+            return _record_page(entity, record_id, 422, attempt)
     except TesseraError as exc:
-        flash_refusal(f"{name.replace('_', ' ').capitalize()} refused", exc)
+        flash_refusal(f"{label} refused", exc)
     return redirect(url_for("ui.record_view", entity_name=entity.name, record_id=record_id))
 
 
@@ -455,7 +392,7 @@ def quick_add(entity_name: str, record_id: str, source: str) -> Any:
         abort(404)
     if not form_ok():
         raise BadRequest("The form expired; reload the page and try again.")
-    body = form_values(target, request.form, editing=False)
+    body = form_values(target.fields.values(), request.form, False, form_zone())
     body[target.timeline.entity_field] = entity.name
     body[target.timeline.id_field] = record_id
     try:

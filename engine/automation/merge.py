@@ -230,6 +230,11 @@ class MergeRecordAction:
 
     permission = "update"
 
+    def form_inputs(self, entity: EntityDef) -> tuple[FieldDef, ...]:
+        """What a form for this action asks for (a record page's): the duplicate to merge in."""
+        options = {"to": entity.name, "required": True, "help": "The duplicate to merge into this record."}
+        return (FieldDef("duplicate", "link", options, entity.origin, entity.pack),)
+
     def openapi_body(self, entity: EntityDef, catalog: Catalog) -> dict[str, Any]:
         """The body's JSON Schema for the OpenAPI document."""
         return {

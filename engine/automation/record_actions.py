@@ -11,16 +11,20 @@ by rules like any other write, and a failure anywhere rolls everything back.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.actor import Actor
-from engine.errors import FieldError, NotFound, PermissionDenied, ValidationError
+from engine.dsl import Expression, nodes
+from engine.errors import FieldError, NotFound, PermissionDenied, TesseraError, ValidationError
+from engine.meta.model import EntityDef, FieldDef
 from engine.storage import system_tables as st
 from engine.storage.codec import to_json
 from engine.storage.derivation import label_text
+from engine.storage.evaluation import RecordLoader, make_env
 from engine.storage.reading import fetch_row, get_record
 
 #: the longest comment an action body may carry
@@ -110,19 +114,30 @@ def approval_history(records: Any, actor: Actor, entity_name: str, record_id: st
     ]
 
 
+def has_approvals(snap: Any, entity_name: str) -> bool:
+    """Whether an approval process can run on records of the entity (a page shows their history)."""
+    from engine.automation.approvals import ApprovalAction
+
+    actions = snap.automation.actions
+    return any(owner == entity_name and isinstance(h, ApprovalAction) for (owner, _), h in actions.items())
+
+
 def offered_actions(records: Any, actor: Actor, entity_name: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The actions a page offers ``actor`` on ``record``: workflow transitions that leave its
     current state and that the actor's roles may run, approval decisions while a step is
-    pending (submit otherwise), and the entity's other actions their roles allow.
+    pending (submit otherwise), and the entity's other actions their roles allow; an action
+    whose ``when`` guard is false for the record is left out.
 
-    Each is ``{"name", "label", "kind", "require"}``; running one still goes through
-    :func:`run_action`, which has the last word (a ``when`` condition may yet refuse)."""
+    Each is ``{"name", "label", "kind", "require", "inputs"}``: ``inputs`` are the fields a
+    form asks for (:func:`action_inputs`; of a transition's ``require`` only those still
+    empty). Running one still goes through :func:`run_action`, which has the last word."""
     from engine.automation.approvals import ApprovalAction
     from engine.automation.workflows import WorkflowSet
 
     snap = records.ws.snapshot()
     entity = snap.catalog.entities[entity_name]
     offered: list[dict[str, Any]] = []
+    guards: dict[str, Expression] = {}
     workflows = snap.automation.parts.get("workflows")
     transitions: set[str] = set()
     for workflow in workflows.by_entity.get(entity.name, ()) if isinstance(workflows, WorkflowSet) else ():
@@ -133,9 +148,18 @@ def offered_actions(records: Any, actor: Actor, entity_name: str, record: dict[s
             if transition.roles and not actor.is_admin and not transition.roles & actor.roles:
                 continue
             label = label_text(transition.label, actor.locale) if transition.label else _label(transition.name)
+            empty = [entity.fields[n] for n in transition.require if record.get(n) in (None, "", [])]
             offered.append(
-                {"name": transition.name, "label": label, "kind": "transition", "require": transition.require}
+                {
+                    "name": transition.name,
+                    "label": label,
+                    "kind": "transition",
+                    "require": transition.require,
+                    "inputs": empty,
+                }
             )
+            if transition.when is not None and not _reads(transition.when, set(transition.require), record):
+                guards[transition.name] = transition.when
     history = None
     for (owner, name), handler in sorted(snap.automation.actions.items(), key=lambda item: item[0][1]):
         if owner != entity.name or name in transitions:
@@ -162,10 +186,77 @@ def offered_actions(records: Any, actor: Actor, entity_name: str, record: dict[s
             if roles and not actor.is_admin and not set(roles) & actor.roles:
                 continue
             kind = "action"
+            when = getattr(handler, "when", None)
+            if isinstance(when, Expression) and not _reads(when, set(), record):
+                guards[name] = when
         declared = getattr(handler, "label", None)
         text = label_text(declared, actor.locale) if declared else _label(name)
-        offered.append({"name": name, "label": text, "kind": kind, "require": ()})
-    return offered
+        inputs = list(action_inputs(snap, entity, name)) if kind == "action" else []
+        offered.append({"name": name, "label": text, "kind": kind, "require": (), "inputs": inputs})
+    closed = _closed(records, actor, entity, record, guards)
+    return [offer for offer in offered if offer["name"] not in closed]
+
+
+def action_inputs(snap: Any, entity: EntityDef, name: str) -> tuple[FieldDef, ...]:
+    """The fields the body of the action ``name`` may carry besides ``comment``: a pack
+    action's ``input:``, a transition's ``require``d fields, the duplicate of ``merge``;
+    what a built-in action's ``form_inputs`` names (merge: the duplicate); none for the
+    others. A form shows them with the widgets of their types."""
+    from engine.automation.workflows import WorkflowSet
+
+    workflows = snap.automation.parts.get("workflows")
+    found = workflows.transition(entity.name, name) if isinstance(workflows, WorkflowSet) else None
+    if found is not None:
+        return tuple(entity.fields[n] for n in found[1].require if n in entity.fields)
+    handler = snap.automation.actions.get((entity.name, name))
+    declared = getattr(handler, "input", None)
+    if isinstance(declared, EntityDef):
+        return tuple(declared.fields.values())
+    form_inputs = getattr(handler, "form_inputs", None)  # a built-in action says what it takes
+    return tuple(form_inputs(entity)) if callable(form_inputs) else ()
+
+
+def _reads(guard: Expression, inputs: set[str], record: dict[str, Any]) -> bool:
+    """Whether ``guard`` depends on what the caller has yet to send (a variable such as
+    ``$input``, a field the body may supply) or on a field missing from ``record`` (one the
+    caller may not read): then only running the action can tell."""
+    for node in nodes.walk(guard.tree):
+        if isinstance(node, nodes.Path) and node.root == "var":
+            return True
+        if isinstance(node, nodes.Path) and node.root == "record" and node.steps:
+            first = node.steps[0].field.name
+            if first in inputs or first not in record:
+                return True
+    return False
+
+
+def _closed(
+    records: Any, actor: Actor, entity: EntityDef, record: dict[str, Any], guards: dict[str, Expression]
+) -> set[str]:
+    """The names of the ``guards`` that are false for ``record`` (the page's copy: no second
+    read of it; linked records load on demand). A guard that cannot be evaluated stays open."""
+    if not guards:
+        return set()
+    snap = records.ws.snapshot()
+    values = dict(record)
+    for name, fd in entity.fields.items():  # the record is API-shaped: dates as ISO text
+        if fd.type in ("date", "datetime") and isinstance(values.get(name), str):
+            try:
+                value = dt.datetime.fromisoformat(values[name])
+                values[name] = value if fd.type == "datetime" else value.date()
+            except ValueError:
+                pass
+    closed = set()
+    with records._reading() as conn:
+        loader = RecordLoader(conn, snap)
+        env = make_env(loader, actor, records.clock(), loader.wrap(entity, values))
+        for name, guard in guards.items():
+            try:
+                if not guard.holds(env):
+                    closed.add(name)
+            except (TesseraError, TypeError, ValueError, ArithmeticError):
+                continue  # offered: running it reports what is wrong
+    return closed
 
 
 def _label(name: str) -> str:
