@@ -64,6 +64,9 @@ def aggregate(entity: str) -> Any:
 
 @bp.post("/<entity>/bulk")
 def bulk(entity: str) -> Any:
+    ignored = [name for name in ("Idempotency-Key", "If-Match") if name in request.headers]
+    if ignored:  # refused, not ignored: a client sending one counts on what it promises
+        raise BadRequest(f"Bulk requests take no {' or '.join(ignored)}; send single requests to use it")
     return jsonify({"data": workspace().records.bulk(actor(), entity, json_body(), _allow_duplicates())})
 
 

@@ -127,6 +127,11 @@ def test_bulk_is_all_or_nothing(admin, workspace):
     updated = admin.post("gadget/bulk", [{"id": first["id"], "name": "renamed"}, {"name": "new"}])
     assert updated.status_code == 200
     assert admin.get(f"gadget/{first['id']}").get_json()["name"] == "renamed"
+    # headers a bulk request cannot honour are refused, not ignored (a retry was not safe)
+    for header in ({"Idempotency-Key": "k1"}, {"If-Match": '"1"'}):
+        refused = admin.post("gadget/bulk", [{"name": "again"}], headers=header)
+        assert refused.status_code == 400 and next(iter(header)) in refused.get_json()["detail"]
+    assert table_rows(workspace, "gadget") == 6
 
 
 def test_bulk_unique_violation_reports_the_row_and_writes_nothing(admin, workspace):
