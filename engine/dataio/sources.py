@@ -324,6 +324,8 @@ def _cell_text(value: Any) -> Cell:
         return value.isoformat()
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):  # an elapsed-time cell ([h]:mm): seconds, as durations count
+        return NumberText(int(value.total_seconds()))
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**53:
             return NumberText(int(value))

@@ -118,15 +118,16 @@ def _xlsx(rows_: list[list[object]], sheet: str = "Leads") -> bytes:
 def test_xlsx_cells_become_text_with_iso_dates():
     data = _xlsx(
         [
-            ["Name", "Born", "Seen", "Count", "Price", "Active"],
-            ["Ann", dt.datetime(1990, 5, 17), dt.datetime(2026, 1, 2, 9, 30), 3, 1234.5, True],
+            ["Name", "Born", "Seen", "Count", "Price", "Active", "Took"],
+            ["Ann", dt.datetime(1990, 5, 17), dt.datetime(2026, 1, 2, 9, 30), 3, 1234.5, True, dt.timedelta(hours=26)],
             [None, None, None, None, None, None],
             ["Bob"],
         ]
     )
     table = read_table(data, filename="x.xlsx")
-    assert table.headers == ["Name", "Born", "Seen", "Count", "Price", "Active"] and table.sheet == "Leads"
-    assert rows(table) == [["Ann", "1990-05-17", "2026-01-02T09:30:00", "3", "1234.5", "true"], [], ["Bob"]]
+    assert table.headers == ["Name", "Born", "Seen", "Count", "Price", "Active", "Took"] and table.sheet == "Leads"
+    ann = ["Ann", "1990-05-17", "2026-01-02T09:30:00", "3", "1234.5", "true", "93600"]  # an elapsed time in seconds
+    assert rows(table) == [ann, [], ["Bob"]]
 
 
 def test_an_unknown_sheet_lists_the_sheets():
