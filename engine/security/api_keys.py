@@ -87,7 +87,7 @@ def create_key(ws: Any, actor: Actor, body: Any) -> dict[str, Any]:
                 "key_hash": _digest(key),
                 "prefix": key[:12],
                 "user_id": actor.user_id,
-                "roles": sorted(roles) if roles is not None else None,
+                "roles": sorted(set(roles)) if roles is not None else None,
                 "created_at": now,
                 "created_by": actor.user_id,
                 "expires_at": expires_at,

@@ -230,6 +230,7 @@ def test_a_key_never_gets_more_roles_than_the_key_or_session_making_it(client, a
     )
     assert limited.post("auth/keys", {"name": "escalate", "roles": ["admin"]}).status_code == 422
     assert admin.post("auth/keys", {"name": "all"}).get_json()["roles"] is None  # a session's key follows its user
+    assert admin.post("auth/keys", {"name": "twice", "roles": ["admin", "admin"]}).get_json()["roles"] == ["admin"]
     rep_id = rep.get("auth/me").get_json()["id"]
     acting = Api(client, admin.post("auth/impersonate", {"user": rep_id}).get_json()["token"])
     refused = acting.post("auth/keys", {"name": "persist"})
