@@ -101,7 +101,7 @@ def parse_sort(entity: EntityDef, text: str | None) -> list[tuple[str, bool]]:
     sort: list[tuple[str, bool]] = []
     for part in _names(text or ""):
         desc = part.startswith("-")
-        name = part.lstrip("-+")
+        name = part[1:] if part[:1] in ("-", "+") else part  # one sign: "--name" names no field
         kind = field_type(entity, name)
         if kind is None:
             raise BadRequest(f"Cannot sort by {name!r}: {entity.name} has no such field")

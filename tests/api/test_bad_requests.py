@@ -206,6 +206,7 @@ CASES = [
     get("sort-on-links-field", "gadget?sort=makers"),
     get("sort-on-table-field", "gadget?sort=parts"),
     get("sort-same-field-twice", "gadget?sort=name,-name"),
+    get("sort-two-signs", "gadget?sort=--name"),
     get("limit-zero", "gadget?limit=0"),
     get("limit-over-max", "gadget?limit=501"),
     get("limit-not-a-number", "gadget?limit=abc"),
