@@ -54,8 +54,9 @@ def _shows_a_change(conn: Connection, hidden: set[str]) -> Any:
     would tell them when (and by whom) a hidden field changed. In SQL, so pages stay whole."""
     a = st.audit
     key: Any
-    if conn.dialect.name == "postgresql":
-        key = sa.func.jsonb_object_keys(a.c.changes).column_valued("key")
+    if conn.dialect.name == "postgresql":  # entries without changes hold JSON null, a scalar it refuses
+        changes = sa.case((sa.func.jsonb_typeof(a.c.changes) == "object", a.c.changes), else_=sa.text("'{}'::jsonb"))
+        key = sa.func.jsonb_object_keys(changes).column_valued("key")
     else:
         key = sa.func.json_each(a.c.changes).table_valued("key").c.key
     any_key = sa.exists(sa.select(sa.literal(1)).where(key.is_not(None)))

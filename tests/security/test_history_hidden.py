@@ -24,3 +24,7 @@ def test_an_update_of_hidden_fields_only_is_not_in_the_readers_history(admin: An
     assert len(first_page) == 2  # a hidden entry does not shorten a page
     everything = admin.get(f"{path}/history").get_json()["data"]
     assert [e["action"] for e in everything] == ["update", "update", "update", "create"]
+    assert admin.delete(path).status_code == 204 and admin.post(f"{path}/restore").status_code == 200
+    after = rep.get(f"{path}/history")  # entries without changes (JSON null) among them
+    assert after.status_code == 200, after.get_json()
+    assert [e["action"] for e in after.get_json()["data"]][:2] == ["restore", "delete"]
