@@ -25,7 +25,7 @@ from engine.actor import Actor
 from engine.errors import AuthenticationRequired, FieldError, PermissionDenied, RateLimited, ValidationError
 from engine.security.identity import load_actor
 from engine.security.throttle import Throttle
-from engine.security.totp import totp_matches
+from engine.security.totp import use_code
 from engine.storage import system_tables as st
 from engine.storage.database import read_transaction, write_transaction
 from engine.storage.ids import new_id
@@ -119,7 +119,7 @@ class Authenticator:
             if needs_code and otp is None:  # right password: ask for the second factor, count nothing
                 raise AuthenticationRequired("A one-time code is required", [FieldError("otp", "Is required.")])
             if needs_code and credential is not None:
-                ok = totp_matches(self.ws.records.cipher, credential.totp_secret, otp)
+                ok = use_code(conn, self.ws.records.cipher, credential, otp)
             who = Actor(user.id if user is not None else None, source=source)
             record_audit(
                 conn,

@@ -10,6 +10,7 @@ they sign in with their password alone until they set it up again.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -27,12 +28,14 @@ ISSUER = "Tessera"
 log = logging.getLogger("tessera.security")
 
 
-def totp_matches(cipher: Any, sealed: str | None, code: Any) -> bool:
-    """Whether ``code`` is a current code of the sealed secret. A secret that does not open
-    (sealed under another TESSERA_SECRET_KEY, e.g. after a restore) matches no code: the
-    check fails, with a log line saying why, rather than the sign-in failing with an error."""
+def totp_step(cipher: Any, sealed: str | None, code: Any, after: int | None = None) -> int | None:
+    """The time step ``code`` is the code of (the current one, or the one before or after it
+    for clock drift), if it is later than ``after`` (the step of the last code used: a code
+    signs in once); None when it is no such code. A secret that does not open (sealed under
+    another TESSERA_SECRET_KEY, e.g. after a restore) matches no code: the check fails, with
+    a log line saying why, rather than the sign-in failing with an error."""
     if not sealed or not isinstance(code, str) or not code.isdigit():
-        return False
+        return None
     try:
         secret = cipher.open(sealed)
     except ValueError as exc:
@@ -41,8 +44,30 @@ def totp_matches(cipher: Any, sealed: str | None, code: Any) -> bool:
             " under (or add it to TESSERA_SECRET_KEY_PREVIOUS)",
             exc,
         )
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(dt.datetime.now(dt.UTC))
+    for step in (now - 1, now, now + 1):
+        if (after is None or step > after) and hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def totp_matches(cipher: Any, sealed: str | None, code: Any) -> bool:
+    """Whether ``code`` is a current code of the sealed secret (setting up, switching off)."""
+    return totp_step(cipher, sealed, code) is not None
+
+
+def use_code(conn: sa.Connection, cipher: Any, credential: Any, code: Any) -> bool:
+    """Sign-in: whether ``code`` is good for ``credential`` and was not used before; its step
+    is recorded, once (of two sign-ins racing with one code, one wins)."""
+    step = totp_step(cipher, credential.totp_secret, code, credential.totp_step)
+    if step is None:
         return False
-    return pyotp.TOTP(secret).verify(code, valid_window=1)
+    c = st.credential.c
+    newer = sa.or_(c.totp_step.is_(None), c.totp_step < step)
+    used = conn.execute(st.credential.update().where(c.user_id == credential.user_id, newer).values(totp_step=step))
+    return used.rowcount == 1
 
 
 def _credential(conn: sa.Connection, actor: Actor) -> Any:
@@ -69,7 +94,7 @@ def start(ws: Any, actor: Actor, email: str) -> dict[str, str]:
         conn.execute(
             st.credential.update()
             .where(st.credential.c.user_id == actor.user_id)
-            .values(totp_secret=ws.records.cipher.seal(secret))
+            .values(totp_secret=ws.records.cipher.seal(secret), totp_step=None)
         )
     return {"secret": secret, "otpauth_uri": pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)}
 
@@ -92,7 +117,7 @@ def disable(ws: Any, actor: Actor, body: Any) -> None:
         conn.execute(
             st.credential.update()
             .where(st.credential.c.user_id == actor.user_id)
-            .values(totp_enabled=False, totp_secret=None)
+            .values(totp_enabled=False, totp_secret=None, totp_step=None)
         )
 
 
@@ -151,7 +176,7 @@ def reset(ws: Any, actor: Actor, user_id: str) -> None:
         conn.execute(
             st.credential.update()
             .where(st.credential.c.user_id == user_id)
-            .values(totp_enabled=False, totp_secret=None)
+            .values(totp_enabled=False, totp_secret=None, totp_step=None)
         )
         record_audit(conn, actor, "auth", user_id, "totp_reset", None, now)
     log.info("the second factor of %s (user %s) was reset by %s", email, user_id, actor.user_id or actor.source)

@@ -77,6 +77,8 @@ credential = sa.Table(
     #: TOTP second factor: the shared secret (encrypted) and whether sign-in requires it
     sa.Column("totp_secret", sa.Text()),
     sa.Column("totp_enabled", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()),
+    #: the time step of the last code a sign-in used: a code is good once
+    sa.Column("totp_step", sa.BigInteger()),
 )
 
 token = sa.Table(

@@ -47,8 +47,9 @@ def _sql_nulls(url: str, record_id: str) -> tuple[bool, bool]:
 def test_upgrading_turns_stored_json_nulls_into_sql_null(workspace: Workspace, admin: Any) -> None:
     record_id = _stored_before_0010(workspace, admin)
     assert _null_names(admin, "specs") == []  # what users of revision 0009 got
-    with workspace.db.begin() as conn:
+    with workspace.db.begin() as conn:  # the database of revision 0009 (0011 added a column)
         conn.execute(sa.text("UPDATE tessera_alembic_version SET version_num = '0009'"))
+        conn.execute(sa.text("ALTER TABLE tessera_credential DROP COLUMN totp_step"))
     workspace.install()
     assert _null_names(admin, "specs") == ["sent null"]
     assert _null_names(admin, "tags") == ["sent null"]

@@ -145,7 +145,10 @@ def test_totp_second_factor(client, rep):
     assert asked.status_code == 401 and asked.get_json()["errors"] == [{"field": "otp", "message": "Is required."}]
     wrong = client.post("/api/v1/auth/token", json={**credentials, "otp": "12345x"})
     assert wrong.status_code == 401
-    assert client.post("/api/v1/auth/token", json={**credentials, "otp": code.now()}).status_code == 200
+    once = code.now()
+    assert client.post("/api/v1/auth/token", json={**credentials, "otp": once}).status_code == 200
+    replayed = client.post("/api/v1/auth/token", json={**credentials, "otp": once})
+    assert replayed.status_code == 401  # a code signs in once (RFC 6238, section 5.2)
     assert rep.delete("auth/totp", json={"code": code.now()}).status_code == 204
     assert client.post("/api/v1/auth/token", json=credentials).status_code == 200
 
