@@ -278,7 +278,9 @@ def record_new(entity_name: str) -> Any:
     entity = entity_or_404(entity_name)
     if not workspace().records.can(actor(), entity.name, "create"):
         abort(403)
-    prefill = {k: v for k, v in request.args.items() if k in entity.fields}  # "new contact for this account"
+    prefill: dict[str, Any] = {k: v for k, v in request.args.items() if k in entity.fields}  # "new contact for..."
+    for name in [k for k in prefill if entity.fields[k].type == "multi_enum"]:
+        prefill[name] = request.args.getlist(name)  # several options: ?tags=a&tags=b
     return _form(entity, prefill, {})
 
 

@@ -102,3 +102,11 @@ def test_redirects_never_leave_the_site(crm: Any) -> None:
     assert ui.post("/app/account/bulk", data={**data, "back": "/app/account?sort=name"}).headers["Location"] == (
         "/app/account?sort=name"
     )
+
+
+def test_a_new_form_prefills_several_options_by_their_values(crm: Any) -> None:
+    """The options of a multi_enum prefill were matched inside one text (``new_logo_x``
+    selected "New logo")."""
+    page = html(crm["ui"].get("/app/account/new?tags=key_account&tags=strategic"))
+    assert 'value="key_account" selected' in page and 'value="strategic" selected' in page
+    assert 'value="new_logo" selected' not in html(crm["ui"].get("/app/account/new?tags=new_logo_x"))
