@@ -126,7 +126,7 @@ def test_change_a_roles_grant_then_restore_the_packs(as_role: Any, served: dict[
     page.emulate_media(reduced_motion="reduce")
     page.goto("/admin/permissions")
     page.get_by_label("Entity", exact=True).select_option("account")
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("button", name="Show", exact=True).click()
     card = page.locator('[data-grant="technician"]')
     assert card.get_by_text("from the pack").is_visible()
     card.get_by_label("Grant of technician (YAML)").fill("read: everything\n")
@@ -268,11 +268,11 @@ def test_a_failed_job_is_retried_and_discarded_from_the_queue(as_role: Any, serv
     assert int(page.locator('[data-metric="failed"]').first.inner_text()) >= 1
     page.get_by_role("navigation", name="Administration").get_by_role("link", name="Job queue").click()
     page.get_by_label("State").select_option("failed")
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("button", name="Show", exact=True).click()
     page.locator(f'[data-job="{job_id}"]').get_by_role("button", name="Retry").click()
     flashed(page, f"Job {job_id}: queued again.")
     page.get_by_label("State").select_option("pending")
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("button", name="Show", exact=True).click()
     row = page.locator(f'[data-job="{job_id}"]')
     assert "pending" in row.inner_text()
     assert axe_violations(page) == []
@@ -280,7 +280,7 @@ def test_a_failed_job_is_retried_and_discarded_from_the_queue(as_role: Any, serv
     row.get_by_role("button", name="Discard").click()
     flashed(page, f"Job {job_id}: discarded.")
     page.get_by_label("State").select_option("discarded")
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("button", name="Show", exact=True).click()
     assert page.locator(f'[data-job="{job_id}"]').is_visible()
 
 
