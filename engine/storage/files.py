@@ -166,13 +166,6 @@ def origin_errors(
         readable = origin is not None and not origin.child
         if readable and rc.access is not None:
             readable = rc.access.can(origin, "read") and row.field not in rc.hidden(origin)
-        if readable:
-            table = snap.tables.main(origin.name)
-            conditions = [table.c.id == row.record_id, table.c.deleted_at.is_(None)]
-            visible = rc.predicate(snap, origin, table)
-            if visible is not None:
-                conditions.append(visible)
-            readable = conn.execute(sa.select(table.c.id).where(*conditions)).first() is not None
-        if not readable:
+        if not readable or not rc.sees(conn, snap, origin, row.record_id):
             errors.append(FieldError(name, NO_SUCH_FILE))
     return errors

@@ -59,6 +59,17 @@ class ReadContext:
     def hidden(self, entity: EntityDef) -> set[str]:
         return set() if self.access is None else self.access.hidden(entity)
 
+    def sees(self, conn: Connection, snap: Snapshot, entity: EntityDef, record_id: str) -> bool:
+        """Whether ``record_id`` is a live record of ``entity`` this reader may read."""
+        if not is_id(record_id):
+            return False
+        table = snap.tables.main(entity.name)
+        conditions = [table.c.id == record_id, table.c.deleted_at.is_(None)]
+        visible = self.predicate(snap, entity, table)
+        if visible is not None:
+            conditions.append(visible)
+        return conn.execute(sa.select(table.c.id).where(*conditions)).first() is not None
+
     def written(self, snap: Snapshot) -> SqlContext:
         """The SQL context of an expression the reader wrote (a filter, a search, a metric):
         its paths through links read only the linked records the reader may read, so that

@@ -26,7 +26,6 @@ from engine.errors import BadRequest, FieldError
 from engine.meta.model import EntityDef
 from engine.meta.timeline import timeline_entities
 from engine.storage.codec import to_json
-from engine.storage.ids import is_id
 from engine.storage.listing import ListQuery
 from engine.storage.reading import Page, ReadContext, get_record, list_records
 
@@ -61,13 +60,7 @@ def check_reference(
         return [FieldError(spec.entity_field, "Must be the name of an entity.")]
     if record_id in (None, ""):
         return [FieldError(spec.id_field, f"Is required with {spec.entity_field}.")]
-    table = snap.tables.main(target.name)
-    conditions = [table.c.id == str(record_id), table.c.deleted_at.is_(None)]
-    visible = rc.predicate(snap, target, table)
-    if visible is not None:
-        conditions.append(visible)
-    found = is_id(str(record_id)) and conn.execute(sa.select(table.c.id).where(*conditions)).first()
-    if not found:
+    if not rc.sees(conn, snap, target, str(record_id)):
         return [FieldError(spec.id_field, f"There is no {target.name} with this id.")]
     return []
 
