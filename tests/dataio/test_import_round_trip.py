@@ -7,7 +7,6 @@ and PostgreSQL, through the ``tessera`` command."""
 from __future__ import annotations
 
 import csv
-import time
 
 from tests.dataio.test_import_cli import count, env, run, write  # noqa: F401  (env is a fixture)
 
@@ -24,13 +23,12 @@ def test_an_upsert_keyed_on_a_datetime_matches_whatever_the_offset(env, tmp_path
 
 
 def test_a_whole_number_with_a_huge_exponent_is_refused_at_once(env, tmp_path):  # noqa: F811
-    path = write(tmp_path / "big.csv", "name,count\nE1,1e2000000\n")
-    started = time.monotonic()
+    # int() of this exponent never finished (the suite's timeout fails the test); no clock here
+    path = write(tmp_path / "big.csv", "name,count\nE1,1e999999999\n")
     result = run("import", "gadget", path, "--dry-run")
-    assert time.monotonic() - started < 60  # it took minutes; a generous bound, not a benchmark
     assert result.exit_code == 1
     with (tmp_path / "big.csv.errors.csv").open(encoding="utf-8-sig", newline="") as handle:
-        assert list(csv.reader(handle))[1][3] == "Out of range: '1e2000000'."
+        assert list(csv.reader(handle))[1][3] == "Out of range: '1e999999999'."
 
 
 def test_an_exported_csv_imports_back(env, tmp_path):  # noqa: F811
